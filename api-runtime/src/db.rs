@@ -1,0 +1,244 @@
+//! Connection pools and statement execution for the three engines.
+//!
+//! The `sql` module produces a [`Statement`] whose text holds only quoted
+//! identifiers from the introspected schema and placeholders; values travel
+//! as bound parameters. This is the one place that turns such text into a
+//! query, which is why it is the one place that asserts it is safe.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use dbapi_crds::config::PoolSettings;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::sql::{Param, Statement};
+
+/// What a read statement returns: the JSON body the database built, the
+/// number of rows in it, and the total count when one was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOutput {
+    pub body: String,
+    pub page_rows: i64,
+    pub total: Option<i64>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Postgres(PgPool),
+    MySql(MySqlPool),
+    Sqlite(SqlitePool),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(
+        "unsupported database URL scheme {0:?}: use postgres://, mysql:// (also for MariaDB) or sqlite://"
+    )]
+    UnsupportedScheme(String),
+    #[error("invalid database URL: {0}")]
+    BadUrl(String),
+    #[error("could not connect to the database at {target}: {source}")]
+    Unreachable { target: String, source: sqlx::Error },
+}
+
+/// A failure while running a statement, classified for the HTTP layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection could be had (database down, pool exhausted).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database refused the statement; `code` is its SQLSTATE (or
+    /// MySQL error number).
+    #[error("{message}")]
+    Rejected { code: String, message: String, detail: Option<String>, hint: Option<String> },
+    #[error("unexpected database error: {0}")]
+    Other(String),
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut => DbError::Unavailable("timed out waiting for a free database connection".into()),
+            sqlx::Error::PoolClosed => DbError::Unavailable("the connection pool is closed".into()),
+            sqlx::Error::Io(e) => DbError::Unavailable(e.to_string()),
+            sqlx::Error::Tls(e) => DbError::Unavailable(e.to_string()),
+            sqlx::Error::Database(d) => {
+                let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
+                let (detail, hint) = match d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                    Some(pg) => (pg.detail().map(str::to_string), pg.hint().map(str::to_string)),
+                    None => (None, None),
+                };
+                // PostgreSQL class 08 and 57P0x: the connection went away.
+                if code.starts_with("08") || code.starts_with("57P0") {
+                    return DbError::Unavailable(d.message().to_string());
+                }
+                DbError::Rejected { code, message: d.message().to_string(), detail, hint }
+            }
+            other => DbError::Other(other.to_string()),
+        }
+    }
+}
+
+/// The URL with any password removed, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{}@{}", &url[..s + 3], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Db {
+    /// Opens a pool and checks that one connection works.
+    pub async fn connect(url: &str, pool: &PoolSettings) -> Result<Db, ConnectError> {
+        let scheme = url.split("://").next().unwrap_or("");
+        let acquire = Duration::from_secs(pool.acquire_timeout_seconds.max(1));
+        let unreachable = |source| ConnectError::Unreachable { target: redact_url(url), source };
+        let bad_url = |e: sqlx::Error| ConnectError::BadUrl(e.to_string());
+        let db = match scheme {
+            "postgres" | "postgresql" => {
+                let opts = PgConnectOptions::from_str(url).map_err(bad_url)?.application_name("dbapi");
+                let pool = PgPoolOptions::new()
+                    .max_connections(pool.max_connections.max(1))
+                    .acquire_timeout(acquire)
+                    .connect_with(opts)
+                    .await
+                    .map_err(unreachable)?;
+                Db::Postgres(pool)
+            }
+            "mysql" | "mariadb" => {
+                let url = url.replacen("mariadb://", "mysql://", 1);
+                let opts = MySqlConnectOptions::from_str(&url)
+                    .map_err(bad_url)?
+                    .charset("utf8mb4")
+                    .timezone(Some("+00:00".to_string()));
+                let pool = MySqlPoolOptions::new()
+                    .max_connections(pool.max_connections.max(1))
+                    .acquire_timeout(acquire)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // JSON_ARRAYAGG is bounded by group_concat_max_len
+                            // (1 MiB by default): lift it for whole pages.
+                            sqlx::query("SET SESSION group_concat_max_len = 4294967295").execute(conn).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(opts)
+                    .await
+                    .map_err(unreachable)?;
+                Db::MySql(pool)
+            }
+            "sqlite" => {
+                let opts = SqliteConnectOptions::from_str(url).map_err(bad_url)?.foreign_keys(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(pool.max_connections.max(1))
+                    .acquire_timeout(acquire)
+                    .connect_with(opts)
+                    .await
+                    .map_err(unreachable)?;
+                Db::Sqlite(pool)
+            }
+            other => return Err(ConnectError::UnsupportedScheme(other.to_string())),
+        };
+        db.ping().await.map_err(|e| match e {
+            DbError::Unavailable(m) | DbError::Other(m) => ConnectError::Unreachable {
+                target: redact_url(url),
+                source: sqlx::Error::Protocol(m),
+            },
+            DbError::Rejected { message, .. } => ConnectError::Unreachable {
+                target: redact_url(url),
+                source: sqlx::Error::Protocol(message),
+            },
+        })?;
+        Ok(db)
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        match self {
+            Db::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(drop)?,
+            Db::MySql(p) => sqlx::query("SELECT 1").execute(p).await.map(drop)?,
+            Db::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(drop)?,
+        }
+        Ok(())
+    }
+
+    /// Runs a read statement whose single row is (body, page_rows, total).
+    pub async fn fetch_read(&self, stmt: &Statement) -> Result<ReadOutput, DbError> {
+        macro_rules! run {
+            ($pool:expr) => {{
+                let mut q = sqlx::query(AssertSqlSafe(stmt.sql.as_str()));
+                for p in &stmt.params {
+                    q = match p {
+                        Param::Text(t) => q.bind(t.as_str()),
+                        Param::Int(i) => q.bind(*i),
+                    };
+                }
+                let row = q.fetch_one($pool).await?;
+                let body: Option<Vec<u8>> = row.try_get_unchecked(0)?;
+                ReadOutput {
+                    body: body.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_else(|| "[]".into()),
+                    page_rows: row.try_get_unchecked(1)?,
+                    total: row.try_get_unchecked(2)?,
+                }
+            }};
+        }
+        Ok(match self {
+            Db::Postgres(p) => run!(p),
+            Db::MySql(p) => run!(p),
+            Db::Sqlite(p) => run!(p),
+        })
+    }
+
+    /// Runs a statement whose first column of the first row is an integer
+    /// (counts and estimates).
+    pub async fn fetch_i64(&self, stmt: &Statement) -> Result<Option<i64>, DbError> {
+        macro_rules! run {
+            ($pool:expr) => {{
+                let mut q = sqlx::query(AssertSqlSafe(stmt.sql.as_str()));
+                for p in &stmt.params {
+                    q = match p {
+                        Param::Text(t) => q.bind(t.as_str()),
+                        Param::Int(i) => q.bind(*i),
+                    };
+                }
+                match q.fetch_optional($pool).await? {
+                    Some(row) => row.try_get_unchecked::<Option<i64>, _>(0)?,
+                    None => None,
+                }
+            }};
+        }
+        Ok(match self {
+            Db::Postgres(p) => run!(p),
+            Db::MySql(p) => run!(p),
+            Db::Sqlite(p) => run!(p),
+        })
+    }
+
+    /// Closes every connection; used on shutdown.
+    pub async fn close(&self) {
+        match self {
+            Db::Postgres(p) => p.close().await,
+            Db::MySql(p) => p.close().await,
+            Db::Sqlite(p) => p.close().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(redact_url("postgres://app:s3cret@db:5432/shop"), "postgres://app@db:5432/shop");
+        assert_eq!(redact_url("mysql://root@127.0.0.1/test"), "mysql://root@127.0.0.1/test");
+        assert_eq!(redact_url("sqlite://demo.db"), "sqlite://demo.db");
+    }
+}

@@ -1,0 +1,182 @@
+//! Request headers that belong to the grammar: `Prefer` and `Range`.
+
+use super::GrammarError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountPreference {
+    Exact,
+    Planned,
+    Estimated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReturnPreference {
+    Minimal,
+    HeadersOnly,
+    Representation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    MergeDuplicates,
+    IgnoreDuplicates,
+}
+
+/// Parsed `Prefer` headers. Unknown preferences are ignored unless
+/// `handling=strict` is given, as RFC 7240 and PostgREST do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preferences {
+    pub count: Option<CountPreference>,
+    pub return_: Option<ReturnPreference>,
+    pub resolution: Option<Resolution>,
+    pub missing_default: Option<bool>,
+    pub strict: Option<bool>,
+    pub tx_rollback: Option<bool>,
+    pub max_affected: Option<u64>,
+}
+
+impl Preferences {
+    /// The `Preference-Applied` value for the preferences this request
+    /// honoured; `None` when empty.
+    pub fn applied(&self) -> Option<String> {
+        let mut out = Vec::new();
+        if let Some(c) = self.count {
+            out.push(match c {
+                CountPreference::Exact => "count=exact",
+                CountPreference::Planned => "count=planned",
+                CountPreference::Estimated => "count=estimated",
+            });
+        }
+        if let Some(r) = self.return_ {
+            out.push(match r {
+                ReturnPreference::Minimal => "return=minimal",
+                ReturnPreference::HeadersOnly => "return=headers-only",
+                ReturnPreference::Representation => "return=representation",
+            });
+        }
+        if let Some(r) = self.resolution {
+            out.push(match r {
+                Resolution::MergeDuplicates => "resolution=merge-duplicates",
+                Resolution::IgnoreDuplicates => "resolution=ignore-duplicates",
+            });
+        }
+        if let Some(true) = self.missing_default {
+            out.push("missing=default");
+        }
+        if let Some(s) = self.strict {
+            out.push(if s { "handling=strict" } else { "handling=lenient" });
+        }
+        if let Some(rb) = self.tx_rollback {
+            out.push(if rb { "tx=rollback" } else { "tx=commit" });
+        }
+        let max;
+        if let Some(m) = self.max_affected {
+            max = format!("max-affected={m}");
+            out.push(&max);
+        }
+        (!out.is_empty()).then(|| out.join(", "))
+    }
+}
+
+/// Parses every `Prefer` header value of a request (comma-separated
+/// tokens; several headers allowed).
+pub fn parse_prefer<'a>(headers: impl IntoIterator<Item = &'a str>) -> Result<Preferences, GrammarError> {
+    let mut p = Preferences::default();
+    let mut unknown = Vec::new();
+    for header in headers {
+        for token in header.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            match token {
+                "count=exact" => p.count = Some(CountPreference::Exact),
+                "count=planned" => p.count = Some(CountPreference::Planned),
+                "count=estimated" => p.count = Some(CountPreference::Estimated),
+                "return=minimal" => p.return_ = Some(ReturnPreference::Minimal),
+                "return=headers-only" => p.return_ = Some(ReturnPreference::HeadersOnly),
+                "return=representation" => p.return_ = Some(ReturnPreference::Representation),
+                "resolution=merge-duplicates" => p.resolution = Some(Resolution::MergeDuplicates),
+                "resolution=ignore-duplicates" => p.resolution = Some(Resolution::IgnoreDuplicates),
+                "missing=default" => p.missing_default = Some(true),
+                "missing=null" => p.missing_default = Some(false),
+                "handling=strict" => p.strict = Some(true),
+                "handling=lenient" => p.strict = Some(false),
+                "tx=rollback" => p.tx_rollback = Some(true),
+                "tx=commit" => p.tx_rollback = Some(false),
+                t if t.starts_with("max-affected=") => match t["max-affected=".len()..].parse() {
+                    Ok(n) => p.max_affected = Some(n),
+                    Err(_) => unknown.push(t.to_string()),
+                },
+                t => unknown.push(t.to_string()),
+            }
+        }
+    }
+    if p.strict == Some(true) && !unknown.is_empty() {
+        return Err(GrammarError::new(
+            "Invalid preferences given with handling=strict",
+            format!("Invalid preferences: {}", unknown.join(", ")),
+        ));
+    }
+    Ok(p)
+}
+
+/// `Range: 0-24` (optionally `items=0-24`): first row and, if given, last
+/// row, both inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeHeader {
+    pub first: u64,
+    pub last: Option<u64>,
+}
+
+/// `None` for a header that is not an item range (ignored, as PostgREST
+/// does); an error for a range whose end is before its start.
+pub fn parse_range_header(value: &str) -> Result<Option<RangeHeader>, GrammarError> {
+    let v = value.trim();
+    let v = v.strip_prefix("items=").unwrap_or(v);
+    let Some((a, b)) = v.split_once('-') else { return Ok(None) };
+    let Ok(first) = a.trim().parse::<u64>() else { return Ok(None) };
+    let last = match b.trim() {
+        "" => None,
+        b => match b.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => return Ok(None),
+        },
+    };
+    if let Some(l) = last
+        && l < first
+    {
+        return Err(GrammarError::new(
+            "Requested range not satisfiable",
+            format!("the Range header {value:?} ends before it starts"),
+        ));
+    }
+    Ok(Some(RangeHeader { first, last }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefer_tokens_and_applied_echo() {
+        let p = parse_prefer(["count=exact, return=representation", "max-affected=5,foo=bar"]).unwrap();
+        assert_eq!(p.count, Some(CountPreference::Exact));
+        assert_eq!(p.return_, Some(ReturnPreference::Representation));
+        assert_eq!(p.max_affected, Some(5));
+        assert_eq!(p.applied().unwrap(), "count=exact, return=representation, max-affected=5");
+        assert_eq!(parse_prefer([""]).unwrap().applied(), None);
+    }
+
+    #[test]
+    fn strict_handling_refuses_unknown_preferences() {
+        let e = parse_prefer(["handling=strict, count=sometimes"]).unwrap_err();
+        assert!(e.details.contains("count=sometimes"));
+        assert!(parse_prefer(["handling=lenient, count=sometimes"]).is_ok());
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range_header("0-24").unwrap(), Some(RangeHeader { first: 0, last: Some(24) }));
+        assert_eq!(parse_range_header("items=10-").unwrap(), Some(RangeHeader { first: 10, last: None }));
+        assert_eq!(parse_range_header("bytes").unwrap(), None);
+        assert_eq!(parse_range_header("a-b").unwrap(), None);
+        assert!(parse_range_header("5-1").is_err());
+    }
+}

@@ -1,0 +1,129 @@
+//! Small shared pieces of the grammar: top-level splitting and unquoting.
+
+use super::{GrammarError, MAX_DEPTH};
+
+/// Splits `s` on `sep` where it stands outside double quotes, parentheses
+/// and braces. Fails on unbalanced brackets, an unterminated quote or
+/// nesting deeper than [`MAX_DEPTH`].
+pub(super) fn split_top_level<'a>(s: &'a str, sep: char, what: &str) -> Result<Vec<&'a str>, GrammarError> {
+    let mut parts = Vec::new();
+    let mut stack: Vec<char> = Vec::new();
+    let mut in_quotes = false;
+    let mut escaped = false;
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        if in_quotes {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_quotes = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => in_quotes = true,
+            '(' | '{' => {
+                stack.push(c);
+                if stack.len() > MAX_DEPTH {
+                    return Err(GrammarError::new(
+                        format!("failed to parse {what}"),
+                        format!("nesting deeper than {MAX_DEPTH} levels"),
+                    ));
+                }
+            }
+            ')' | '}' => {
+                let open = if c == ')' { '(' } else { '{' };
+                if stack.pop() != Some(open) {
+                    return Err(GrammarError::new(
+                        format!("failed to parse {what} ({s})"),
+                        format!("unexpected \"{c}\" at position {i}: brackets are unbalanced"),
+                    ));
+                }
+            }
+            c if c == sep && stack.is_empty() => {
+                parts.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    if in_quotes {
+        return Err(GrammarError::new(format!("failed to parse {what} ({s})"), "unterminated double quote"));
+    }
+    if let Some(open) = stack.last() {
+        let close = if *open == '(' { ')' } else { '}' };
+        return Err(GrammarError::new(
+            format!("failed to parse {what} ({s})"),
+            format!("missing \"{close}\": brackets are unbalanced"),
+        ));
+    }
+    parts.push(&s[start..]);
+    Ok(parts)
+}
+
+/// `"a \"b\""` to `a "b"`; anything not wrapped in quotes is returned as is.
+pub(super) fn unquote(s: &str) -> String {
+    let Some(inner) = s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) else {
+        return s.to_string();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A comma-separated list inside `open`..`close` (`(a,b)`, `{a,b}`), with
+/// each item unquoted. An empty list is allowed.
+pub(super) fn bracketed_list(value: &str, open: char, close: char, what: &str) -> Result<Vec<String>, GrammarError> {
+    let inner = value.strip_prefix(open).and_then(|v| v.strip_suffix(close)).ok_or_else(|| {
+        GrammarError::new(
+            format!("failed to parse {what} ({value})"),
+            format!("expected a list in \"{open}\" and \"{close}\", like {open}1,2,\"a,b\"{close}"),
+        )
+    })?;
+    if inner.is_empty() {
+        return Ok(vec![]);
+    }
+    Ok(split_top_level(inner, ',', what)?.into_iter().map(unquote).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_outside_quotes_and_brackets() {
+        assert_eq!(split_top_level("a,b(c,d),\"e,f\",{g,h}", ',', "x").unwrap(), vec!["a", "b(c,d)", "\"e,f\"", "{g,h}"]);
+        assert_eq!(split_top_level("", ',', "x").unwrap(), vec![""]);
+    }
+
+    #[test]
+    fn unbalanced_input_is_an_error() {
+        assert!(split_top_level("a(b", ',', "x").is_err());
+        assert!(split_top_level("a)b", ',', "x").is_err());
+        assert!(split_top_level("a(b}", ',', "x").is_err());
+        assert!(split_top_level("\"abc", ',', "x").is_err());
+        let deep = "(".repeat(100) + &")".repeat(100);
+        let err = split_top_level(&deep, ',', "x").unwrap_err();
+        assert!(err.details.contains("nesting"));
+    }
+
+    #[test]
+    fn unquotes_escapes() {
+        assert_eq!(unquote(r#""a \"b\" \\ c""#), r#"a "b" \ c"#);
+        assert_eq!(unquote("plain"), "plain");
+        assert_eq!(bracketed_list("(1,\"a,b\",)", '(', ')', "x").unwrap(), vec!["1", "a,b", ""]);
+        assert_eq!(bracketed_list("()", '(', ')', "x").unwrap(), Vec::<String>::new());
+        assert!(bracketed_list("1,2", '(', ')', "x").is_err());
+    }
+}

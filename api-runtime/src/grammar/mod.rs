@@ -1,0 +1,278 @@
+//! The PostgREST URL grammar: query string and headers to a request AST.
+//!
+//! Pure parsing: nothing here knows the schema. Names are checked later by
+//! `plan`. Every parser is bounded (input length, nesting depth) so that
+//! hostile input is a 400, never a panic or a hang.
+
+mod filter;
+mod headers;
+mod lexer;
+mod query;
+mod select;
+
+pub use filter::parse_filter_value;
+pub use headers::{CountPreference, Preferences, RangeHeader, parse_prefer, parse_range_header};
+pub use query::parse_query;
+pub use select::parse_select;
+
+/// Nesting deeper than this (embeds, logic trees) is refused.
+pub const MAX_DEPTH: usize = 32;
+/// Query strings longer than this are refused.
+pub const MAX_QUERY_LEN: usize = 64 * 1024;
+
+/// A grammar error: PostgREST's PGRST100, status 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct GrammarError {
+    pub message: String,
+    pub details: String,
+}
+
+impl GrammarError {
+    pub fn new(message: impl Into<String>, details: impl Into<String>) -> Self {
+        GrammarError { message: message.into(), details: details.into() }
+    }
+}
+
+/// A column reference, possibly into a JSON value (`data->a->>b`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: String,
+    pub json_path: Vec<JsonStep>,
+}
+
+impl Field {
+    pub fn plain(name: impl Into<String>) -> Self {
+        Field { name: name.into(), json_path: vec![] }
+    }
+
+    /// The JSON key PostgREST gives an unaliased field: the last path key,
+    /// or the column name.
+    pub fn default_label(&self) -> String {
+        match self.json_path.last() {
+            Some(step) => match &step.key {
+                JsonKey::Name(n) => n.clone(),
+                JsonKey::Index(i) => i.to_string(),
+            },
+            None => self.name.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonStep {
+    /// `->>` (as text) rather than `->` (as JSON).
+    pub as_text: bool,
+    pub key: JsonKey,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonKey {
+    Name(String),
+    Index(i64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SelectItem {
+    /// `*`: every column.
+    Star,
+    Column { field: Field, alias: Option<String>, cast: Option<String> },
+    Embed(Embed),
+}
+
+/// `alias:target!hint!inner(select)` or `...target(select)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Embed {
+    pub target: String,
+    pub alias: Option<String>,
+    pub hint: Option<String>,
+    /// `!inner`: parents without a matching child are dropped.
+    pub inner: bool,
+    /// `...target(cols)`: the embedded columns are spread into the parent.
+    pub spread: bool,
+    pub select: Vec<SelectItem>,
+}
+
+impl Embed {
+    /// The JSON key and the embed-path segment: the alias, else the target.
+    pub fn label(&self) -> &str {
+        self.alias.as_deref().unwrap_or(&self.target)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operator {
+    Eq,
+    Neq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Like,
+    Ilike,
+    Match,
+    Imatch,
+    IsDistinct,
+    /// Contains (`@>`).
+    Cs,
+    /// Contained in (`<@`).
+    Cd,
+    /// Overlaps (`&&`).
+    Ov,
+    Sl,
+    Sr,
+    Nxr,
+    Nxl,
+    Adj,
+}
+
+impl Operator {
+    pub const ALL: &'static [(&'static str, Operator)] = &[
+        ("eq", Operator::Eq),
+        ("neq", Operator::Neq),
+        ("gt", Operator::Gt),
+        ("gte", Operator::Gte),
+        ("lt", Operator::Lt),
+        ("lte", Operator::Lte),
+        ("like", Operator::Like),
+        ("ilike", Operator::Ilike),
+        ("match", Operator::Match),
+        ("imatch", Operator::Imatch),
+        ("isdistinct", Operator::IsDistinct),
+        ("cs", Operator::Cs),
+        ("cd", Operator::Cd),
+        ("ov", Operator::Ov),
+        ("sl", Operator::Sl),
+        ("sr", Operator::Sr),
+        ("nxr", Operator::Nxr),
+        ("nxl", Operator::Nxl),
+        ("adj", Operator::Adj),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Operator::ALL.iter().find(|(_, op)| *op == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+
+    /// Operators that take `(any)` / `(all)` modifiers.
+    pub fn quantifiable(self) -> bool {
+        matches!(
+            self,
+            Operator::Eq
+                | Operator::Neq
+                | Operator::Gt
+                | Operator::Gte
+                | Operator::Lt
+                | Operator::Lte
+                | Operator::Like
+                | Operator::Ilike
+                | Operator::Match
+                | Operator::Imatch
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantifier {
+    Any,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsValue {
+    Null,
+    NotNull,
+    True,
+    False,
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FtsKind {
+    /// `to_tsquery`
+    Fts,
+    /// `plainto_tsquery`
+    Plain,
+    /// `phraseto_tsquery`
+    Phrase,
+    /// `websearch_to_tsquery`
+    Websearch,
+}
+
+impl FtsKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FtsKind::Fts => "fts",
+            FtsKind::Plain => "plfts",
+            FtsKind::Phrase => "phfts",
+            FtsKind::Websearch => "wfts",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    Compare { op: Operator, value: String },
+    Quantified { op: Operator, quantifier: Quantifier, values: Vec<String> },
+    In(Vec<String>),
+    Is(IsValue),
+    Fts { kind: FtsKind, language: Option<String>, query: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub field: Field,
+    pub negated: bool,
+    pub operation: Operation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogicOp {
+    And,
+    Or,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    Filter(Filter),
+    Group { negated: bool, op: LogicOp, children: Vec<Condition> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Asc,
+    Desc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nulls {
+    First,
+    Last,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderTerm {
+    pub field: Field,
+    pub direction: Option<Direction>,
+    pub nulls: Option<Nulls>,
+}
+
+/// Labels from the root to an embedded resource (`items.order=...` is
+/// `["items"]`); empty for the root.
+pub type EmbedPath = Vec<String>;
+
+/// Everything the query string says about a request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ApiQuery {
+    /// `select=`; `None` means every column.
+    pub select: Option<Vec<SelectItem>>,
+    /// Horizontal filters and logic trees, each at an embed path; all are
+    /// combined with AND.
+    pub conditions: Vec<(EmbedPath, Condition)>,
+    pub order: Vec<(EmbedPath, Vec<OrderTerm>)>,
+    pub limits: Vec<(EmbedPath, u64)>,
+    pub offsets: Vec<(EmbedPath, u64)>,
+    /// `columns=` (writes).
+    pub columns: Option<Vec<String>>,
+    /// `on_conflict=` (upserts).
+    pub on_conflict: Option<Vec<String>>,
+}

@@ -1,0 +1,245 @@
+//! `select=` — vertical filtering, renaming, casts and embedding.
+//!
+//! ```text
+//! items  := item ("," item)*
+//! item   := "*" | "..." embed | [label ":"] (embed | field ["::" cast])
+//! embed  := name ("!" hint)* "(" [items] ")"
+//! field  := name (("->" | "->>") key)*
+//! ```
+
+use super::lexer::{split_top_level, unquote};
+use super::{Embed, Field, GrammarError, JsonKey, JsonStep, MAX_DEPTH, SelectItem};
+
+pub fn parse_select(input: &str) -> Result<Vec<SelectItem>, GrammarError> {
+    parse_items(input, 0)
+}
+
+fn error(input: &str, details: impl Into<String>) -> GrammarError {
+    GrammarError::new(format!("failed to parse select parameter ({input})"), details)
+}
+
+fn parse_items(input: &str, depth: usize) -> Result<Vec<SelectItem>, GrammarError> {
+    if depth > MAX_DEPTH {
+        return Err(error(input, format!("embedding deeper than {MAX_DEPTH} levels")));
+    }
+    let mut items = Vec::new();
+    for raw in split_top_level(input, ',', "select parameter")? {
+        let item = raw.trim();
+        if item.is_empty() {
+            return Err(error(input, "empty item: remove the extra comma"));
+        }
+        items.push(parse_item(item, depth)?);
+    }
+    Ok(items)
+}
+
+fn parse_item(item: &str, depth: usize) -> Result<SelectItem, GrammarError> {
+    if item == "*" {
+        return Ok(SelectItem::Star);
+    }
+    if let Some(rest) = item.strip_prefix("...") {
+        let mut embed = parse_embed(rest, None, depth)?;
+        embed.spread = true;
+        return Ok(SelectItem::Embed(embed));
+    }
+    let (alias, rest) = split_alias(item);
+    if rest.ends_with(')') {
+        return Ok(SelectItem::Embed(parse_embed(rest, alias, depth)?));
+    }
+    let (field_part, cast) = match find_unquoted(rest, "::") {
+        Some(i) => {
+            let cast = rest[i + 2..].trim();
+            if cast.is_empty() || !cast.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ' ') {
+                return Err(error(item, format!("invalid cast \"{cast}\": use a type name like text or integer")));
+            }
+            (&rest[..i], Some(cast.to_ascii_lowercase()))
+        }
+        None => (rest, None),
+    };
+    let field = parse_field(field_part).map_err(|d| error(item, d))?;
+    Ok(SelectItem::Column { field, alias: alias.map(unquote), cast })
+}
+
+/// `label:rest` where the colon is not part of `::`.
+fn split_alias(item: &str) -> (Option<&str>, &str) {
+    let bytes = item.as_bytes();
+    let mut in_quotes = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'"' => in_quotes = !in_quotes,
+            b'(' | b'-' | b'!' if !in_quotes => break,
+            b':' if !in_quotes => {
+                if bytes.get(i + 1) == Some(&b':') {
+                    break;
+                }
+                return (Some(&item[..i]), &item[i + 1..]);
+            }
+            _ => {}
+        }
+    }
+    (None, item)
+}
+
+fn find_unquoted(s: &str, needle: &str) -> Option<usize> {
+    let mut in_quotes = false;
+    for (i, c) in s.char_indices() {
+        if c == '"' {
+            in_quotes = !in_quotes;
+        } else if !in_quotes && s[i..].starts_with(needle) {
+            return Some(i);
+        }
+    }
+    None
+}
+
+fn parse_embed(item: &str, alias: Option<&str>, depth: usize) -> Result<Embed, GrammarError> {
+    let open = item.find('(').ok_or_else(|| error(item, "expected \"(\" after the embedded resource's name"))?;
+    let inner = item[open + 1..]
+        .strip_suffix(')')
+        .ok_or_else(|| error(item, "expected \")\" closing the embedded resource"))?;
+    let mut head = item[..open].split('!');
+    let target = head.next().unwrap_or_default().trim();
+    if target.is_empty() {
+        return Err(error(item, "missing the embedded resource's name before \"(\""));
+    }
+    let mut hint = None;
+    let mut inner_join = false;
+    for part in head {
+        match part.trim() {
+            "inner" => inner_join = true,
+            "left" => inner_join = false,
+            "" => return Err(error(item, "empty \"!\" hint")),
+            h if hint.is_none() => hint = Some(unquote(h)),
+            h => return Err(error(item, format!("more than one hint (\"{h}\"): give one foreign key or column"))),
+        }
+    }
+    let select = if inner.trim().is_empty() { vec![] } else { parse_items(inner, depth + 1)? };
+    Ok(Embed {
+        target: unquote(target),
+        alias: alias.map(unquote),
+        hint,
+        inner: inner_join,
+        spread: false,
+        select,
+    })
+}
+
+/// `name` or `"quoted name"`, followed by `->`/`->>` steps.
+pub(super) fn parse_field(s: &str) -> Result<Field, String> {
+    let s = s.trim();
+    let (name, mut rest) = if let Some(after) = s.strip_prefix('"') {
+        let end = after.find('"').ok_or("unterminated double quote in a name")?;
+        (after[..end].to_string(), &after[end + 1..])
+    } else {
+        let end = s.find("->").unwrap_or(s.len());
+        (s[..end].to_string(), &s[end..])
+    };
+    if name.is_empty() {
+        return Err("empty column name".into());
+    }
+    if let Some(bad) = name.chars().find(|c| matches!(c, '(' | ')' | ',' | '!' | ':' | '"')) && !s.starts_with('"') {
+        return Err(format!("unexpected \"{bad}\" in column name \"{name}\""));
+    }
+    let mut json_path = Vec::new();
+    while !rest.is_empty() {
+        let (as_text, after) = if let Some(a) = rest.strip_prefix("->>") {
+            (true, a)
+        } else if let Some(a) = rest.strip_prefix("->") {
+            (false, a)
+        } else {
+            return Err(format!("unexpected \"{rest}\" after \"{name}\""));
+        };
+        let end = after.find("->").unwrap_or(after.len());
+        let key_text = unquote(&after[..end]);
+        if key_text.is_empty() {
+            return Err(format!("empty JSON key after \"{name}\""));
+        }
+        let key = match key_text.parse::<i64>() {
+            Ok(i) if !after.starts_with('"') => JsonKey::Index(i),
+            _ => JsonKey::Name(key_text),
+        };
+        json_path.push(JsonStep { as_text, key });
+        rest = &after[end..];
+    }
+    Ok(Field { name, json_path })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(name: &str) -> SelectItem {
+        SelectItem::Column { field: Field::plain(name), alias: None, cast: None }
+    }
+
+    #[test]
+    fn columns_aliases_and_casts() {
+        let items = parse_select("id, name,label:title,total::text,x:\"first name\"::integer").unwrap();
+        assert_eq!(items[0], col("id"));
+        assert_eq!(items[1], col("name"));
+        assert_eq!(items[2], SelectItem::Column { field: Field::plain("title"), alias: Some("label".into()), cast: None });
+        assert_eq!(items[3], SelectItem::Column { field: Field::plain("total"), alias: None, cast: Some("text".into()) });
+        assert_eq!(
+            items[4],
+            SelectItem::Column { field: Field::plain("first name"), alias: Some("x".into()), cast: Some("integer".into()) }
+        );
+    }
+
+    #[test]
+    fn json_paths() {
+        let items = parse_select("data->a->>b,data->0").unwrap();
+        let SelectItem::Column { field, .. } = &items[0] else { panic!() };
+        assert_eq!(field.name, "data");
+        assert_eq!(
+            field.json_path,
+            vec![
+                JsonStep { as_text: false, key: JsonKey::Name("a".into()) },
+                JsonStep { as_text: true, key: JsonKey::Name("b".into()) }
+            ]
+        );
+        assert_eq!(field.default_label(), "b");
+        let SelectItem::Column { field, .. } = &items[1] else { panic!() };
+        assert_eq!(field.json_path[0].key, JsonKey::Index(0));
+    }
+
+    #[test]
+    fn embeds_with_hints_inner_spread_and_nesting() {
+        let items = parse_select("*,buyer:customers!fk_orders_customer!inner(name,addresses(*)),...products(name)").unwrap();
+        assert_eq!(items[0], SelectItem::Star);
+        let SelectItem::Embed(e) = &items[1] else { panic!() };
+        assert_eq!(e.target, "customers");
+        assert_eq!(e.alias.as_deref(), Some("buyer"));
+        assert_eq!(e.hint.as_deref(), Some("fk_orders_customer"));
+        assert!(e.inner);
+        assert_eq!(e.label(), "buyer");
+        let SelectItem::Embed(nested) = &e.select[1] else { panic!() };
+        assert_eq!(nested.target, "addresses");
+        assert_eq!(nested.select, vec![SelectItem::Star]);
+        let SelectItem::Embed(spread) = &items[2] else { panic!() };
+        assert!(spread.spread);
+        assert_eq!(parse_select("items()").unwrap(), vec![SelectItem::Embed(Embed {
+            target: "items".into(),
+            alias: None,
+            hint: None,
+            inner: false,
+            spread: false,
+            select: vec![],
+        })]);
+    }
+
+    #[test]
+    fn malformed_select_is_a_clear_error() {
+        for bad in ["id,", ",id", "a(b", "a(b))", "a)b(", "x::", "x::te;xt", "a!(b)", "a!b!c(d)", "\"abc", "a->", "(x)"] {
+            let err = parse_select(bad).unwrap_err();
+            assert!(err.message.starts_with("failed to parse select"), "{bad}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn very_deep_nesting_is_refused_without_overflow() {
+        let deep = "a(".repeat(5000) + &")".repeat(5000);
+        assert!(parse_select(&deep).is_err());
+        let ok = "a(".repeat(10) + "*" + &")".repeat(10);
+        assert!(parse_select(&ok).is_ok());
+    }
+}

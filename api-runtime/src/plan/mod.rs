@@ -1,0 +1,46 @@
+//! Planning: the request AST checked against the schema.
+//!
+//! Every name in the AST is resolved to a table, column or relationship of
+//! the introspected schema here, so the SQL renderers only ever see schema
+//! objects. Operators the engine cannot express are refused here with a
+//! clear 400 instead of producing wrong results.
+
+mod read;
+
+pub use read::{Cast, EmbedPlan, Page, PlannedCondition, PlannedItem, PlannedOrder, ReadPlan, plan_read};
+
+use crate::grammar::GrammarError;
+
+/// Why a request cannot be planned. Each maps to PostgREST's code and status
+/// in `http::error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Grammar(#[from] GrammarError),
+    #[error("Could not find the table '{schema}.{table}' in the schema cache")]
+    UnknownTable { schema: String, table: String, hint: Option<String> },
+    #[error("column {table}.{column} does not exist")]
+    UnknownColumn { table: String, column: String, hint: Option<String> },
+    #[error("Could not find a relationship between '{from}' and '{to}' in the schema cache")]
+    NoRelationship { from: String, to: String, hint: Option<String> },
+    #[error("Could not embed because more than one relationship was found for '{from}' and '{to}'")]
+    AmbiguousRelationship { from: String, to: String, candidates: Vec<String> },
+    #[error("operator \"{operator}\" is not supported on {engine}")]
+    UnsupportedOperator { operator: String, engine: &'static str, hint: String },
+    #[error("cannot apply \"{operator}\" to column {column} of type {db_type}")]
+    OperatorTypeMismatch { operator: String, column: String, db_type: String, hint: String },
+    #[error("\"{path}\" in a query parameter does not name an embedded resource of this request")]
+    UnknownEmbedPath { path: String },
+    #[error("invalid cast \"{cast}\"")]
+    UnknownCast { cast: String },
+}
+
+/// The closest of `candidates` to `name`, for "did you mean" hints.
+pub(crate) fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(&name.to_lowercase(), &c.to_lowercase()), c))
+        .filter(|(score, _)| *score > 0.75)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}

@@ -1,0 +1,372 @@
+//! The read plan: which table, columns, embeds, conditions, order and page.
+
+use crate::grammar::{
+    ApiQuery, Condition, Direction, EmbedPath, Field, Filter, IsValue, JsonStep, LogicOp, Nulls, Operation, Operator,
+    SelectItem,
+};
+use crate::schema::{Cardinality, Column, Engine, Relationship, Schema, Table, ValueKind};
+
+use super::{PlanError, closest};
+
+/// Type names a `select=col::type` cast may use; each dialect spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cast {
+    Text,
+    Integer,
+    BigInt,
+    Numeric,
+    Float,
+    Boolean,
+    Json,
+    Date,
+    Timestamp,
+}
+
+impl Cast {
+    fn parse(name: &str) -> Option<Cast> {
+        Some(match name {
+            "text" | "varchar" | "char" | "string" => Cast::Text,
+            "int" | "int4" | "integer" | "smallint" | "int2" => Cast::Integer,
+            "bigint" | "int8" => Cast::BigInt,
+            "numeric" | "decimal" => Cast::Numeric,
+            "float" | "float4" | "float8" | "real" | "double" | "double precision" => Cast::Float,
+            "bool" | "boolean" => Cast::Boolean,
+            "json" | "jsonb" => Cast::Json,
+            "date" => Cast::Date,
+            "timestamp" | "timestamptz" | "datetime" => Cast::Timestamp,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadPlan<'s> {
+    pub table: &'s Table,
+    /// SQL alias of this level, unique within the statement.
+    pub alias: String,
+    pub items: Vec<PlannedItem<'s>>,
+    /// ANDed together.
+    pub conditions: Vec<PlannedCondition<'s>>,
+    pub order: Vec<PlannedOrder<'s>>,
+    pub limit: Option<u64>,
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlannedItem<'s> {
+    Column { column: &'s Column, json_path: Vec<JsonStep>, label: String, cast: Option<Cast> },
+    Embed(EmbedPlan<'s>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbedPlan<'s> {
+    pub label: String,
+    pub relationship: &'s Relationship,
+    /// The junction table of a many-to-many, with its SQL alias.
+    pub junction: Option<(&'s Table, String)>,
+    pub inner: bool,
+    pub spread: bool,
+    pub plan: ReadPlan<'s>,
+}
+
+impl EmbedPlan<'_> {
+    pub fn is_to_one(&self) -> bool {
+        self.relationship.cardinality.is_to_one()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlannedCondition<'s> {
+    Filter { column: &'s Column, json_path: Vec<JsonStep>, negated: bool, operation: Operation },
+    Group { negated: bool, op: LogicOp, children: Vec<PlannedCondition<'s>> },
+    /// `label=is.null` / `label=not.is.null` on an embedded resource: whether
+    /// a related row exists.
+    EmbedExists { label: String, exists: bool },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedOrder<'s> {
+    pub column: &'s Column,
+    pub json_path: Vec<JsonStep>,
+    pub direction: Option<Direction>,
+    pub nulls: Option<Nulls>,
+}
+
+/// The page of the top level, after `limit`/`offset`, the `Range` header
+/// and the configured maximum were combined by the HTTP layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub offset: u64,
+    pub limit: Option<u64>,
+}
+
+/// Plans `GET /{table}` in the exposed schema `profile`.
+pub fn plan_read<'s>(
+    schema: &'s Schema,
+    profile: &str,
+    table_name: &str,
+    query: &ApiQuery,
+    page: Page,
+) -> Result<ReadPlan<'s>, PlanError> {
+    let table = find_table(schema, profile, table_name)?;
+    let mut planner = Planner { schema, next_alias: 0 };
+    let star = [SelectItem::Star];
+    let select = query.select.as_deref().unwrap_or(&star);
+    let mut plan = planner.node(table, select)?;
+    plan.offset = page.offset;
+    plan.limit = page.limit;
+    for (path, condition) in &query.conditions {
+        let node = node_at(&mut plan, path)?;
+        let planned = plan_condition(schema.engine, node, condition)?;
+        node.conditions.push(planned);
+    }
+    for (path, terms) in &query.order {
+        let node = node_at(&mut plan, path)?;
+        for t in terms {
+            let column = find_column(node.table, &t.field.name)?;
+            node.order.push(PlannedOrder { column, json_path: t.field.json_path.clone(), direction: t.direction, nulls: t.nulls });
+        }
+    }
+    for (path, limit) in query.limits.iter().filter(|(p, _)| !p.is_empty()) {
+        node_at(&mut plan, path)?.limit = Some(*limit);
+    }
+    for (path, offset) in query.offsets.iter().filter(|(p, _)| !p.is_empty()) {
+        node_at(&mut plan, path)?.offset = *offset;
+    }
+    Ok(plan)
+}
+
+pub(crate) fn find_table<'s>(schema: &'s Schema, profile: &str, name: &str) -> Result<&'s Table, PlanError> {
+    schema.table(profile, name).ok_or_else(|| PlanError::UnknownTable {
+        schema: profile.to_string(),
+        table: name.to_string(),
+        hint: closest(name, schema.tables_in(profile).map(|t| t.name.as_str()))
+            .map(|c| format!("Perhaps you meant the table '{profile}.{c}'")),
+    })
+}
+
+pub(crate) fn find_column<'s>(table: &'s Table, name: &str) -> Result<&'s Column, PlanError> {
+    table.column(name).ok_or_else(|| PlanError::UnknownColumn {
+        table: table.name.clone(),
+        column: name.to_string(),
+        hint: closest(name, table.columns.iter().map(|c| c.name.as_str()))
+            .map(|c| format!("Perhaps you meant to reference the column \"{}.{}\".", table.name, c)),
+    })
+}
+
+struct Planner<'s> {
+    schema: &'s Schema,
+    next_alias: usize,
+}
+
+impl<'s> Planner<'s> {
+    fn alias(&mut self, prefix: &str) -> String {
+        self.next_alias += 1;
+        format!("{prefix}{}", self.next_alias)
+    }
+
+    fn node(&mut self, table: &'s Table, select: &[SelectItem]) -> Result<ReadPlan<'s>, PlanError> {
+        let alias = self.alias("t");
+        let mut items = Vec::new();
+        let star = [SelectItem::Star];
+        let select = if select.is_empty() { &star[..] } else { select };
+        for item in select {
+            match item {
+                SelectItem::Star => items.extend(table.columns.iter().map(|c| PlannedItem::Column {
+                    column: c,
+                    json_path: vec![],
+                    label: c.name.clone(),
+                    cast: None,
+                })),
+                SelectItem::Column { field, alias, cast } => {
+                    let column = find_column(table, &field.name)?;
+                    let cast = match cast {
+                        Some(name) => Some(Cast::parse(name).ok_or_else(|| PlanError::UnknownCast { cast: name.clone() })?),
+                        None => None,
+                    };
+                    items.push(PlannedItem::Column {
+                        column,
+                        json_path: field.json_path.clone(),
+                        label: alias.clone().unwrap_or_else(|| field.default_label()),
+                        cast,
+                    });
+                }
+                SelectItem::Embed(embed) => {
+                    let relationship = self.relationship(table, &embed.target, embed.hint.as_deref())?;
+                    let target = self
+                        .schema
+                        .table(&relationship.target.0, &relationship.target.1)
+                        .expect("relationships only point at known tables");
+                    let junction = match &relationship.junction {
+                        Some(j) => Some((
+                            self.schema.table(&j.table.0, &j.table.1).expect("junctions are known tables"),
+                            self.alias("j"),
+                        )),
+                        None => None,
+                    };
+                    let plan = self.node(target, &embed.select)?;
+                    items.push(PlannedItem::Embed(EmbedPlan {
+                        label: embed.label().to_string(),
+                        relationship,
+                        junction,
+                        inner: embed.inner,
+                        spread: embed.spread,
+                        plan,
+                    }));
+                }
+            }
+        }
+        Ok(ReadPlan { table, alias, items, conditions: vec![], order: vec![], limit: None, offset: 0 })
+    }
+
+    fn relationship(&self, table: &'s Table, target: &str, hint: Option<&str>) -> Result<&'s Relationship, PlanError> {
+        let all = self.schema.relationships_from(table);
+        let to_target: Vec<&Relationship> = all.iter().filter(|r| r.target.1 == target).collect();
+        let mut matching: Vec<&Relationship> = match hint {
+            Some(h) => to_target.iter().copied().filter(|r| r.matches_hint(h)).collect(),
+            None => to_target.clone(),
+        };
+        // A self-referencing foreign key relates a table to itself twice:
+        // a column hint picks the parent (many-to-one), the constraint name
+        // the children (one-to-many).
+        if matching.len() > 1
+            && let Some(h) = hint
+        {
+            let by_column: Vec<&Relationship> = matching
+                .iter()
+                .copied()
+                .filter(|r| r.cardinality == Cardinality::ManyToOne && r.columns.iter().any(|(s, _)| s == h))
+                .collect();
+            let by_name: Vec<&Relationship> =
+                matching.iter().copied().filter(|r| r.cardinality != Cardinality::ManyToOne && r.constraint == h).collect();
+            if by_column.len() == 1 {
+                matching = by_column;
+            } else if by_name.len() == 1 {
+                matching = by_name;
+            }
+        }
+        match matching.len() {
+            1 => Ok(matching[0]),
+            0 => Err(PlanError::NoRelationship {
+                from: table.name.clone(),
+                to: target.to_string(),
+                hint: if to_target.is_empty() {
+                    closest(target, all.iter().map(|r| r.target.1.as_str()))
+                        .map(|c| format!("Perhaps you meant '{c}' instead of '{target}'."))
+                        .or_else(|| Some("Verify that the tables are related by a foreign key.".into()))
+                } else {
+                    Some(format!(
+                        "No relationship matches the hint '{}'; use one of: {}",
+                        hint.unwrap_or_default(),
+                        to_target.iter().map(|r| r.constraint.as_str()).collect::<Vec<_>>().join(", ")
+                    ))
+                },
+            }),
+            _ => Err(PlanError::AmbiguousRelationship {
+                from: table.name.clone(),
+                to: target.to_string(),
+                candidates: matching.iter().map(|r| describe(table, r)).collect(),
+            }),
+        }
+    }
+}
+
+fn describe(table: &Table, r: &Relationship) -> String {
+    let kind = match r.cardinality {
+        Cardinality::ManyToOne => "many-to-one",
+        Cardinality::OneToOne => "one-to-one",
+        Cardinality::OneToMany => "one-to-many",
+        Cardinality::ManyToMany => "many-to-many",
+    };
+    match &r.junction {
+        Some(j) => format!("{kind} {} via {} (use {}!{})", table.name, j.table.1, r.target.1, j.table.1),
+        None => format!("{kind} using {} (use {}!{})", r.constraint, r.target.1, r.constraint),
+    }
+}
+
+/// The plan node an embed path leads to.
+fn node_at<'p, 's>(plan: &'p mut ReadPlan<'s>, path: &EmbedPath) -> Result<&'p mut ReadPlan<'s>, PlanError> {
+    let mut node = plan;
+    for (depth, label) in path.iter().enumerate() {
+        let found = node.items.iter_mut().find_map(|i| match i {
+            PlannedItem::Embed(e) if &e.label == label => Some(&mut e.plan),
+            _ => None,
+        });
+        node = found.ok_or_else(|| PlanError::UnknownEmbedPath { path: path[..=depth].join(".") })?;
+    }
+    Ok(node)
+}
+
+fn plan_condition<'s>(engine: Engine, node: &ReadPlan<'s>, condition: &Condition) -> Result<PlannedCondition<'s>, PlanError> {
+    match condition {
+        Condition::Group { negated, op, children } => Ok(PlannedCondition::Group {
+            negated: *negated,
+            op: *op,
+            children: children.iter().map(|c| plan_condition(engine, node, c)).collect::<Result<_, _>>()?,
+        }),
+        Condition::Filter(f) => plan_filter(engine, node, f),
+    }
+}
+
+fn plan_filter<'s>(engine: Engine, node: &ReadPlan<'s>, f: &Filter) -> Result<PlannedCondition<'s>, PlanError> {
+    if f.field.json_path.is_empty() && node.table.column(&f.field.name).is_none() {
+        let embedded = node.items.iter().any(|i| matches!(i, PlannedItem::Embed(e) if e.label == f.field.name));
+        if embedded && let Operation::Is(v @ (IsValue::Null | IsValue::NotNull)) = f.operation {
+            let is_null = (v == IsValue::Null) != f.negated;
+            return Ok(PlannedCondition::EmbedExists { label: f.field.name.clone(), exists: !is_null });
+        }
+    }
+    let column = find_column(node.table, &f.field.name)?;
+    check_operator(engine, column, &f.field, &f.operation)?;
+    Ok(PlannedCondition::Filter {
+        column,
+        json_path: f.field.json_path.clone(),
+        negated: f.negated,
+        operation: f.operation.clone(),
+    })
+}
+
+/// Refuses operators the engine (or the column's type) cannot express.
+fn check_operator(engine: Engine, column: &Column, field: &Field, operation: &Operation) -> Result<(), PlanError> {
+    let unsupported = |operator: &str, hint: &str| PlanError::UnsupportedOperator {
+        operator: operator.to_string(),
+        engine: engine.name(),
+        hint: hint.to_string(),
+    };
+    let op = match operation {
+        Operation::Fts { kind, .. } => {
+            return if engine == Engine::Postgres {
+                Ok(())
+            } else {
+                Err(unsupported(kind.name(), "Full-text search needs PostgreSQL; use like or ilike instead."))
+            };
+        }
+        Operation::Compare { op, .. } | Operation::Quantified { op, .. } => *op,
+        Operation::In(_) | Operation::Is(_) => return Ok(()),
+    };
+    let json = column.kind == ValueKind::Json && field.json_path.is_empty();
+    match (engine, op) {
+        (Engine::Postgres, _) => Ok(()),
+        (Engine::Sqlite, Operator::Match | Operator::Imatch) => {
+            Err(unsupported(op.name(), "SQLite has no regular expressions; use like or ilike instead."))
+        }
+        (_, Operator::Cs | Operator::Cd) if json => Ok(()),
+        (Engine::MySql, Operator::Ov) if json => Ok(()),
+        (_, Operator::Cs | Operator::Cd | Operator::Ov) if engine == Engine::Sqlite || !json => {
+            if engine == Engine::MySql {
+                Err(PlanError::OperatorTypeMismatch {
+                    operator: op.name().to_string(),
+                    column: column.name.clone(),
+                    db_type: column.db_type.clone(),
+                    hint: "On MySQL/MariaDB cs, cd and ov apply to JSON columns only.".into(),
+                })
+            } else {
+                Err(unsupported(op.name(), "SQLite has no array or JSON containment operators."))
+            }
+        }
+        (_, Operator::Sl | Operator::Sr | Operator::Nxr | Operator::Nxl | Operator::Adj) => {
+            Err(unsupported(op.name(), "Range operators need PostgreSQL range types."))
+        }
+        _ => Ok(()),
+    }
+}

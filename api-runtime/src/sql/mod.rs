@@ -1,0 +1,232 @@
+//! SQL rendering: a plan to one statement per request, for each dialect.
+//!
+//! `read.rs` holds the statement's shape, shared by all engines; each
+//! dialect file says how its engine spells identifiers, placeholders, JSON
+//! building, operators and ordering. Identifiers come only from the schema
+//! (via the plan) and are always quoted; every value, including JSON keys
+//! and LIKE patterns, is a bound parameter.
+
+mod mysql;
+mod postgres;
+mod read;
+mod sqlite;
+
+pub use read::{render_count, render_read};
+
+use crate::grammar::{Direction, JsonStep, Nulls, Operation};
+use crate::plan::Cast;
+use crate::schema::{Column, Engine, ValueKind};
+
+/// A bound value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// A statement ready to run: SQL text and its bound values, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+/// Appends SQL text and parameters in order, delegating spelling to the
+/// dialect.
+pub(crate) struct Writer {
+    pub sql: String,
+    pub params: Vec<Param>,
+    pub dialect: &'static dyn Dialect,
+}
+
+impl Writer {
+    fn new(engine: Engine) -> Self {
+        let dialect: &'static dyn Dialect = match engine {
+            Engine::Postgres => &postgres::Postgres,
+            Engine::MySql => &mysql::MySql,
+            Engine::Sqlite => &sqlite::Sqlite,
+        };
+        Writer { sql: String::with_capacity(512), params: Vec::new(), dialect }
+    }
+
+    fn finish(self) -> Statement {
+        Statement { sql: self.sql, params: self.params }
+    }
+
+    pub fn push(&mut self, s: &str) {
+        self.sql.push_str(s);
+    }
+
+    pub fn ident(&mut self, name: &str) {
+        self.dialect.quote_ident(&mut self.sql, name);
+    }
+
+    /// `"alias"."column"`
+    pub fn column(&mut self, alias: &str, column: &str) {
+        self.ident(alias);
+        self.sql.push('.');
+        self.ident(column);
+    }
+
+    /// `"schema"."table"` (SQLite's `main` is left implicit).
+    pub fn table(&mut self, schema: &str, table: &str) {
+        if !(self.dialect.engine() == Engine::Sqlite && schema == "main") {
+            self.ident(schema);
+            self.sql.push('.');
+        }
+        self.ident(table);
+    }
+
+    /// A placeholder for `value`; `pg_type` is the type PostgreSQL should
+    /// read it as (other engines ignore it).
+    pub fn param(&mut self, value: Param, pg_type: &str) {
+        self.params.push(value);
+        let n = self.params.len();
+        self.dialect.placeholder(&mut self.sql, n, pg_type);
+    }
+
+    pub fn text(&mut self, value: &str) {
+        self.param(Param::Text(value.to_string()), "text");
+    }
+}
+
+/// What a JSON value is built from: a column's kind, changed by a cast or
+/// a JSON path.
+pub(crate) fn effective_kind(column: &Column, json_path: &[JsonStep], cast: Option<Cast>) -> ValueKind {
+    if let Some(c) = cast {
+        return match c {
+            Cast::Text => ValueKind::Text,
+            Cast::Integer | Cast::BigInt => ValueKind::Integer,
+            Cast::Numeric => ValueKind::Numeric,
+            Cast::Float => ValueKind::Float,
+            Cast::Boolean => ValueKind::Boolean,
+            Cast::Json => ValueKind::Json,
+            Cast::Date => ValueKind::Date,
+            Cast::Timestamp => ValueKind::Timestamp,
+        };
+    }
+    match json_path.last() {
+        Some(step) if step.as_text => ValueKind::Text,
+        Some(_) => ValueKind::Json,
+        None => column.kind.clone(),
+    }
+}
+
+/// How each engine spells the pieces of a statement.
+pub(crate) trait Dialect: Sync {
+    fn engine(&self) -> Engine;
+    fn quote_ident(&self, out: &mut String, name: &str);
+    fn placeholder(&self, out: &mut String, index: usize, pg_type: &str);
+
+    /// A JSON object from (key, value) pairs; keys are bound parameters.
+    fn json_object(&self, w: &mut Writer, pairs: &[(&str, &dyn Fn(&mut Writer))]);
+    /// Wraps a value so it lands in a JSON object as the right JSON type.
+    fn json_value(&self, w: &mut Writer, kind: &ValueKind, value: &dyn Fn(&mut Writer));
+    /// Aggregates JSON values of a row set into an array (`[]` when empty),
+    /// optionally ordered.
+    fn json_array_agg(&self, w: &mut Writer, element: &dyn Fn(&mut Writer), order: Option<&dyn Fn(&mut Writer)>);
+    /// The aggregated JSON array as the statement's text result.
+    fn json_array_result(&self, w: &mut Writer, element: &dyn Fn(&mut Writer), order: Option<&dyn Fn(&mut Writer)>) {
+        self.json_array_agg(w, element, order);
+    }
+    /// Engines that can limit inside the aggregate (MariaDB) build
+    /// to-many embeds without a derived table, which they could not
+    /// correlate with the parent row.
+    fn aggregate_limits(&self) -> bool {
+        false
+    }
+    /// The aggregate with ORDER BY and LIMIT inside it; only called when
+    /// [`Dialect::aggregate_limits`] is true.
+    fn json_array_agg_limited(
+        &self,
+        w: &mut Writer,
+        element: &dyn Fn(&mut Writer),
+        order: Option<&dyn Fn(&mut Writer)>,
+        limit: Option<u64>,
+        offset: u64,
+    ) {
+        let _ = (limit, offset);
+        self.json_array_agg(w, element, order);
+    }
+    /// A JSON value read back from a derived table's column (SQLite loses
+    /// the JSON flag there and must re-parse).
+    fn derived_json(&self, w: &mut Writer, value: &dyn Fn(&mut Writer)) {
+        value(w);
+    }
+
+    /// `column->key->>key` for each engine.
+    fn json_path(&self, w: &mut Writer, column: &dyn Fn(&mut Writer), path: &[JsonStep]);
+    fn cast(&self, w: &mut Writer, cast: Cast, value: &dyn Fn(&mut Writer));
+    /// One filter; `lhs` writes the column (or JSON path) expression.
+    fn condition(&self, w: &mut Writer, lhs: &dyn Fn(&mut Writer), column: &Column, json_path: &[JsonStep], operation: &Operation);
+    /// One ORDER BY term with PostgreSQL's null placement as the default.
+    fn order_term(&self, w: &mut Writer, expr: &dyn Fn(&mut Writer), direction: Option<Direction>, nulls: Option<Nulls>);
+    fn limit_offset(&self, w: &mut Writer, limit: Option<u64>, offset: u64);
+}
+
+/// `lhs OP ?` for each value, joined with OR (`any`) or AND (`all`); the
+/// spelling for engines without array parameters. An empty list is false
+/// for `any` and true for `all`.
+pub(crate) fn expand_list(w: &mut Writer, lhs: &dyn Fn(&mut Writer), op: &str, values: &[Param], any: bool) {
+    if values.is_empty() {
+        w.push(if any { "1 = 0" } else { "1 = 1" });
+        return;
+    }
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            w.push(if any { " OR " } else { " AND " });
+        }
+        lhs(w);
+        w.push(op);
+        w.param(v.clone(), "");
+    }
+}
+
+/// A filter value for a boolean column on engines that store 0/1.
+pub(crate) fn bool_param(kind: &ValueKind, value: &str) -> Param {
+    if *kind == ValueKind::Boolean {
+        match value.to_ascii_lowercase().as_str() {
+            "true" | "t" | "1" | "yes" | "on" => return Param::Int(1),
+            "false" | "f" | "0" | "no" | "off" => return Param::Int(0),
+            _ => {}
+        }
+    }
+    Param::Text(value.to_string())
+}
+
+/// PostgreSQL's default: NULLs sort as larger than any value.
+pub(crate) fn nulls_first(direction: Option<Direction>, nulls: Option<Nulls>) -> bool {
+    match nulls {
+        Some(n) => n == Nulls::First,
+        None => direction == Some(Direction::Desc),
+    }
+}
+
+/// A type name without modifiers: `numeric(10,2)` to `numeric`,
+/// `timestamp(3) with time zone` to `timestamp with time zone`.
+pub(crate) fn base_type(db_type: &str) -> String {
+    let mut out = String::with_capacity(db_type.len());
+    let mut depth = 0;
+    for c in db_type.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            c if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_types_drop_modifiers() {
+        assert_eq!(base_type("numeric(10,2)"), "numeric");
+        assert_eq!(base_type("timestamp(3) with time zone"), "timestamp with time zone");
+        assert_eq!(base_type("character varying(20)[]"), "character varying[]");
+        assert_eq!(base_type("text"), "text");
+    }
+}

@@ -1,0 +1,314 @@
+//! PostgreSQL: `json_build_object`/`json_agg`, typed `$n::type`
+//! placeholders, arrays for `in`/`any`/`all`, full-text search and ranges.
+
+use crate::grammar::{Direction, FtsKind, IsValue, JsonKey, JsonStep, Nulls, Operation, Operator, Quantifier};
+use crate::plan::Cast;
+use crate::schema::{Column, Engine, ValueKind};
+
+use super::{Dialect, Param, Writer, base_type, nulls_first};
+
+pub(super) struct Postgres;
+
+/// `json_build_object` takes at most 100 arguments: wider objects are built
+/// in chunks and joined.
+const PAIRS_PER_CALL: usize = 50;
+
+impl Postgres {
+    /// The type a filter value is read as: the column's own type, or, on a
+    /// JSON path, text (`->>`) or jsonb (`->`).
+    fn value_type(column: &Column, json_path: &[JsonStep]) -> String {
+        match json_path.last() {
+            Some(step) if step.as_text => "text".into(),
+            Some(_) => "jsonb".into(),
+            None => base_type(&column.db_type),
+        }
+    }
+}
+
+/// A PostgreSQL array literal (`{"a","b\"c"}`) holding `values` as text.
+fn array_literal(values: &[String]) -> String {
+    let mut out = String::from("{");
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for c in v.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
+}
+
+impl Dialect for Postgres {
+    fn engine(&self) -> Engine {
+        Engine::Postgres
+    }
+
+    fn quote_ident(&self, out: &mut String, name: &str) {
+        out.push('"');
+        out.push_str(&name.replace('"', "\"\""));
+        out.push('"');
+    }
+
+    fn placeholder(&self, out: &mut String, index: usize, pg_type: &str) {
+        out.push('$');
+        out.push_str(&index.to_string());
+        if !pg_type.is_empty() {
+            out.push_str("::");
+            out.push_str(pg_type);
+        }
+    }
+
+    fn json_object(&self, w: &mut Writer, pairs: &[(&str, &dyn Fn(&mut Writer))]) {
+        if pairs.is_empty() {
+            w.push("'{}'::json");
+            return;
+        }
+        let chunks: Vec<_> = pairs.chunks(PAIRS_PER_CALL).collect();
+        let last = chunks.len() - 1;
+        if last > 0 {
+            w.push("(");
+        }
+        for (i, chunk) in chunks.iter().enumerate() {
+            // `{"a":1}` `{"b":2}` `{"c":3}` are joined as text into
+            // `{"a":1, "b":2, "c":3}`: each chunk loses its inner braces.
+            if last > 0 {
+                w.push(match i {
+                    0 => "left(",
+                    i if i == last => " || ', ' || right(",
+                    _ => " || ', ' || substr(left(",
+                });
+            }
+            w.push("json_build_object(");
+            for (j, (key, value)) in chunk.iter().enumerate() {
+                if j > 0 {
+                    w.push(", ");
+                }
+                w.text(key);
+                w.push(", ");
+                value(w);
+            }
+            w.push(")");
+            if last > 0 {
+                w.push(match i {
+                    0 => "::text, -1)",
+                    i if i == last => "::text, -1)",
+                    _ => "::text, -1), 2)",
+                });
+            }
+        }
+        if last > 0 {
+            w.push(")::json");
+        }
+    }
+
+    fn json_value(&self, w: &mut Writer, _kind: &ValueKind, value: &dyn Fn(&mut Writer)) {
+        value(w);
+    }
+
+    fn json_array_agg(&self, w: &mut Writer, element: &dyn Fn(&mut Writer), order: Option<&dyn Fn(&mut Writer)>) {
+        w.push("coalesce(json_agg(");
+        element(w);
+        if let Some(order) = order {
+            w.push(" ORDER BY ");
+            order(w);
+        }
+        w.push("), '[]'::json)");
+    }
+
+    fn json_array_result(&self, w: &mut Writer, element: &dyn Fn(&mut Writer), order: Option<&dyn Fn(&mut Writer)>) {
+        self.json_array_agg(w, element, order);
+        w.push("::text");
+    }
+
+    fn json_path(&self, w: &mut Writer, column: &dyn Fn(&mut Writer), path: &[JsonStep]) {
+        column(w);
+        for step in path {
+            w.push(if step.as_text { "->>" } else { "->" });
+            match &step.key {
+                JsonKey::Name(n) => w.text(n),
+                JsonKey::Index(i) => w.param(Param::Int(*i), "integer"),
+            }
+        }
+    }
+
+    fn cast(&self, w: &mut Writer, cast: Cast, value: &dyn Fn(&mut Writer)) {
+        w.push("CAST(");
+        value(w);
+        w.push(match cast {
+            Cast::Text => " AS text)",
+            Cast::Integer => " AS integer)",
+            Cast::BigInt => " AS bigint)",
+            Cast::Numeric => " AS numeric)",
+            Cast::Float => " AS double precision)",
+            Cast::Boolean => " AS boolean)",
+            Cast::Json => " AS jsonb)",
+            Cast::Date => " AS date)",
+            Cast::Timestamp => " AS timestamp)",
+        });
+    }
+
+    fn condition(&self, w: &mut Writer, lhs: &dyn Fn(&mut Writer), column: &Column, json_path: &[JsonStep], operation: &Operation) {
+        let ty = Self::value_type(column, json_path);
+        let jsonb_lhs = |w: &mut Writer| {
+            lhs(w);
+            if ty == "jsonb" && !json_path.is_empty() {
+                w.push("::jsonb");
+            }
+        };
+        let texty = matches!(column.kind, ValueKind::Text) || json_path.last().is_some_and(|s| s.as_text);
+        let text_lhs = |w: &mut Writer| {
+            lhs(w);
+            if !texty {
+                w.push("::text");
+            }
+        };
+        match operation {
+            Operation::Compare { op, value } => {
+                let value = Param::Text(value.clone());
+                match op {
+                    Operator::Like | Operator::Ilike | Operator::Match | Operator::Imatch => {
+                        text_lhs(w);
+                        w.push(pattern_operator(*op));
+                        w.param(value, "text");
+                    }
+                    Operator::IsDistinct => {
+                        jsonb_lhs(w);
+                        w.push(" IS DISTINCT FROM ");
+                        w.param(value, &ty);
+                    }
+                    op => {
+                        jsonb_lhs(w);
+                        w.push(comparison_operator(*op));
+                        w.param(value, &ty);
+                    }
+                }
+            }
+            Operation::Quantified { op, quantifier, values } => {
+                let pattern = matches!(op, Operator::Like | Operator::Ilike | Operator::Match | Operator::Imatch);
+                if pattern {
+                    text_lhs(w);
+                    w.push(pattern_operator(*op));
+                } else {
+                    jsonb_lhs(w);
+                    w.push(comparison_operator(*op));
+                }
+                w.push(match quantifier {
+                    Quantifier::Any => "ANY(",
+                    Quantifier::All => "ALL(",
+                });
+                let elem = if pattern { "text[]".to_string() } else { format!("{ty}[]") };
+                w.param(Param::Text(array_literal(values)), &elem);
+                w.push(")");
+            }
+            Operation::In(values) => {
+                jsonb_lhs(w);
+                w.push(" = ANY(");
+                w.param(Param::Text(array_literal(values)), &format!("{ty}[]"));
+                w.push(")");
+            }
+            Operation::Is(v) => {
+                lhs(w);
+                w.push(match v {
+                    IsValue::Null => " IS NULL",
+                    IsValue::NotNull => " IS NOT NULL",
+                    IsValue::True => " IS TRUE",
+                    IsValue::False => " IS FALSE",
+                    IsValue::Unknown => " IS UNKNOWN",
+                });
+            }
+            Operation::Fts { kind, language, query } => {
+                let is_tsvector = base_type(&column.db_type) == "tsvector" && json_path.is_empty();
+                if is_tsvector {
+                    lhs(w);
+                } else {
+                    w.push("to_tsvector(");
+                    if let Some(lang) = language {
+                        w.param(Param::Text(lang.clone()), "regconfig");
+                        w.push(", ");
+                    }
+                    text_lhs(w);
+                    w.push(")");
+                }
+                w.push(" @@ ");
+                w.push(match kind {
+                    FtsKind::Fts => "to_tsquery(",
+                    FtsKind::Plain => "plainto_tsquery(",
+                    FtsKind::Phrase => "phraseto_tsquery(",
+                    FtsKind::Websearch => "websearch_to_tsquery(",
+                });
+                if let Some(lang) = language {
+                    w.param(Param::Text(lang.clone()), "regconfig");
+                    w.push(", ");
+                }
+                w.param(Param::Text(query.clone()), "text");
+                w.push(")");
+            }
+        }
+    }
+
+    fn order_term(&self, w: &mut Writer, expr: &dyn Fn(&mut Writer), direction: Option<Direction>, nulls: Option<Nulls>) {
+        expr(w);
+        w.push(if direction == Some(Direction::Desc) { " DESC" } else { " ASC" });
+        w.push(if nulls_first(direction, nulls) { " NULLS FIRST" } else { " NULLS LAST" });
+    }
+
+    fn limit_offset(&self, w: &mut Writer, limit: Option<u64>, offset: u64) {
+        if let Some(l) = limit {
+            w.push(" LIMIT ");
+            w.param(Param::Int(l.min(i64::MAX as u64) as i64), "bigint");
+        }
+        if offset > 0 {
+            w.push(" OFFSET ");
+            w.param(Param::Int(offset.min(i64::MAX as u64) as i64), "bigint");
+        }
+    }
+}
+
+fn comparison_operator(op: Operator) -> &'static str {
+    match op {
+        Operator::Eq => " = ",
+        Operator::Neq => " <> ",
+        Operator::Gt => " > ",
+        Operator::Gte => " >= ",
+        Operator::Lt => " < ",
+        Operator::Lte => " <= ",
+        Operator::Cs => " @> ",
+        Operator::Cd => " <@ ",
+        Operator::Ov => " && ",
+        Operator::Sl => " << ",
+        Operator::Sr => " >> ",
+        Operator::Nxr => " &< ",
+        Operator::Nxl => " &> ",
+        Operator::Adj => " -|- ",
+        Operator::Like | Operator::Ilike | Operator::Match | Operator::Imatch => pattern_operator(op),
+        Operator::IsDistinct => " IS DISTINCT FROM ",
+    }
+}
+
+fn pattern_operator(op: Operator) -> &'static str {
+    match op {
+        Operator::Like => " LIKE ",
+        Operator::Ilike => " ILIKE ",
+        Operator::Match => " ~ ",
+        Operator::Imatch => " ~* ",
+        _ => unreachable!("only pattern operators"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_literals_escape_quotes_and_backslashes() {
+        assert_eq!(array_literal(&["a".into(), "b\"c".into(), "d\\e".into(), "x,y".into()]), r#"{"a","b\"c","d\\e","x,y"}"#);
+        assert_eq!(array_literal(&[]), "{}");
+    }
+}

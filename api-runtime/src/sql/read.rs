@@ -1,0 +1,299 @@
+//! The shape of a read statement, common to every engine.
+//!
+//! ```text
+//! SELECT <json array of objects>, COUNT(*), <total or NULL>
+//! FROM (SELECT t1.* FROM <table> AS t1 WHERE … ORDER BY … LIMIT …) AS t1
+//! ```
+//! The page is cut first, then each of its rows becomes a JSON object;
+//! embedded resources are correlated subqueries evaluated only for rows of
+//! the page (never for skipped offset rows).
+
+use crate::plan::{EmbedPlan, PlannedCondition, PlannedItem, ReadPlan};
+use crate::schema::Engine;
+
+use super::{Statement, Writer, effective_kind};
+
+/// The statement for `GET /{table}`; `with_total` adds the exact count of
+/// rows matching the filters (`Prefer: count=exact`).
+pub fn render_read(plan: &ReadPlan, engine: Engine, with_total: bool) -> Statement {
+    let mut w = Writer::new(engine);
+    let d = w.dialect;
+    w.push("SELECT ");
+    let order = |w: &mut Writer| order_by(w, plan);
+    d.json_array_result(&mut w, &|w| object(w, plan), (!plan.order.is_empty()).then_some(&order as _));
+    w.push(", COUNT(*), ");
+    if with_total {
+        w.push("(");
+        count_query(&mut w, plan);
+        w.push(")");
+    } else {
+        w.push("NULL");
+    }
+    w.push(" FROM (SELECT ");
+    w.ident(&plan.alias);
+    w.push(".* FROM ");
+    w.table(&plan.table.schema, &plan.table.name);
+    w.push(" AS ");
+    w.ident(&plan.alias);
+    where_clause(&mut w, plan, None);
+    if !plan.order.is_empty() {
+        w.push(" ORDER BY ");
+        order_by(&mut w, plan);
+    }
+    d.limit_offset(&mut w, plan.limit, plan.offset);
+    w.push(") AS ");
+    w.ident(&plan.alias);
+    w.finish()
+}
+
+/// `SELECT COUNT(*)` of the rows the top level's filters match; with
+/// `explain`, PostgreSQL's plan for it (for `count=planned`).
+pub fn render_count(plan: &ReadPlan, engine: Engine, explain: bool) -> Statement {
+    let mut w = Writer::new(engine);
+    if explain {
+        w.push("EXPLAIN (FORMAT JSON) ");
+    }
+    count_query(&mut w, plan);
+    w.finish()
+}
+
+fn count_query(w: &mut Writer, plan: &ReadPlan) {
+    w.push("SELECT COUNT(*) FROM ");
+    w.table(&plan.table.schema, &plan.table.name);
+    w.push(" AS ");
+    w.ident(&plan.alias);
+    where_clause(w, plan, None);
+}
+
+/// The JSON object for one row of `plan` (its alias in scope).
+fn object(w: &mut Writer, plan: &ReadPlan) {
+    let mut pairs: Vec<(String, Box<dyn Fn(&mut Writer) + '_>)> = Vec::with_capacity(plan.items.len());
+    collect_pairs(plan, &mut pairs, None);
+    let refs: Vec<(&str, &dyn Fn(&mut Writer))> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_ref())).collect();
+    let d = w.dialect;
+    d.json_object(w, &refs);
+}
+
+/// The (key, value) pairs of `plan`'s object. Inside a spread, each value is
+/// looked up through the spread's relationship from `spread_parent`.
+fn collect_pairs<'a>(
+    plan: &'a ReadPlan<'a>,
+    pairs: &mut Vec<(String, Box<dyn Fn(&mut Writer) + 'a>)>,
+    spread_from: Option<(&'a EmbedPlan<'a>, &'a str)>,
+) {
+    for item in &plan.items {
+        let (key, value): (String, Box<dyn Fn(&mut Writer) + 'a>) = match item {
+            PlannedItem::Column { column, json_path, label, cast } => {
+                let kind = effective_kind(column, json_path, *cast);
+                let value = move |w: &mut Writer| {
+                    let d = w.dialect;
+                    d.json_value(w, &kind, &|w| {
+                        let col = |w: &mut Writer| {
+                            if json_path.is_empty() {
+                                w.column(&plan.alias, &column.name);
+                            } else {
+                                d.json_path(w, &|w| w.column(&plan.alias, &column.name), json_path);
+                            }
+                        };
+                        match cast {
+                            Some(c) => d.cast(w, *c, &col),
+                            None => col(w),
+                        }
+                    });
+                };
+                (label.clone(), Box::new(value))
+            }
+            PlannedItem::Embed(e) if e.spread => {
+                let mut inner = Vec::new();
+                collect_pairs(&e.plan, &mut inner, Some((e, plan.alias.as_str())));
+                pairs.extend(inner);
+                continue;
+            }
+            PlannedItem::Embed(e) => (e.label.clone(), Box::new(move |w: &mut Writer| embed_value(w, e, &plan.alias))),
+        };
+        match spread_from {
+            // A spread child's value: one correlated lookup per key.
+            Some((embed, parent_alias)) => pairs.push((
+                key,
+                Box::new(move |w: &mut Writer| {
+                    w.push("(SELECT ");
+                    value(w);
+                    from_related(w, embed, parent_alias);
+                    w.push(" LIMIT 1)");
+                }),
+            )),
+            None => pairs.push((key, value)),
+        }
+    }
+}
+
+/// The embedded value: an object (or null) for to-one, an array for
+/// to-many.
+fn embed_value(w: &mut Writer, embed: &EmbedPlan, parent_alias: &str) {
+    let d = w.dialect;
+    let child = &embed.plan;
+    if embed.is_to_one() {
+        w.push("(SELECT ");
+        object(w, child);
+        from_related(w, embed, parent_alias);
+        w.push(" LIMIT 1)");
+        return;
+    }
+    let order = |w: &mut Writer| order_by(w, child);
+    let order = (!child.order.is_empty()).then_some(&order as &dyn Fn(&mut Writer));
+    if d.aggregate_limits() {
+        w.push("(SELECT ");
+        d.json_array_agg_limited(w, &|w| object(w, child), order, child.limit, child.offset);
+        from_related(w, embed, parent_alias);
+        w.push(")");
+    } else {
+        w.push("(SELECT ");
+        d.json_array_agg(w, &|w| d.derived_json(w, &|w| w.push("dbapi_rows.body")), None);
+        w.push(" FROM (SELECT ");
+        object(w, child);
+        w.push(" AS body");
+        from_related(w, embed, parent_alias);
+        if let Some(order) = order {
+            w.push(" ORDER BY ");
+            order(w);
+        }
+        d.limit_offset(w, child.limit, child.offset);
+        w.push(") AS dbapi_rows)");
+    }
+}
+
+/// `FROM target AS tN [JOIN junction] WHERE <join> AND <child filters>`.
+fn from_related(w: &mut Writer, embed: &EmbedPlan, parent_alias: &str) {
+    let child = &embed.plan;
+    w.push(" FROM ");
+    w.table(&child.table.schema, &child.table.name);
+    w.push(" AS ");
+    w.ident(&child.alias);
+    where_clause(w, child, Some((embed, parent_alias)));
+}
+
+/// The WHERE clause of a level: the join to its parent, its own filters
+/// and the existence checks of its `!inner` embeds.
+fn where_clause(w: &mut Writer, plan: &ReadPlan, join: Option<(&EmbedPlan, &str)>) {
+    let mut first = true;
+    let mut and = |w: &mut Writer| {
+        w.push(if first { " WHERE " } else { " AND " });
+        first = false;
+    };
+    if let Some((embed, parent_alias)) = join {
+        // A junction is joined in before WHERE can start; emit it here so
+        // the FROM clause stays in text order.
+        if let (Some(j), Some((jt, jalias))) = (&embed.relationship.junction, &embed.junction) {
+            w.push(" JOIN ");
+            w.table(&jt.schema, &jt.name);
+            w.push(" AS ");
+            w.ident(jalias);
+            w.push(" ON ");
+            for (i, (jcol, tcol)) in j.target_columns.iter().enumerate() {
+                if i > 0 {
+                    w.push(" AND ");
+                }
+                w.column(jalias, jcol);
+                w.push(" = ");
+                w.column(&plan.alias, tcol);
+            }
+            for (jcol, scol) in &j.source_columns {
+                and(w);
+                w.column(jalias, jcol);
+                w.push(" = ");
+                w.column(parent_alias, scol);
+            }
+        } else {
+            for (scol, tcol) in &embed.relationship.columns {
+                and(w);
+                w.column(&plan.alias, tcol);
+                w.push(" = ");
+                w.column(parent_alias, scol);
+            }
+        }
+    }
+    for c in &plan.conditions {
+        and(w);
+        condition(w, plan, c);
+    }
+    for item in &plan.items {
+        if let PlannedItem::Embed(e) = item
+            && e.inner
+        {
+            and(w);
+            exists(w, e, &plan.alias);
+        }
+    }
+}
+
+fn exists(w: &mut Writer, embed: &EmbedPlan, parent_alias: &str) {
+    w.push("EXISTS (SELECT 1");
+    from_related(w, embed, parent_alias);
+    w.push(")");
+}
+
+fn condition(w: &mut Writer, plan: &ReadPlan, c: &PlannedCondition) {
+    let d = w.dialect;
+    match c {
+        PlannedCondition::Filter { column, json_path, negated, operation } => {
+            if *negated {
+                w.push("NOT ");
+            }
+            w.push("(");
+            let lhs = |w: &mut Writer| {
+                if json_path.is_empty() {
+                    w.column(&plan.alias, &column.name);
+                } else {
+                    d.json_path(w, &|w| w.column(&plan.alias, &column.name), json_path);
+                }
+            };
+            d.condition(w, &lhs, column, json_path, operation);
+            w.push(")");
+        }
+        PlannedCondition::Group { negated, op, children } => {
+            if *negated {
+                w.push("NOT ");
+            }
+            w.push("(");
+            let sep = match op {
+                crate::grammar::LogicOp::And => " AND ",
+                crate::grammar::LogicOp::Or => " OR ",
+            };
+            for (i, child) in children.iter().enumerate() {
+                if i > 0 {
+                    w.push(sep);
+                }
+                condition(w, plan, child);
+            }
+            w.push(")");
+        }
+        PlannedCondition::EmbedExists { label, exists: want } => {
+            let embed = plan.items.iter().find_map(|i| match i {
+                PlannedItem::Embed(e) if &e.label == label => Some(e),
+                _ => None,
+            });
+            let embed = embed.expect("planner checked the embed label");
+            if !want {
+                w.push("NOT ");
+            }
+            exists(w, embed, &plan.alias);
+        }
+    }
+}
+
+fn order_by(w: &mut Writer, plan: &ReadPlan) {
+    let d = w.dialect;
+    for (i, term) in plan.order.iter().enumerate() {
+        if i > 0 {
+            w.push(", ");
+        }
+        let expr = |w: &mut Writer| {
+            if term.json_path.is_empty() {
+                w.column(&plan.alias, &term.column.name);
+            } else {
+                d.json_path(w, &|w| w.column(&plan.alias, &term.column.name), &term.json_path);
+            }
+        };
+        d.order_term(w, &expr, term.direction, term.nulls);
+    }
+}

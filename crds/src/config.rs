@@ -1,0 +1,151 @@
+//! The runtime configuration document (DESIGN §5).
+//!
+//! YAML, camelCase keys. Every struct denies unknown fields: a typo or a
+//! setting this runtime version does not implement fails at start-up with the
+//! key's path instead of being ignored.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The whole document, as mounted from the operator's ConfigMap/Secret or
+/// passed with `--config`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Which parts of the database are exposed and how the runtime connects.
+    pub database: DatabaseSettings,
+    /// Limits and behaviour of the REST API itself.
+    pub api: ApiSettings,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// Schemas to expose (PostgreSQL schemas, MySQL databases). The first is
+    /// the default; the others are chosen with the `Accept-Profile` header.
+    /// Empty means `public` on PostgreSQL, the URL's database on MySQL and
+    /// `main` on SQLite.
+    pub schemas: Vec<String>,
+    /// Which tables and views become endpoints.
+    pub tables: TableFilter,
+    /// Connection pool of one runtime process.
+    pub pool: PoolSettings,
+}
+
+/// Glob patterns (`*` and `?`) matched against table names. A table is
+/// exposed when it matches `include` (empty means all) and not `exclude`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct TableFilter {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl TableFilter {
+    /// Whether a table of this name is exposed.
+    pub fn allows(&self, table: &str) -> bool {
+        let included =
+            self.include.is_empty() || self.include.iter().any(|p| glob_match(p, table));
+        included && !self.exclude.iter().any(|p| glob_match(p, table))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct PoolSettings {
+    /// Upper bound of open connections of this process.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before it is answered
+    /// 503 with `Retry-After`.
+    pub acquire_timeout_seconds: u64,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self { max_connections: 10, acquire_timeout_seconds: 5 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ApiSettings {
+    /// Most rows one response carries, applied even when the client asks for
+    /// no limit; the cut is visible in `Content-Range`.
+    pub max_rows: u64,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self { max_rows: 1000 }
+    }
+}
+
+/// Parses the YAML document, naming the offending key on error.
+pub fn parse_runtime_config(yaml: &str) -> Result<RuntimeConfig, serde_yaml::Error> {
+    if yaml.trim().is_empty() {
+        return Ok(RuntimeConfig::default());
+    }
+    serde_yaml::from_str(yaml)
+}
+
+/// Shell-style glob with `*` (any run) and `?` (one character).
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_like_a_shell() {
+        assert!(glob_match("*", "orders"));
+        assert!(glob_match("ord*", "orders"));
+        assert!(glob_match("*_log", "audit_log"));
+        assert!(glob_match("o?ders", "orders"));
+        assert!(!glob_match("ord", "orders"));
+        assert!(!glob_match("*_log", "logs"));
+    }
+
+    #[test]
+    fn table_filter_excludes_win_over_includes() {
+        let f = TableFilter { include: vec!["*".into()], exclude: vec!["audit_*".into()] };
+        assert!(f.allows("orders"));
+        assert!(!f.allows("audit_log"));
+        let only = TableFilter { include: vec!["orders".into()], exclude: vec![] };
+        assert!(!only.allows("customers"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let err = parse_runtime_config("database:\n  pool:\n    maxConections: 3\n").unwrap_err();
+        assert!(err.to_string().contains("maxConections"), "{err}");
+    }
+
+    #[test]
+    fn empty_document_is_the_default() {
+        assert_eq!(parse_runtime_config("").unwrap(), RuntimeConfig::default());
+        let c = parse_runtime_config("api: {maxRows: 50}").unwrap();
+        assert_eq!(c.api.max_rows, 50);
+        assert_eq!(c.database.pool, PoolSettings::default());
+    }
+}
