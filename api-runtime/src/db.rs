@@ -34,9 +34,7 @@ pub enum Db {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    #[error(
-        "unsupported database URL scheme {0:?}: use postgres://, mysql:// (also for MariaDB) or sqlite://"
-    )]
+    #[error("unsupported database URL scheme {0:?}: use postgres://, mysql:// (also for MariaDB) or sqlite://")]
     UnsupportedScheme(String),
     #[error("invalid database URL: {0}")]
     BadUrl(String),
@@ -61,7 +59,9 @@ pub enum DbError {
 impl From<sqlx::Error> for DbError {
     fn from(e: sqlx::Error) -> Self {
         match e {
-            sqlx::Error::PoolTimedOut => DbError::Unavailable("timed out waiting for a free database connection".into()),
+            sqlx::Error::PoolTimedOut => {
+                DbError::Unavailable("timed out waiting for a free database connection".into())
+            }
             sqlx::Error::PoolClosed => DbError::Unavailable("the connection pool is closed".into()),
             sqlx::Error::Io(e) => DbError::Unavailable(e.to_string()),
             sqlx::Error::Tls(e) => DbError::Unavailable(e.to_string()),
@@ -147,14 +147,12 @@ impl Db {
             other => return Err(ConnectError::UnsupportedScheme(other.to_string())),
         };
         db.ping().await.map_err(|e| match e {
-            DbError::Unavailable(m) | DbError::Other(m) => ConnectError::Unreachable {
-                target: redact_url(url),
-                source: sqlx::Error::Protocol(m),
-            },
-            DbError::Rejected { message, .. } => ConnectError::Unreachable {
-                target: redact_url(url),
-                source: sqlx::Error::Protocol(message),
-            },
+            DbError::Unavailable(m) | DbError::Other(m) => {
+                ConnectError::Unreachable { target: redact_url(url), source: sqlx::Error::Protocol(m) }
+            }
+            DbError::Rejected { message, .. } => {
+                ConnectError::Unreachable { target: redact_url(url), source: sqlx::Error::Protocol(message) }
+            }
         })?;
         Ok(db)
     }
@@ -210,6 +208,33 @@ impl Db {
                 }
                 match q.fetch_optional($pool).await? {
                     Some(row) => row.try_get_unchecked::<Option<i64>, _>(0)?,
+                    None => None,
+                }
+            }};
+        }
+        Ok(match self {
+            Db::Postgres(p) => run!(p),
+            Db::MySql(p) => run!(p),
+            Db::Sqlite(p) => run!(p),
+        })
+    }
+
+    /// Runs a statement whose first column of the first row is text (for
+    /// `EXPLAIN (FORMAT JSON)`).
+    pub async fn fetch_text(&self, stmt: &Statement) -> Result<Option<String>, DbError> {
+        macro_rules! run {
+            ($pool:expr) => {{
+                let mut q = sqlx::query(AssertSqlSafe(stmt.sql.as_str()));
+                for p in &stmt.params {
+                    q = match p {
+                        Param::Text(t) => q.bind(t.as_str()),
+                        Param::Int(i) => q.bind(*i),
+                    };
+                }
+                match q.fetch_optional($pool).await? {
+                    Some(row) => row
+                        .try_get_unchecked::<Option<Vec<u8>>, _>(0)?
+                        .map(|b| String::from_utf8_lossy(&b).into_owned()),
                     None => None,
                 }
             }};

@@ -1,12 +1,19 @@
 //! dbapi-runtime: serves a SQL database as a PostgREST-compatible REST API.
 //!
 //! The request pipeline, one module per step (DESIGN §3):
-//! `http` (routing, negotiation) → `grammar` (URL to AST) → `plan` (names
-//! checked against `schema`) → `sql` (one renderer per dialect) → `db`
-//! (execution; the database builds the JSON) → response.
+//! `http` (routing, negotiation, responses) → `grammar` (URL to AST) →
+//! `plan` (names checked against `schema`) → `sql` (one renderer per
+//! dialect) → `db` (execution; the database builds the JSON). `config`
+//! reads flags and the configuration document, `server` runs start-up and
+//! shutdown, `openapi` describes the live schema, `demo` bundles a sample.
 
+pub mod config;
 pub mod db;
+pub mod demo;
 pub mod grammar;
-pub mod schema;
+pub mod http;
+pub mod openapi;
 pub mod plan;
+pub mod schema;
+pub mod server;
 pub mod sql;

@@ -1,1 +1,70 @@
-fn main(){}
+use std::process::ExitCode;
+
+use clap::Parser;
+use dbapi_crds::config::RuntimeConfig;
+use dbapi_runtime::config::{self, Cli, Command, LogFormat};
+use dbapi_runtime::server::{self, StartupError};
+use dbapi_runtime::{demo, openapi};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), StartupError> {
+    match command {
+        Command::Serve(args) => {
+            let config = config::load(&args.database)?;
+            let state = server::prepare(&args.database.database_url, config).await?;
+            server::serve(state, &args.listen, |_, _| {}).await
+        }
+        Command::Demo(args) => {
+            let path = args.path.clone().unwrap_or_else(demo::default_path);
+            let created = demo::ensure_database(&path).await?;
+            let url = format!("sqlite://{}?mode=ro", path.display());
+            let state = server::prepare(&url, RuntimeConfig::default()).await?;
+            server::serve(state, &args.listen, |api, admin| print!("{}", demo::banner(&path, created, api, admin)))
+                .await
+        }
+        Command::Openapi(args) => {
+            let config = config::load(&args.database)?;
+            let state = server::prepare(&args.database.database_url, config).await?;
+            let schema = state.schema();
+            let profile = args.profile.as_deref().unwrap_or(schema.default_schema());
+            if !schema.schemas.iter().any(|s| s == profile) {
+                return Err(StartupError::Config(config::ConfigError::Value {
+                    path: "--profile".into(),
+                    message: format!("{profile:?} is not an exposed schema; use one of {}", schema.schemas.join(", ")),
+                }));
+            }
+            let doc = openapi::document(&schema, profile, state.config.api.max_rows);
+            println!("{}", serde_json::to_string_pretty(&doc).expect("the OpenAPI document serializes"));
+            state.db.close().await;
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("DBAPI_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

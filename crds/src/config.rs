@@ -44,8 +44,7 @@ pub struct TableFilter {
 impl TableFilter {
     /// Whether a table of this name is exposed.
     pub fn allows(&self, table: &str) -> bool {
-        let included =
-            self.include.is_empty() || self.include.iter().any(|p| glob_match(p, table));
+        let included = self.include.is_empty() || self.include.iter().any(|p| glob_match(p, table));
         included && !self.exclude.iter().any(|p| glob_match(p, table))
     }
 }

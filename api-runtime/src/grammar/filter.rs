@@ -20,9 +20,8 @@ pub fn parse_filter_value(input: &str) -> Result<(bool, Operation), GrammarError
         Some(r) => (true, r),
         None => (false, input),
     };
-    let dot = rest
-        .find('.')
-        .ok_or_else(|| error(input, "expected \"operator.value\", for example eq.5 or in.(1,2)"))?;
+    let dot =
+        rest.find('.').ok_or_else(|| error(input, "expected \"operator.value\", for example eq.5 or in.(1,2)"))?;
     let (head, value) = (&rest[..dot], &rest[dot + 1..]);
     let (op_name, modifier) = match head.find('(') {
         Some(open) => {
@@ -47,7 +46,10 @@ pub fn parse_filter_value(input: &str) -> Result<(bool, Operation), GrammarError
                 "false" => IsValue::False,
                 "unknown" => IsValue::Unknown,
                 _ => {
-                    return Err(error(input, format!("is.{value}: use is.null, is.not_null, is.true, is.false or is.unknown")));
+                    return Err(error(
+                        input,
+                        format!("is.{value}: use is.null, is.not_null, is.true, is.false or is.unknown"),
+                    ));
                 }
             };
             Operation::Is(v)
@@ -67,12 +69,13 @@ pub fn parse_filter_value(input: &str) -> Result<(bool, Operation), GrammarError
             Operation::Fts { kind, language: modifier.map(str::to_string), query: value.to_string() }
         }
         name => {
-            let op = Operator::ALL
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, op)| *op)
-                .ok_or_else(|| error(input, format!("unknown operator \"{name}\": use one of {}", operator_list())))?;
-            let like = |v: &str| if matches!(op, Operator::Like | Operator::Ilike) { v.replace('*', "%") } else { v.to_string() };
+            let op =
+                Operator::ALL.iter().find(|(n, _)| *n == name).map(|(_, op)| *op).ok_or_else(|| {
+                    error(input, format!("unknown operator \"{name}\": use one of {}", operator_list()))
+                })?;
+            let like = |v: &str| {
+                if matches!(op, Operator::Like | Operator::Ilike) { v.replace('*', "%") } else { v.to_string() }
+            };
             match modifier {
                 None => Operation::Compare { op, value: like(value) },
                 Some(m) => {
@@ -116,7 +119,10 @@ pub(super) fn parse_logic(op: LogicOp, negated: bool, value: &str) -> Result<Con
 fn parse_group(op: LogicOp, negated: bool, value: &str, depth: usize) -> Result<Condition, GrammarError> {
     let what = "logic tree";
     if depth > MAX_DEPTH {
-        return Err(GrammarError::new(format!("failed to parse {what}"), format!("nesting deeper than {MAX_DEPTH} levels")));
+        return Err(GrammarError::new(
+            format!("failed to parse {what}"),
+            format!("nesting deeper than {MAX_DEPTH} levels"),
+        ));
     }
     let inner = value.strip_prefix('(').and_then(|v| v.strip_suffix(')')).ok_or_else(|| {
         GrammarError::new(
@@ -134,13 +140,20 @@ fn parse_group(op: LogicOp, negated: bool, value: &str, depth: usize) -> Result<
             Some(b) if b.starts_with("and(") || b.starts_with("or(") => (true, b),
             _ => (false, part),
         };
-        let child = if let Some(rest) = body.strip_prefix("and") && rest.starts_with('(') {
+        let child = if let Some(rest) = body.strip_prefix("and")
+            && rest.starts_with('(')
+        {
             parse_group(LogicOp::And, child_negated, rest, depth + 1)?
-        } else if let Some(rest) = body.strip_prefix("or") && rest.starts_with('(') {
+        } else if let Some(rest) = body.strip_prefix("or")
+            && rest.starts_with('(')
+        {
             parse_group(LogicOp::Or, child_negated, rest, depth + 1)?
         } else {
             let dot = part.find('.').ok_or_else(|| {
-                GrammarError::new(format!("failed to parse {what} ({value})"), format!("\"{part}\" is not field.operator.value"))
+                GrammarError::new(
+                    format!("failed to parse {what} ({value})"),
+                    format!("\"{part}\" is not field.operator.value"),
+                )
             })?;
             Condition::Filter(parse_filter(&part[..dot], &part[dot + 1..])?)
         };
@@ -156,21 +169,43 @@ mod tests {
 
     #[test]
     fn simple_operators() {
-        assert_eq!(parse_filter_value("eq.5").unwrap(), (false, Operation::Compare { op: Operator::Eq, value: "5".into() }));
-        assert_eq!(parse_filter_value("eq.").unwrap(), (false, Operation::Compare { op: Operator::Eq, value: "".into() }));
-        assert_eq!(parse_filter_value("eq.a.b").unwrap().1, Operation::Compare { op: Operator::Eq, value: "a.b".into() });
-        assert_eq!(parse_filter_value("not.like.*ab*").unwrap(), (true, Operation::Compare { op: Operator::Like, value: "%ab%".into() }));
+        assert_eq!(
+            parse_filter_value("eq.5").unwrap(),
+            (false, Operation::Compare { op: Operator::Eq, value: "5".into() })
+        );
+        assert_eq!(
+            parse_filter_value("eq.").unwrap(),
+            (false, Operation::Compare { op: Operator::Eq, value: "".into() })
+        );
+        assert_eq!(
+            parse_filter_value("eq.a.b").unwrap().1,
+            Operation::Compare { op: Operator::Eq, value: "a.b".into() }
+        );
+        assert_eq!(
+            parse_filter_value("not.like.*ab*").unwrap(),
+            (true, Operation::Compare { op: Operator::Like, value: "%ab%".into() })
+        );
         assert_eq!(parse_filter_value("is.NULL").unwrap().1, Operation::Is(IsValue::Null));
-        assert_eq!(parse_filter_value("in.(1,\"a,b\",c)").unwrap().1, Operation::In(vec!["1".into(), "a,b".into(), "c".into()]));
+        assert_eq!(
+            parse_filter_value("in.(1,\"a,b\",c)").unwrap().1,
+            Operation::In(vec!["1".into(), "a,b".into(), "c".into()])
+        );
         assert_eq!(
             parse_filter_value("like(any).{a*,*b}").unwrap().1,
-            Operation::Quantified { op: Operator::Like, quantifier: Quantifier::Any, values: vec!["a%".into(), "%b".into()] }
+            Operation::Quantified {
+                op: Operator::Like,
+                quantifier: Quantifier::Any,
+                values: vec!["a%".into(), "%b".into()]
+            }
         );
         assert_eq!(
             parse_filter_value("fts(english).cat & dog").unwrap().1,
             Operation::Fts { kind: FtsKind::Fts, language: Some("english".into()), query: "cat & dog".into() }
         );
-        assert_eq!(parse_filter_value("cs.{1,2}").unwrap().1, Operation::Compare { op: Operator::Cs, value: "{1,2}".into() });
+        assert_eq!(
+            parse_filter_value("cs.{1,2}").unwrap().1,
+            Operation::Compare { op: Operator::Cs, value: "{1,2}".into() }
+        );
     }
 
     #[test]

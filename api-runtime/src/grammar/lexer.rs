@@ -103,7 +103,10 @@ mod tests {
 
     #[test]
     fn splits_outside_quotes_and_brackets() {
-        assert_eq!(split_top_level("a,b(c,d),\"e,f\",{g,h}", ',', "x").unwrap(), vec!["a", "b(c,d)", "\"e,f\"", "{g,h}"]);
+        assert_eq!(
+            split_top_level("a,b(c,d),\"e,f\",{g,h}", ',', "x").unwrap(),
+            vec!["a", "b(c,d)", "\"e,f\"", "{g,h}"]
+        );
         assert_eq!(split_top_level("", ',', "x").unwrap(), vec![""]);
     }
 

@@ -76,7 +76,11 @@ pub enum JsonKey {
 pub enum SelectItem {
     /// `*`: every column.
     Star,
-    Column { field: Field, alias: Option<String>, cast: Option<String> },
+    Column {
+        field: Field,
+        alias: Option<String>,
+        cast: Option<String>,
+    },
     Embed(Embed),
 }
 

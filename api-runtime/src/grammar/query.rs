@@ -37,7 +37,10 @@ fn parse_keyed(q: &mut ApiQuery, key: &str, value: &str) -> Result<(), GrammarEr
         segs.iter()
             .map(|s| {
                 if s.is_empty() {
-                    Err(GrammarError::new(format!("failed to parse parameter name ({key})"), "empty segment between dots"))
+                    Err(GrammarError::new(
+                        format!("failed to parse parameter name ({key})"),
+                        "empty segment between dots",
+                    ))
                 } else {
                     Ok(s.to_string())
                 }
@@ -165,7 +168,9 @@ mod tests {
 
     #[test]
     fn bad_query_strings() {
-        for bad in ["limit=-1", "limit=abc", "offset=1.5", "id=5", ".order=a", "a..b=eq.1", "order=", "columns=a,,b", "=eq.1"] {
+        for bad in
+            ["limit=-1", "limit=abc", "offset=1.5", "id=5", ".order=a", "a..b=eq.1", "order=", "columns=a,,b", "=eq.1"]
+        {
             assert!(parse_query(bad).is_err(), "{bad}");
         }
         assert!(parse_query(&"a".repeat(MAX_QUERY_LEN + 1)).is_err());

@@ -114,14 +114,7 @@ fn parse_embed(item: &str, alias: Option<&str>, depth: usize) -> Result<Embed, G
         }
     }
     let select = if inner.trim().is_empty() { vec![] } else { parse_items(inner, depth + 1)? };
-    Ok(Embed {
-        target: unquote(target),
-        alias: alias.map(unquote),
-        hint,
-        inner: inner_join,
-        spread: false,
-        select,
-    })
+    Ok(Embed { target: unquote(target), alias: alias.map(unquote), hint, inner: inner_join, spread: false, select })
 }
 
 /// `name` or `"quoted name"`, followed by `->`/`->>` steps.
@@ -137,7 +130,9 @@ pub(super) fn parse_field(s: &str) -> Result<Field, String> {
     if name.is_empty() {
         return Err("empty column name".into());
     }
-    if let Some(bad) = name.chars().find(|c| matches!(c, '(' | ')' | ',' | '!' | ':' | '"')) && !s.starts_with('"') {
+    if let Some(bad) = name.chars().find(|c| matches!(c, '(' | ')' | ',' | '!' | ':' | '"'))
+        && !s.starts_with('"')
+    {
         return Err(format!("unexpected \"{bad}\" in column name \"{name}\""));
     }
     let mut json_path = Vec::new();
@@ -177,11 +172,21 @@ mod tests {
         let items = parse_select("id, name,label:title,total::text,x:\"first name\"::integer").unwrap();
         assert_eq!(items[0], col("id"));
         assert_eq!(items[1], col("name"));
-        assert_eq!(items[2], SelectItem::Column { field: Field::plain("title"), alias: Some("label".into()), cast: None });
-        assert_eq!(items[3], SelectItem::Column { field: Field::plain("total"), alias: None, cast: Some("text".into()) });
+        assert_eq!(
+            items[2],
+            SelectItem::Column { field: Field::plain("title"), alias: Some("label".into()), cast: None }
+        );
+        assert_eq!(
+            items[3],
+            SelectItem::Column { field: Field::plain("total"), alias: None, cast: Some("text".into()) }
+        );
         assert_eq!(
             items[4],
-            SelectItem::Column { field: Field::plain("first name"), alias: Some("x".into()), cast: Some("integer".into()) }
+            SelectItem::Column {
+                field: Field::plain("first name"),
+                alias: Some("x".into()),
+                cast: Some("integer".into())
+            }
         );
     }
 
@@ -204,7 +209,8 @@ mod tests {
 
     #[test]
     fn embeds_with_hints_inner_spread_and_nesting() {
-        let items = parse_select("*,buyer:customers!fk_orders_customer!inner(name,addresses(*)),...products(name)").unwrap();
+        let items =
+            parse_select("*,buyer:customers!fk_orders_customer!inner(name,addresses(*)),...products(name)").unwrap();
         assert_eq!(items[0], SelectItem::Star);
         let SelectItem::Embed(e) = &items[1] else { panic!() };
         assert_eq!(e.target, "customers");
@@ -217,19 +223,23 @@ mod tests {
         assert_eq!(nested.select, vec![SelectItem::Star]);
         let SelectItem::Embed(spread) = &items[2] else { panic!() };
         assert!(spread.spread);
-        assert_eq!(parse_select("items()").unwrap(), vec![SelectItem::Embed(Embed {
-            target: "items".into(),
-            alias: None,
-            hint: None,
-            inner: false,
-            spread: false,
-            select: vec![],
-        })]);
+        assert_eq!(
+            parse_select("items()").unwrap(),
+            vec![SelectItem::Embed(Embed {
+                target: "items".into(),
+                alias: None,
+                hint: None,
+                inner: false,
+                spread: false,
+                select: vec![],
+            })]
+        );
     }
 
     #[test]
     fn malformed_select_is_a_clear_error() {
-        for bad in ["id,", ",id", "a(b", "a(b))", "a)b(", "x::", "x::te;xt", "a!(b)", "a!b!c(d)", "\"abc", "a->", "(x)"] {
+        for bad in ["id,", ",id", "a(b", "a(b))", "a)b(", "x::", "x::te;xt", "a!(b)", "a!b!c(d)", "\"abc", "a->", "(x)"]
+        {
             let err = parse_select(bad).unwrap_err();
             assert!(err.message.starts_with("failed to parse select"), "{bad}: {err:?}");
         }

@@ -77,11 +77,23 @@ impl EmbedPlan<'_> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum PlannedCondition<'s> {
-    Filter { column: &'s Column, json_path: Vec<JsonStep>, negated: bool, operation: Operation },
-    Group { negated: bool, op: LogicOp, children: Vec<PlannedCondition<'s>> },
+    Filter {
+        column: &'s Column,
+        json_path: Vec<JsonStep>,
+        negated: bool,
+        operation: Operation,
+    },
+    Group {
+        negated: bool,
+        op: LogicOp,
+        children: Vec<PlannedCondition<'s>>,
+    },
     /// `label=is.null` / `label=not.is.null` on an embedded resource: whether
     /// a related row exists.
-    EmbedExists { label: String, exists: bool },
+    EmbedExists {
+        label: String,
+        exists: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -124,7 +136,12 @@ pub fn plan_read<'s>(
         let node = node_at(&mut plan, path)?;
         for t in terms {
             let column = find_column(node.table, &t.field.name)?;
-            node.order.push(PlannedOrder { column, json_path: t.field.json_path.clone(), direction: t.direction, nulls: t.nulls });
+            node.order.push(PlannedOrder {
+                column,
+                json_path: t.field.json_path.clone(),
+                direction: t.direction,
+                nulls: t.nulls,
+            });
         }
     }
     for (path, limit) in query.limits.iter().filter(|(p, _)| !p.is_empty()) {
@@ -181,7 +198,9 @@ impl<'s> Planner<'s> {
                 SelectItem::Column { field, alias, cast } => {
                     let column = find_column(table, &field.name)?;
                     let cast = match cast {
-                        Some(name) => Some(Cast::parse(name).ok_or_else(|| PlanError::UnknownCast { cast: name.clone() })?),
+                        Some(name) => {
+                            Some(Cast::parse(name).ok_or_else(|| PlanError::UnknownCast { cast: name.clone() })?)
+                        }
                         None => None,
                     };
                     items.push(PlannedItem::Column {
@@ -237,8 +256,11 @@ impl<'s> Planner<'s> {
                 .copied()
                 .filter(|r| r.cardinality == Cardinality::ManyToOne && r.columns.iter().any(|(s, _)| s == h))
                 .collect();
-            let by_name: Vec<&Relationship> =
-                matching.iter().copied().filter(|r| r.cardinality != Cardinality::ManyToOne && r.constraint == h).collect();
+            let by_name: Vec<&Relationship> = matching
+                .iter()
+                .copied()
+                .filter(|r| r.cardinality != Cardinality::ManyToOne && r.constraint == h)
+                .collect();
             if by_column.len() == 1 {
                 matching = by_column;
             } else if by_name.len() == 1 {
@@ -297,7 +319,11 @@ fn node_at<'p, 's>(plan: &'p mut ReadPlan<'s>, path: &EmbedPath) -> Result<&'p m
     Ok(node)
 }
 
-fn plan_condition<'s>(engine: Engine, node: &ReadPlan<'s>, condition: &Condition) -> Result<PlannedCondition<'s>, PlanError> {
+fn plan_condition<'s>(
+    engine: Engine,
+    node: &ReadPlan<'s>,
+    condition: &Condition,
+) -> Result<PlannedCondition<'s>, PlanError> {
     match condition {
         Condition::Group { negated, op, children } => Ok(PlannedCondition::Group {
             negated: *negated,

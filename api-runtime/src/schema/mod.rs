@@ -151,10 +151,7 @@ impl Schema {
     }
 
     pub fn relationships_from(&self, table: &Table) -> &[Relationship] {
-        self.relationships
-            .get(&(table.schema.clone(), table.name.clone()))
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        self.relationships.get(&(table.schema.clone(), table.name.clone())).map(Vec::as_slice).unwrap_or(&[])
     }
 }
 
@@ -175,7 +172,8 @@ pub async fn introspect(db: &Db, schemas: &[String], filter: &TableFilter) -> Re
             (Engine::Postgres, schemas, tables)
         }
         Db::MySql(pool) => {
-            let schemas = if schemas.is_empty() { vec![mysql::current_database(pool).await?] } else { schemas.to_vec() };
+            let schemas =
+                if schemas.is_empty() { vec![mysql::current_database(pool).await?] } else { schemas.to_vec() };
             let tables = mysql::introspect(pool, &schemas).await?;
             (Engine::MySql, schemas, tables)
         }

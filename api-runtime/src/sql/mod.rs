@@ -31,6 +31,11 @@ pub struct Statement {
     pub params: Vec<Param>,
 }
 
+/// Writes one piece of SQL (an expression, a clause) into a [`Writer`].
+pub(crate) type Fragment<'a> = dyn Fn(&mut Writer) + 'a;
+/// A JSON object member: its key and the fragment writing its value.
+pub(crate) type Member<'a> = (&'a str, &'a Fragment<'a>);
+
 /// Appends SQL text and parameters in order, delegating spelling to the
 /// dialect.
 pub(crate) struct Writer {
@@ -119,14 +124,14 @@ pub(crate) trait Dialect: Sync {
     fn placeholder(&self, out: &mut String, index: usize, pg_type: &str);
 
     /// A JSON object from (key, value) pairs; keys are bound parameters.
-    fn json_object(&self, w: &mut Writer, pairs: &[(&str, &dyn Fn(&mut Writer))]);
+    fn json_object(&self, w: &mut Writer, pairs: &[Member]);
     /// Wraps a value so it lands in a JSON object as the right JSON type.
-    fn json_value(&self, w: &mut Writer, kind: &ValueKind, value: &dyn Fn(&mut Writer));
+    fn json_value(&self, w: &mut Writer, kind: &ValueKind, value: &Fragment);
     /// Aggregates JSON values of a row set into an array (`[]` when empty),
     /// optionally ordered.
-    fn json_array_agg(&self, w: &mut Writer, element: &dyn Fn(&mut Writer), order: Option<&dyn Fn(&mut Writer)>);
+    fn json_array_agg(&self, w: &mut Writer, element: &Fragment, order: Option<&Fragment>);
     /// The aggregated JSON array as the statement's text result.
-    fn json_array_result(&self, w: &mut Writer, element: &dyn Fn(&mut Writer), order: Option<&dyn Fn(&mut Writer)>) {
+    fn json_array_result(&self, w: &mut Writer, element: &Fragment, order: Option<&Fragment>) {
         self.json_array_agg(w, element, order);
     }
     /// Engines that can limit inside the aggregate (MariaDB) build
@@ -140,8 +145,8 @@ pub(crate) trait Dialect: Sync {
     fn json_array_agg_limited(
         &self,
         w: &mut Writer,
-        element: &dyn Fn(&mut Writer),
-        order: Option<&dyn Fn(&mut Writer)>,
+        element: &Fragment,
+        order: Option<&Fragment>,
         limit: Option<u64>,
         offset: u64,
     ) {
@@ -150,24 +155,24 @@ pub(crate) trait Dialect: Sync {
     }
     /// A JSON value read back from a derived table's column (SQLite loses
     /// the JSON flag there and must re-parse).
-    fn derived_json(&self, w: &mut Writer, value: &dyn Fn(&mut Writer)) {
+    fn derived_json(&self, w: &mut Writer, value: &Fragment) {
         value(w);
     }
 
     /// `column->key->>key` for each engine.
-    fn json_path(&self, w: &mut Writer, column: &dyn Fn(&mut Writer), path: &[JsonStep]);
-    fn cast(&self, w: &mut Writer, cast: Cast, value: &dyn Fn(&mut Writer));
+    fn json_path(&self, w: &mut Writer, column: &Fragment, path: &[JsonStep]);
+    fn cast(&self, w: &mut Writer, cast: Cast, value: &Fragment);
     /// One filter; `lhs` writes the column (or JSON path) expression.
-    fn condition(&self, w: &mut Writer, lhs: &dyn Fn(&mut Writer), column: &Column, json_path: &[JsonStep], operation: &Operation);
+    fn condition(&self, w: &mut Writer, lhs: &Fragment, column: &Column, json_path: &[JsonStep], operation: &Operation);
     /// One ORDER BY term with PostgreSQL's null placement as the default.
-    fn order_term(&self, w: &mut Writer, expr: &dyn Fn(&mut Writer), direction: Option<Direction>, nulls: Option<Nulls>);
+    fn order_term(&self, w: &mut Writer, expr: &Fragment, direction: Option<Direction>, nulls: Option<Nulls>);
     fn limit_offset(&self, w: &mut Writer, limit: Option<u64>, offset: u64);
 }
 
 /// `lhs OP ?` for each value, joined with OR (`any`) or AND (`all`); the
 /// spelling for engines without array parameters. An empty list is false
 /// for `any` and true for `all`.
-pub(crate) fn expand_list(w: &mut Writer, lhs: &dyn Fn(&mut Writer), op: &str, values: &[Param], any: bool) {
+pub(crate) fn expand_list(w: &mut Writer, lhs: &Fragment, op: &str, values: &[Param], any: bool) {
     if values.is_empty() {
         w.push(if any { "1 = 0" } else { "1 = 1" });
         return;

@@ -6,7 +6,7 @@ use crate::grammar::{Direction, IsValue, JsonKey, JsonStep, Nulls, Operation, Op
 use crate::plan::Cast;
 use crate::schema::{Column, Engine, ValueKind};
 
-use super::{Dialect, Param, Writer, bool_param, expand_list, nulls_first};
+use super::{Dialect, Fragment, Member, Param, Writer, bool_param, expand_list, nulls_first};
 
 pub(super) struct MySql;
 
@@ -41,7 +41,7 @@ impl Dialect for MySql {
         out.push('?');
     }
 
-    fn json_object(&self, w: &mut Writer, pairs: &[(&str, &dyn Fn(&mut Writer))]) {
+    fn json_object(&self, w: &mut Writer, pairs: &[Member]) {
         w.push("JSON_OBJECT(");
         for (i, (key, value)) in pairs.iter().enumerate() {
             if i > 0 {
@@ -54,7 +54,7 @@ impl Dialect for MySql {
         w.push(")");
     }
 
-    fn json_value(&self, w: &mut Writer, kind: &ValueKind, value: &dyn Fn(&mut Writer)) {
+    fn json_value(&self, w: &mut Writer, kind: &ValueKind, value: &Fragment) {
         match kind {
             ValueKind::Boolean => {
                 w.push("CASE WHEN ");
@@ -83,11 +83,11 @@ impl Dialect for MySql {
         }
     }
 
-    fn json_array_agg(&self, w: &mut Writer, element: &dyn Fn(&mut Writer), order: Option<&dyn Fn(&mut Writer)>) {
+    fn json_array_agg(&self, w: &mut Writer, element: &Fragment, order: Option<&Fragment>) {
         self.json_array_agg_limited(w, element, order, None, 0);
     }
 
-    fn json_array_result(&self, w: &mut Writer, element: &dyn Fn(&mut Writer), order: Option<&dyn Fn(&mut Writer)>) {
+    fn json_array_result(&self, w: &mut Writer, element: &Fragment, order: Option<&Fragment>) {
         w.push("COALESCE(JSON_ARRAYAGG(");
         element(w);
         if let Some(order) = order {
@@ -104,8 +104,8 @@ impl Dialect for MySql {
     fn json_array_agg_limited(
         &self,
         w: &mut Writer,
-        element: &dyn Fn(&mut Writer),
-        order: Option<&dyn Fn(&mut Writer)>,
+        element: &Fragment,
+        order: Option<&Fragment>,
         limit: Option<u64>,
         offset: u64,
     ) {
@@ -119,7 +119,7 @@ impl Dialect for MySql {
         w.push("), JSON_ARRAY())");
     }
 
-    fn json_path(&self, w: &mut Writer, column: &dyn Fn(&mut Writer), path: &[JsonStep]) {
+    fn json_path(&self, w: &mut Writer, column: &Fragment, path: &[JsonStep]) {
         let as_text = path.last().is_some_and(|s| s.as_text);
         if as_text {
             w.push("JSON_UNQUOTE(");
@@ -134,7 +134,7 @@ impl Dialect for MySql {
         }
     }
 
-    fn cast(&self, w: &mut Writer, cast: Cast, value: &dyn Fn(&mut Writer)) {
+    fn cast(&self, w: &mut Writer, cast: Cast, value: &Fragment) {
         if cast == Cast::Boolean {
             w.push("(");
             value(w);
@@ -158,7 +158,14 @@ impl Dialect for MySql {
         });
     }
 
-    fn condition(&self, w: &mut Writer, lhs: &dyn Fn(&mut Writer), column: &Column, json_path: &[JsonStep], operation: &Operation) {
+    fn condition(
+        &self,
+        w: &mut Writer,
+        lhs: &Fragment,
+        column: &Column,
+        json_path: &[JsonStep],
+        operation: &Operation,
+    ) {
         let kind = if json_path.is_empty() { column.kind.clone() } else { ValueKind::Text };
         let value = |v: &str| bool_param(&kind, v);
         match operation {
@@ -223,7 +230,7 @@ impl Dialect for MySql {
                     lhs(w);
                     w.push(")");
                 };
-                let lhs: &dyn Fn(&mut Writer) = if *op == Operator::Ilike { &lower_lhs } else { lhs };
+                let lhs: &Fragment = if *op == Operator::Ilike { &lower_lhs } else { lhs };
                 w.push("(");
                 expand_list(w, lhs, comparison_operator(*op), &params, any);
                 w.push(")");
@@ -257,7 +264,7 @@ impl Dialect for MySql {
         }
     }
 
-    fn order_term(&self, w: &mut Writer, expr: &dyn Fn(&mut Writer), direction: Option<Direction>, nulls: Option<Nulls>) {
+    fn order_term(&self, w: &mut Writer, expr: &Fragment, direction: Option<Direction>, nulls: Option<Nulls>) {
         // No NULLS FIRST/LAST: sort on "is null" first.
         expr(w);
         w.push(if nulls_first(direction, nulls) { " IS NULL DESC, " } else { " IS NULL ASC, " });

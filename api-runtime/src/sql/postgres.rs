@@ -5,7 +5,7 @@ use crate::grammar::{Direction, FtsKind, IsValue, JsonKey, JsonStep, Nulls, Oper
 use crate::plan::Cast;
 use crate::schema::{Column, Engine, ValueKind};
 
-use super::{Dialect, Param, Writer, base_type, nulls_first};
+use super::{Dialect, Fragment, Member, Param, Writer, base_type, nulls_first};
 
 pub(super) struct Postgres;
 
@@ -65,7 +65,7 @@ impl Dialect for Postgres {
         }
     }
 
-    fn json_object(&self, w: &mut Writer, pairs: &[(&str, &dyn Fn(&mut Writer))]) {
+    fn json_object(&self, w: &mut Writer, pairs: &[Member]) {
         if pairs.is_empty() {
             w.push("'{}'::json");
             return;
@@ -108,11 +108,11 @@ impl Dialect for Postgres {
         }
     }
 
-    fn json_value(&self, w: &mut Writer, _kind: &ValueKind, value: &dyn Fn(&mut Writer)) {
+    fn json_value(&self, w: &mut Writer, _kind: &ValueKind, value: &Fragment) {
         value(w);
     }
 
-    fn json_array_agg(&self, w: &mut Writer, element: &dyn Fn(&mut Writer), order: Option<&dyn Fn(&mut Writer)>) {
+    fn json_array_agg(&self, w: &mut Writer, element: &Fragment, order: Option<&Fragment>) {
         w.push("coalesce(json_agg(");
         element(w);
         if let Some(order) = order {
@@ -122,12 +122,12 @@ impl Dialect for Postgres {
         w.push("), '[]'::json)");
     }
 
-    fn json_array_result(&self, w: &mut Writer, element: &dyn Fn(&mut Writer), order: Option<&dyn Fn(&mut Writer)>) {
+    fn json_array_result(&self, w: &mut Writer, element: &Fragment, order: Option<&Fragment>) {
         self.json_array_agg(w, element, order);
         w.push("::text");
     }
 
-    fn json_path(&self, w: &mut Writer, column: &dyn Fn(&mut Writer), path: &[JsonStep]) {
+    fn json_path(&self, w: &mut Writer, column: &Fragment, path: &[JsonStep]) {
         column(w);
         for step in path {
             w.push(if step.as_text { "->>" } else { "->" });
@@ -138,7 +138,7 @@ impl Dialect for Postgres {
         }
     }
 
-    fn cast(&self, w: &mut Writer, cast: Cast, value: &dyn Fn(&mut Writer)) {
+    fn cast(&self, w: &mut Writer, cast: Cast, value: &Fragment) {
         w.push("CAST(");
         value(w);
         w.push(match cast {
@@ -154,7 +154,14 @@ impl Dialect for Postgres {
         });
     }
 
-    fn condition(&self, w: &mut Writer, lhs: &dyn Fn(&mut Writer), column: &Column, json_path: &[JsonStep], operation: &Operation) {
+    fn condition(
+        &self,
+        w: &mut Writer,
+        lhs: &Fragment,
+        column: &Column,
+        json_path: &[JsonStep],
+        operation: &Operation,
+    ) {
         let ty = Self::value_type(column, json_path);
         let jsonb_lhs = |w: &mut Writer| {
             lhs(w);
@@ -253,7 +260,7 @@ impl Dialect for Postgres {
         }
     }
 
-    fn order_term(&self, w: &mut Writer, expr: &dyn Fn(&mut Writer), direction: Option<Direction>, nulls: Option<Nulls>) {
+    fn order_term(&self, w: &mut Writer, expr: &Fragment, direction: Option<Direction>, nulls: Option<Nulls>) {
         expr(w);
         w.push(if direction == Some(Direction::Desc) { " DESC" } else { " ASC" });
         w.push(if nulls_first(direction, nulls) { " NULLS FIRST" } else { " NULLS LAST" });
@@ -308,7 +315,10 @@ mod tests {
 
     #[test]
     fn array_literals_escape_quotes_and_backslashes() {
-        assert_eq!(array_literal(&["a".into(), "b\"c".into(), "d\\e".into(), "x,y".into()]), r#"{"a","b\"c","d\\e","x,y"}"#);
+        assert_eq!(
+            array_literal(&["a".into(), "b\"c".into(), "d\\e".into(), "x,y".into()]),
+            r#"{"a","b\"c","d\\e","x,y"}"#
+        );
         assert_eq!(array_literal(&[]), "{}");
     }
 }

@@ -11,7 +11,10 @@
 use crate::plan::{EmbedPlan, PlannedCondition, PlannedItem, ReadPlan};
 use crate::schema::Engine;
 
-use super::{Statement, Writer, effective_kind};
+use super::{Fragment, Member, Statement, Writer, effective_kind};
+
+/// A JSON member whose value is built later, when the object is written.
+type DeferredMember<'a> = (String, Box<Fragment<'a>>);
 
 /// The statement for `GET /{table}`; `with_total` adds the exact count of
 /// rows matching the filters (`Prefer: count=exact`).
@@ -67,9 +70,9 @@ fn count_query(w: &mut Writer, plan: &ReadPlan) {
 
 /// The JSON object for one row of `plan` (its alias in scope).
 fn object(w: &mut Writer, plan: &ReadPlan) {
-    let mut pairs: Vec<(String, Box<dyn Fn(&mut Writer) + '_>)> = Vec::with_capacity(plan.items.len());
+    let mut pairs: Vec<DeferredMember> = Vec::with_capacity(plan.items.len());
     collect_pairs(plan, &mut pairs, None);
-    let refs: Vec<(&str, &dyn Fn(&mut Writer))> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_ref())).collect();
+    let refs: Vec<Member> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_ref())).collect();
     let d = w.dialect;
     d.json_object(w, &refs);
 }
@@ -78,11 +81,11 @@ fn object(w: &mut Writer, plan: &ReadPlan) {
 /// looked up through the spread's relationship from `spread_parent`.
 fn collect_pairs<'a>(
     plan: &'a ReadPlan<'a>,
-    pairs: &mut Vec<(String, Box<dyn Fn(&mut Writer) + 'a>)>,
+    pairs: &mut Vec<DeferredMember<'a>>,
     spread_from: Option<(&'a EmbedPlan<'a>, &'a str)>,
 ) {
     for item in &plan.items {
-        let (key, value): (String, Box<dyn Fn(&mut Writer) + 'a>) = match item {
+        let (key, value): DeferredMember<'a> = match item {
             PlannedItem::Column { column, json_path, label, cast } => {
                 let kind = effective_kind(column, json_path, *cast);
                 let value = move |w: &mut Writer| {
@@ -140,7 +143,7 @@ fn embed_value(w: &mut Writer, embed: &EmbedPlan, parent_alias: &str) {
         return;
     }
     let order = |w: &mut Writer| order_by(w, child);
-    let order = (!child.order.is_empty()).then_some(&order as &dyn Fn(&mut Writer));
+    let order = (!child.order.is_empty()).then_some(&order as &Fragment);
     if d.aggregate_limits() {
         w.push("(SELECT ");
         d.json_array_agg_limited(w, &|w| object(w, child), order, child.limit, child.offset);

@@ -5,7 +5,7 @@ use crate::grammar::{Direction, IsValue, JsonKey, JsonStep, Nulls, Operation, Op
 use crate::plan::Cast;
 use crate::schema::{Column, Engine, ValueKind};
 
-use super::{Dialect, Param, Writer, bool_param, expand_list, nulls_first};
+use super::{Dialect, Fragment, Member, Param, Writer, bool_param, expand_list, nulls_first};
 
 pub(super) struct Sqlite;
 
@@ -54,7 +54,7 @@ impl Dialect for Sqlite {
         out.push('?');
     }
 
-    fn json_object(&self, w: &mut Writer, pairs: &[(&str, &dyn Fn(&mut Writer))]) {
+    fn json_object(&self, w: &mut Writer, pairs: &[Member]) {
         w.push("json_object(");
         for (i, (key, value)) in pairs.iter().enumerate() {
             if i > 0 {
@@ -67,7 +67,7 @@ impl Dialect for Sqlite {
         w.push(")");
     }
 
-    fn json_value(&self, w: &mut Writer, kind: &ValueKind, value: &dyn Fn(&mut Writer)) {
+    fn json_value(&self, w: &mut Writer, kind: &ValueKind, value: &Fragment) {
         match kind {
             ValueKind::Boolean => {
                 w.push("CASE WHEN ");
@@ -96,7 +96,7 @@ impl Dialect for Sqlite {
         }
     }
 
-    fn json_array_agg(&self, w: &mut Writer, element: &dyn Fn(&mut Writer), order: Option<&dyn Fn(&mut Writer)>) {
+    fn json_array_agg(&self, w: &mut Writer, element: &Fragment, order: Option<&Fragment>) {
         w.push("json_group_array(");
         element(w);
         if let Some(order) = order {
@@ -106,13 +106,13 @@ impl Dialect for Sqlite {
         w.push(")");
     }
 
-    fn derived_json(&self, w: &mut Writer, value: &dyn Fn(&mut Writer)) {
+    fn derived_json(&self, w: &mut Writer, value: &Fragment) {
         w.push("json(");
         value(w);
         w.push(")");
     }
 
-    fn json_path(&self, w: &mut Writer, column: &dyn Fn(&mut Writer), path: &[JsonStep]) {
+    fn json_path(&self, w: &mut Writer, column: &Fragment, path: &[JsonStep]) {
         column(w);
         for step in path {
             w.push(if step.as_text { " ->> " } else { " -> " });
@@ -123,7 +123,7 @@ impl Dialect for Sqlite {
         }
     }
 
-    fn cast(&self, w: &mut Writer, cast: Cast, value: &dyn Fn(&mut Writer)) {
+    fn cast(&self, w: &mut Writer, cast: Cast, value: &Fragment) {
         let (open, close) = match cast {
             Cast::Text => ("CAST(", " AS TEXT)"),
             Cast::Integer | Cast::BigInt => ("CAST(", " AS INTEGER)"),
@@ -139,7 +139,14 @@ impl Dialect for Sqlite {
         w.push(close);
     }
 
-    fn condition(&self, w: &mut Writer, lhs: &dyn Fn(&mut Writer), column: &Column, json_path: &[JsonStep], operation: &Operation) {
+    fn condition(
+        &self,
+        w: &mut Writer,
+        lhs: &Fragment,
+        column: &Column,
+        json_path: &[JsonStep],
+        operation: &Operation,
+    ) {
         let kind = if json_path.is_empty() { column.kind.clone() } else { ValueKind::Text };
         let value = |v: &str| bool_param(&kind, v);
         let pattern = |op: Operator, v: &str| match op {
@@ -200,7 +207,7 @@ impl Dialect for Sqlite {
         }
     }
 
-    fn order_term(&self, w: &mut Writer, expr: &dyn Fn(&mut Writer), direction: Option<Direction>, nulls: Option<Nulls>) {
+    fn order_term(&self, w: &mut Writer, expr: &Fragment, direction: Option<Direction>, nulls: Option<Nulls>) {
         expr(w);
         w.push(if direction == Some(Direction::Desc) { " DESC" } else { " ASC" });
         w.push(if nulls_first(direction, nulls) { " NULLS FIRST" } else { " NULLS LAST" });

@@ -1,0 +1,222 @@
+//! Errors as PostgREST shapes them: `{"code","message","details","hint"}`
+//! with PostgREST's status codes and `code` values. Our own conditions use
+//! `DBAPI` codes (listed in docs/errors.md). Nothing internal (stack traces,
+//! SQL text, connection strings) reaches a response.
+
+use std::borrow::Cow;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::db::DbError;
+use crate::grammar::GrammarError;
+use crate::plan::PlanError;
+
+/// Seconds a client is asked to wait when the database is unavailable.
+const RETRY_AFTER_SECONDS: u64 = 5;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: Cow<'static, str>,
+    pub message: String,
+    pub details: Option<String>,
+    pub hint: Option<String>,
+    pub retry_after: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: &'a str,
+    details: Option<&'a str>,
+    hint: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        ApiError { status, code: code.into(), message: message.into(), details: None, hint: None, retry_after: None }
+    }
+
+    pub fn details(mut self, details: impl Into<String>) -> Self {
+        self.details = Some(details.into());
+        self
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    fn hint_opt(mut self, hint: Option<String>) -> Self {
+        self.hint = hint;
+        self
+    }
+
+    pub fn not_found(path: &str) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "PGRST125", format!("Invalid path specified in request URL: {path}"))
+            .hint("Tables are served at /{table}; the OpenAPI document is at / and the docs page at /_/docs/.")
+    }
+
+    pub fn method_not_allowed(method: &str) -> Self {
+        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "PGRST117", format!("Unsupported HTTP method: {method}"))
+            .hint("This version serves reads (GET and HEAD) only.")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            code: &self.code,
+            message: &self.message,
+            details: self.details.as_deref(),
+            hint: self.hint.as_deref(),
+        };
+        let json = serde_json::to_vec(&body).expect("error bodies serialize");
+        let mut response = (self.status, json).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<GrammarError> for ApiError {
+    fn from(e: GrammarError) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "PGRST100", e.message).details(e.details)
+    }
+}
+
+impl From<PlanError> for ApiError {
+    fn from(e: PlanError) -> Self {
+        let message = e.to_string();
+        match e {
+            PlanError::Grammar(g) => g.into(),
+            PlanError::UnknownTable { hint, .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "PGRST205", message).hint_opt(hint)
+            }
+            PlanError::UnknownColumn { hint, .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "42703", message).hint_opt(hint)
+            }
+            PlanError::NoRelationship { from, to, hint } => ApiError::new(StatusCode::BAD_REQUEST, "PGRST200", message)
+                .details(format!(
+                    "Searched for a foreign key relationship between '{from}' and '{to}', but no matches were found."
+                ))
+                .hint_opt(hint),
+            PlanError::AmbiguousRelationship { to, candidates, .. } => {
+                ApiError::new(StatusCode::MULTIPLE_CHOICES, "PGRST201", message)
+                    .details(candidates.join("; "))
+                    .hint(format!("Try changing '{to}' to one of the hints shown in details, as '{to}!hint'."))
+            }
+            PlanError::UnsupportedOperator { hint, .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "DBAPI100", message).hint(hint)
+            }
+            PlanError::OperatorTypeMismatch { hint, .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "DBAPI101", message).hint(hint)
+            }
+            PlanError::UnknownEmbedPath { .. } => ApiError::new(StatusCode::BAD_REQUEST, "PGRST108", message)
+                .hint("Add the resource to select=, e.g. select=*,items(*), before filtering or ordering inside it."),
+            PlanError::UnknownCast { .. } => ApiError::new(StatusCode::BAD_REQUEST, "DBAPI102", message)
+                .hint("Casts may use text, integer, bigint, numeric, float, boolean, json, date or timestamp."),
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable(reason) => {
+                tracing::warn!(%reason, "database unavailable");
+                let mut err = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "PGRST003",
+                    "The database is not available right now",
+                )
+                .details(reason)
+                .hint("Retry after the number of seconds in Retry-After.");
+                err.retry_after = Some(RETRY_AFTER_SECONDS);
+                err
+            }
+            DbError::Rejected { code, message, detail, hint } => {
+                let status = status_for_database_code(&code);
+                if status.is_server_error() {
+                    tracing::error!(%code, %message, "database rejected a statement");
+                }
+                let mut err = ApiError::new(status, code, message);
+                err.details = detail;
+                err.hint = hint;
+                err
+            }
+            DbError::Other(reason) => {
+                tracing::error!(%reason, "unexpected database error");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "DBAPI500", "Unexpected database error")
+                    .hint("The server log has the details.")
+            }
+        }
+    }
+}
+
+/// PostgREST's table of SQLSTATE classes, extended with the MySQL and
+/// SQLite codes that mean the same.
+fn status_for_database_code(code: &str) -> StatusCode {
+    match code {
+        // Unique and foreign key violations: PostgreSQL, MySQL (23000),
+        // SQLite extended codes 2067/1555 (unique, primary key) and 787.
+        "23505" | "23503" | "23000" | "2067" | "1555" | "787" => StatusCode::CONFLICT,
+        "42501" => StatusCode::FORBIDDEN,
+        "42883" | "42804" | "2201B" => StatusCode::BAD_REQUEST,
+        "57014" => StatusCode::GATEWAY_TIMEOUT,
+        c if c.starts_with("22") || c.starts_with("23") => StatusCode::BAD_REQUEST,
+        c if c.starts_with("08") || c.starts_with("53") => StatusCode::SERVICE_UNAVAILABLE,
+        // MySQL's HY000 covers bad JSON and bad regular expressions in
+        // values; SQLite's 1 is its generic error, raised for malformed
+        // JSON values in filters.
+        "HY000" | "1" => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body_of(e: ApiError) -> (StatusCode, serde_json::Value, Option<String>) {
+        let r = e.into_response();
+        let status = r.status();
+        let retry = r.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_string());
+        let bytes = r.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap(), retry)
+    }
+
+    #[tokio::test]
+    async fn errors_have_postgrest_shape() {
+        let (status, body, _) =
+            body_of(GrammarError::new("failed to parse filter (eq1)", "expected operator.value").into()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["code"], "PGRST100");
+        assert_eq!(body["message"], "failed to parse filter (eq1)");
+        assert_eq!(body["details"], "expected operator.value");
+        assert!(body["hint"].is_null());
+        assert_eq!(body.as_object().unwrap().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn unavailable_database_asks_to_retry() {
+        let (status, body, retry) = body_of(DbError::Unavailable("connection refused".into()).into()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["code"], "PGRST003");
+        assert_eq!(retry.as_deref(), Some("5"));
+    }
+
+    #[test]
+    fn database_codes_map_to_statuses() {
+        assert_eq!(status_for_database_code("23505"), StatusCode::CONFLICT);
+        assert_eq!(status_for_database_code("22P02"), StatusCode::BAD_REQUEST);
+        assert_eq!(status_for_database_code("XX000"), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(status_for_database_code("08006"), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

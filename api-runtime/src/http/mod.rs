@@ -1,0 +1,131 @@
+//! The HTTP surface: the API router (tables, OpenAPI, docs page) and the
+//! admin router (health and readiness), with tower-http layers for the
+//! cross-cutting concerns.
+
+pub mod error;
+mod negotiate;
+mod read;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use dbapi_crds::config::RuntimeConfig;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::db::Db;
+use crate::schema::Schema;
+use error::ApiError;
+
+/// Where the interactive docs live: two path segments, so no table name
+/// can collide with it.
+pub const DOCS_PATH: &str = "/_/docs";
+pub const OPENAPI_PATH: &str = "/_/openapi.json";
+
+/// What every handler shares.
+pub struct AppState {
+    pub db: Db,
+    pub config: RuntimeConfig,
+    schema: ArcSwap<Schema>,
+    /// Cleared when shutdown starts, so readiness fails before the
+    /// listeners close.
+    accepting: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(db: Db, schema: Schema, config: RuntimeConfig) -> Arc<Self> {
+        Arc::new(AppState { db, config, schema: ArcSwap::from_pointee(schema), accepting: AtomicBool::new(true) })
+    }
+
+    /// The current schema; a request keeps the one it started with.
+    pub fn schema(&self) -> Arc<Schema> {
+        self.schema.load_full()
+    }
+
+    /// Swaps in a freshly introspected schema atomically.
+    pub fn replace_schema(&self, schema: Schema) {
+        self.schema.store(Arc::new(schema));
+    }
+
+    pub fn stop_accepting(&self) {
+        self.accepting.store(false, Ordering::SeqCst);
+    }
+}
+
+/// The API router on the public port.
+pub fn api_router(state: Arc<AppState>) -> Router {
+    let docs = utoipa_swagger_ui::SwaggerUi::new(DOCS_PATH).config(utoipa_swagger_ui::Config::new([OPENAPI_PATH]));
+    let content_headers =
+        [header::CONTENT_RANGE, header::LOCATION, HeaderName::from_static("preference-applied"), header::RETRY_AFTER];
+    Router::new()
+        .route("/", get(openapi_document).fallback(method_not_allowed))
+        .route(OPENAPI_PATH, get(openapi_document))
+        .route("/{table}", get(read::read).fallback(method_not_allowed))
+        .merge(Router::from(docs))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(CompressionLayer::new())
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+                .allow_headers(Any)
+                .expose_headers(content_headers),
+        )
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "DBAPI500", "Internal error")
+                .hint("The server log has the details.")
+                .into_response()
+        }))
+}
+
+/// The admin router on its own port: liveness and readiness.
+pub fn admin_router(state: Arc<AppState>) -> Router {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).with_state(state)
+}
+
+async fn openapi_document(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let schema = state.schema();
+    let profile = read::profile(&schema, &headers)?;
+    let doc = crate::openapi::document(&schema, profile, state.config.api.max_rows);
+    let body = serde_json::to_vec(&doc).map_err(|e| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "DBAPI500", "Could not render the OpenAPI document")
+            .details(e.to_string())
+    })?;
+    Ok(([(header::CONTENT_TYPE, "application/openapi+json; charset=utf-8")], body).into_response())
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(uri.path())
+}
+
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::method_not_allowed(method.as_str())
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready when the schema is loaded (always, once serving), the database
+/// answers, and shutdown has not begun.
+async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str) {
+    if !state.accepting.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+    }
+    match tokio::time::timeout(Duration::from_secs(2), state.db.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready\n"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n"),
+    }
+}

@@ -1,0 +1,229 @@
+//! `GET /{table}`: the read pipeline from request to response.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::grammar::{ApiQuery, CountPreference, RangeHeader, parse_prefer, parse_query, parse_range_header};
+use crate::plan::{Page, PlannedItem, ReadPlan, plan_read};
+use crate::schema::{Engine, Schema};
+use crate::sql::{render_count, render_read};
+
+use super::AppState;
+use super::error::ApiError;
+use super::negotiate::{Representation, negotiate};
+
+pub async fn read(
+    State(state): State<Arc<AppState>>,
+    Path(table): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let schema = state.schema();
+    let profile = profile(&schema, &headers)?;
+    let representation = negotiate(header_str(&headers, header::ACCEPT))?;
+    let query = parse_query(uri.query().unwrap_or(""))?;
+    let prefs = parse_prefer(headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()))?;
+    let range = match header_str(&headers, header::RANGE) {
+        Some(v) => parse_range_header(v)
+            .map_err(|e| ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "PGRST103", e.message).details(e.details))?,
+        None => None,
+    };
+    let page = root_page(&query, range, state.config.api.max_rows);
+    let plan = plan_read(&schema, profile, &table, &query, page)?;
+
+    // Only PostgreSQL has planner estimates; elsewhere planned and
+    // estimated counts are exact.
+    let count = prefs.count.map(|c| if schema.engine == Engine::Postgres { c } else { CountPreference::Exact });
+    let statement = render_read(&plan, schema.engine, count == Some(CountPreference::Exact));
+    let output = state.db.fetch_read(&statement).await?;
+    let total = match count {
+        Some(CountPreference::Exact) => output.total,
+        Some(CountPreference::Planned) => planned_count(&state, &plan).await?,
+        Some(CountPreference::Estimated) => {
+            let planned = planned_count(&state, &plan).await?;
+            match planned {
+                Some(p) if p as u64 > state.config.api.max_rows => Some(p),
+                _ => state.db.fetch_i64(&render_count(&plan, schema.engine, false)).await?,
+            }
+        }
+        None => None,
+    };
+
+    let rows = output.page_rows.max(0) as u64;
+    let offset = page.offset;
+    if let Some(t) = total
+        && offset > 0
+        && offset >= t as u64
+    {
+        return Err(ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "PGRST103", "Requested range not satisfiable")
+            .details(format!("An offset of {offset} was requested, but there are only {t} rows.")));
+    }
+    let status = match total {
+        Some(t) if rows < t as u64 => StatusCode::PARTIAL_CONTENT,
+        _ => StatusCode::OK,
+    };
+    let body = match representation {
+        Representation::Json => output.body,
+        Representation::SingleObject => single_object(output.body, rows)?,
+        Representation::Csv => to_csv(&output.body, &plan)?,
+    };
+    let mut response = (status, body).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(representation.content_type()));
+    h.insert(header::CONTENT_RANGE, content_range(offset, rows, total).parse().expect("digits are a valid header"));
+    if let Some(applied) = (crate::grammar::Preferences { count: prefs.count, ..Default::default() }).applied() {
+        h.insert("preference-applied", applied.parse().expect("preference tokens are valid header text"));
+    }
+    Ok(response)
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The exposed schema a request reads: `Accept-Profile`, else the default.
+pub(super) fn profile<'s>(schema: &'s Schema, headers: &HeaderMap) -> Result<&'s str, ApiError> {
+    match headers.get("accept-profile").and_then(|v| v.to_str().ok()) {
+        None => Ok(schema.default_schema()),
+        Some(wanted) => schema.schemas.iter().find(|s| *s == wanted).map(String::as_str).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_ACCEPTABLE,
+                "PGRST106",
+                format!("The schema must be one of the following: {}", schema.schemas.join(", ")),
+            )
+            .details(format!("Accept-Profile asked for {wanted:?}"))
+        }),
+    }
+}
+
+/// The top level's rows: `limit`/`offset` intersected with the `Range`
+/// header, capped at the configured maximum.
+pub(super) fn root_page(query: &ApiQuery, range: Option<RangeHeader>, max_rows: u64) -> Page {
+    let root = |v: &[(Vec<String>, u64)]| v.iter().rev().find(|(p, _)| p.is_empty()).map(|(_, n)| *n);
+    let q_offset = root(&query.offsets).unwrap_or(0);
+    let q_end = root(&query.limits).map(|l| q_offset.saturating_add(l)); // exclusive
+    let (h_first, h_end) = match range {
+        Some(r) => (r.first, r.last.map(|l| l.saturating_add(1))),
+        None => (0, None),
+    };
+    let offset = q_offset.max(h_first);
+    let end = match (q_end, h_end) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let limit = end.map(|e| e.saturating_sub(offset)).unwrap_or(max_rows).min(max_rows);
+    Page { offset, limit: Some(limit) }
+}
+
+/// `first-last/total`, `*/total` when empty; `*` for an unknown total.
+pub(super) fn content_range(offset: u64, rows: u64, total: Option<i64>) -> String {
+    let total = total.map_or_else(|| "*".to_string(), |t| t.to_string());
+    if rows == 0 { format!("*/{total}") } else { format!("{offset}-{}/{total}", offset + rows - 1) }
+}
+
+async fn planned_count(state: &AppState, plan: &ReadPlan<'_>) -> Result<Option<i64>, ApiError> {
+    let explained = state.db.fetch_text(&render_count(plan, Engine::Postgres, true)).await?;
+    Ok(explained.as_deref().and_then(plan_rows))
+}
+
+/// `Plan Rows` of the top node of `EXPLAIN (FORMAT JSON)`.
+fn plan_rows(explain: &str) -> Option<i64> {
+    let v: serde_json::Value = serde_json::from_str(explain).ok()?;
+    v.get(0)?.get("Plan")?.get("Plan Rows")?.as_f64().map(|r| r as i64)
+}
+
+fn single_object(body: String, rows: u64) -> Result<String, ApiError> {
+    if rows != 1 {
+        return Err(ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "PGRST116",
+            "Cannot coerce the result to a single JSON object",
+        )
+        .details(format!("The result contains {rows} rows")));
+    }
+    let trimmed = body.trim();
+    Ok(trimmed[1..trimmed.len() - 1].trim().to_string())
+}
+
+/// The JSON rows as CSV: a header of the top level's labels, then one line
+/// per row; nested values are written as JSON.
+fn to_csv(body: &str, plan: &ReadPlan) -> Result<String, ApiError> {
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(body).map_err(|e| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "DBAPI500", "Could not convert the result to CSV")
+            .details(e.to_string())
+    })?;
+    let labels: Vec<String> = match rows.first() {
+        Some(first) => first.keys().cloned().collect(),
+        None => plan
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                PlannedItem::Column { label, .. } => Some(label.clone()),
+                PlannedItem::Embed(e) if !e.spread => Some(e.label.clone()),
+                PlannedItem::Embed(_) => None,
+            })
+            .collect(),
+    };
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let csv_error = |e: csv::Error| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "DBAPI500", "Could not write CSV").details(e.to_string())
+    };
+    out.write_record(&labels).map_err(csv_error)?;
+    for row in &rows {
+        let record = labels.iter().map(|l| match row.get(l) {
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        });
+        out.write_record(record).map_err(csv_error)?;
+    }
+    let bytes = out.into_inner().map_err(|e| csv_error(e.into_error().into()))?;
+    Ok(String::from_utf8(bytes).expect("CSV of UTF-8 strings is UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(s: &str) -> ApiQuery {
+        parse_query(s).unwrap()
+    }
+
+    #[test]
+    fn pages_combine_limit_range_and_maximum() {
+        assert_eq!(root_page(&query(""), None, 1000), Page { offset: 0, limit: Some(1000) });
+        assert_eq!(root_page(&query("limit=10&offset=5"), None, 1000), Page { offset: 5, limit: Some(10) });
+        assert_eq!(root_page(&query("limit=5000"), None, 1000), Page { offset: 0, limit: Some(1000) });
+        let r = Some(RangeHeader { first: 10, last: Some(19) });
+        assert_eq!(root_page(&query(""), r, 1000), Page { offset: 10, limit: Some(10) });
+        assert_eq!(root_page(&query("limit=5"), r, 1000), Page { offset: 10, limit: Some(0) });
+        assert_eq!(root_page(&query("offset=12"), r, 1000), Page { offset: 12, limit: Some(8) });
+        // An embed's limit is not the top level's.
+        assert_eq!(root_page(&query("items.limit=1"), None, 50), Page { offset: 0, limit: Some(50) });
+    }
+
+    #[test]
+    fn content_ranges() {
+        assert_eq!(content_range(0, 25, None), "0-24/*");
+        assert_eq!(content_range(10, 5, Some(100)), "10-14/100");
+        assert_eq!(content_range(0, 0, Some(0)), "*/0");
+        assert_eq!(content_range(0, 0, None), "*/*");
+    }
+
+    #[test]
+    fn singular_bodies() {
+        assert_eq!(single_object("[{\"id\": 1}]".into(), 1).unwrap(), "{\"id\": 1}");
+        let e = single_object("[]".into(), 0).unwrap_err();
+        assert_eq!(e.status, StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(e.details.as_deref(), Some("The result contains 0 rows"));
+    }
+
+    #[test]
+    fn explain_output_gives_plan_rows() {
+        assert_eq!(plan_rows(r#"[{"Plan": {"Node Type": "Aggregate", "Plan Rows": 1234}}]"#), Some(1234));
+        assert_eq!(plan_rows("nonsense"), None);
+    }
+}

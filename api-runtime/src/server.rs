@@ -1,0 +1,105 @@
+//! Start-up and shutdown: connect, introspect, bind both ports, serve until
+//! SIGTERM/SIGINT, then drain and close the pool.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dbapi_crds::config::RuntimeConfig;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{ConfigError, ListenArgs};
+use crate::db::{ConnectError, Db};
+use crate::http::{AppState, admin_router, api_router};
+use crate::schema::{IntrospectError, introspect};
+
+/// Why the runtime could not start; each says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Introspect(#[from] IntrospectError),
+    #[error("could not listen on {addr}: {source} (is another process using it? choose another address with {flag})")]
+    Bind { addr: SocketAddr, flag: &'static str, source: std::io::Error },
+    #[error("could not create the demo database at {path}: {reason}")]
+    Demo { path: String, reason: String },
+    #[error("the server stopped with an error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Connects and reads the schema: everything but the listeners.
+pub async fn prepare(database_url: &str, config: RuntimeConfig) -> Result<Arc<AppState>, StartupError> {
+    let db = Db::connect(database_url, &config.database.pool).await?;
+    let schema = introspect(&db, &config.database.schemas, &config.database.tables).await?;
+    tracing::info!(
+        engine = schema.engine.name(),
+        schemas = ?schema.schemas,
+        tables = schema.tables.len(),
+        "schema loaded"
+    );
+    Ok(AppState::new(db, schema, config))
+}
+
+/// Binds the API and admin ports; `on_listening` gets the bound addresses
+/// (useful with port 0).
+pub async fn serve(
+    state: Arc<AppState>,
+    listen: &ListenArgs,
+    on_listening: impl FnOnce(SocketAddr, SocketAddr),
+) -> Result<(), StartupError> {
+    let bind = |addr: SocketAddr, flag: &'static str| async move {
+        TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, flag, source })
+    };
+    let api = bind(listen.listen, "--listen / DBAPI_LISTEN").await?;
+    let admin = bind(listen.admin_listen, "--admin-listen / DBAPI_ADMIN_LISTEN").await?;
+    let (api_addr, admin_addr) =
+        (api.local_addr().map_err(StartupError::Serve)?, admin.local_addr().map_err(StartupError::Serve)?);
+    on_listening(api_addr, admin_addr);
+    tracing::info!(%api_addr, %admin_addr, "listening");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let api_server = axum::serve(api, api_router(state.clone())).with_graceful_shutdown(stopped(stop_rx.clone()));
+    let admin_server = axum::serve(admin, admin_router(state.clone())).with_graceful_shutdown(stopped(stop_rx));
+    let signals = {
+        let state = state.clone();
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: readiness is now false, draining in-flight requests");
+            state.stop_accepting();
+            let _ = stop_tx.send(true);
+        }
+    };
+    tokio::spawn(signals);
+    let (a, b) = tokio::join!(api_server.into_future(), admin_server.into_future());
+    a.and(b).map_err(StartupError::Serve)?;
+    // Let the last responses flush before the pool goes.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    state.db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
