@@ -63,6 +63,46 @@ pub(super) fn split_top_level<'a>(s: &'a str, sep: char, what: &str) -> Result<V
     Ok(parts)
 }
 
+/// The characters of `s` that stand outside double-quoted sections (with
+/// backslash escapes inside them), with their byte positions.
+pub(super) fn unquoted_chars(s: &str) -> impl Iterator<Item = (usize, char)> + '_ {
+    let mut in_quotes = false;
+    let mut escaped = false;
+    s.char_indices().filter(move |&(_, c)| {
+        if in_quotes {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_quotes = false;
+            }
+            false
+        } else if c == '"' {
+            in_quotes = true;
+            false
+        } else {
+            true
+        }
+    })
+}
+
+/// The byte position of the quote closing the quoted section that `s`
+/// starts with.
+pub(super) fn closing_quote(s: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in s.char_indices().skip(1) {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            return Some(i);
+        }
+    }
+    None
+}
+
 /// `"a \"b\""` to `a "b"`; anything not wrapped in quotes is returned as is.
 pub(super) fn unquote(s: &str) -> String {
     let Some(inner) = s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) else {

@@ -18,7 +18,7 @@ pub use select::parse_select;
 /// Nesting deeper than this (embeds, logic trees) is refused.
 pub const MAX_DEPTH: usize = 32;
 /// Query strings longer than this are refused.
-pub const MAX_QUERY_LEN: usize = 64 * 1024;
+pub const MAX_QUERY_LEN: usize = 32 * 1024;
 
 /// A grammar error: PostgREST's PGRST100, status 400.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,7 +7,7 @@
 //! field  := name (("->" | "->>") key)*
 //! ```
 
-use super::lexer::{split_top_level, unquote};
+use super::lexer::{closing_quote, split_top_level, unquote, unquoted_chars};
 use super::{Embed, Field, GrammarError, JsonKey, JsonStep, MAX_DEPTH, SelectItem};
 
 pub fn parse_select(input: &str) -> Result<Vec<SelectItem>, GrammarError> {
@@ -63,12 +63,10 @@ fn parse_item(item: &str, depth: usize) -> Result<SelectItem, GrammarError> {
 /// `label:rest` where the colon is not part of `::`.
 fn split_alias(item: &str) -> (Option<&str>, &str) {
     let bytes = item.as_bytes();
-    let mut in_quotes = false;
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'"' => in_quotes = !in_quotes,
-            b'(' | b'-' | b'!' if !in_quotes => break,
-            b':' if !in_quotes => {
+    for (i, c) in unquoted_chars(item) {
+        match c {
+            '(' | '-' | '!' => break,
+            ':' => {
                 if bytes.get(i + 1) == Some(&b':') {
                     break;
                 }
@@ -81,15 +79,7 @@ fn split_alias(item: &str) -> (Option<&str>, &str) {
 }
 
 fn find_unquoted(s: &str, needle: &str) -> Option<usize> {
-    let mut in_quotes = false;
-    for (i, c) in s.char_indices() {
-        if c == '"' {
-            in_quotes = !in_quotes;
-        } else if !in_quotes && s[i..].starts_with(needle) {
-            return Some(i);
-        }
-    }
-    None
+    unquoted_chars(s).map(|(i, _)| i).find(|&i| s[i..].starts_with(needle))
 }
 
 fn parse_embed(item: &str, alias: Option<&str>, depth: usize) -> Result<Embed, GrammarError> {
@@ -120,9 +110,9 @@ fn parse_embed(item: &str, alias: Option<&str>, depth: usize) -> Result<Embed, G
 /// `name` or `"quoted name"`, followed by `->`/`->>` steps.
 pub(super) fn parse_field(s: &str) -> Result<Field, String> {
     let s = s.trim();
-    let (name, mut rest) = if let Some(after) = s.strip_prefix('"') {
-        let end = after.find('"').ok_or("unterminated double quote in a name")?;
-        (after[..end].to_string(), &after[end + 1..])
+    let (name, mut rest) = if s.starts_with('"') {
+        let end = closing_quote(s).ok_or("unterminated double quote in a name")?;
+        (unquote(&s[..=end]), &s[end + 1..])
     } else {
         let end = s.find("->").unwrap_or(s.len());
         (s[..end].to_string(), &s[end..])

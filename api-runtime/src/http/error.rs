@@ -119,6 +119,11 @@ impl From<PlanError> for ApiError {
             }
             PlanError::UnknownEmbedPath { .. } => ApiError::new(StatusCode::BAD_REQUEST, "PGRST108", message)
                 .hint("Add the resource to select=, e.g. select=*,items(*), before filtering or ordering inside it."),
+            PlanError::InvalidValue { column, type_name, .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "22P02", message).details(format!(
+                    "The filter on {column} compares it with a value that is not a valid {type_name}."
+                ))
+            }
             PlanError::UnknownCast { .. } => ApiError::new(StatusCode::BAD_REQUEST, "DBAPI102", message)
                 .hint("Casts may use text, integer, bigint, numeric, float, boolean, json, date or timestamp."),
         }

@@ -31,6 +31,8 @@ pub enum PlanError {
     OperatorTypeMismatch { operator: String, column: String, db_type: String, hint: String },
     #[error("\"{path}\" in a query parameter does not name an embedded resource of this request")]
     UnknownEmbedPath { path: String },
+    #[error("invalid input syntax for type {type_name}: \"{value}\"")]
+    InvalidValue { type_name: String, value: String, column: String },
     #[error("invalid cast \"{cast}\"")]
     UnknownCast { cast: String },
 }

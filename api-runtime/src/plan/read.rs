@@ -344,12 +344,72 @@ fn plan_filter<'s>(engine: Engine, node: &ReadPlan<'s>, f: &Filter) -> Result<Pl
     }
     let column = find_column(node.table, &f.field.name)?;
     check_operator(engine, column, &f.field, &f.operation)?;
+    if f.field.json_path.is_empty() {
+        check_values(node.table, column, &f.operation)?;
+    }
     Ok(PlannedCondition::Filter {
         column,
         json_path: f.field.json_path.clone(),
         negated: f.negated,
         operation: f.operation.clone(),
     })
+}
+
+/// Refuses filter values that cannot be of the column's type, so that no
+/// engine silently coerces them (MySQL reads `'abc'` as 0 for an integer
+/// column, which would match the wrong rows).
+fn check_values(table: &Table, column: &Column, operation: &Operation) -> Result<(), PlanError> {
+    let values: Vec<&String> = match operation {
+        Operation::Compare { op, value } if !is_pattern(*op) && !is_container(*op) => vec![value],
+        Operation::Quantified { op, values, .. } if !is_pattern(*op) => values.iter().collect(),
+        Operation::In(values) => values.iter().collect(),
+        _ => return Ok(()),
+    };
+    let (type_name, valid): (&str, fn(&str) -> bool) = match column.kind {
+        ValueKind::Integer => ("integer", |v| v.trim().parse::<i64>().is_ok()),
+        ValueKind::Float | ValueKind::Numeric => ("numeric", |v| {
+            let v = v.trim();
+            v.parse::<f64>().is_ok()
+                && v.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
+        }),
+        ValueKind::Boolean => ("boolean", |v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "true" | "false" | "t" | "f" | "1" | "0" | "yes" | "no" | "on" | "off"
+            )
+        }),
+        ValueKind::Uuid => ("uuid", |v| {
+            let hex: String = v.chars().filter(|c| *c != '-').collect();
+            hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit())
+        }),
+        _ => return Ok(()),
+    };
+    match values.into_iter().find(|v| !valid(v)) {
+        Some(bad) => Err(PlanError::InvalidValue {
+            type_name: type_name.to_string(),
+            value: bad.clone(),
+            column: format!("{}.{}", table.name, column.name),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn is_pattern(op: Operator) -> bool {
+    matches!(op, Operator::Like | Operator::Ilike | Operator::Match | Operator::Imatch)
+}
+
+fn is_container(op: Operator) -> bool {
+    matches!(
+        op,
+        Operator::Cs
+            | Operator::Cd
+            | Operator::Ov
+            | Operator::Sl
+            | Operator::Sr
+            | Operator::Nxr
+            | Operator::Nxl
+            | Operator::Adj
+    )
 }
 
 /// Refuses operators the engine (or the column's type) cannot express.
@@ -376,20 +436,17 @@ fn check_operator(engine: Engine, column: &Column, field: &Field, operation: &Op
         (Engine::Sqlite, Operator::Match | Operator::Imatch) => {
             Err(unsupported(op.name(), "SQLite has no regular expressions; use like or ilike instead."))
         }
+        (Engine::Sqlite, Operator::Cs | Operator::Cd | Operator::Ov) => {
+            Err(unsupported(op.name(), "SQLite has no array or JSON containment operators."))
+        }
         (_, Operator::Cs | Operator::Cd) if json => Ok(()),
         (Engine::MySql, Operator::Ov) if json => Ok(()),
-        (_, Operator::Cs | Operator::Cd | Operator::Ov) if engine == Engine::Sqlite || !json => {
-            if engine == Engine::MySql {
-                Err(PlanError::OperatorTypeMismatch {
-                    operator: op.name().to_string(),
-                    column: column.name.clone(),
-                    db_type: column.db_type.clone(),
-                    hint: "On MySQL/MariaDB cs, cd and ov apply to JSON columns only.".into(),
-                })
-            } else {
-                Err(unsupported(op.name(), "SQLite has no array or JSON containment operators."))
-            }
-        }
+        (_, Operator::Cs | Operator::Cd | Operator::Ov) => Err(PlanError::OperatorTypeMismatch {
+            operator: op.name().to_string(),
+            column: column.name.clone(),
+            db_type: column.db_type.clone(),
+            hint: "On MySQL/MariaDB cs, cd and ov apply to JSON columns only.".into(),
+        }),
         (_, Operator::Sl | Operator::Sr | Operator::Nxr | Operator::Nxl | Operator::Adj) => {
             Err(unsupported(op.name(), "Range operators need PostgreSQL range types."))
         }

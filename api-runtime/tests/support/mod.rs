@@ -267,3 +267,5 @@ pub fn fixture(file: &str) -> Option<String> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(file);
     std::fs::read_to_string(path).ok()
 }
+
+pub mod api;
