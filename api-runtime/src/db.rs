@@ -71,8 +71,14 @@ impl From<sqlx::Error> for DbError {
                     Some(pg) => (pg.detail().map(str::to_string), pg.hint().map(str::to_string)),
                     None => (None, None),
                 };
-                // PostgreSQL class 08 and 57P0x: the connection went away.
-                if code.starts_with("08") || code.starts_with("57P0") {
+                // The connection went away (class 08, 57P0x) or could not be
+                // made (3D000 no such database, 28xxx authentication, 53300
+                // too many connections): the database is unavailable, not
+                // the request wrong.
+                let unavailable = ["08", "57P0", "3D000", "28", "53300", "HY000"]
+                    .iter()
+                    .any(|p| code.starts_with(p) && (*p != "HY000" || is_connection_message(d.message())));
+                if unavailable {
                     return DbError::Unavailable(d.message().to_string());
                 }
                 DbError::Rejected { code, message: d.message().to_string(), detail, hint }
@@ -80,6 +86,12 @@ impl From<sqlx::Error> for DbError {
             other => DbError::Other(other.to_string()),
         }
     }
+}
+
+/// MySQL reports lost connections under the generic HY000.
+fn is_connection_message(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("connection") || m.contains("server has gone away")
 }
 
 /// The URL with any password removed, for messages and logs.

@@ -1,0 +1,296 @@
+//! The runtime as a process and its operational surface: start-up errors,
+//! the admin port, the docs page, the demo, configuration, database
+//! outages and shutdown.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dbapi_crds::config::RuntimeConfig;
+use support::Engine;
+use support::api::Api;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dbapi-runtime");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs the binary to completion and returns (exit success, stderr).
+fn run(args: &[&str]) -> (bool, String) {
+    let out = Command::new(BIN).args(args).env_remove("DBAPI_DATABASE_URL").output().expect("the binary runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A running server process, killed on drop.
+struct Server {
+    child: Child,
+    api: u16,
+    admin: u16,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let (api, admin) = (free_port(), free_port());
+        let listen = format!("127.0.0.1:{api}");
+        let admin_listen = format!("127.0.0.1:{admin}");
+        let child = Command::new(BIN)
+            .args(args)
+            .args(["--listen", &listen, "--admin-listen", &admin_listen])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let server = Server { child, api, admin };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok((200, _)) = http_get(admin, "/readyz") {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the server did not become ready on port {admin}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 GET over a plain socket: (status, body).
+fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let status = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Ok((status, body))
+}
+
+#[test]
+fn start_up_errors_are_clear_and_fail() {
+    let (ok, err) = run(&["serve", "--database-url", "oracle://db/x"]);
+    assert!(!ok);
+    assert!(err.contains("unsupported database URL scheme") && err.contains("postgres://"), "{err}");
+
+    let port = free_port();
+    let url = format!("postgres://app:topsecret@127.0.0.1:{port}/nope");
+    let (ok, err) = run(&["serve", "--database-url", &url]);
+    assert!(!ok);
+    assert!(err.contains("could not connect to the database"), "{err}");
+    assert!(!err.contains("topsecret"), "the password leaked: {err}");
+
+    let (ok, err) = run(&["serve", "--database-url", "sqlite:///nonexistent-dir/x.db"]);
+    assert!(!ok);
+    assert!(err.contains("could not connect"), "{err}");
+
+    let dir = std::env::temp_dir().join(format!("dbapi-start-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, "database:\n  pool:\n    maxConections: 5\n").unwrap();
+    let db = dir.join("db.sqlite");
+    let db_url = format!("sqlite://{}?mode=rwc", db.display());
+    let (ok, err) = run(&["serve", "--database-url", &db_url, "--config", config.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("maxConections") && err.contains("config.yaml"), "{err}");
+
+    let (ok, err) = run(&["serve", "--database-url", &db_url, "--schemas", "nope"]);
+    assert!(!ok);
+    assert!(err.contains("\"nope\""), "{err}");
+
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (ok, err) = run(&["serve", "--database-url", &db_url, "--listen", &addr]);
+    assert!(!ok);
+    assert!(err.contains("could not listen on") && err.contains("--listen"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn demo_creates_its_database_once_and_serves_it() {
+    let dir = std::env::temp_dir().join(format!("dbapi-demo-{}", std::process::id()));
+    let path = dir.join("demo.sqlite");
+    let p = path.to_str().unwrap();
+    {
+        let mut server = Server::start(&["demo", "--path", p]);
+        let (status, body) = http_get(server.api, "/books?select=title,authors(name)&limit=2").unwrap();
+        assert_eq!(status, 200, "{body}");
+        let books: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(books.as_array().unwrap().len(), 2);
+        assert!(books[0]["authors"].as_array().is_some_and(|a| !a.is_empty()));
+        let (status, body) = http_get(server.api, "/book_sales?limit=1").unwrap();
+        assert_eq!(status, 200, "{body}");
+        let (status, _) = http_get(server.api, "/").unwrap();
+        assert_eq!(status, 200);
+        let _ = server.child.kill();
+        let stdout = BufReader::new(server.child.stdout.take().unwrap());
+        let banner: Vec<String> = stdout.lines().map_while(Result::ok).collect();
+        assert!(banner.iter().any(|l| l.contains("created and serving")), "{banner:?}");
+        assert!(banner.iter().any(|l| l.contains("curl")), "{banner:?}");
+    }
+    let created = std::fs::metadata(&path).unwrap().modified().unwrap();
+    {
+        let mut server = Server::start(&["demo", "--path", p]);
+        let _ = server.child.kill();
+        let stdout = BufReader::new(server.child.stdout.take().unwrap());
+        let banner: Vec<String> = stdout.lines().map_while(Result::ok).collect();
+        assert!(
+            banner.iter().any(|l| l.contains("serving the sample")) && !banner.iter().any(|l| l.contains("created"))
+        );
+    }
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), created, "the second run reuses the file");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn sigterm_drains_and_exits_cleanly() {
+    let dir = std::env::temp_dir().join(format!("dbapi-term-{}", std::process::id()));
+    let path = dir.join("demo.sqlite");
+    let mut server = Server::start(&["demo", "--path", path.to_str().unwrap()]);
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the server did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    assert!(http_get(server.api, "/books").is_err(), "the port is closed");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn openapi_command_prints_the_document() {
+    let dir = std::env::temp_dir().join(format!("dbapi-oa-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("x.sqlite");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use sqlx::{AssertSqlSafe, Connection};
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe("CREATE TABLE widgets (id INTEGER PRIMARY KEY, name TEXT NOT NULL)"))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+    let out = Command::new(BIN).args(["openapi", "--database-url", &url]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/widgets"]["get"].is_object());
+    let (ok, err) = run(&["openapi", "--database-url", &url, "--profile", "nope"]);
+    assert!(!ok && err.contains("nope"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn admin_port_reports_health_and_readiness() {
+    use tower::ServiceExt;
+    let api = Api::fixture(Engine::Postgres).await;
+    let admin = dbapi_runtime::http::admin_router(api.state.clone());
+    let get = |path: &'static str| {
+        let admin = admin.clone();
+        async move {
+            let r =
+                admin.oneshot(axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap()).await.unwrap();
+            r.status().as_u16()
+        }
+    };
+    assert_eq!(get("/healthz").await, 200);
+    assert_eq!(get("/readyz").await, 200);
+    api.state.stop_accepting();
+    assert_eq!(get("/readyz").await, 503, "readiness goes false when shutdown starts");
+    assert_eq!(get("/healthz").await, 200, "liveness stays true while draining");
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_503_with_retry_after() {
+    let api = Api::fixture(Engine::Postgres).await;
+    // Take the database away under the running server.
+    let admin = support::server_url(support::PG_URL_VAR);
+    {
+        use sqlx::{AssertSqlSafe, Connection};
+        let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+        let sql = format!("DROP DATABASE \"{}\" WITH (FORCE)", api.db.name);
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut c).await.unwrap();
+    }
+    let r = api.get("/orders").await;
+    r.expect_error(503, "PGRST003");
+    assert_eq!(r.header("retry-after"), Some("5"));
+    let admin_router = dbapi_runtime::http::admin_router(api.state.clone());
+    use tower::ServiceExt;
+    let ready =
+        admin_router.oneshot(axum::http::Request::get("/readyz").body(axum::body::Body::empty()).unwrap()).await;
+    assert_eq!(ready.unwrap().status().as_u16(), 503);
+}
+
+#[tokio::test]
+async fn an_exhausted_pool_is_503_with_retry_after() {
+    let mut config = RuntimeConfig::default();
+    config.database.pool.max_connections = 1;
+    config.database.pool.acquire_timeout_seconds = 1;
+    let api = Api::fixture_with(Engine::Postgres, config).await;
+    let dbapi_runtime::db::Db::Postgres(pool) = &api.state.db else { unreachable!() };
+    let held = pool.acquire().await.unwrap();
+    let r = api.get("/orders").await;
+    r.expect_error(503, "PGRST003");
+    assert_eq!(r.header("retry-after"), Some("5"));
+    drop(held);
+    api.get("/orders").await.expect(200);
+}
+
+#[tokio::test]
+async fn table_include_and_exclude_hide_tables() {
+    let mut config = RuntimeConfig::default();
+    config.database.tables.exclude = vec!["order_*".into(), "stock".into()];
+    let api = Api::fixture_with(Engine::Sqlite, config).await;
+    api.get("/orders?limit=1").await.expect(200);
+    api.get("/order_items").await.expect_error(404, "PGRST205");
+    api.get("/stock").await.expect_error(404, "PGRST205");
+    // Relationships through a hidden table are gone too.
+    api.get("/orders?select=id,products(id)").await.expect_error(400, "PGRST200");
+    let doc = api.get("/").await.json();
+    assert!(doc["paths"]["/orders"].is_object());
+    assert!(doc["paths"]["/order_items"].is_null());
+
+    let mut config = RuntimeConfig::default();
+    config.database.tables.include = vec!["customers".into()];
+    let api = Api::fixture_with(Engine::MySql, config).await;
+    api.get("/customers?limit=1").await.expect(200);
+    api.get("/orders").await.expect_error(404, "PGRST205");
+}
+
+#[tokio::test]
+async fn openapi_document_and_docs_page() {
+    let api = Api::fixture(Engine::Postgres).await;
+    let r = api.get("/").await;
+    r.expect(200);
+    assert!(r.header("content-type").unwrap().contains("openapi+json"));
+    let doc = r.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for table in ["orders", "customers", "customer_totals", "MixedCase"] {
+        assert!(doc["paths"][format!("/{table}")]["get"].is_object(), "{table} is documented");
+    }
+    assert_eq!(api.get("/_/openapi.json").await.json(), doc);
+    let page = api.get("/_/docs/").await;
+    page.expect(200);
+    assert!(page.body.to_lowercase().contains("swagger"), "{}", &page.body[..page.body.len().min(300)]);
+    let script = api.get("/_/docs/swagger-ui-bundle.js").await;
+    script.expect(200);
+    assert!(script.body.len() > 100_000, "the UI is served from the binary");
+    let init = api.get("/_/docs/swagger-initializer.js").await;
+    assert!(init.body.contains("/_/openapi.json"), "{}", init.body);
+}
