@@ -63,6 +63,9 @@ run_step() {
     fi
 }
 
+run_step "cargo fmt" cargo fmt --all -- --check
+run_step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+
 if cargo nextest --version >/dev/null 2>&1; then
     run_step "cargo nextest" cargo nextest run --workspace --no-fail-fast "$@"
 else

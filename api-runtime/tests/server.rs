@@ -29,7 +29,6 @@ fn run(args: &[&str]) -> (bool, String) {
 struct Server {
     child: Child,
     api: u16,
-    admin: u16,
 }
 
 impl Server {
@@ -44,7 +43,7 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("the binary starts");
-        let server = Server { child, api, admin };
+        let server = Server { child, api };
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok((200, _)) = http_get(admin, "/readyz") {
