@@ -1,6 +1,6 @@
 //! Errors as PostgREST shapes them: `{"code","message","details","hint"}`
 //! with PostgREST's status codes and `code` values. Our own conditions use
-//! `DBAPI` codes (listed in docs/errors.md). Nothing internal (stack traces,
+//! `DBAPI` codes (listed in the README). Nothing internal (stack traces,
 //! SQL text, connection strings) reaches a response.
 
 use std::borrow::Cow;
