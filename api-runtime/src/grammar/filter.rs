@@ -1,6 +1,6 @@
 //! Horizontal filters (`col=op.value`) and logic trees (`or=(...)`).
 
-use super::lexer::{bracketed_list, split_top_level};
+use super::lexer::{bracketed_list, split_top_level, unquote};
 use super::select::parse_field;
 use super::{Condition, Filter, FtsKind, GrammarError, IsValue, LogicOp, MAX_DEPTH, Operation, Operator, Quantifier};
 
@@ -111,6 +111,22 @@ pub(super) fn parse_filter(field: &str, value: &str) -> Result<Filter, GrammarEr
     Ok(Filter { field, negated, operation })
 }
 
+/// Inside a logic tree, a value holding reserved characters (`,` `(` `)`)
+/// is written in double quotes: `or=(name.eq."a, b")`.
+fn parse_tree_filter(field: &str, value: &str) -> Result<Filter, GrammarError> {
+    let mut filter = parse_filter(field, value)?;
+    match &mut filter.operation {
+        Operation::Compare { value, .. } if value.starts_with('"') && value.ends_with('"') && value.len() >= 2 => {
+            *value = unquote(value);
+        }
+        Operation::Fts { query, .. } if query.starts_with('"') && query.ends_with('"') && query.len() >= 2 => {
+            *query = unquote(query);
+        }
+        _ => {}
+    }
+    Ok(filter)
+}
+
 /// The value of `or=`/`and=`: `(cond,cond,...)`.
 pub(super) fn parse_logic(op: LogicOp, negated: bool, value: &str) -> Result<Condition, GrammarError> {
     parse_group(op, negated, value, 0)
@@ -155,7 +171,7 @@ fn parse_group(op: LogicOp, negated: bool, value: &str, depth: usize) -> Result<
                     format!("\"{part}\" is not field.operator.value"),
                 )
             })?;
-            Condition::Filter(parse_filter(&part[..dot], &part[dot + 1..])?)
+            Condition::Filter(parse_tree_filter(&part[..dot], &part[dot + 1..])?)
         };
         children.push(child);
     }
@@ -244,6 +260,16 @@ mod tests {
         let Condition::Group { children, .. } = c else { panic!() };
         let Condition::Filter(f) = &children[0] else { panic!() };
         assert!(f.negated);
+    }
+
+    #[test]
+    fn quoted_values_in_logic_trees() {
+        let c = parse_logic(LogicOp::Or, false, r#"(name.eq."a, (b)",name.like."x*")"#).unwrap();
+        let Condition::Group { children, .. } = c else { panic!() };
+        let Condition::Filter(f) = &children[0] else { panic!() };
+        assert_eq!(f.operation, Operation::Compare { op: Operator::Eq, value: "a, (b)".into() });
+        let Condition::Filter(f) = &children[1] else { panic!() };
+        assert_eq!(f.operation, Operation::Compare { op: Operator::Like, value: "x%".into() });
     }
 
     #[test]
