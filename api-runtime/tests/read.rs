@@ -25,6 +25,8 @@ on_every_engine!(
     types_round_trip_as_json,
     awkward_names_and_views,
     errors_are_clear,
+    json_paths_behave_like_postgresql,
+    related_order_and_stripped_nulls,
 );
 
 async fn select_renames_and_casts(engine: Engine) {
@@ -529,4 +531,57 @@ async fn errors_are_clear(engine: Engine) {
     r.expect(200);
     assert_eq!(r.json()[0]["x\";DROP TABLE orders;--"].as_f64(), Some(120.5));
     assert_eq!(api.sql_i64("SELECT COUNT(*) FROM orders").await, vec![12]);
+}
+
+async fn json_paths_behave_like_postgresql(engine: Engine) {
+    let api = Api::fixture(engine).await;
+    // `->` compares JSON with JSON, `->>` text with text.
+    let ids = |path: &'static str| {
+        let api = &api;
+        async move {
+            let r = api.get(path).await;
+            r.expect(200);
+            r.column_i64("id")
+        }
+    };
+    assert_eq!(ids(r#"/products?select=id&attrs->color=eq."red""#).await, vec![1]);
+    assert_eq!(ids("/products?select=id&attrs->dims->w=eq.10").await, vec![2]);
+    assert_eq!(ids("/products?select=id&attrs->dims->>w=eq.10").await, vec![2]);
+    assert_eq!(ids("/products?select=id&attrs->>weight=eq.1.5").await, vec![1]);
+    assert_eq!(ids("/products?select=id&attrs->>promo=eq.true").await, vec![8]);
+    // A JSON null (product 5) and a missing key are both NULL as text.
+    assert_eq!(ids("/products?select=id&attrs->>color=is.null&order=id").await, vec![5, 6, 7, 8]);
+    let r = api.get("/products?select=id,color:attrs->>color,w:attrs->dims->>w&id=in.(2,5)&order=id").await;
+    assert_eq!(r.json(), json!([{"id": 2, "color": "blue", "w": "10"}, {"id": 5, "color": null, "w": null}]));
+    // Containment takes PostgreSQL array literals on MySQL JSON columns too.
+    if engine == Engine::MySql {
+        assert_eq!(ids("/products?select=id&tags=cs.{tools}&order=id").await, vec![1, 2]);
+        assert_eq!(ids("/products?select=id&ratings=cs.{5,4}&order=id").await, vec![1, 4, 9]);
+        api.get("/products?select=id&tags=cs.notjson").await.expect_error(400, "22P02");
+        assert_eq!(ids(r#"/products?select=id&attrs=cs.{"color":"red"}"#).await, vec![1]);
+    }
+    // Casting to an integer rounds on every engine.
+    let r = api.get("/products?select=id,p:price::int&id=in.(1,2,8)&order=id").await;
+    assert_eq!(r.json(), json!([{"id": 1, "p": 10}, {"id": 2, "p": 25}, {"id": 8, "p": -5}]));
+}
+
+async fn related_order_and_stripped_nulls(engine: Engine) {
+    let api = Api::fixture(engine).await;
+    let r = api.get("/orders?select=id,customers(name)&order=customers(name).desc,id.asc").await;
+    r.expect(200);
+    let expected = api
+        .sql_i64(&format!(
+            "SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id ORDER BY c.name {} DESC, o.id ASC",
+            if engine == Engine::Postgres { "COLLATE \"C\"" } else { "" }
+        ))
+        .await;
+    assert_eq!(r.column_i64("id"), expected);
+    api.get("/customers?select=id,orders(id)&order=orders(id)").await.expect_error(400, "PGRST118");
+    api.get("/orders?select=id&order=customers(name)").await.expect_error(400, "PGRST108");
+
+    const STRIPPED: &str = "application/vnd.pgrst.array+json;nulls=stripped";
+    let r = api.get_with("/customers?select=id,city&id=in.(1,2)&order=id", &[("accept", STRIPPED)]).await;
+    r.expect(200);
+    assert_eq!(r.json(), json!([{"id": 1, "city": "New York"}, {"id": 2}]));
+    assert!(r.header("content-type").unwrap().contains("nulls=stripped"));
 }

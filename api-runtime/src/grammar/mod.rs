@@ -255,6 +255,8 @@ pub enum Nulls {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderTerm {
+    /// `rel(col)`: order by a column of a to-one embedded resource.
+    pub relation: Option<String>,
     pub field: Field,
     pub direction: Option<Direction>,
     pub nulls: Option<Nulls>,

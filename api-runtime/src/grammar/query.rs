@@ -96,10 +96,31 @@ pub(super) fn parse_order(value: &str) -> Result<Vec<OrderTerm>, GrammarError> {
         if term.is_empty() {
             return Err(err("empty term: remove the extra comma".into()));
         }
-        let mut parts = term.split('.');
-        let field = parse_field(parts.next().unwrap_or_default()).map_err(err)?;
+        // `col.desc` or `rel(col).desc`
+        let (relation, field_text, modifiers) = match term.find('(') {
+            Some(open) => {
+                let close = term
+                    .rfind(')')
+                    .filter(|c| *c > open)
+                    .ok_or_else(|| err(format!("unbalanced parentheses in \"{term}\"")))?;
+                (Some(term[..open].trim().to_string()), &term[open + 1..close], &term[close + 1..])
+            }
+            None => match term.find('.') {
+                Some(dot) => (None, &term[..dot], &term[dot..]),
+                None => (None, term, ""),
+            },
+        };
+        if relation.as_deref() == Some("") {
+            return Err(err(format!("missing the embedded resource's name in \"{term}\"")));
+        }
+        let field = parse_field(field_text).map_err(err)?;
         let (mut direction, mut nulls) = (None, None);
-        for modifier in parts {
+        let modifiers = match modifiers {
+            "" => "",
+            m => m.strip_prefix('.').ok_or_else(|| err(format!("unexpected \"{m}\" in \"{term}\"")))?,
+        };
+        let modifiers: Vec<&str> = if modifiers.is_empty() { vec![] } else { modifiers.split('.').collect() };
+        for modifier in modifiers {
             match modifier {
                 "asc" if direction.is_none() => direction = Some(Direction::Asc),
                 "desc" if direction.is_none() => direction = Some(Direction::Desc),
@@ -112,7 +133,7 @@ pub(super) fn parse_order(value: &str) -> Result<Vec<OrderTerm>, GrammarError> {
                 }
             }
         }
-        terms.push(OrderTerm { field, direction, nulls });
+        terms.push(OrderTerm { relation, field, direction, nulls });
     }
     Ok(terms)
 }
@@ -160,7 +181,13 @@ mod tests {
         assert_eq!(t.len(), 3);
         assert_eq!(t[0].direction, Some(Direction::Desc));
         assert_eq!(t[0].nulls, Some(Nulls::Last));
-        assert_eq!(t[1], OrderTerm { field: Field::plain("b"), direction: None, nulls: None });
+        assert_eq!(t[1], OrderTerm { relation: None, field: Field::plain("b"), direction: None, nulls: None });
+        let t = parse_order("customers(name).desc,id").unwrap();
+        assert_eq!(t[0].relation.as_deref(), Some("customers"));
+        assert_eq!(t[0].field, Field::plain("name"));
+        assert_eq!(t[0].direction, Some(Direction::Desc));
+        assert!(parse_order("(name).desc").is_err());
+        assert!(parse_order("customers(name.desc").is_err());
         assert!(parse_order("a.sideways").is_err());
         assert!(parse_order("a.asc.desc").is_err());
         assert!(parse_order("a,,b").is_err());

@@ -124,6 +124,8 @@ impl From<PlanError> for ApiError {
                     "The filter on {column} compares it with a value that is not a valid {type_name}."
                 ))
             }
+            PlanError::RelatedOrderNotToOne { .. } => ApiError::new(StatusCode::BAD_REQUEST, "PGRST118", message)
+                .hint("Order by columns of many-to-one or one-to-one embeds only; order one-to-many embeds with rel.order=col."),
             PlanError::UnknownCast { .. } => ApiError::new(StatusCode::BAD_REQUEST, "DBAPI102", message)
                 .hint("Casts may use text, integer, bigint, numeric, float, boolean, json, date or timestamp."),
         }

@@ -13,45 +13,72 @@ pub enum Representation {
     Csv,
 }
 
-impl Representation {
+/// The chosen representation and whether null members are dropped
+/// (`;nulls=stripped`, as postgrest-js's `stripNulls()` asks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Negotiated {
+    pub representation: Representation,
+    pub strip_nulls: bool,
+}
+
+impl Negotiated {
     pub fn content_type(self) -> &'static str {
-        match self {
-            Representation::Json => "application/json; charset=utf-8",
-            Representation::SingleObject => "application/vnd.pgrst.object+json; charset=utf-8",
-            Representation::Csv => "text/csv; charset=utf-8",
+        match (self.representation, self.strip_nulls) {
+            (Representation::Json, false) => "application/json; charset=utf-8",
+            (Representation::Json, true) => "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8",
+            (Representation::SingleObject, false) => "application/vnd.pgrst.object+json; charset=utf-8",
+            (Representation::SingleObject, true) => "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8",
+            (Representation::Csv, _) => "text/csv; charset=utf-8",
         }
+    }
+}
+
+/// Removes object members whose value is null, at every depth.
+pub fn strip_nulls(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(strip_nulls);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_nulls),
+        _ => {}
     }
 }
 
 /// Picks the representation from an `Accept` header, honouring q-values;
 /// 406 when none is available.
-pub fn negotiate(accept: Option<&str>) -> Result<Representation, ApiError> {
+pub fn negotiate(accept: Option<&str>) -> Result<Negotiated, ApiError> {
+    let json = Negotiated { representation: Representation::Json, strip_nulls: false };
     let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
-        return Ok(Representation::Json);
+        return Ok(json);
     };
-    let mut candidates: Vec<(f32, usize, &str)> = Vec::new();
+    let mut candidates: Vec<(f32, usize, &str, bool)> = Vec::new();
     for (i, part) in accept.split(',').enumerate() {
         let mut pieces = part.split(';');
         let media = pieces.next().unwrap_or("").trim();
-        let mut q = 1.0f32;
+        let (mut q, mut stripped) = (1.0f32, false);
         for p in pieces {
-            if let Some(v) = p.trim().strip_prefix("q=") {
+            let p = p.trim();
+            if let Some(v) = p.strip_prefix("q=") {
                 q = v.trim().parse().unwrap_or(0.0);
+            } else if p.eq_ignore_ascii_case("nulls=stripped") {
+                stripped = true;
             }
         }
         if q > 0.0 {
-            candidates.push((q, i, media));
+            candidates.push((q, i, media, stripped));
         }
     }
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    for (_, _, media) in &candidates {
-        let r = match media.to_ascii_lowercase().as_str() {
+    for (_, _, media, stripped) in &candidates {
+        let representation = match media.to_ascii_lowercase().as_str() {
             "application/json" | "application/*" | "*/*" => Representation::Json,
+            "application/vnd.pgrst.array+json" | "application/vnd.pgrst.array" => Representation::Json,
             "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => Representation::SingleObject,
             "text/csv" | "text/*" => Representation::Csv,
             _ => continue,
         };
-        return Ok(r);
+        return Ok(Negotiated { representation, strip_nulls: *stripped });
     }
     Err(ApiError::new(
         StatusCode::NOT_ACCEPTABLE,
@@ -66,12 +93,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn strips_nulls_at_every_depth() {
+        let mut v = serde_json::json!([{"a": null, "b": {"c": null, "d": 1}, "e": [{"f": null}]}]);
+        strip_nulls(&mut v);
+        assert_eq!(v, serde_json::json!([{"b": {"d": 1}, "e": [{}]}]));
+    }
+
+    #[test]
     fn picks_by_quality_then_order() {
-        assert_eq!(negotiate(None).unwrap(), Representation::Json);
-        assert_eq!(negotiate(Some("text/csv")).unwrap(), Representation::Csv);
-        assert_eq!(negotiate(Some("application/vnd.pgrst.object+json")).unwrap(), Representation::SingleObject);
-        assert_eq!(negotiate(Some("text/csv;q=0.5, application/json")).unwrap(), Representation::Json);
-        assert_eq!(negotiate(Some("image/png, */*;q=0.1")).unwrap(), Representation::Json);
+        let r = |a| negotiate(Some(a)).unwrap().representation;
+        assert_eq!(negotiate(None).unwrap().representation, Representation::Json);
+        assert_eq!(r("text/csv"), Representation::Csv);
+        assert_eq!(r("application/vnd.pgrst.object+json"), Representation::SingleObject);
+        assert_eq!(r("text/csv;q=0.5, application/json"), Representation::Json);
+        assert_eq!(r("image/png, */*;q=0.1"), Representation::Json);
+        let stripped = negotiate(Some("application/vnd.pgrst.array+json;nulls=stripped")).unwrap();
+        assert_eq!(stripped, Negotiated { representation: Representation::Json, strip_nulls: true });
         let err = negotiate(Some("image/png")).unwrap_err();
         assert_eq!(err.status, StatusCode::NOT_ACCEPTABLE);
         assert!(negotiate(Some("application/json;q=0")).is_err());

@@ -13,7 +13,7 @@ use crate::sql::{render_count, render_read};
 
 use super::AppState;
 use super::error::ApiError;
-use super::negotiate::{Representation, negotiate};
+use super::negotiate::{Representation, negotiate, strip_nulls};
 
 pub async fn read(
     State(state): State<Arc<AppState>>,
@@ -23,7 +23,7 @@ pub async fn read(
 ) -> Result<Response, ApiError> {
     let schema = state.schema();
     let profile = profile(&schema, &headers)?;
-    let representation = negotiate(header_str(&headers, header::ACCEPT))?;
+    let negotiated = negotiate(header_str(&headers, header::ACCEPT))?;
     let query = parse_query(uri.query().unwrap_or(""))?;
     let prefs = parse_prefer(headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()))?;
     let range = match header_str(&headers, header::RANGE) {
@@ -65,14 +65,15 @@ pub async fn read(
         Some(t) if rows < t as u64 => StatusCode::PARTIAL_CONTENT,
         _ => StatusCode::OK,
     };
-    let body = match representation {
+    let body = match negotiated.representation {
         Representation::Json => output.body,
         Representation::SingleObject => single_object(output.body, rows)?,
         Representation::Csv => to_csv(&output.body, &plan)?,
     };
+    let body = if negotiated.strip_nulls { without_nulls(&body)? } else { body };
     let mut response = (status, body).into_response();
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(representation.content_type()));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(negotiated.content_type()));
     h.insert(header::CONTENT_RANGE, content_range(offset, rows, total).parse().expect("digits are a valid header"));
     if let Some(applied) = (crate::grammar::Preferences { count: prefs.count, ..Default::default() }).applied() {
         h.insert("preference-applied", applied.parse().expect("preference tokens are valid header text"));
@@ -146,6 +147,14 @@ fn single_object(body: String, rows: u64) -> Result<String, ApiError> {
     }
     let trimmed = body.trim();
     Ok(trimmed[1..trimmed.len() - 1].trim().to_string())
+}
+
+fn without_nulls(body: &str) -> Result<String, ApiError> {
+    let mut value: serde_json::Value = serde_json::from_str(body).map_err(|e| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "DBAPI500", "Could not strip nulls").details(e.to_string())
+    })?;
+    strip_nulls(&mut value);
+    Ok(value.to_string())
 }
 
 /// The JSON rows as CSV: a header of the top level's labels, then one line

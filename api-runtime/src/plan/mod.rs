@@ -33,6 +33,8 @@ pub enum PlanError {
     UnknownEmbedPath { path: String },
     #[error("invalid input syntax for type {type_name}: \"{value}\"")]
     InvalidValue { type_name: String, value: String, column: String },
+    #[error("A related order on '{label}' is not possible")]
+    RelatedOrderNotToOne { label: String },
     #[error("invalid cast \"{cast}\"")]
     UnknownCast { cast: String },
 }

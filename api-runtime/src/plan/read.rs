@@ -98,6 +98,8 @@ pub enum PlannedCondition<'s> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedOrder<'s> {
+    /// The label of the to-one embed whose column this orders by.
+    pub via: Option<String>,
     pub column: &'s Column,
     pub json_path: Vec<JsonStep>,
     pub direction: Option<Direction>,
@@ -135,8 +137,13 @@ pub fn plan_read<'s>(
     for (path, terms) in &query.order {
         let node = node_at(&mut plan, path)?;
         for t in terms {
-            let column = find_column(node.table, &t.field.name)?;
+            let (via, table) = match &t.relation {
+                None => (None, node.table),
+                Some(label) => (Some(label.clone()), to_one_embed(node, label)?),
+            };
+            let column = find_column(table, &t.field.name)?;
             node.order.push(PlannedOrder {
+                via,
                 column,
                 json_path: t.field.json_path.clone(),
                 direction: t.direction,
@@ -306,6 +313,19 @@ fn describe(table: &Table, r: &Relationship) -> String {
     }
 }
 
+/// The target table of the to-one embed `label` of `node`, for ordering.
+fn to_one_embed<'s>(node: &ReadPlan<'s>, label: &str) -> Result<&'s Table, PlanError> {
+    let embed = node.items.iter().find_map(|i| match i {
+        PlannedItem::Embed(e) if e.label == label => Some(e),
+        _ => None,
+    });
+    match embed {
+        Some(e) if e.is_to_one() => Ok(e.plan.table),
+        Some(_) => Err(PlanError::RelatedOrderNotToOne { label: label.to_string() }),
+        None => Err(PlanError::UnknownEmbedPath { path: label.to_string() }),
+    }
+}
+
 /// The plan node an embed path leads to.
 fn node_at<'p, 's>(plan: &'p mut ReadPlan<'s>, path: &EmbedPath) -> Result<&'p mut ReadPlan<'s>, PlanError> {
     let mut node = plan;
@@ -346,6 +366,20 @@ fn plan_filter<'s>(engine: Engine, node: &ReadPlan<'s>, f: &Filter) -> Result<Pl
     check_operator(engine, column, &f.field, &f.operation)?;
     if f.field.json_path.is_empty() {
         check_values(node.table, column, &f.operation)?;
+    }
+    // MySQL's JSON functions read an invalid document as "no match";
+    // refuse it instead of answering an empty page.
+    if engine == Engine::MySql
+        && let Operation::Compare { op, value } = &f.operation
+        && is_container(*op)
+        && serde_json::from_str::<serde_json::Value>(value).is_err()
+        && crate::sql::pg_array_to_json(value).is_none()
+    {
+        return Err(PlanError::InvalidValue {
+            type_name: "json".into(),
+            value: value.clone(),
+            column: format!("{}.{}", node.table.name, column.name),
+        });
     }
     Ok(PlannedCondition::Filter {
         column,

@@ -2,29 +2,15 @@
 //! inside the aggregate, a MariaDB form), `?` placeholders, JSON_CONTAINS
 //! for containment, and NULL ordering spelled out.
 
-use crate::grammar::{Direction, IsValue, JsonKey, JsonStep, Nulls, Operation, Operator, Quantifier};
+use crate::grammar::{Direction, IsValue, JsonStep, Nulls, Operation, Operator, Quantifier};
 use crate::plan::Cast;
 use crate::schema::{Column, Engine, ValueKind};
 
-use super::{Dialect, Fragment, Member, Param, Writer, bool_param, expand_list, nulls_first};
+use super::{
+    Dialect, Fragment, Member, Param, Writer, bool_param, expand_list, json_path_text, nulls_first, pg_array_to_json,
+};
 
 pub(super) struct MySql;
-
-/// A MySQL JSON path (`$."a"[0]`) for the steps; a value, bound as such.
-fn json_path_text(path: &[JsonStep]) -> String {
-    let mut out = String::from("$");
-    for step in path {
-        match &step.key {
-            JsonKey::Name(n) => {
-                out.push_str(".\"");
-                out.push_str(&n.replace('\\', "\\\\").replace('"', "\\\""));
-                out.push('"');
-            }
-            JsonKey::Index(i) => out.push_str(&format!("[{i}]")),
-        }
-    }
-    out
-}
 
 impl Dialect for MySql {
     fn engine(&self) -> Engine {
@@ -120,16 +106,28 @@ impl Dialect for MySql {
     }
 
     fn json_path(&self, w: &mut Writer, column: &Fragment, path: &[JsonStep]) {
-        let as_text = path.last().is_some_and(|s| s.as_text);
-        if as_text {
-            w.push("JSON_UNQUOTE(");
-        }
-        w.push("JSON_EXTRACT(");
-        column(w);
-        w.push(", ");
-        w.text(&json_path_text(path));
-        w.push(")");
-        if as_text {
+        let path_text = json_path_text(path);
+        if path.last().is_some_and(|s| s.as_text) {
+            // Like PostgreSQL's `->>`: scalars unquoted (true as `true`,
+            // not 1), JSON null and missing keys as NULL, objects and
+            // arrays as their JSON text.
+            let extract = |w: &mut Writer| {
+                w.push("JSON_EXTRACT(");
+                column(w);
+                w.push(", ");
+                w.text(&path_text);
+                w.push(")");
+            };
+            w.push("CASE WHEN COALESCE(JSON_TYPE(");
+            extract(w);
+            w.push("), 'NULL') = 'NULL' THEN NULL ELSE JSON_UNQUOTE(");
+            extract(w);
+            w.push(") END");
+        } else {
+            w.push("JSON_EXTRACT(");
+            column(w);
+            w.push(", ");
+            w.text(&path_text);
             w.push(")");
         }
     }
@@ -168,7 +166,23 @@ impl Dialect for MySql {
     ) {
         let kind = if json_path.is_empty() { column.kind.clone() } else { ValueKind::Text };
         let value = |v: &str| bool_param(&kind, v);
+        let json_valued = json_path.last().is_some_and(|s| !s.as_text);
+        // A JSON document as is; a PostgreSQL array literal (`{a,b}`, what
+        // postgrest-js sends for arrays) as the JSON array it means.
+        let json_arg = |v: &str| match serde_json::from_str::<serde_json::Value>(v) {
+            Ok(_) => v.to_string(),
+            Err(_) => pg_array_to_json(v).unwrap_or_else(|| v.to_string()),
+        };
         match operation {
+            // JSON against JSON, in a normal form. (Not JSON_EQUALS: MariaDB
+            // 10.11 treats its NULL as true inside WHERE.)
+            Operation::Compare { op: op @ (Operator::Eq | Operator::Neq), value: v } if json_valued => {
+                w.push("JSON_COMPACT(");
+                lhs(w);
+                w.push(if *op == Operator::Eq { ") = JSON_COMPACT(" } else { ") <> JSON_COMPACT(" });
+                w.text(v);
+                w.push(")");
+            }
             Operation::Compare { op, value: v } => match op {
                 Operator::Ilike => {
                     w.push("LOWER(");
@@ -194,12 +208,12 @@ impl Dialect for MySql {
                     w.push("JSON_CONTAINS(");
                     lhs(w);
                     w.push(", ");
-                    w.text(v);
+                    w.text(&json_arg(v));
                     w.push(")");
                 }
                 Operator::Cd => {
                     w.push("JSON_CONTAINS(");
-                    w.text(v);
+                    w.text(&json_arg(v));
                     w.push(", ");
                     lhs(w);
                     w.push(")");
@@ -208,7 +222,7 @@ impl Dialect for MySql {
                     w.push("JSON_OVERLAPS(");
                     lhs(w);
                     w.push(", ");
-                    w.text(v);
+                    w.text(&json_arg(v));
                     w.push(")");
                 }
                 op => {
@@ -296,20 +310,5 @@ fn comparison_operator(op: Operator) -> &'static str {
         Operator::Like | Operator::Ilike => " LIKE ",
         Operator::Match | Operator::Imatch => " REGEXP ",
         _ => unreachable!("the planner refuses {op:?} on MySQL outside JSON functions"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_paths_quote_keys() {
-        let path = vec![
-            JsonStep { as_text: false, key: JsonKey::Name("a b".into()) },
-            JsonStep { as_text: false, key: JsonKey::Index(2) },
-            JsonStep { as_text: true, key: JsonKey::Name("q\"x".into()) },
-        ];
-        assert_eq!(json_path_text(&path), r#"$."a b"[2]."q\"x""#);
     }
 }

@@ -128,6 +128,8 @@ impl Dialect for Postgres {
     }
 
     fn json_path(&self, w: &mut Writer, column: &Fragment, path: &[JsonStep]) {
+        // Parenthesized: `::` binds tighter than `->`.
+        w.push("(");
         column(w);
         for step in path {
             w.push(if step.as_text { "->>" } else { "->" });
@@ -136,6 +138,7 @@ impl Dialect for Postgres {
                 JsonKey::Index(i) => w.param(Param::Int(*i), "integer"),
             }
         }
+        w.push(")");
     }
 
     fn cast(&self, w: &mut Writer, cast: Cast, value: &Fragment) {

@@ -290,12 +290,29 @@ fn order_by(w: &mut Writer, plan: &ReadPlan) {
         if i > 0 {
             w.push(", ");
         }
-        let expr = |w: &mut Writer| {
+        // A column of this level, or of a to-one embed looked up per row.
+        let embed = term.via.as_ref().and_then(|label| {
+            plan.items.iter().find_map(|item| match item {
+                PlannedItem::Embed(e) if &e.label == label => Some(e),
+                _ => None,
+            })
+        });
+        let alias = embed.map_or(plan.alias.as_str(), |e| e.plan.alias.as_str());
+        let column = |w: &mut Writer| {
             if term.json_path.is_empty() {
-                w.column(&plan.alias, &term.column.name);
+                w.column(alias, &term.column.name);
             } else {
-                d.json_path(w, &|w| w.column(&plan.alias, &term.column.name), &term.json_path);
+                d.json_path(w, &|w| w.column(alias, &term.column.name), &term.json_path);
             }
+        };
+        let expr = |w: &mut Writer| match embed {
+            Some(e) => {
+                w.push("(SELECT ");
+                column(w);
+                from_related(w, e, &plan.alias);
+                w.push(" LIMIT 1)");
+            }
+            None => column(w),
         };
         d.order_term(w, &expr, term.direction, term.nulls);
     }

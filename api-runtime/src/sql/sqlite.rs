@@ -1,11 +1,11 @@
 //! SQLite: `json_object`/`json_group_array`, `?` placeholders, GLOB for
 //! case-sensitive `like`, and booleans and blobs converted for JSON.
 
-use crate::grammar::{Direction, IsValue, JsonKey, JsonStep, Nulls, Operation, Operator, Quantifier};
+use crate::grammar::{Direction, IsValue, JsonStep, Nulls, Operation, Operator, Quantifier};
 use crate::plan::Cast;
 use crate::schema::{Column, Engine, ValueKind};
 
-use super::{Dialect, Fragment, Member, Param, Writer, bool_param, expand_list, nulls_first};
+use super::{Dialect, Fragment, Member, Param, Writer, bool_param, expand_list, json_path_text, nulls_first};
 
 pub(super) struct Sqlite;
 
@@ -113,20 +113,31 @@ impl Dialect for Sqlite {
     }
 
     fn json_path(&self, w: &mut Writer, column: &Fragment, path: &[JsonStep]) {
-        column(w);
-        for step in path {
-            w.push(if step.as_text { " ->> " } else { " -> " });
-            match &step.key {
-                JsonKey::Name(n) => w.text(n),
-                JsonKey::Index(i) => w.param(Param::Int(*i), ""),
-            }
+        let path_text = json_path_text(path);
+        if path.last().is_some_and(|s| s.as_text) {
+            // Text like PostgreSQL's `->>`: SQLite would give numbers as
+            // numbers and booleans as 1/0.
+            w.push("CASE json_type(");
+            column(w);
+            w.push(", ");
+            w.text(&path_text);
+            w.push(") WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(json_extract(");
+            column(w);
+            w.push(", ");
+            w.text(&path_text);
+            w.push(") AS TEXT) END");
+        } else {
+            column(w);
+            w.push(" -> ");
+            w.text(&path_text);
         }
     }
 
     fn cast(&self, w: &mut Writer, cast: Cast, value: &Fragment) {
         let (open, close) = match cast {
             Cast::Text => ("CAST(", " AS TEXT)"),
-            Cast::Integer | Cast::BigInt => ("CAST(", " AS INTEGER)"),
+            // Rounded, as PostgreSQL and MySQL do; SQLite would truncate.
+            Cast::Integer | Cast::BigInt => ("CAST(round(", ") AS INTEGER)"),
             Cast::Numeric => ("CAST(", " AS NUMERIC)"),
             Cast::Float => ("CAST(", " AS REAL)"),
             Cast::Boolean => ("(", " <> 0)"),
