@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use dbapi_crds::config::{RuntimeConfig, parse_runtime_config};
+use dbapi_crds::config::{RuntimeConfig, parse_runtime_config_parts};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,8 +46,10 @@ pub struct DatabaseArgs {
     #[arg(long, env = "DBAPI_DATABASE_URL")]
     pub database_url: String,
     /// The YAML configuration document (tables, schemas, pool, maxRows).
-    #[arg(long, env = "DBAPI_CONFIG")]
-    pub config: Option<PathBuf>,
+    /// Repeat it (or separate paths with commas) for a document split over
+    /// several files; later files win on conflicting keys.
+    #[arg(long, env = "DBAPI_CONFIG", value_delimiter = ',')]
+    pub config: Vec<PathBuf>,
     /// Schemas to expose, comma-separated; overrides `database.schemas`.
     #[arg(long, env = "DBAPI_SCHEMAS", value_delimiter = ',')]
     pub schemas: Vec<String>,
@@ -100,31 +102,58 @@ pub enum ConfigError {
     Value { path: PathBuf, message: String },
 }
 
-/// Reads the document (or the defaults) and applies `--schemas`.
+/// Reads the document (or the defaults), applies `--schemas` and refuses
+/// settings this version does not implement.
 pub fn load(args: &DatabaseArgs) -> Result<RuntimeConfig, ConfigError> {
-    let mut config = match &args.config {
-        Some(path) => read_document(path)?,
-        None => RuntimeConfig::default(),
-    };
+    let mut config = read_documents(&args.config)?;
     if !args.schemas.is_empty() {
         config.database.schemas = args.schemas.clone();
     }
     Ok(config)
 }
 
-fn read_document(path: &Path) -> Result<RuntimeConfig, ConfigError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-    let config =
-        parse_runtime_config(&text).map_err(|source| ConfigError::Invalid { path: path.to_path_buf(), source })?;
-    let invalid = |message: &str| ConfigError::Value { path: path.to_path_buf(), message: message.to_string() };
+fn read_documents(paths: &[PathBuf]) -> Result<RuntimeConfig, ConfigError> {
+    let Some(first) = paths.first() else { return Ok(RuntimeConfig::default()) };
+    let named = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+    let mut texts = Vec::with_capacity(paths.len());
+    for path in paths {
+        texts.push(std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?);
+    }
+    let parts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let config = parse_runtime_config_parts(&parts)
+        .map_err(|source| ConfigError::Invalid { path: PathBuf::from(&named), source })?;
+    let invalid = |message: String| ConfigError::Value { path: first.clone(), message };
     if config.api.max_rows == 0 {
-        return Err(invalid("api.maxRows must be at least 1"));
+        return Err(invalid("api.maxRows must be at least 1".into()));
     }
     if config.database.pool.max_connections == 0 {
-        return Err(invalid("database.pool.maxConnections must be at least 1"));
+        return Err(invalid("database.pool.maxConnections must be at least 1".into()));
+    }
+    if let Some(field) = unimplemented_setting(&config) {
+        return Err(invalid(format!(
+            "{field} is not implemented by this runtime version ({}); remove it or upgrade the runtime",
+            env!("CARGO_PKG_VERSION")
+        )));
     }
     Ok(config)
+}
+
+/// The first setting of the shared document that this runtime cannot honour
+/// yet. Refusing it beats serving without the protection it asks for.
+pub fn unimplemented_setting(config: &RuntimeConfig) -> Option<&'static str> {
+    if config.auth.is_some() {
+        Some("auth")
+    } else if !config.roles.is_empty() {
+        Some("roles")
+    } else if !config.api_keys.is_empty() {
+        Some("apiKeys")
+    } else if config.cache.is_some() {
+        Some("cache")
+    } else if config.rate_limit.is_some() {
+        Some("rateLimit")
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -132,7 +161,7 @@ mod tests {
     use super::*;
 
     fn args(config: Option<PathBuf>) -> DatabaseArgs {
-        DatabaseArgs { database_url: "sqlite::memory:".into(), config, schemas: vec![] }
+        DatabaseArgs { database_url: "sqlite::memory:".into(), config: config.into_iter().collect(), schemas: vec![] }
     }
 
     #[test]
@@ -148,6 +177,25 @@ mod tests {
         assert!(load(&args(Some(bad.clone()))).unwrap_err().to_string().contains("api.maxRows"));
         let missing = load(&args(Some(dir.join("missing.yaml")))).unwrap_err().to_string();
         assert!(missing.contains("missing.yaml"), "{missing}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn split_documents_merge_and_unimplemented_settings_are_refused() {
+        let dir = std::env::temp_dir().join(format!("dbapi-config-parts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a.yaml"), dir.join("b.yaml"));
+        std::fs::write(&a, "api: {maxRows: 7}\n").unwrap();
+        std::fs::write(&b, "database: {pool: {maxConnections: 2}}\n").unwrap();
+        let mut two = args(Some(a.clone()));
+        two.config.push(b.clone());
+        let c = load(&two).unwrap();
+        assert_eq!((c.api.max_rows, c.database.pool.max_connections), (7, 2));
+        std::fs::write(&b, "apiKeys: [{name: k, role: reader, hashes: [{sha256: ab}]}]\n").unwrap();
+        let err = load(&two).unwrap_err().to_string();
+        assert!(err.contains("apiKeys") && err.contains("not implemented"), "{err}");
+        std::fs::write(&b, "rateLimit: {requestsPerMinute: 5, burst: 1}\n").unwrap();
+        assert!(load(&two).unwrap_err().to_string().contains("rateLimit"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

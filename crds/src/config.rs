@@ -16,6 +16,102 @@ pub struct RuntimeConfig {
     pub database: DatabaseSettings,
     /// Limits and behaviour of the REST API itself.
     pub api: ApiSettings,
+    /// How callers prove who they are (JWT) and the role of anonymous calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthSettings>,
+    /// Named sets of table/column/row rules that keys and tokens map to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<Role>,
+    /// API keys, stored as hashes only.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub api_keys: Vec<ApiKey>,
+    /// Response cache (the Redis URL comes from `DBAPI_REDIS_URL`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheSettings>,
+    /// Default request rate limit per caller.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct AuthSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<JwtSettings>,
+    /// The role of requests that carry neither a key nor a token; none
+    /// means they are refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anonymous_role: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct JwtSettings {
+    /// HMAC secret (this part of the document lives in a Secret).
+    pub secret: String,
+    /// The claim holding the role name.
+    pub role_claim: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Role {
+    pub name: String,
+    pub rules: Vec<RoleRule>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RoleRule {
+    /// Table names or globs; `*` is every table.
+    pub tables: Vec<String>,
+    /// HTTP methods allowed: GET, POST, PATCH, PUT, DELETE.
+    pub verbs: Vec<String>,
+    /// Columns visible and writable; empty means all.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+    /// A filter in the URL grammar (`region=eq.eu`) added to every request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row_filter: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ApiKey {
+    pub name: String,
+    pub role: String,
+    /// SHA-256 hashes (hex) of the valid keys: the current one, and during
+    /// a rotation the previous one until its `notAfter`.
+    pub hashes: Vec<KeyHash>,
+    /// RFC 3339 time after which the key is refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct KeyHash {
+    pub sha256: String,
+    /// RFC 3339 time after which this hash is no longer accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct CacheSettings {
+    pub default_ttl_seconds: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RateLimit {
+    pub requests_per_minute: u32,
+    pub burst: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -81,10 +177,35 @@ impl Default for ApiSettings {
 
 /// Parses the YAML document, naming the offending key on error.
 pub fn parse_runtime_config(yaml: &str) -> Result<RuntimeConfig, serde_yaml::Error> {
-    if yaml.trim().is_empty() {
-        return Ok(RuntimeConfig::default());
+    parse_runtime_config_parts(&[yaml])
+}
+
+/// Parses a document split over several files (the operator mounts the
+/// non-secret part from a ConfigMap and the secret part from a Secret):
+/// mappings are merged key by key, later parts winning on conflicts.
+pub fn parse_runtime_config_parts(parts: &[&str]) -> Result<RuntimeConfig, serde_yaml::Error> {
+    let mut merged = serde_yaml::Value::Mapping(Default::default());
+    for part in parts.iter().filter(|p| !p.trim().is_empty()) {
+        let value: serde_yaml::Value = serde_yaml::from_str(part)?;
+        merge_yaml(&mut merged, value);
     }
-    serde_yaml::from_str(yaml)
+    serde_yaml::from_value(merged)
+}
+
+fn merge_yaml(into: &mut serde_yaml::Value, from: serde_yaml::Value) {
+    match (into, from) {
+        (serde_yaml::Value::Mapping(a), serde_yaml::Value::Mapping(b)) => {
+            for (k, v) in b {
+                match a.get_mut(&k) {
+                    Some(existing) => merge_yaml(existing, v),
+                    None => {
+                        a.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, value) => *slot = value,
+    }
 }
 
 /// Shell-style glob with `*` (any run) and `?` (one character).
@@ -138,6 +259,19 @@ mod tests {
     fn unknown_keys_are_refused_with_their_name() {
         let err = parse_runtime_config("database:\n  pool:\n    maxConections: 3\n").unwrap_err();
         assert!(err.to_string().contains("maxConections"), "{err}");
+    }
+
+    #[test]
+    fn parts_merge_key_by_key() {
+        let c = parse_runtime_config_parts(&[
+            "api: {maxRows: 50}\ndatabase: {schemas: [public]}\n",
+            "apiKeys: [{name: k, role: r, hashes: [{sha256: abc}]}]\ndatabase: {pool: {maxConnections: 3}}\n",
+        ])
+        .unwrap();
+        assert_eq!(c.api.max_rows, 50);
+        assert_eq!(c.database.schemas, vec!["public"]);
+        assert_eq!(c.database.pool.max_connections, 3);
+        assert_eq!(c.api_keys[0].hashes[0].sha256, "abc");
     }
 
     #[test]
