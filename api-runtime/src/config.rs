@@ -5,7 +5,7 @@
 //! how the API behaves.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dbapi_crds::config::{RuntimeConfig, parse_runtime_config_parts};
