@@ -47,8 +47,10 @@ pub struct AuthSettings {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct JwtSettings {
-    /// HMAC secret (this part of the document lives in a Secret).
-    pub secret: String,
+    /// HMAC secret; the runtime takes `DBAPI_JWT_SECRET` instead when set
+    /// (the operator passes it that way, from the referenced Secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
     /// The claim holding the role name.
     pub role_claim: String,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -6,3 +6,5 @@
 //! not implement yet is never silently ignored.
 
 pub mod config;
+#[cfg(feature = "kube")]
+pub mod crd;

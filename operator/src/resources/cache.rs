@@ -1,0 +1,251 @@
+//! The operator-managed Redis (`spec.cache.managed`): a single-replica,
+//! memory-only cache. Losing it loses cached responses, never data, so it
+//! keeps no snapshot and no append-only file.
+
+use std::collections::BTreeMap;
+
+use dbapi_crds::crd::{DatabaseApi, ManagedCache};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort, ServiceSpec,
+    TCPSocketAction, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::deployment::{container_security_context, empty_dir, pod_security_context};
+use super::{OperatorDefaults, child_meta, labels, names, selector_labels};
+
+/// The Redis port, in the pod and the Service.
+pub const REDIS_PORT: i32 = 6379;
+/// The `redis` user of the official image.
+pub const REDIS_UID: i64 = 999;
+
+/// `cache.managed.memory` is not a memory quantity.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cache.managed.memory {0:?} is not a memory quantity such as 256Mi, 1Gi or 500M")]
+pub struct InvalidQuantity(pub String);
+
+fn managed(api: &DatabaseApi) -> Option<&ManagedCache> {
+    api.spec.cache.as_ref()?.managed.as_ref()
+}
+
+/// The Redis Deployment of a managed cache; `Ok(None)` when the cache is
+/// external or absent, an error when `cache.managed.memory` is not a
+/// quantity (the reconcile reports it rather than guessing a size).
+///
+/// Redis gets `--maxmemory` of exactly the quantity, which is also the
+/// container's memory request and limit, and evicts least recently used
+/// keys when full.
+pub fn cache_deployment(api: &DatabaseApi, defaults: &OperatorDefaults) -> Result<Option<Deployment>, InvalidQuantity> {
+    let Some(managed) = managed(api) else { return Ok(None) };
+    let maxmemory = quantity_bytes(&managed.memory)?;
+    let memory = Quantity(managed.memory.trim().to_string());
+    let selector = selector_labels(api, "cache");
+
+    let probe = |period: i32, failures: i32| Probe {
+        tcp_socket: Some(TCPSocketAction { port: IntOrString::String("redis".into()), ..TCPSocketAction::default() }),
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        timeout_seconds: Some(2),
+        ..Probe::default()
+    };
+    let container = Container {
+        name: "redis".into(),
+        image: Some(defaults.redis_image.clone()),
+        command: Some(vec!["redis-server".into()]),
+        args: Some(
+            [
+                "--maxmemory",
+                &maxmemory.to_string(),
+                "--maxmemory-policy",
+                "allkeys-lru",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                "/data",
+                // Reachable only through its Service; the official image
+                // turns protected mode off too, other images may not.
+                "--protected-mode",
+                "no",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+        ports: Some(vec![ContainerPort {
+            name: Some("redis".into()),
+            container_port: REDIS_PORT,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        resources: Some(ResourceRequirements {
+            requests: Some(BTreeMap::from([
+                ("cpu".to_string(), Quantity("50m".into())),
+                ("memory".to_string(), memory.clone()),
+            ])),
+            limits: Some(BTreeMap::from([("memory".to_string(), memory)])),
+            ..ResourceRequirements::default()
+        }),
+        readiness_probe: Some(probe(5, 2)),
+        liveness_probe: Some(Probe { initial_delay_seconds: Some(5), ..probe(10, 3) }),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "data".into(),
+            mount_path: "/data".into(),
+            ..Default::default()
+        }]),
+        security_context: Some(container_security_context()),
+        ..Container::default()
+    };
+
+    Ok(Some(Deployment {
+        metadata: child_meta(api, names::cache(api), "cache"),
+        spec: Some(DeploymentSpec {
+            replicas: Some(1),
+            selector: LabelSelector { match_labels: Some(selector), ..LabelSelector::default() },
+            // Never two caches at once: the memory is budgeted for one.
+            strategy: Some(DeploymentStrategy { type_: Some("Recreate".into()), ..DeploymentStrategy::default() }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta { labels: Some(labels(api, "cache")), ..ObjectMeta::default() }),
+                spec: Some(PodSpec {
+                    containers: vec![container],
+                    volumes: Some(vec![empty_dir("data")]),
+                    security_context: Some(pod_security_context(REDIS_UID)),
+                    termination_grace_period_seconds: Some(30),
+                    automount_service_account_token: Some(false),
+                    enable_service_links: Some(false),
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    }))
+}
+
+/// The Service of a managed cache (`redis://<name>:6379`), or `None` when
+/// the cache is external or absent.
+pub fn cache_service(api: &DatabaseApi) -> Option<Service> {
+    managed(api)?;
+    Some(Service {
+        metadata: child_meta(api, names::cache(api), "cache"),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".into()),
+            selector: Some(selector_labels(api, "cache")),
+            ports: Some(vec![ServicePort {
+                name: Some("redis".into()),
+                port: REDIS_PORT,
+                target_port: Some(IntOrString::String("redis".into())),
+                protocol: Some("TCP".into()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    })
+}
+
+/// Bytes of a Kubernetes memory quantity: a decimal number with a binary
+/// (`Ki`, `Mi`, `Gi`, `Ti`, `Pi`, `Ei`) or decimal (`k`, `M`, `G`, `T`, `P`,
+/// `E`) suffix, a decimal exponent (`1e9`) or none. Fractions of a byte are
+/// rounded up, as Kubernetes does; zero, negative and malformed quantities
+/// are refused.
+pub fn quantity_bytes(quantity: &str) -> Result<u64, InvalidQuantity> {
+    let invalid = || InvalidQuantity(quantity.to_string());
+    let q = quantity.trim();
+    let q = q.strip_prefix('+').unwrap_or(q);
+    let split = q.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(q.len());
+    let (number, suffix) = q.split_at(split);
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty() || fraction.contains('.') {
+        return Err(invalid());
+    }
+    // number = digits / 10^decimals, exactly.
+    let digits: u128 = format!("{whole}{fraction}").parse().map_err(|_| invalid())?;
+    let decimals = u32::try_from(fraction.len()).map_err(|_| invalid())?;
+    let (mut numerator, mut denominator) = (digits, 10u128.checked_pow(decimals).ok_or_else(invalid)?);
+    let power = |base: u128, exp: u32| base.checked_pow(exp).ok_or_else(invalid);
+    match suffix {
+        "" => {}
+        "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" => {
+            let exp = 1 + "KMGTPE".find(&suffix[..1]).expect("matched above") as u32;
+            numerator = numerator.checked_mul(power(1024, exp)?).ok_or_else(invalid)?;
+        }
+        "k" | "M" | "G" | "T" | "P" | "E" => {
+            let exp = 1 + "kMGTPE".find(suffix).expect("matched above") as u32;
+            numerator = numerator.checked_mul(power(1000, exp)?).ok_or_else(invalid)?;
+        }
+        "m" => denominator = denominator.checked_mul(1000).ok_or_else(invalid)?,
+        s if s.starts_with(['e', 'E']) && s.len() > 1 => {
+            let exp: i32 = s[1..].parse().map_err(|_| invalid())?;
+            let scale = power(10, exp.unsigned_abs())?;
+            if exp >= 0 {
+                numerator = numerator.checked_mul(scale).ok_or_else(invalid)?;
+            } else {
+                denominator = denominator.checked_mul(scale).ok_or_else(invalid)?;
+            }
+        }
+        _ => return Err(invalid()),
+    }
+    let bytes = numerator.div_ceil(denominator);
+    match u64::try_from(bytes) {
+        Ok(0) | Err(_) => Err(invalid()),
+        Ok(bytes) => Ok(bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::test_fixtures::{defaults, full, full_external_cache, minimal};
+
+    #[test]
+    fn quantities_in_bytes() {
+        let cases = [
+            ("256Mi", 268_435_456),
+            ("1Gi", 1_073_741_824),
+            ("1.5Gi", 1_610_612_736),
+            ("64Ki", 65_536),
+            ("500M", 500_000_000),
+            ("2G", 2_000_000_000),
+            ("100k", 100_000),
+            ("1048576", 1_048_576),
+            ("1e9", 1_000_000_000),
+            ("+1Ti", 1_099_511_627_776),
+            (" 512Mi ", 536_870_912),
+            (".5Ki", 512),
+            ("1500m", 2),
+        ];
+        for (q, bytes) in cases {
+            assert_eq!(quantity_bytes(q), Ok(bytes), "{q}");
+        }
+        for bad in ["", "Mi", "-1Gi", "0", "0Mi", "1.2.3Gi", "256MB", "256mi", "1Zi", "abc", "1e", "99999999Ei"] {
+            assert!(quantity_bytes(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn full_cache() {
+        let api = full();
+        insta::assert_yaml_snapshot!("full_cache_deployment", cache_deployment(&api, &defaults()).unwrap().unwrap());
+        insta::assert_yaml_snapshot!("full_cache_service", cache_service(&api).unwrap());
+    }
+
+    #[test]
+    fn no_managed_cache_no_objects() {
+        for api in [minimal(), full_external_cache()] {
+            assert_eq!(cache_deployment(&api, &defaults()), Ok(None));
+            assert!(cache_service(&api).is_none());
+        }
+    }
+
+    #[test]
+    fn a_bad_memory_quantity_is_an_error() {
+        let mut api = full();
+        api.spec.cache.as_mut().unwrap().managed.as_mut().unwrap().memory = "lots".into();
+        let err = cache_deployment(&api, &defaults()).unwrap_err();
+        assert!(err.to_string().contains("\"lots\""), "{err}");
+    }
+}

@@ -1,0 +1,309 @@
+//! The runtime configuration document (DESIGN §5), split in two: the public
+//! part goes into a ConfigMap, the API key hashes into a Secret. The runtime
+//! reads both files (`DBAPI_CONFIG=<configmap file>,<secret file>`) and
+//! merges them key by key.
+//!
+//! Every field of the `DatabaseApi` spec that changes how the runtime
+//! behaves has its home here or in the Deployment:
+//!
+//! | spec                                   | where                                             |
+//! |----------------------------------------|---------------------------------------------------|
+//! | database.urlSecretRef                  | env `DBAPI_DATABASE_URL` (Deployment)             |
+//! | database.readReplicaUrlSecretRef       | env `DBAPI_READ_REPLICA_URL` (Deployment)         |
+//! | database.schemas / tables              | `database.schemas` / `database.tables`            |
+//! | database.pool.maxConnections           | `database.pool.maxConnections` (per replica)      |
+//! | database.pool.acquireTimeoutSeconds    | `database.pool.acquireTimeoutSeconds`             |
+//! | database.maxRows                       | `api.maxRows`                                     |
+//! | runtime.*                              | Deployment, HorizontalPodAutoscaler               |
+//! | cache.managed / external               | env `DBAPI_REDIS_URL`, the cache Deployment       |
+//! | cache.defaultTTLSeconds                | `cache.defaultTtlSeconds`                         |
+//! | rateLimit                              | `rateLimit`                                       |
+//! | auth.jwt.secretRef                     | env `DBAPI_JWT_SECRET` (Deployment)               |
+//! | auth.jwt.roleClaim / audience          | `auth.jwt.roleClaim` / `auth.jwt.audience`        |
+//! | auth.anonymousRole                     | `auth.anonymousRole`                              |
+//! | roles                                  | `roles`                                           |
+//! | apiKeys[].name / role / expiresAt      | `apiKeys[]` (Secret part)                         |
+//! | apiKeys[].rateLimit                    | `apiKeys[].rateLimit` (Secret part)               |
+//! | apiKeys[].rotation / grace period      | the operator: `apiKeys[].hashes[]` and `notAfter` |
+
+use std::collections::BTreeMap;
+
+use dbapi_crds::config::{
+    ApiKey, ApiSettings, AuthSettings, CacheSettings, DatabaseSettings, JwtSettings, KeyHash, PoolSettings, RateLimit,
+    Role, RoleRule, RuntimeConfig,
+};
+use dbapi_crds::crd::{DatabaseApi, RateLimitSpec, RoleSpec, RuleSpec};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use sha2::{Digest, Sha256};
+
+use super::{child_meta, names, pool_per_replica};
+
+/// The file name of both parts, in the ConfigMap and in the Secret.
+pub const CONFIG_FILE: &str = "config.yaml";
+
+/// The hashes of one API key, as the reconcile read them from the key's
+/// Secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyMaterial {
+    /// `spec.apiKeys[].name`.
+    pub name: String,
+    /// SHA-256 (hex) of the current key.
+    pub sha256: String,
+    /// During a rotation: SHA-256 (hex) of the previous key and the RFC 3339
+    /// time after which it is refused.
+    pub previous: Option<(String, String)>,
+}
+
+/// The (public, secret) parts of the runtime configuration document.
+///
+/// The public part carries everything but the API keys; the secret part
+/// carries only `apiKeys`. A key of the spec without an entry in `keys`
+/// (its Secret is not written yet) is left out, so it is refused until its
+/// hash is known; keys are matched by name and kept in spec order.
+pub fn runtime_config(api: &DatabaseApi, keys: &[KeyMaterial]) -> (RuntimeConfig, RuntimeConfig) {
+    let spec = &api.spec;
+    let public = RuntimeConfig {
+        database: DatabaseSettings {
+            schemas: spec.database.schemas.clone(),
+            tables: spec.database.tables.clone(),
+            pool: PoolSettings {
+                max_connections: pool_per_replica(api),
+                acquire_timeout_seconds: spec.database.pool.acquire_timeout_seconds,
+            },
+        },
+        api: ApiSettings { max_rows: spec.database.max_rows },
+        auth: spec.auth.as_ref().map(|auth| AuthSettings {
+            // The HMAC secret reaches the pods as DBAPI_JWT_SECRET, never
+            // through the ConfigMap.
+            jwt: auth.jwt.as_ref().map(|jwt| JwtSettings {
+                secret: None,
+                role_claim: jwt.role_claim.clone(),
+                audience: jwt.audience.clone(),
+            }),
+            anonymous_role: auth.anonymous_role.clone(),
+        }),
+        roles: spec.roles.iter().map(role).collect(),
+        api_keys: Vec::new(),
+        cache: spec.cache.as_ref().map(|cache| CacheSettings { default_ttl_seconds: cache.default_ttl_seconds }),
+        rate_limit: spec.rate_limit.as_ref().map(rate_limit),
+    };
+
+    let by_name: BTreeMap<&str, &KeyMaterial> = keys.iter().map(|k| (k.name.as_str(), k)).collect();
+    let api_keys = spec
+        .api_keys
+        .iter()
+        .filter_map(|key| {
+            let material = by_name.get(key.name.as_str())?;
+            let mut hashes = vec![KeyHash { sha256: material.sha256.clone(), not_after: None }];
+            if let Some((sha256, not_after)) = &material.previous {
+                hashes.push(KeyHash { sha256: sha256.clone(), not_after: Some(not_after.clone()) });
+            }
+            Some(ApiKey {
+                name: key.name.clone(),
+                role: key.role.clone(),
+                hashes,
+                expires_at: key.expires_at.clone(),
+                rate_limit: key.rate_limit.as_ref().map(rate_limit),
+            })
+        })
+        .collect();
+    let secret = RuntimeConfig { api_keys, ..RuntimeConfig::default() };
+    (public, secret)
+}
+
+fn role(spec: &RoleSpec) -> Role {
+    Role { name: spec.name.clone(), rules: spec.rules.iter().map(rule).collect() }
+}
+
+fn rule(spec: &RuleSpec) -> RoleRule {
+    RoleRule {
+        tables: spec.tables.clone(),
+        verbs: spec.verbs.clone(),
+        columns: spec.columns.clone(),
+        row_filter: spec.row_filter.clone(),
+    }
+}
+
+fn rate_limit(spec: &RateLimitSpec) -> RateLimit {
+    RateLimit { requests_per_minute: spec.requests_per_minute, burst: spec.burst }
+}
+
+/// The public part as YAML: the ConfigMap's `config.yaml` and the input of
+/// [`config_checksum`].
+pub fn public_yaml(public: &RuntimeConfig) -> Result<String, serde_yaml::Error> {
+    serde_yaml::to_string(public)
+}
+
+/// The secret part as YAML, with only the top-level keys that differ from
+/// the defaults.
+///
+/// The runtime merges the two files key by key and the Secret's file comes
+/// last, so a full serialization would put default `database` and `api`
+/// sections over the ConfigMap's real ones (a pool of 10 instead of the
+/// budget, for one).
+pub fn secret_yaml(secret: &RuntimeConfig) -> Result<String, serde_yaml::Error> {
+    let defaults = serde_yaml::to_value(RuntimeConfig::default())?;
+    let mut value = serde_yaml::to_value(secret)?;
+    if let (serde_yaml::Value::Mapping(map), serde_yaml::Value::Mapping(defaults)) = (&mut value, &defaults) {
+        map.retain(|key, v| defaults.get(key) != Some(v));
+    }
+    serde_yaml::to_string(&value)
+}
+
+/// The ConfigMap holding the public part.
+pub fn config_map(api: &DatabaseApi, public: &RuntimeConfig) -> Result<ConfigMap, serde_yaml::Error> {
+    Ok(ConfigMap {
+        metadata: child_meta(api, names::config(api), "config"),
+        data: Some(BTreeMap::from([(CONFIG_FILE.to_string(), public_yaml(public)?)])),
+        ..ConfigMap::default()
+    })
+}
+
+/// The Secret holding the secret part (the API key hashes). Same name as the
+/// ConfigMap.
+pub fn config_secret(api: &DatabaseApi, secret: &RuntimeConfig) -> Result<Secret, serde_yaml::Error> {
+    Ok(Secret {
+        metadata: child_meta(api, names::config(api), "config"),
+        type_: Some("Opaque".into()),
+        data: Some(BTreeMap::from([(CONFIG_FILE.to_string(), ByteString(secret_yaml(secret)?.into_bytes()))])),
+        ..Secret::default()
+    })
+}
+
+/// SHA-256 (hex) of both parts of the document, for the pod template
+/// annotation `dbapi.dev/config-checksum`: a change of it rolls the pods.
+///
+/// The runtime does not re-read its configuration files yet, so every
+/// change, API key hashes included, must restart it to take effect. When
+/// the runtime learns to reload keys in place, the secret part leaves this
+/// checksum, so that rotating a key stops restarting every pod.
+pub fn config_checksum(public: &RuntimeConfig, secret: &RuntimeConfig) -> String {
+    let public = public_yaml(public).expect("the runtime configuration document always serializes to YAML");
+    let secret = secret_yaml(secret).expect("the runtime configuration document always serializes to YAML");
+    hex(&Sha256::digest(format!("{public}\n---\n{secret}").as_bytes()))
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use dbapi_crds::config::parse_runtime_config_parts;
+
+    use super::*;
+    use crate::resources::test_fixtures::{full, full_external_cache, full_keys, minimal};
+
+    fn parts(api: &DatabaseApi, keys: &[KeyMaterial]) -> (String, String) {
+        let (public, secret) = runtime_config(api, keys);
+        (public_yaml(&public).unwrap(), secret_yaml(&secret).unwrap())
+    }
+
+    // The parts are pinned as the files the runtime reads.
+    #[test]
+    fn minimal_runtime_config() {
+        let (public, secret) = parts(&minimal(), &[]);
+        insta::assert_snapshot!("minimal_public", public);
+        insta::assert_snapshot!("minimal_secret", secret);
+    }
+
+    #[test]
+    fn full_runtime_config() {
+        let (public, secret) = parts(&full(), &full_keys());
+        insta::assert_snapshot!("full_public", public);
+        insta::assert_snapshot!("full_secret", secret);
+    }
+
+    #[test]
+    fn full_config_objects() {
+        let api = full();
+        let (public, secret) = runtime_config(&api, &full_keys());
+        let config_map = config_map(&api, &public).unwrap();
+        let config_secret = config_secret(&api, &secret).unwrap();
+        let (public_file, secret_file) = parts(&api, &full_keys());
+        assert_eq!(config_map.data.as_ref().unwrap()[CONFIG_FILE], public_file);
+        assert_eq!(config_secret.data.as_ref().unwrap()[CONFIG_FILE].0, secret_file.as_bytes());
+        insta::assert_yaml_snapshot!("full_config_map", config_map);
+        insta::assert_yaml_snapshot!("full_config_secret", config_secret);
+    }
+
+    #[test]
+    fn external_cache_config_is_the_same_document() {
+        let (public, _) = runtime_config(&full_external_cache(), &[]);
+        assert_eq!(public.cache, Some(CacheSettings { default_ttl_seconds: 15 }));
+    }
+
+    #[test]
+    fn the_runtime_reads_back_exactly_the_document() {
+        for (api, keys) in [(minimal(), vec![]), (full(), full_keys())] {
+            let (public, secret) = runtime_config(&api, &keys);
+            let (a, b) = parts(&api, &keys);
+            let merged = parse_runtime_config_parts(&[&a, &b]).unwrap();
+            assert_eq!(merged, RuntimeConfig { api_keys: secret.api_keys, ..public });
+        }
+    }
+
+    #[test]
+    fn the_secret_part_never_overrides_the_public_one() {
+        let (_, secret) = parts(&full(), &full_keys());
+        let value: serde_yaml::Value = serde_yaml::from_str(&secret).unwrap();
+        let keys: Vec<_> = value.as_mapping().unwrap().keys().filter_map(|k| k.as_str()).collect();
+        assert_eq!(keys, ["apiKeys"]);
+        let (_, none) = parts(&minimal(), &[]);
+        assert_eq!(none.trim(), "{}");
+    }
+
+    #[test]
+    fn the_public_part_holds_no_secret() {
+        let (public, _) = parts(&full(), &full_keys());
+        assert!(!public.contains("secret"), "{public}");
+        assert!(!public.contains(&"a".repeat(64)), "{public}");
+        assert!(!public.contains("apiKeys"), "{public}");
+    }
+
+    #[test]
+    fn keys_are_matched_by_name_and_missing_ones_left_out() {
+        let mut keys = full_keys();
+        keys.reverse();
+        let (_, secret) = runtime_config(&full(), &keys);
+        let names: Vec<_> = secret.api_keys.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["storefront", "support-desk"]);
+        let (_, secret) = runtime_config(&full(), &keys[..1]);
+        let names: Vec<_> = secret.api_keys.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["support-desk"]);
+    }
+
+    #[test]
+    fn checksum_follows_both_parts() {
+        let api = full();
+        let (public, secret) = runtime_config(&api, &full_keys());
+        let (_, no_keys) = runtime_config(&api, &[]);
+        assert_eq!(config_checksum(&public, &secret), config_checksum(&public, &secret));
+        assert_eq!(config_checksum(&public, &secret).len(), 64);
+        assert_ne!(
+            config_checksum(&public, &secret),
+            config_checksum(&public, &no_keys),
+            "a key change rolls the pods"
+        );
+        let mut changed = api.clone();
+        changed.spec.database.max_rows += 1;
+        assert_ne!(
+            config_checksum(&public, &secret),
+            config_checksum(&runtime_config(&changed, &full_keys()).0, &secret)
+        );
+        insta::assert_snapshot!("full_checksum", config_checksum(&public, &secret));
+    }
+
+    #[test]
+    fn the_pool_is_divided_by_the_most_replicas() {
+        let (public, _) = runtime_config(&full(), &[]);
+        assert_eq!(public.database.pool.max_connections, 40 / 8);
+        let (public, _) = runtime_config(&minimal(), &[]);
+        assert_eq!(public.database.pool.max_connections, 20 / 10);
+    }
+}
