@@ -63,6 +63,11 @@ run_step() {
     fi
 }
 
+if [[ -z "${KUBECONFIG:-}" ]]; then
+    echo "test.sh: NOTE: KUBECONFIG is not set, so the operator end-to-end test (tests/e2e) will report itself SKIPPED;"
+    echo "test.sh:       point KUBECONFIG at a kind or k3d cluster to run it (README: End-to-end tests)."
+fi
+
 run_step "cargo fmt" cargo fmt --all -- --check
 run_step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 

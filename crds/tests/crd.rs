@@ -682,3 +682,29 @@ fn rust_types_agree_with_the_schema() {
         assert_eq!(admit(&schema, &written), expect, "{name}: the Rust types write what the schema refuses");
     }
 }
+
+#[test]
+fn the_examples_are_admitted() {
+    let schema = schema();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("examples/ exists") {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let value: Value = serde::Deserialize::deserialize(doc).unwrap();
+            if value["kind"] != "DatabaseApi" {
+                continue;
+            }
+            let errors = admit(&schema, &value);
+            assert!(errors.is_empty(), "{} is refused: {errors:?}", path.display());
+            let parsed: Result<DatabaseApi, _> = serde_json::from_value(value);
+            assert!(parsed.is_ok(), "{} does not parse as a DatabaseApi: {:?}", path.display(), parsed.err());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "only {checked} example DatabaseApis found");
+}

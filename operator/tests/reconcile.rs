@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use dbapi_crds::crd::DatabaseApi;
 use dbapi_operator::metrics::Metrics;
-use dbapi_operator::reconcile::{Context, reconcile};
+use dbapi_operator::reconcile::{Context, error_policy, reconcile};
 use dbapi_operator::resources::OperatorDefaults;
 use fake_api::FakeApi;
 use http::Method;
@@ -314,4 +314,36 @@ fn decode(b64: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+#[tokio::test]
+async fn a_failing_api_call_is_a_degraded_condition_an_event_and_a_backoff() {
+    let fake = FakeApi::default();
+    fake.put(SECRETS, database_secret());
+    fake.put(APIS, database_api(json!({})));
+    fake.fail(Method::PATCH, "/deployments/");
+    let current: DatabaseApi = serde_json::from_value(fake.get(APIS, "shop").unwrap()).unwrap();
+    let reporter = Reporter { controller: "dbapi-operator".into(), instance: None };
+    let metrics = Arc::new(Metrics::default());
+    let ctx =
+        Arc::new(Context::new(fake.client(), OperatorDefaults::default(), reporter, metrics.clone()).with_clock(now));
+    let api = Arc::new(current);
+    let error = reconcile(api.clone(), ctx.clone()).await.unwrap_err();
+    assert!(error.to_string().contains("applying Deployment shop/shop-api"), "{error}");
+    let degraded = condition(&status_of(&fake), "Degraded");
+    assert_eq!(degraded["status"], "True");
+    assert!(degraded["message"].as_str().unwrap().contains("Deployment"), "{degraded}");
+    assert_eq!(condition(&status_of(&fake), "Ready")["reason"], "ReconcileFailed");
+    assert!(fake.count(Method::POST, "/events") >= 1);
+    assert!(metrics.render().contains(r#"reconciles_total{result="error"} 1"#));
+    // Backoff grows with each failure, capped, instead of a hot loop.
+    let waits: Vec<_> = (0..8).map(|_| error_policy(api.clone(), &error, ctx.clone())).collect();
+    assert_eq!(waits[0], kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(5)));
+    assert_eq!(waits[1], kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(10)));
+    assert_eq!(waits[7], kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(160)));
+    // Once the API answers again, the next reconcile recovers.
+    fake.heal();
+    let fresh: DatabaseApi = serde_json::from_value(fake.get(APIS, "shop").unwrap()).unwrap();
+    reconcile(Arc::new(fresh), ctx.clone()).await.unwrap();
+    assert_eq!(condition(&status_of(&fake), "Degraded")["status"], "False");
 }

@@ -21,6 +21,8 @@ pub struct Call {
 
 #[derive(Default)]
 struct State {
+    /// Requests (method, path fragment) answered with a 500, to test failures.
+    failing: Vec<(Method, String)>,
     /// (collection path, name) → object, e.g. ("/api/v1/namespaces/shop/secrets", "db").
     objects: BTreeMap<(String, String), Value>,
     calls: Vec<Call>,
@@ -64,6 +66,16 @@ impl FakeApi {
         self.state.lock().unwrap().objects.keys().filter(|(c, _)| c == collection).map(|(_, n)| n.clone()).collect()
     }
 
+    /// Makes every `method` request whose path contains `fragment` fail
+    /// with a 500 until `heal` is called.
+    pub fn fail(&self, method: Method, fragment: &str) {
+        self.state.lock().unwrap().failing.push((method, fragment.to_string()));
+    }
+
+    pub fn heal(&self) {
+        self.state.lock().unwrap().failing.clear();
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.state.lock().unwrap().calls.clone()
     }
@@ -89,6 +101,9 @@ impl FakeApi {
         let (collection, name, subresource) = split_path(&path);
         let key = (collection.clone(), name.clone().unwrap_or_default());
         let mut s = self.state.lock().unwrap();
+        if s.failing.iter().any(|(m, f)| *m == method && path.contains(f.as_str())) {
+            return status(500, "InternalError", "the API server is having a bad day");
+        }
         s.next_version += 1;
         let version = s.next_version.to_string();
         match (method.as_str(), name, subresource.as_deref()) {
