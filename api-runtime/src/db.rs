@@ -119,6 +119,9 @@ impl Db {
                 let pool = PgPoolOptions::new()
                     .max_connections(pool.max_connections.max(1))
                     .acquire_timeout(acquire)
+                    // No ping before each query: a dead connection fails its
+                    // statement, which is mapped to 503 and dropped by the pool.
+                    .test_before_acquire(false)
                     .connect_with(opts)
                     .await
                     .map_err(unreachable)?;
@@ -133,6 +136,9 @@ impl Db {
                 let pool = MySqlPoolOptions::new()
                     .max_connections(pool.max_connections.max(1))
                     .acquire_timeout(acquire)
+                    // No ping before each query: a dead connection fails its
+                    // statement, which is mapped to 503 and dropped by the pool.
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // JSON_ARRAYAGG is bounded by group_concat_max_len
@@ -151,6 +157,9 @@ impl Db {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(pool.max_connections.max(1))
                     .acquire_timeout(acquire)
+                    // No ping before each query: a dead connection fails its
+                    // statement, which is mapped to 503 and dropped by the pool.
+                    .test_before_acquire(false)
                     .connect_with(opts)
                     .await
                     .map_err(unreachable)?;
