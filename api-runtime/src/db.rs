@@ -12,7 +12,7 @@ use dbapi_crds::config::PoolSettings;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, MySql, Postgres, Row, Sqlite};
 
 use crate::sql::{Param, Statement};
 
@@ -190,80 +190,52 @@ impl Db {
 
     /// Runs a read statement whose single row is (body, page_rows, total).
     pub async fn fetch_read(&self, stmt: &Statement) -> Result<ReadOutput, DbError> {
-        macro_rules! run {
-            ($pool:expr) => {{
-                let mut q = sqlx::query(AssertSqlSafe(stmt.sql.as_str()));
-                for p in &stmt.params {
-                    q = match p {
-                        Param::Text(t) => q.bind(t.as_str()),
-                        Param::Int(i) => q.bind(*i),
-                    };
-                }
-                let row = q.fetch_one($pool).await?;
-                let body: Option<Vec<u8>> = row.try_get_unchecked(0)?;
-                ReadOutput {
-                    body: body.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_else(|| "[]".into()),
-                    page_rows: row.try_get_unchecked(1)?,
-                    total: row.try_get_unchecked(2)?,
-                }
-            }};
-        }
         Ok(match self {
-            Db::Postgres(p) => run!(p),
-            Db::MySql(p) => run!(p),
-            Db::Sqlite(p) => run!(p),
+            Db::Postgres(p) => read_output(&bound::<Postgres>(stmt).fetch_one(p).await?)?,
+            Db::MySql(p) => read_output(&bound::<MySql>(stmt).fetch_one(p).await?)?,
+            Db::Sqlite(p) => read_output(&bound::<Sqlite>(stmt).fetch_one(p).await?)?,
         })
     }
 
     /// Runs a statement whose first column of the first row is an integer
     /// (counts and estimates).
     pub async fn fetch_i64(&self, stmt: &Statement) -> Result<Option<i64>, DbError> {
-        macro_rules! run {
-            ($pool:expr) => {{
-                let mut q = sqlx::query(AssertSqlSafe(stmt.sql.as_str()));
-                for p in &stmt.params {
-                    q = match p {
-                        Param::Text(t) => q.bind(t.as_str()),
-                        Param::Int(i) => q.bind(*i),
-                    };
-                }
-                match q.fetch_optional($pool).await? {
-                    Some(row) => row.try_get_unchecked::<Option<i64>, _>(0)?,
-                    None => None,
-                }
-            }};
-        }
+        let first = |v: Option<Option<i64>>| v.flatten();
         Ok(match self {
-            Db::Postgres(p) => run!(p),
-            Db::MySql(p) => run!(p),
-            Db::Sqlite(p) => run!(p),
+            Db::Postgres(p) => {
+                first(bound::<Postgres>(stmt).fetch_optional(p).await?.map(|r| r.try_get_unchecked(0)).transpose()?)
+            }
+            Db::MySql(p) => {
+                first(bound::<MySql>(stmt).fetch_optional(p).await?.map(|r| r.try_get_unchecked(0)).transpose()?)
+            }
+            Db::Sqlite(p) => {
+                first(bound::<Sqlite>(stmt).fetch_optional(p).await?.map(|r| r.try_get_unchecked(0)).transpose()?)
+            }
         })
     }
 
     /// Runs a statement whose first column of the first row is text (for
     /// `EXPLAIN (FORMAT JSON)`).
     pub async fn fetch_text(&self, stmt: &Statement) -> Result<Option<String>, DbError> {
-        macro_rules! run {
-            ($pool:expr) => {{
-                let mut q = sqlx::query(AssertSqlSafe(stmt.sql.as_str()));
-                for p in &stmt.params {
-                    q = match p {
-                        Param::Text(t) => q.bind(t.as_str()),
-                        Param::Int(i) => q.bind(*i),
-                    };
-                }
-                match q.fetch_optional($pool).await? {
-                    Some(row) => row
-                        .try_get_unchecked::<Option<Vec<u8>>, _>(0)?
-                        .map(|b| String::from_utf8_lossy(&b).into_owned()),
-                    None => None,
-                }
-            }};
-        }
         Ok(match self {
-            Db::Postgres(p) => run!(p),
-            Db::MySql(p) => run!(p),
-            Db::Sqlite(p) => run!(p),
+            Db::Postgres(p) => {
+                bound::<Postgres>(stmt).fetch_optional(p).await?.map(|r| text_at(&r, 0)).transpose()?.flatten()
+            }
+            Db::MySql(p) => {
+                bound::<MySql>(stmt).fetch_optional(p).await?.map(|r| text_at(&r, 0)).transpose()?.flatten()
+            }
+            Db::Sqlite(p) => {
+                bound::<Sqlite>(stmt).fetch_optional(p).await?.map(|r| text_at(&r, 0)).transpose()?.flatten()
+            }
+        })
+    }
+
+    /// Starts a transaction: every write of a request runs in one.
+    pub async fn begin(&self) -> Result<Tx, DbError> {
+        Ok(match self {
+            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+            Db::MySql(p) => Tx::MySql(p.begin().await?),
+            Db::Sqlite(p) => Tx::Sqlite(p.begin().await?),
         })
     }
 
@@ -275,6 +247,113 @@ impl Db {
             Db::Sqlite(p) => p.close().await,
         }
     }
+}
+
+/// An open transaction on one of the engines.
+pub enum Tx {
+    Postgres(sqlx::Transaction<'static, Postgres>),
+    MySql(sqlx::Transaction<'static, MySql>),
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+}
+
+impl Tx {
+    pub async fn fetch_read(&mut self, stmt: &Statement) -> Result<ReadOutput, DbError> {
+        Ok(match self {
+            Tx::Postgres(t) => read_output(&bound::<Postgres>(stmt).fetch_one(&mut **t).await?)?,
+            Tx::MySql(t) => read_output(&bound::<MySql>(stmt).fetch_one(&mut **t).await?)?,
+            Tx::Sqlite(t) => read_output(&bound::<Sqlite>(stmt).fetch_one(&mut **t).await?)?,
+        })
+    }
+
+    /// Every row of the statement, each column as text (NULL as `None`):
+    /// the keys a write returned or selected.
+    pub async fn fetch_text_rows(&mut self, stmt: &Statement) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        fn texts<R: Row>(rows: Vec<R>) -> Result<Vec<Vec<Option<String>>>, sqlx::Error>
+        where
+            Option<Vec<u8>>: for<'r> sqlx::Decode<'r, R::Database>,
+            usize: sqlx::ColumnIndex<R>,
+        {
+            rows.iter().map(|r| (0..r.len()).map(|i| text_at(r, i)).collect()).collect()
+        }
+        Ok(match self {
+            Tx::Postgres(t) => texts(bound::<Postgres>(stmt).fetch_all(&mut **t).await?)?,
+            Tx::MySql(t) => texts(bound::<MySql>(stmt).fetch_all(&mut **t).await?)?,
+            Tx::Sqlite(t) => texts(bound::<Sqlite>(stmt).fetch_all(&mut **t).await?)?,
+        })
+    }
+
+    /// Runs a statement and returns the number of rows it changed.
+    pub async fn execute(&mut self, stmt: &Statement) -> Result<u64, DbError> {
+        Ok(match self {
+            Tx::Postgres(t) => bound::<Postgres>(stmt).execute(&mut **t).await?.rows_affected(),
+            Tx::MySql(t) => bound::<MySql>(stmt).execute(&mut **t).await?.rows_affected(),
+            Tx::Sqlite(t) => bound::<Sqlite>(stmt).execute(&mut **t).await?.rows_affected(),
+        })
+    }
+
+    pub async fn commit(self) -> Result<(), DbError> {
+        match self {
+            Tx::Postgres(t) => t.commit().await?,
+            Tx::MySql(t) => t.commit().await?,
+            Tx::Sqlite(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<(), DbError> {
+        match self {
+            Tx::Postgres(t) => t.rollback().await?,
+            Tx::MySql(t) => t.rollback().await?,
+            Tx::Sqlite(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+}
+
+/// The statement as a query with its values bound in order.
+fn bound<DB>(stmt: &Statement) -> sqlx::query::Query<'_, DB, <DB as sqlx::Database>::Arguments>
+where
+    DB: sqlx::Database,
+    for<'e> &'e str: sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    for<'e> i64: sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    for<'e> f64: sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    for<'e> Option<&'e str>: sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+{
+    let mut q = sqlx::query(AssertSqlSafe(stmt.sql.as_str()));
+    for p in &stmt.params {
+        q = match p {
+            Param::Text(t) => q.bind(t.as_str()),
+            Param::Int(i) => q.bind(*i),
+            Param::Float(f) => q.bind(*f),
+            Param::Null => q.bind(None::<&str>),
+        };
+    }
+    q
+}
+
+fn read_output<R: Row>(row: &R) -> Result<ReadOutput, sqlx::Error>
+where
+    Option<Vec<u8>>: for<'r> sqlx::Decode<'r, R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database>,
+    Option<i64>: for<'r> sqlx::Decode<'r, R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    Ok(ReadOutput {
+        body: text_at(row, 0)?.unwrap_or_else(|| "[]".into()),
+        page_rows: row.try_get_unchecked(1)?,
+        total: row.try_get_unchecked(2)?,
+    })
+}
+
+/// A column as text, whatever text-like type the driver reports (MariaDB
+/// sends some text as binary).
+fn text_at<R: Row>(row: &R, index: usize) -> Result<Option<String>, sqlx::Error>
+where
+    Option<Vec<u8>>: for<'r> sqlx::Decode<'r, R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    let bytes: Option<Vec<u8>> = row.try_get_unchecked(index)?;
+    Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
 }
 
 #[cfg(test)]

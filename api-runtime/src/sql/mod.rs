@@ -18,14 +18,16 @@ use crate::plan::Cast;
 use crate::schema::{Column, Engine, ValueKind};
 
 /// A bound value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Param {
     Text(String),
     Int(i64),
+    Float(f64),
+    Null,
 }
 
 /// A statement ready to run: SQL text and its bound values, in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Statement {
     pub sql: String,
     pub params: Vec<Param>,
