@@ -67,10 +67,6 @@ impl From<sqlx::Error> for DbError {
             sqlx::Error::Tls(e) => DbError::Unavailable(e.to_string()),
             sqlx::Error::Database(d) => {
                 let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
-                let (detail, hint) = match d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
-                    Some(pg) => (pg.detail().map(str::to_string), pg.hint().map(str::to_string)),
-                    None => (None, None),
-                };
                 // The connection went away (class 08, 57P0x) or could not be
                 // made (3D000 no such database, 28xxx authentication, 53300
                 // too many connections): the database is unavailable, not
@@ -81,11 +77,86 @@ impl From<sqlx::Error> for DbError {
                 if unavailable {
                     return DbError::Unavailable(d.message().to_string());
                 }
-                DbError::Rejected { code, message: d.message().to_string(), detail, hint }
+                rejected(d.as_ref(), code)
             }
             other => DbError::Other(other.to_string()),
         }
     }
+}
+
+/// A refused statement, with MySQL's and SQLite's codes for constraint and
+/// value errors translated to the SQLSTATEs PostgreSQL uses, so that every
+/// engine answers the same status and code; the constraint involved goes in
+/// the details.
+fn rejected(d: &dyn sqlx::error::DatabaseError, code: String) -> DbError {
+    let message = d.message().to_string();
+    if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        let detail = match (pg.detail(), pg.constraint()) {
+            (Some(detail), Some(c)) => Some(format!("{detail} (constraint {c})")),
+            (None, Some(c)) => Some(format!("constraint {c}")),
+            (detail, None) => detail.map(str::to_string),
+        };
+        return DbError::Rejected { code, message, detail, hint: pg.hint().map(str::to_string) };
+    }
+    let translated = if let Some(my) = d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        match my.number() {
+            1062 => Some("23505"),
+            1451 | 1452 | 1216 | 1217 => Some("23503"),
+            1048 | 1364 => Some("23502"),
+            3819 | 4025 => Some("23514"),
+            1406 => Some("22001"),
+            1264 => Some("22003"),
+            1292 | 1366 | 1265 => Some("22P02"),
+            _ => None,
+        }
+    } else {
+        // SQLite's extended result codes.
+        match code.as_str() {
+            "2067" | "1555" => Some("23505"),
+            "787" => Some("23503"),
+            "1299" => Some("23502"),
+            "275" => Some("23514"),
+            _ => None,
+        }
+    };
+    match translated {
+        Some(pg_code) => DbError::Rejected {
+            code: pg_code.to_string(),
+            detail: Some(match constraint_in(&message) {
+                Some(c) => format!("{message} (constraint {c})"),
+                None => message.clone(),
+            }),
+            message: constraint_message(pg_code).to_string(),
+            hint: None,
+        },
+        None => DbError::Rejected { code, message, detail: None, hint: None },
+    }
+}
+
+/// What a constraint violation means, in the words of its SQLSTATE.
+fn constraint_message(pg_code: &str) -> &'static str {
+    match pg_code {
+        "23505" => "duplicate key value violates a unique constraint",
+        "23503" => "insert or update violates a foreign key constraint",
+        "23502" => "null value violates a not-null constraint",
+        "23514" => "new row violates a check constraint",
+        "22001" => "value too long for the column's type",
+        "22003" => "numeric value out of range",
+        _ => "invalid input value",
+    }
+}
+
+/// The constraint a MySQL or SQLite message names: MySQL's `for key 'x'`
+/// and `CONSTRAINT `x``, SQLite's `failed: table.column`.
+fn constraint_in(message: &str) -> Option<String> {
+    let between = |start: &str, end: char| {
+        let i = message.find(start)? + start.len();
+        let rest = &message[i..];
+        Some(rest[..rest.find(end)?].to_string())
+    };
+    between("for key '", '\'')
+        .or_else(|| between("CONSTRAINT `", '`'))
+        .or_else(|| message.split_once("failed: ").map(|(_, c)| c.trim().to_string()))
 }
 
 /// MySQL reports lost connections under the generic HY000.
@@ -280,6 +351,12 @@ impl Tx {
             Tx::MySql(t) => texts(bound::<MySql>(stmt).fetch_all(&mut **t).await?)?,
             Tx::Sqlite(t) => texts(bound::<Sqlite>(stmt).fetch_all(&mut **t).await?)?,
         })
+    }
+
+    /// Runs a statement whose first column is a count.
+    pub async fn fetch_read_count(&mut self, stmt: &Statement) -> Result<u64, DbError> {
+        let rows = self.fetch_text_rows(stmt).await?;
+        Ok(rows.first().and_then(|r| r.first().cloned().flatten()).and_then(|c| c.parse().ok()).unwrap_or(0))
     }
 
     /// Runs a statement and returns the number of rows it changed.

@@ -169,11 +169,24 @@ pub struct ApiSettings {
     /// Most rows one response carries, applied even when the client asks for
     /// no limit; the cut is visible in `Content-Range`.
     pub max_rows: u64,
+    /// Largest request body accepted; larger ones are answered 413.
+    pub max_body_bytes: u64,
+    /// Tables (globs) on which PATCH and DELETE without any filter are
+    /// allowed; elsewhere they are refused so that one missing `?id=` cannot
+    /// change every row.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow_unfiltered_writes: Vec<String>,
 }
 
 impl Default for ApiSettings {
     fn default() -> Self {
-        Self { max_rows: 1000 }
+        Self { max_rows: 1000, max_body_bytes: 16 * 1024 * 1024, allow_unfiltered_writes: vec![] }
+    }
+}
+
+impl ApiSettings {
+    pub fn allows_unfiltered_write(&self, table: &str) -> bool {
+        self.allow_unfiltered_writes.iter().any(|p| glob_match(p, table))
     }
 }
 

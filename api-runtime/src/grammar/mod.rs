@@ -7,11 +7,15 @@
 mod filter;
 mod headers;
 mod lexer;
+mod payload;
 mod query;
 mod select;
 
 pub use filter::parse_filter_value;
-pub use headers::{CountPreference, Preferences, RangeHeader, parse_prefer, parse_range_header};
+pub use headers::{
+    CountPreference, Preferences, RangeHeader, Resolution, ReturnPreference, parse_prefer, parse_range_header,
+};
+pub use payload::{Payload, PayloadError, parse_payload};
 pub use query::parse_query;
 pub use select::parse_select;
 

@@ -61,7 +61,7 @@ impl ApiError {
 
     pub fn method_not_allowed(method: &str) -> Self {
         ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "PGRST117", format!("Unsupported HTTP method: {method}"))
-            .hint("This version serves reads (GET and HEAD) only.")
+            .hint("Tables take GET, HEAD, POST, PATCH, PUT and DELETE.")
     }
 }
 
@@ -126,6 +126,14 @@ impl From<PlanError> for ApiError {
             }
             PlanError::RelatedOrderNotToOne { .. } => ApiError::new(StatusCode::BAD_REQUEST, "PGRST118", message)
                 .hint("Order by columns of many-to-one or one-to-one embeds only; order one-to-many embeds with rel.order=col."),
+            PlanError::UnknownBodyColumn { hint, .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "PGRST204", message).hint_opt(hint)
+            }
+            PlanError::Payload { details, .. } => ApiError::new(StatusCode::BAD_REQUEST, "PGRST102", message).details(details),
+            PlanError::InvalidWriteValue { .. } => ApiError::new(StatusCode::BAD_REQUEST, "22P02", message)
+                .hint("Send a JSON value of the column's type."),
+            PlanError::Put { details, .. } => ApiError::new(StatusCode::BAD_REQUEST, "PGRST115", message).details(details),
+            PlanError::Unsupported { hint, .. } => ApiError::new(StatusCode::BAD_REQUEST, "DBAPI103", message).hint(hint),
             PlanError::UnknownCast { .. } => ApiError::new(StatusCode::BAD_REQUEST, "DBAPI102", message)
                 .hint("Casts may use text, integer, bigint, numeric, float, boolean, json, date or timestamp."),
         }

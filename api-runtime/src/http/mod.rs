@@ -5,6 +5,7 @@
 pub mod error;
 mod negotiate;
 mod read;
+mod write;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -69,7 +70,15 @@ pub fn api_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(openapi_document).fallback(method_not_allowed))
         .route(OPENAPI_PATH, get(openapi_document))
-        .route("/{table}", get(read::read).fallback(method_not_allowed))
+        .route(
+            "/{table}",
+            get(read::read)
+                .post(write::insert)
+                .patch(write::update)
+                .put(write::upsert_one)
+                .delete(write::delete)
+                .fallback(method_not_allowed),
+        )
         .merge(Router::from(docs))
         .fallback(not_found)
         .with_state(state)
@@ -77,7 +86,15 @@ pub fn api_router(state: Arc<AppState>) -> Router {
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
-                .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+                .allow_methods([
+                    Method::GET,
+                    Method::HEAD,
+                    Method::POST,
+                    Method::PATCH,
+                    Method::PUT,
+                    Method::DELETE,
+                    Method::OPTIONS,
+                ])
                 .allow_headers(Any)
                 .expose_headers(content_headers),
         )

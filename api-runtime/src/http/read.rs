@@ -81,13 +81,18 @@ pub async fn read(
     Ok(response)
 }
 
-fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+pub(super) fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// The exposed schema a request reads: `Accept-Profile`, else the default.
 pub(super) fn profile<'s>(schema: &'s Schema, headers: &HeaderMap) -> Result<&'s str, ApiError> {
-    match headers.get("accept-profile").and_then(|v| v.to_str().ok()) {
+    profile_from(schema, headers, "accept-profile")
+}
+
+/// The exposed schema named by `header` (`Content-Profile` for writes).
+pub(super) fn profile_from<'s>(schema: &'s Schema, headers: &HeaderMap, header: &str) -> Result<&'s str, ApiError> {
+    match headers.get(header).and_then(|v| v.to_str().ok()) {
         None => Ok(schema.default_schema()),
         Some(wanted) => schema.schemas.iter().find(|s| *s == wanted).map(String::as_str).ok_or_else(|| {
             ApiError::new(
@@ -136,7 +141,7 @@ fn plan_rows(explain: &str) -> Option<i64> {
     v.get(0)?.get("Plan")?.get("Plan Rows")?.as_f64().map(|r| r as i64)
 }
 
-fn single_object(body: String, rows: u64) -> Result<String, ApiError> {
+pub(super) fn single_object(body: String, rows: u64) -> Result<String, ApiError> {
     if rows != 1 {
         return Err(ApiError::new(
             StatusCode::NOT_ACCEPTABLE,

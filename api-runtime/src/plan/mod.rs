@@ -6,8 +6,13 @@
 //! clear 400 instead of producing wrong results.
 
 mod read;
+mod write;
 
-pub use read::{Cast, EmbedPlan, Page, PlannedCondition, PlannedItem, PlannedOrder, ReadPlan, plan_read};
+pub use read::{Cast, EmbedPlan, Page, PlannedCondition, PlannedItem, PlannedOrder, ReadPlan, find_table, plan_read};
+pub use write::{
+    Conflict, DeletePlan, InsertPlan, Missing, UpdatePlan, check_put, check_write_value, key_condition, plan_delete,
+    plan_insert, plan_update,
+};
 
 use crate::grammar::GrammarError;
 
@@ -35,6 +40,16 @@ pub enum PlanError {
     InvalidValue { type_name: String, value: String, column: String },
     #[error("A related order on '{label}' is not possible")]
     RelatedOrderNotToOne { label: String },
+    #[error("Could not find the '{column}' column of '{table}' in the schema cache")]
+    UnknownBodyColumn { table: String, column: String, hint: Option<String> },
+    #[error("{message}")]
+    Payload { message: String, details: String },
+    #[error("invalid value for {column}: {value} (expected {expected})")]
+    InvalidWriteValue { column: String, expected: String, value: String },
+    #[error("{message}")]
+    Put { message: String, details: String },
+    #[error("{message}")]
+    Unsupported { message: String, hint: String },
     #[error("invalid cast \"{cast}\"")]
     UnknownCast { cast: String },
 }

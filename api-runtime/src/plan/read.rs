@@ -160,7 +160,7 @@ pub fn plan_read<'s>(
     Ok(plan)
 }
 
-pub(crate) fn find_table<'s>(schema: &'s Schema, profile: &str, name: &str) -> Result<&'s Table, PlanError> {
+pub fn find_table<'s>(schema: &'s Schema, profile: &str, name: &str) -> Result<&'s Table, PlanError> {
     schema.table(profile, name).ok_or_else(|| PlanError::UnknownTable {
         schema: profile.to_string(),
         table: name.to_string(),

@@ -10,8 +10,10 @@ mod mysql;
 mod postgres;
 mod read;
 mod sqlite;
+mod write;
 
 pub use read::{render_count, render_read};
+pub use write::{MAX_PARAMS, render_delete, render_insert, render_keys, render_update};
 
 use crate::grammar::{Direction, JsonStep, Nulls, Operation};
 use crate::plan::Cast;
@@ -169,6 +171,75 @@ pub(crate) trait Dialect: Sync {
     /// One ORDER BY term with PostgreSQL's null placement as the default.
     fn order_term(&self, w: &mut Writer, expr: &Fragment, direction: Option<Direction>, nulls: Option<Nulls>);
     fn limit_offset(&self, w: &mut Writer, limit: Option<u64>, offset: u64);
+
+    /// A placeholder for a JSON value written into `column`, encoded so the
+    /// engine stores it as the column's type.
+    fn write_value(&self, w: &mut Writer, column: &Column, value: &serde_json::Value);
+    /// `INSERT INTO` (or the engine's way of skipping duplicates).
+    fn insert_into(&self, w: &mut Writer, _ignore_duplicates: bool) {
+        w.push("INSERT INTO ");
+    }
+    /// A row of defaults only.
+    fn default_values(&self, w: &mut Writer) {
+        w.push(" DEFAULT VALUES");
+    }
+    /// The upsert clause: on a conflict over `keys`, update `updates` or
+    /// keep the existing row.
+    fn on_conflict(&self, w: &mut Writer, keys: &[&Column], updates: &[&Column], merge: bool) {
+        w.push(" ON CONFLICT (");
+        for (i, k) in keys.iter().enumerate() {
+            if i > 0 {
+                w.push(", ");
+            }
+            w.ident(&k.name);
+        }
+        if !merge || updates.is_empty() {
+            w.push(") DO NOTHING");
+            return;
+        }
+        w.push(") DO UPDATE SET ");
+        for (i, c) in updates.iter().enumerate() {
+            if i > 0 {
+                w.push(", ");
+            }
+            w.ident(&c.name);
+            w.push(" = excluded.");
+            w.ident(&c.name);
+        }
+    }
+    /// Locks selected rows until the transaction ends.
+    fn lock_rows(&self, w: &mut Writer) {
+        w.push(" FOR UPDATE");
+    }
+    fn delete_from(&self, w: &mut Writer, schema: &str, table: &str, alias: &str) {
+        w.push("DELETE FROM ");
+        w.table(schema, table);
+        w.push(" AS ");
+        w.ident(alias);
+    }
+}
+
+/// A JSON value as a bound parameter for engines that store JSON as text
+/// and booleans as 0/1 (MySQL, SQLite).
+pub(crate) fn plain_param(column: &Column, value: &serde_json::Value) -> Param {
+    use serde_json::Value;
+    match value {
+        Value::Null => Param::Null,
+        Value::Bool(b) => Param::Int(i64::from(*b)),
+        Value::Number(n) => match (n.as_i64(), &column.kind) {
+            (Some(i), _) => Param::Int(i),
+            (None, ValueKind::Float) => Param::Float(n.as_f64().unwrap_or_default()),
+            // Exact decimals travel as text, so nothing is rounded.
+            _ => Param::Text(n.to_string()),
+        },
+        Value::String(s) if column.kind == ValueKind::Boolean => match s.as_str() {
+            "true" => Param::Int(1),
+            "false" => Param::Int(0),
+            _ => Param::Text(s.clone()),
+        },
+        Value::String(s) => Param::Text(s.clone()),
+        Value::Array(_) | Value::Object(_) => Param::Text(value.to_string()),
+    }
 }
 
 /// `lhs OP ?` for each value, joined with OR (`any`) or AND (`all`); the

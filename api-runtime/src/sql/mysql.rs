@@ -8,6 +8,7 @@ use crate::schema::{Column, Engine, ValueKind};
 
 use super::{
     Dialect, Fragment, Member, Param, Writer, bool_param, expand_list, json_path_text, nulls_first, pg_array_to_json,
+    plain_param,
 };
 
 pub(super) struct MySql;
@@ -284,6 +285,52 @@ impl Dialect for MySql {
         w.push(if nulls_first(direction, nulls) { " IS NULL DESC, " } else { " IS NULL ASC, " });
         expr(w);
         w.push(if direction == Some(Direction::Desc) { " DESC" } else { " ASC" });
+    }
+
+    fn write_value(&self, w: &mut Writer, column: &Column, value: &serde_json::Value) {
+        match (&column.kind, value.as_str()) {
+            (ValueKind::Bytes, Some(hex)) => {
+                w.push("UNHEX(");
+                w.text(hex.trim_start_matches("\\x"));
+                w.push(")");
+            }
+            _ => w.param(plain_param(column, value), ""),
+        }
+    }
+
+    fn insert_into(&self, w: &mut Writer, ignore_duplicates: bool) {
+        w.push(if ignore_duplicates { "INSERT IGNORE INTO " } else { "INSERT INTO " });
+    }
+
+    fn default_values(&self, w: &mut Writer) {
+        w.push(" () VALUES ()");
+    }
+
+    /// MySQL has no conflict target: a duplicate on any unique key updates
+    /// (merge) or is skipped by INSERT IGNORE.
+    fn on_conflict(&self, w: &mut Writer, _keys: &[&Column], updates: &[&Column], merge: bool) {
+        if !merge || updates.is_empty() {
+            return;
+        }
+        w.push(" ON DUPLICATE KEY UPDATE ");
+        for (i, c) in updates.iter().enumerate() {
+            if i > 0 {
+                w.push(", ");
+            }
+            w.ident(&c.name);
+            w.push(" = VALUES(");
+            w.ident(&c.name);
+            w.push(")");
+        }
+    }
+
+    fn delete_from(&self, w: &mut Writer, schema: &str, table: &str, alias: &str) {
+        w.push("DELETE ");
+        w.ident(alias);
+        w.push(" FROM ");
+        w.table(schema, table);
+        w.push(" AS ");
+        w.ident(alias);
     }
 
     fn limit_offset(&self, w: &mut Writer, limit: Option<u64>, offset: u64) {

@@ -269,6 +269,18 @@ impl Dialect for Postgres {
         w.push(if nulls_first(direction, nulls) { " NULLS FIRST" } else { " NULLS LAST" });
     }
 
+    fn write_value(&self, w: &mut Writer, column: &Column, value: &serde_json::Value) {
+        use serde_json::Value;
+        let ty = base_type(&column.db_type);
+        let param = match value {
+            Value::Null => Param::Null,
+            Value::String(s) => Param::Text(s.clone()),
+            Value::Array(_) if matches!(column.kind, ValueKind::Array(_)) => Param::Text(json_to_array_literal(value)),
+            other => Param::Text(other.to_string()),
+        };
+        w.param(param, &ty);
+    }
+
     fn limit_offset(&self, w: &mut Writer, limit: Option<u64>, offset: u64) {
         if let Some(l) = limit {
             w.push(" LIMIT ");
@@ -279,6 +291,41 @@ impl Dialect for Postgres {
             w.param(Param::Int(offset.min(i64::MAX as u64) as i64), "bigint");
         }
     }
+}
+
+/// A JSON array as a PostgreSQL array literal for an array column.
+fn json_to_array_literal(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    fn element(v: &Value, out: &mut String) {
+        match v {
+            Value::Null => out.push_str("NULL"),
+            Value::Array(items) => {
+                out.push('{');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    element(item, out);
+                }
+                out.push('}');
+            }
+            Value::String(s) => quote(s, out),
+            other => quote(&other.to_string(), out),
+        }
+    }
+    fn quote(s: &str, out: &mut String) {
+        out.push('"');
+        for c in s.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    let mut out = String::new();
+    element(value, &mut out);
+    out
 }
 
 fn comparison_operator(op: Operator) -> &'static str {
@@ -315,6 +362,12 @@ fn pattern_operator(op: Operator) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_arrays_become_array_literals() {
+        let v = serde_json::json!(["a", "b\"c", null, 5, [1, 2]]);
+        assert_eq!(json_to_array_literal(&v), r#"{"a","b\"c",NULL,"5",{"1","2"}}"#);
+    }
 
     #[test]
     fn array_literals_escape_quotes_and_backslashes() {

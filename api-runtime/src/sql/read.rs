@@ -177,7 +177,7 @@ fn from_related(w: &mut Writer, embed: &EmbedPlan, parent_alias: &str) {
 
 /// The WHERE clause of a level: the join to its parent, its own filters
 /// and the existence checks of its `!inner` embeds.
-fn where_clause(w: &mut Writer, plan: &ReadPlan, join: Option<(&EmbedPlan, &str)>) {
+pub(super) fn where_clause(w: &mut Writer, plan: &ReadPlan, join: Option<(&EmbedPlan, &str)>) {
     let mut first = true;
     let mut and = |w: &mut Writer| {
         w.push(if first { " WHERE " } else { " AND " });

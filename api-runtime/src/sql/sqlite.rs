@@ -5,7 +5,9 @@ use crate::grammar::{Direction, IsValue, JsonStep, Nulls, Operation, Operator, Q
 use crate::plan::Cast;
 use crate::schema::{Column, Engine, ValueKind};
 
-use super::{Dialect, Fragment, Member, Param, Writer, bool_param, expand_list, json_path_text, nulls_first};
+use super::{
+    Dialect, Fragment, Member, Param, Writer, bool_param, expand_list, json_path_text, nulls_first, plain_param,
+};
 
 pub(super) struct Sqlite;
 
@@ -223,6 +225,20 @@ impl Dialect for Sqlite {
         w.push(if direction == Some(Direction::Desc) { " DESC" } else { " ASC" });
         w.push(if nulls_first(direction, nulls) { " NULLS FIRST" } else { " NULLS LAST" });
     }
+
+    fn write_value(&self, w: &mut Writer, column: &Column, value: &serde_json::Value) {
+        match (&column.kind, value.as_str()) {
+            (ValueKind::Bytes, Some(hex)) => {
+                w.push("unhex(");
+                w.text(hex.trim_start_matches("\\x"));
+                w.push(")");
+            }
+            _ => w.param(plain_param(column, value), ""),
+        }
+    }
+
+    /// SQLite serializes writers on the whole database: nothing to lock.
+    fn lock_rows(&self, _w: &mut Writer) {}
 
     fn limit_offset(&self, w: &mut Writer, limit: Option<u64>, offset: u64) {
         if limit.is_none() && offset == 0 {

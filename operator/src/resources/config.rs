@@ -72,7 +72,7 @@ pub fn runtime_config(api: &DatabaseApi, keys: &[KeyMaterial]) -> (RuntimeConfig
                 acquire_timeout_seconds: spec.database.pool.acquire_timeout_seconds,
             },
         },
-        api: ApiSettings { max_rows: spec.database.max_rows },
+        api: ApiSettings { max_rows: spec.database.max_rows, ..ApiSettings::default() },
         auth: spec.auth.as_ref().map(|auth| AuthSettings {
             // The HMAC secret reaches the pods as DBAPI_JWT_SECRET, never
             // through the ConfigMap.
