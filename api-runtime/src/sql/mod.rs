@@ -337,6 +337,20 @@ pub(crate) fn pg_array_to_json(value: &str) -> Option<String> {
     Some(serde_json::Value::Array(items).to_string())
 }
 
+/// `name` in `quote` characters, an inner quote doubled; no allocation, as
+/// this runs for every identifier of every statement.
+pub(crate) fn quote_doubling(out: &mut String, name: &str, quote: char) {
+    out.reserve(name.len() + 2);
+    out.push(quote);
+    for c in name.chars() {
+        if c == quote {
+            out.push(quote);
+        }
+        out.push(c);
+    }
+    out.push(quote);
+}
+
 /// PostgreSQL's default: NULLs sort as larger than any value.
 pub(crate) fn nulls_first(direction: Option<Direction>, nulls: Option<Nulls>) -> bool {
     match nulls {

@@ -19,9 +19,7 @@ impl Dialect for MySql {
     }
 
     fn quote_ident(&self, out: &mut String, name: &str) {
-        out.push('`');
-        out.push_str(&name.replace('`', "``"));
-        out.push('`');
+        super::quote_doubling(out, name, '`');
     }
 
     fn placeholder(&self, out: &mut String, _index: usize, _pg_type: &str) {

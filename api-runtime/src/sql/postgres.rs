@@ -51,9 +51,7 @@ impl Dialect for Postgres {
     }
 
     fn quote_ident(&self, out: &mut String, name: &str) {
-        out.push('"');
-        out.push_str(&name.replace('"', "\"\""));
-        out.push('"');
+        super::quote_doubling(out, name, '"');
     }
 
     fn placeholder(&self, out: &mut String, index: usize, pg_type: &str) {

@@ -47,9 +47,7 @@ impl Dialect for Sqlite {
     }
 
     fn quote_ident(&self, out: &mut String, name: &str) {
-        out.push('"');
-        out.push_str(&name.replace('"', "\"\""));
-        out.push('"');
+        super::quote_doubling(out, name, '"');
     }
 
     fn placeholder(&self, out: &mut String, _index: usize, _pg_type: &str) {
