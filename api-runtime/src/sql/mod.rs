@@ -138,6 +138,12 @@ pub(crate) trait Dialect: Sync {
     fn json_array_result(&self, w: &mut Writer, element: &Fragment, order: Option<&Fragment>) {
         self.json_array_agg(w, element, order);
     }
+    /// Whether the engine turns a whole record into a JSON object
+    /// (PostgreSQL's `json_agg(record)`), which is cheaper than building it
+    /// key by key.
+    fn aggregates_records(&self) -> bool {
+        false
+    }
     /// Engines that can limit inside the aggregate (MariaDB) build
     /// to-many embeds without a derived table, which they could not
     /// correlate with the parent row.

@@ -106,6 +106,10 @@ impl Dialect for Postgres {
         }
     }
 
+    fn aggregates_records(&self) -> bool {
+        true
+    }
+
     fn json_value(&self, w: &mut Writer, _kind: &ValueKind, value: &Fragment) {
         value(w);
     }

@@ -21,9 +21,14 @@ type DeferredMember<'a> = (String, Box<Fragment<'a>>);
 pub fn render_read(plan: &ReadPlan, engine: Engine, with_total: bool) -> Statement {
     let mut w = Writer::new(engine);
     let d = w.dialect;
+    let as_records = d.aggregates_records() && keys_are_schema_names(plan);
     w.push("SELECT ");
     let order = |w: &mut Writer| order_by(w, plan);
-    d.json_array_result(&mut w, &|w| object(w, plan), (!plan.order.is_empty()).then_some(&order as _));
+    if as_records {
+        d.json_array_result(&mut w, &|w| w.push(RECORD), None);
+    } else {
+        d.json_array_result(&mut w, &|w| object(w, plan), (!plan.order.is_empty()).then_some(&order as _));
+    }
     w.push(", COUNT(*), ");
     if with_total {
         w.push("(");
@@ -32,21 +37,96 @@ pub fn render_read(plan: &ReadPlan, engine: Engine, with_total: bool) -> Stateme
     } else {
         w.push("NULL");
     }
-    w.push(" FROM (SELECT ");
+    w.push(" FROM (");
+    if as_records {
+        // Each row of the page as a record whose columns are named by the
+        // JSON keys; the database turns whole records into JSON, cheaper
+        // than an object built key by key.
+        w.push("SELECT ");
+        for (i, item) in plan.items.iter().enumerate() {
+            if i > 0 {
+                w.push(", ");
+            }
+            match item {
+                PlannedItem::Column { label, .. } => {
+                    column_value(&mut w, plan, item);
+                    w.push(" AS ");
+                    w.ident(label);
+                }
+                PlannedItem::Embed(e) => {
+                    embed_value(&mut w, e, &plan.alias);
+                    w.push(" AS ");
+                    w.ident(&e.label);
+                }
+            }
+        }
+        w.push(" FROM (");
+        page(&mut w, plan);
+        w.push(") AS ");
+        w.ident(&plan.alias);
+        if !plan.order.is_empty() {
+            w.push(" ORDER BY ");
+            order_by(&mut w, plan);
+        }
+        w.push(") AS ");
+        w.push(RECORD);
+    } else {
+        page(&mut w, plan);
+        w.push(") AS ");
+        w.ident(&plan.alias);
+    }
+    w.finish()
+}
+
+/// Alias of the per-row record in the record form.
+const RECORD: &str = "dbapi_row";
+
+/// The record form names columns by the JSON keys, so it is used only when
+/// every key is a name from the schema (no aliases, no JSON-path labels,
+/// no spreads): identifiers never come from the request.
+fn keys_are_schema_names(plan: &ReadPlan) -> bool {
+    plan.items.iter().all(|item| match item {
+        PlannedItem::Column { column, json_path, label, .. } => json_path.is_empty() && *label == column.name,
+        PlannedItem::Embed(e) => !e.spread && e.label == e.plan.table.name,
+    })
+}
+
+/// `SELECT t1.* FROM <table> AS t1 WHERE … ORDER BY … LIMIT …`: the page,
+/// cut before any JSON is built.
+fn page(w: &mut Writer, plan: &ReadPlan) {
+    let d = w.dialect;
+    w.push("SELECT ");
     w.ident(&plan.alias);
     w.push(".* FROM ");
     w.table(&plan.table.schema, &plan.table.name);
     w.push(" AS ");
     w.ident(&plan.alias);
-    where_clause(&mut w, plan, None);
+    where_clause(w, plan, None);
     if !plan.order.is_empty() {
         w.push(" ORDER BY ");
-        order_by(&mut w, plan);
+        order_by(w, plan);
     }
-    d.limit_offset(&mut w, plan.limit, plan.offset);
-    w.push(") AS ");
-    w.ident(&plan.alias);
-    w.finish()
+    d.limit_offset(w, plan.limit, plan.offset);
+}
+
+/// A column item's value (cast and JSON path applied), as JSON expects it.
+fn column_value(w: &mut Writer, plan: &ReadPlan, item: &PlannedItem) {
+    let PlannedItem::Column { column, json_path, cast, .. } = item else { return };
+    let d = w.dialect;
+    let kind = effective_kind(column, json_path, *cast);
+    d.json_value(w, &kind, &|w| {
+        let col = |w: &mut Writer| {
+            if json_path.is_empty() {
+                w.column(&plan.alias, &column.name);
+            } else {
+                d.json_path(w, &|w| w.column(&plan.alias, &column.name), json_path);
+            }
+        };
+        match cast {
+            Some(c) => d.cast(w, *c, &col),
+            None => col(w),
+        }
+    });
 }
 
 /// `SELECT COUNT(*)` of the rows the top level's filters match; with
@@ -86,25 +166,8 @@ fn collect_pairs<'a>(
 ) {
     for item in &plan.items {
         let (key, value): DeferredMember<'a> = match item {
-            PlannedItem::Column { column, json_path, label, cast } => {
-                let kind = effective_kind(column, json_path, *cast);
-                let value = move |w: &mut Writer| {
-                    let d = w.dialect;
-                    d.json_value(w, &kind, &|w| {
-                        let col = |w: &mut Writer| {
-                            if json_path.is_empty() {
-                                w.column(&plan.alias, &column.name);
-                            } else {
-                                d.json_path(w, &|w| w.column(&plan.alias, &column.name), json_path);
-                            }
-                        };
-                        match cast {
-                            Some(c) => d.cast(w, *c, &col),
-                            None => col(w),
-                        }
-                    });
-                };
-                (label.clone(), Box::new(value))
+            PlannedItem::Column { label, .. } => {
+                (label.clone(), Box::new(move |w: &mut Writer| column_value(w, plan, item)))
             }
             PlannedItem::Embed(e) if e.spread => {
                 let mut inner = Vec::new();
