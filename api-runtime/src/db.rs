@@ -306,7 +306,10 @@ impl Db {
         Ok(match self {
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),
             Db::MySql(p) => Tx::MySql(p.begin().await?),
-            Db::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            // Take the write lock up front: a deferred transaction that
+            // reads and then writes fails at once with "database is locked"
+            // when another writer got there first, instead of waiting.
+            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
         })
     }
 

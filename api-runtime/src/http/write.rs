@@ -87,7 +87,7 @@ pub async fn insert(
     let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, missing, resolution)?;
     let mut tx = state.db.begin().await?;
     let outcome = run_insert(&req, &plan, &mut tx, payload.is_array).await;
-    finish(tx, &req.prefs, outcome, Method::POST, &table).await
+    finish(tx, &req, outcome, Method::POST, &table).await
 }
 
 pub async fn upsert_one(
@@ -109,7 +109,7 @@ pub async fn upsert_one(
         w.location = None;
         w
     });
-    finish(tx, &req.prefs, outcome, Method::PUT, &table).await
+    finish(tx, &req, outcome, Method::PUT, &table).await
 }
 
 pub async fn update(
@@ -147,7 +147,7 @@ pub async fn update(
         Ok(Written::changed(count, body))
     }
     .await;
-    finish(tx, &req.prefs, outcome, Method::PATCH, &table).await
+    finish(tx, &req, outcome, Method::PATCH, &table).await
 }
 
 pub async fn delete(
@@ -169,7 +169,7 @@ pub async fn delete(
         Ok(Written::changed(keys.as_ref().map_or(affected, |k| k.len() as u64), body))
     }
     .await;
-    finish(tx, &req.prefs, outcome, Method::DELETE, &table).await
+    finish(tx, &req, outcome, Method::DELETE, &table).await
 }
 
 /// What a write produced, before commit or rollback.
@@ -295,18 +295,31 @@ async fn represent(
         )
         .hint("Use return=minimal, or add a primary key to the table."));
     };
-    if keys.is_empty() {
-        return Ok(Some("[]".into()));
-    }
     let select_only = ApiQuery { select: req.query.select.clone(), ..ApiQuery::default() };
-    let mut plan = plan_read(&req.schema, &req.profile, table_name, &select_only, Page { offset: 0, limit: None })?;
-    plan.conditions.push(key_condition(table, keys));
-    let output = tx.fetch_read(&render_read(&plan, req.schema.engine, false)).await?;
+    // Read back in chunks: a key list must stay below every engine's limit
+    // of bound parameters.
+    let mut parts: Vec<String> = Vec::new();
+    let mut rows = 0u64;
+    for chunk in keys.chunks(KEYS_PER_READ) {
+        let mut plan = plan_read(&req.schema, &req.profile, table_name, &select_only, Page { offset: 0, limit: None })?;
+        plan.conditions.push(key_condition(table, chunk));
+        let output = tx.fetch_read(&render_read(&plan, req.schema.engine, false)).await?;
+        rows += output.page_rows.max(0) as u64;
+        let inner = output.body.trim().trim_start_matches('[').trim_end_matches(']').trim();
+        if !inner.is_empty() {
+            parts.push(inner.to_string());
+        }
+    }
+    let body = format!("[{}]", parts.join(","));
     Ok(Some(match req.representation {
-        Representation::SingleObject => single_object(output.body, output.page_rows.max(0) as u64)?,
-        _ => output.body,
+        Representation::SingleObject => single_object(body, rows)?,
+        _ => body,
     }))
 }
+
+/// Keys read back per statement (composite keys take one parameter per
+/// column).
+const KEYS_PER_READ: usize = 5_000;
 
 fn refuse_unfiltered(state: &AppState, target: &ReadPlan, verb: &str) -> Result<(), ApiError> {
     if target.conditions.is_empty() && !state.config.api.allows_unfiltered_write(&target.table.name) {
@@ -348,11 +361,25 @@ fn json_as_key(v: &serde_json::Value) -> Option<String> {
 /// shapes the response.
 async fn finish(
     tx: Tx,
-    prefs: &Preferences,
+    req: &WriteRequest,
     outcome: Result<Written, ApiError>,
     method: Method,
     table: &str,
 ) -> Result<Response, ApiError> {
+    let prefs = &req.prefs;
+    // A singular response promises exactly one row: anything else is
+    // refused and undone, as in PostgREST.
+    let outcome = outcome.and_then(|w| {
+        if req.representation == Representation::SingleObject && w.rows != 1 {
+            return Err(ApiError::new(
+                StatusCode::NOT_ACCEPTABLE,
+                "PGRST116",
+                "Cannot coerce the result to a single JSON object",
+            )
+            .details(format!("The result contains {} rows", w.rows)));
+        }
+        Ok(w)
+    });
     let written = match outcome {
         Ok(w) => w,
         Err(e) => {
@@ -374,7 +401,11 @@ async fn finish(
     };
     let h = response.headers_mut();
     if has_body {
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        let content_type = match req.representation {
+            Representation::SingleObject => "application/vnd.pgrst.object+json; charset=utf-8",
+            _ => "application/json; charset=utf-8",
+        };
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     }
     h.insert(header::CONTENT_RANGE, format!("*/{}", written.rows).parse().expect("digits are a valid header"));
     if let Some(location) = written.location

@@ -285,7 +285,8 @@ pub fn check_write_value(table: &Table, column: &Column, value: &Value) -> Resul
         ValueKind::Array(_) => value.is_array(),
         ValueKind::Json => true,
         ValueKind::Text | ValueKind::Other => value.is_string() || value.is_number() || value.is_boolean(),
-        ValueKind::Date | ValueKind::Time | ValueKind::Timestamp | ValueKind::TimestampTz => value.is_string(),
+        ValueKind::Date | ValueKind::Timestamp | ValueKind::TimestampTz => value.as_str().is_some_and(iso_date_start),
+        ValueKind::Time => value.as_str().is_some_and(iso_time_start),
     };
     if ok {
         return Ok(());
@@ -301,6 +302,26 @@ pub fn check_write_value(table: &Table, column: &Column, value: &Value) -> Resul
         expected,
         value: value.to_string(),
     })
+}
+
+/// Starts with an ISO 8601 date (`2024-03-01`, then anything a database
+/// reads after it): SQLite stores any text, so this is the one check that
+/// keeps `"not a date"` out of every engine alike.
+fn iso_date_start(s: &str) -> bool {
+    let b = s.trim().as_bytes();
+    b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[7] == b'-'
+        && b[8..10].iter().all(u8::is_ascii_digit)
+        && (b.len() == 10 || matches!(b[10], b'T' | b't' | b' '))
+}
+
+/// Starts with `HH:MM`.
+fn iso_time_start(s: &str) -> bool {
+    let b = s.trim().as_bytes();
+    b.len() >= 5 && b[..2].iter().all(u8::is_ascii_digit) && b[2] == b':' && b[3..5].iter().all(u8::is_ascii_digit)
 }
 
 /// The filter selecting exactly these key values (from a write's

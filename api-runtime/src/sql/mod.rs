@@ -181,10 +181,6 @@ pub(crate) trait Dialect: Sync {
     /// A placeholder for a JSON value written into `column`, encoded so the
     /// engine stores it as the column's type.
     fn write_value(&self, w: &mut Writer, column: &Column, value: &serde_json::Value);
-    /// `INSERT INTO` (or the engine's way of skipping duplicates).
-    fn insert_into(&self, w: &mut Writer, _ignore_duplicates: bool) {
-        w.push("INSERT INTO ");
-    }
     /// A row of defaults only.
     fn default_values(&self, w: &mut Writer) {
         w.push(" DEFAULT VALUES");
@@ -231,6 +227,8 @@ pub(crate) fn plain_param(column: &Column, value: &serde_json::Value) -> Param {
     use serde_json::Value;
     match value {
         Value::Null => Param::Null,
+        // A JSON column stores the value as JSON: a string stays a string.
+        _ if column.kind == ValueKind::Json => Param::Text(value.to_string()),
         Value::Bool(b) => Param::Int(i64::from(*b)),
         Value::Number(n) => match (n.as_i64(), &column.kind) {
             (Some(i), _) => Param::Int(i),

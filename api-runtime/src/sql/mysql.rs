@@ -296,18 +296,21 @@ impl Dialect for MySql {
         }
     }
 
-    fn insert_into(&self, w: &mut Writer, ignore_duplicates: bool) {
-        w.push(if ignore_duplicates { "INSERT IGNORE INTO " } else { "INSERT INTO " });
-    }
-
     fn default_values(&self, w: &mut Writer) {
         w.push(" () VALUES ()");
     }
 
     /// MySQL has no conflict target: a duplicate on any unique key updates
-    /// (merge) or is skipped by INSERT IGNORE.
-    fn on_conflict(&self, w: &mut Writer, _keys: &[&Column], updates: &[&Column], merge: bool) {
+    /// (merge) or keeps the row through a no-op update (INSERT IGNORE would
+    /// also swallow NOT NULL and type errors).
+    fn on_conflict(&self, w: &mut Writer, keys: &[&Column], updates: &[&Column], merge: bool) {
         if !merge || updates.is_empty() {
+            if let Some(k) = keys.first() {
+                w.push(" ON DUPLICATE KEY UPDATE ");
+                w.ident(&k.name);
+                w.push(" = ");
+                w.ident(&k.name);
+            }
             return;
         }
         w.push(" ON DUPLICATE KEY UPDATE ");

@@ -276,6 +276,8 @@ impl Dialect for Postgres {
         let ty = base_type(&column.db_type);
         let param = match value {
             Value::Null => Param::Null,
+            // A JSON column stores the value as JSON: a string stays a string.
+            _ if column.kind == ValueKind::Json => Param::Text(value.to_string()),
             Value::String(s) => Param::Text(s.clone()),
             Value::Array(_) if matches!(column.kind, ValueKind::Array(_)) => Param::Text(json_to_array_literal(value)),
             other => Param::Text(other.to_string()),

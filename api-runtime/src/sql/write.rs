@@ -25,8 +25,7 @@ pub fn render_insert(
 ) -> Statement {
     let mut w = Writer::new(engine);
     let d = w.dialect;
-    let ignore = plan.conflict.as_ref().is_some_and(|c| !c.merge);
-    d.insert_into(&mut w, ignore);
+    w.push("INSERT INTO ");
     w.table(&plan.table.schema, &plan.table.name);
     if columns.is_empty() {
         d.default_values(&mut w);

@@ -216,3 +216,79 @@ pub fn encode_uri(uri: &str) -> String {
     }
     out
 }
+
+/// Requests with bodies, for the write tests.
+impl Api {
+    /// `method uri` with `headers` and `body`; a JSON `Content-Type` is
+    /// added unless `headers` give one.
+    pub async fn send(&self, method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Response {
+        let mut req = Request::builder().method(method).uri(encode_uri(uri));
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+            req = req.header("content-type", "application/json");
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.request(req.body(Body::from(body.to_string())).unwrap()).await
+    }
+
+    pub async fn post_with(&self, uri: &str, headers: &[(&str, &str)], body: &str) -> Response {
+        self.send("POST", uri, headers, body).await
+    }
+
+    pub async fn patch_with(&self, uri: &str, headers: &[(&str, &str)], body: &str) -> Response {
+        self.send("PATCH", uri, headers, body).await
+    }
+
+    pub async fn put_with(&self, uri: &str, headers: &[(&str, &str)], body: &str) -> Response {
+        self.send("PUT", uri, headers, body).await
+    }
+
+    /// `DELETE uri` with `headers` and no body.
+    pub async fn delete_with(&self, uri: &str, headers: &[(&str, &str)]) -> Response {
+        let mut req = Request::delete(encode_uri(uri));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.request(req.body(Body::empty()).unwrap()).await
+    }
+
+    /// The first column of `sql`'s rows as text (NULL as `None`), straight
+    /// from the database.
+    pub async fn sql_text(&self, sql: &str) -> Vec<Option<String>> {
+        fn text<R: Row>(row: &R) -> Option<String>
+        where
+            for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database>,
+            usize: sqlx::ColumnIndex<R>,
+        {
+            row.try_get::<Option<String>, _>(0usize).unwrap_or_else(|_| {
+                let bytes: Option<Vec<u8>> = row.try_get_unchecked(0usize).expect("a text-like first column");
+                bytes.map(|b| String::from_utf8_lossy(&b).into_owned())
+            })
+        }
+        let q = AssertSqlSafe(sql.to_string());
+        match self.engine() {
+            Engine::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.db.url).await.unwrap();
+                let rows = sqlx::query(q).fetch_all(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                rows.iter().map(text).collect()
+            }
+            Engine::MySql => {
+                let mut c = sqlx::MySqlConnection::connect(&self.db.url).await.unwrap();
+                let rows = sqlx::query(q).fetch_all(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                rows.iter().map(text).collect()
+            }
+            Engine::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.db.url).await.unwrap();
+                let rows = sqlx::query(q).fetch_all(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                rows.iter().map(text).collect()
+            }
+        }
+    }
+
+    /// `SELECT COUNT(*) FROM table [WHERE ...]` straight from the database.
+    pub async fn count(&self, table_and_where: &str) -> i64 {
+        self.sql_i64(&format!("SELECT COUNT(*) FROM {table_and_where}")).await[0]
+    }
+}
