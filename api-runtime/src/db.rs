@@ -433,7 +433,8 @@ where
     usize: sqlx::ColumnIndex<R>,
 {
     let bytes: Option<Vec<u8>> = row.try_get_unchecked(index)?;
-    Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    // Valid UTF-8 (always, from these engines) is taken without a copy.
+    Ok(bytes.map(|b| String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())))
 }
 
 #[cfg(test)]
