@@ -393,13 +393,13 @@ impl Tx {
 /// The statement as a query with its values bound in order.
 fn bound<DB>(stmt: &Statement) -> sqlx::query::Query<'_, DB, <DB as sqlx::Database>::Arguments>
 where
-    DB: sqlx::Database,
+    DB: sqlx::Database + sqlx::database::HasStatementCache,
     for<'e> &'e str: sqlx::Encode<'e, DB> + sqlx::Type<DB>,
     for<'e> i64: sqlx::Encode<'e, DB> + sqlx::Type<DB>,
     for<'e> f64: sqlx::Encode<'e, DB> + sqlx::Type<DB>,
     for<'e> Option<&'e str>: sqlx::Encode<'e, DB> + sqlx::Type<DB>,
 {
-    let mut q = sqlx::query(AssertSqlSafe(stmt.sql.as_str()));
+    let mut q = sqlx::query(AssertSqlSafe(stmt.sql.as_str())).persistent(!stmt.one_off);
     for p in &stmt.params {
         q = match p {
             Param::Text(t) => q.bind(t.as_str()),

@@ -303,7 +303,9 @@ async fn represent(
     for chunk in keys.chunks(KEYS_PER_READ) {
         let mut plan = plan_read(&req.schema, &req.profile, table_name, &select_only, Page { offset: 0, limit: None })?;
         plan.conditions.push(key_condition(table, chunk));
-        let output = tx.fetch_read(&render_read(&plan, req.schema.engine, false)).await?;
+        let mut statement = render_read(&plan, req.schema.engine, false);
+        statement.one_off = true;
+        let output = tx.fetch_read(&statement).await?;
         rows += output.page_rows.max(0) as u64;
         let inner = output.body.trim().trim_start_matches('[').trim_end_matches(']').trim();
         if !inner.is_empty() {

@@ -33,6 +33,10 @@ pub enum Param {
 pub struct Statement {
     pub sql: String,
     pub params: Vec<Param>,
+    /// Run unprepared: planned for these very values each time. For
+    /// statements whose best plan depends on a long list of values (reading
+    /// back written rows by key), where a cached generic plan would scan.
+    pub one_off: bool,
 }
 
 /// Writes one piece of SQL (an expression, a clause) into a [`Writer`].
@@ -59,7 +63,7 @@ impl Writer {
     }
 
     fn finish(self) -> Statement {
-        Statement { sql: self.sql, params: self.params }
+        Statement { sql: self.sql, params: self.params, one_off: false }
     }
 
     pub fn push(&mut self, s: &str) {
