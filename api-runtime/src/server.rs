@@ -59,6 +59,7 @@ pub async fn serve(
     let (api_addr, admin_addr) =
         (api.local_addr().map_err(StartupError::Serve)?, admin.local_addr().map_err(StartupError::Serve)?);
     on_listening(api_addr, admin_addr);
+    spawn_schema_reloaders(state.clone());
     tracing::info!(%api_addr, %admin_addr, "listening");
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -102,4 +103,87 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Re-reads the schema beside the one in use and swaps it in atomically:
+/// requests in flight finish on the old one. On failure the old schema
+/// stays and the error is returned (and logged by the callers).
+pub async fn reload_schema(state: &AppState) -> Result<(), IntrospectError> {
+    let db = &state.config.database;
+    let schema = introspect(&state.db, &db.schemas, &db.tables).await?;
+    let tables = schema.tables.len();
+    state.replace_schema(schema);
+    tracing::info!(tables, "schema reloaded");
+    Ok(())
+}
+
+async fn reload_and_log(state: &AppState, why: &str) {
+    if let Err(e) = reload_schema(state).await {
+        tracing::error!(error = %e, trigger = why, "schema reload failed; still serving the previous schema");
+    }
+}
+
+/// Starts the schema reload triggers: SIGHUP, the PostgreSQL NOTIFY
+/// channel, and the interval, as configured.
+pub fn spawn_schema_reloaders(state: Arc<AppState>) {
+    #[cfg(unix)]
+    {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+                tracing::warn!("cannot listen for SIGHUP; reload the schema by NOTIFY or interval");
+                return;
+            };
+            while hangups.recv().await.is_some() {
+                reload_and_log(&state, "SIGHUP").await;
+            }
+        });
+    }
+    let reload = state.config.database.reload.clone();
+    if reload.interval_seconds > 0 {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(Duration::from_secs(reload.interval_seconds));
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                reload_and_log(&state, "interval").await;
+            }
+        });
+    }
+    if let (crate::db::Db::Postgres(pool), false) = (&state.db, reload.notify_channel.is_empty()) {
+        let pool = pool.clone();
+        tokio::spawn(async move { listen_for_reloads(state, pool, reload.notify_channel).await });
+    }
+}
+
+/// `NOTIFY <channel>, 'reload schema'` (or an empty payload) reloads.
+/// The listener reconnects by itself when the database goes away.
+async fn listen_for_reloads(state: Arc<AppState>, pool: sqlx::PgPool, channel: String) {
+    loop {
+        let listener = async {
+            let mut l = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            l.listen(&channel).await?;
+            Ok::<_, sqlx::Error>(l)
+        };
+        let mut listener = match listener.await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, %channel, "cannot LISTEN for schema reloads; retrying in 5 s");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        tracing::info!(%channel, "listening for schema reload notifications");
+        loop {
+            match listener.recv().await {
+                Ok(n) if matches!(n.payload(), "" | "reload schema") => reload_and_log(&state, "NOTIFY").await,
+                Ok(n) => tracing::debug!(payload = n.payload(), "ignored notification"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "schema reload listener lost its connection; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
 }

@@ -293,3 +293,26 @@ async fn openapi_document_and_docs_page() {
     let init = api.get("/_/docs/swagger-initializer.js").await;
     assert!(init.body.contains("/_/openapi.json"), "{}", init.body);
 }
+
+#[test]
+fn sighup_reloads_the_schema() {
+    let dir = std::env::temp_dir().join(format!("dbapi-hup-{}", std::process::id()));
+    let path = dir.join("demo.sqlite");
+    let server = Server::start(&["demo", "--path", path.to_str().unwrap()]);
+    assert_eq!(http_get(server.api, "/gadgets").unwrap().0, 404);
+    let url = format!("sqlite://{}", path.display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::{AssertSqlSafe, Connection};
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe("CREATE TABLE gadgets (id INTEGER PRIMARY KEY)")).execute(&mut c).await.unwrap();
+    });
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while http_get(server.api, "/gadgets").unwrap().0 != 200 {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload the schema");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -128,6 +128,25 @@ pub struct DatabaseSettings {
     pub tables: TableFilter,
     /// Connection pool of one runtime process.
     pub pool: PoolSettings,
+    /// How the schema is re-read without a restart.
+    pub reload: ReloadSettings,
+}
+
+/// The runtime re-reads the schema on SIGHUP always, on a PostgreSQL
+/// `NOTIFY <channel>, 'reload schema'`, and optionally on an interval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ReloadSettings {
+    /// PostgreSQL LISTEN channel; empty turns listening off.
+    pub notify_channel: String,
+    /// Re-read the schema this often (seconds); 0 means never.
+    pub interval_seconds: u64,
+}
+
+impl Default for ReloadSettings {
+    fn default() -> Self {
+        ReloadSettings { notify_channel: "dbapi".into(), interval_seconds: 0 }
+    }
 }
 
 /// Glob patterns (`*` and `?`) matched against table names. A table is

@@ -182,6 +182,8 @@ fn status_for_database_code(code: &str) -> StatusCode {
         // SQLite extended codes 2067/1555 (unique, primary key) and 787.
         "23505" | "23503" | "23000" | "2067" | "1555" | "787" => StatusCode::CONFLICT,
         "42501" => StatusCode::FORBIDDEN,
+        // A table dropped since the schema was read (until the next reload).
+        "42P01" => StatusCode::NOT_FOUND,
         "42883" | "42804" | "2201B" => StatusCode::BAD_REQUEST,
         "57014" => StatusCode::GATEWAY_TIMEOUT,
         c if c.starts_with("22") || c.starts_with("23") => StatusCode::BAD_REQUEST,

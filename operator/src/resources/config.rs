@@ -71,6 +71,7 @@ pub fn runtime_config(api: &DatabaseApi, keys: &[KeyMaterial]) -> (RuntimeConfig
                 max_connections: pool_per_replica(api),
                 acquire_timeout_seconds: spec.database.pool.acquire_timeout_seconds,
             },
+            ..DatabaseSettings::default()
         },
         api: ApiSettings { max_rows: spec.database.max_rows, ..ApiSettings::default() },
         auth: spec.auth.as_ref().map(|auth| AuthSettings {
