@@ -345,6 +345,22 @@ pub(crate) fn pg_array_to_json(value: &str) -> Option<String> {
     Some(serde_json::Value::Array(items).to_string())
 }
 
+/// `function(key1, value1, key2, value2, …)` with the keys bound: the JSON
+/// object builders of every engine share this shape.
+pub(crate) fn key_value_call(w: &mut Writer, function: &str, pairs: &[Member]) {
+    w.push(function);
+    w.push("(");
+    for (i, (key, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            w.push(", ");
+        }
+        w.text(key);
+        w.push(", ");
+        value(w);
+    }
+    w.push(")");
+}
+
 /// `name` in `quote` characters, an inner quote doubled; no allocation, as
 /// this runs for every identifier of every statement.
 pub(crate) fn quote_doubling(out: &mut String, name: &str, quote: char) {

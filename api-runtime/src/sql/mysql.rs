@@ -27,16 +27,7 @@ impl Dialect for MySql {
     }
 
     fn json_object(&self, w: &mut Writer, pairs: &[Member]) {
-        w.push("JSON_OBJECT(");
-        for (i, (key, value)) in pairs.iter().enumerate() {
-            if i > 0 {
-                w.push(", ");
-            }
-            w.text(key);
-            w.push(", ");
-            value(w);
-        }
-        w.push(")");
+        super::key_value_call(w, "JSON_OBJECT", pairs);
     }
 
     fn json_value(&self, w: &mut Writer, kind: &ValueKind, value: &Fragment) {

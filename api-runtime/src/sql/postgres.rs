@@ -83,16 +83,7 @@ impl Dialect for Postgres {
                     _ => " || ', ' || substr(left(",
                 });
             }
-            w.push("json_build_object(");
-            for (j, (key, value)) in chunk.iter().enumerate() {
-                if j > 0 {
-                    w.push(", ");
-                }
-                w.text(key);
-                w.push(", ");
-                value(w);
-            }
-            w.push(")");
+            super::key_value_call(w, "json_build_object", chunk);
             if last > 0 {
                 w.push(match i {
                     0 => "::text, -1)",

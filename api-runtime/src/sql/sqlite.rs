@@ -55,16 +55,7 @@ impl Dialect for Sqlite {
     }
 
     fn json_object(&self, w: &mut Writer, pairs: &[Member]) {
-        w.push("json_object(");
-        for (i, (key, value)) in pairs.iter().enumerate() {
-            if i > 0 {
-                w.push(", ");
-            }
-            w.text(key);
-            w.push(", ");
-            value(w);
-        }
-        w.push(")");
+        super::key_value_call(w, "json_object", pairs);
     }
 
     fn json_value(&self, w: &mut Writer, kind: &ValueKind, value: &Fragment) {
