@@ -1,4 +1,5 @@
-//! Connection pools and statement execution for the three engines.
+//! Connection pools and statement execution for the three engines: the
+//! bottom of the pipeline, which knows nothing of schemas or grammar.
 //!
 //! The `sql` module produces a [`Statement`] whose text holds only quoted
 //! identifiers from the introspected schema and placeholders; values travel
@@ -14,7 +15,25 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, MySql, Postgres, Row, Sqlite};
 
-use crate::sql::{Param, Statement};
+/// A bound value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Null,
+}
+
+/// A statement ready to run: SQL text and its bound values, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Param>,
+    /// Run unprepared: planned for these very values each time. For
+    /// statements whose best plan depends on a long list of values (reading
+    /// back written rows by key), where a cached generic plan would scan.
+    pub one_off: bool,
+}
 
 /// What a read statement returns: the JSON body the database built, the
 /// number of rows in it, and the total count when one was asked for.

@@ -19,25 +19,7 @@ use crate::grammar::{Direction, JsonStep, Nulls, Operation};
 use crate::plan::Cast;
 use crate::schema::{Column, Engine, ValueKind};
 
-/// A bound value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Param {
-    Text(String),
-    Int(i64),
-    Float(f64),
-    Null,
-}
-
-/// A statement ready to run: SQL text and its bound values, in order.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Statement {
-    pub sql: String,
-    pub params: Vec<Param>,
-    /// Run unprepared: planned for these very values each time. For
-    /// statements whose best plan depends on a long list of values (reading
-    /// back written rows by key), where a cached generic plan would scan.
-    pub one_off: bool,
-}
+pub use crate::db::{Param, Statement};
 
 /// Writes one piece of SQL (an expression, a clause) into a [`Writer`].
 pub(crate) type Fragment<'a> = dyn Fn(&mut Writer) + 'a;

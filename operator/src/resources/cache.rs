@@ -14,11 +14,9 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::deployment::{container_security_context, empty_dir, pod_security_context};
-use super::{OperatorDefaults, child_meta, labels, names, selector_labels};
+use super::pod::{container_security_context, empty_dir, pod_security_context};
+use super::{OperatorDefaults, REDIS_PORT, child_meta, labels, names, selector_labels};
 
-/// The Redis port, in the pod and the Service.
-pub const REDIS_PORT: i32 = 6379;
 /// The `redis` user of the official image.
 pub const REDIS_UID: i64 = 999;
 

@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 use dbapi_crds::crd::{DatabaseApi, SecretKeyRef};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, Lifecycle, LifecycleHandler, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext, SleepAction,
+    ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, Lifecycle, LifecycleHandler,
+    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecretKeySelector, SecretVolumeSource, SleepAction,
     TopologySpreadConstraint, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -17,9 +16,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::autoscaling::autoscaled;
-use super::cache::REDIS_PORT;
 use super::config::CONFIG_FILE;
-use super::{ADMIN_PORT, API_PORT, OperatorDefaults, child_meta, labels, names, selector_labels};
+use super::pod::{container_security_context, empty_dir, pod_security_context};
+use super::{ADMIN_PORT, API_PORT, OperatorDefaults, REDIS_PORT, child_meta, labels, names, selector_labels};
 
 /// Pod template annotation holding [`super::config::config_checksum`].
 pub const CONFIG_CHECKSUM_ANNOTATION: &str = "dbapi.dev/config-checksum";
@@ -238,35 +237,6 @@ fn http_probe(path: &str) -> Probe {
         }),
         timeout_seconds: Some(2),
         ..Probe::default()
-    }
-}
-
-/// An emptyDir volume, for the few paths a read-only root needs writable.
-pub(crate) fn empty_dir(name: &str) -> Volume {
-    Volume { name: name.into(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Volume::default() }
-}
-
-/// Non-root with the default seccomp profile; `uid` is also the group and
-/// the fsGroup of mounted volumes.
-pub(crate) fn pod_security_context(uid: i64) -> PodSecurityContext {
-    PodSecurityContext {
-        run_as_non_root: Some(true),
-        run_as_user: Some(uid),
-        run_as_group: Some(uid),
-        fs_group: Some(uid),
-        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
-        ..PodSecurityContext::default()
-    }
-}
-
-/// Read-only root, no privilege escalation, no capabilities (the
-/// `restricted` Pod Security Standard).
-pub(crate) fn container_security_context() -> SecurityContext {
-    SecurityContext {
-        read_only_root_filesystem: Some(true),
-        allow_privilege_escalation: Some(false),
-        capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Capabilities::default() }),
-        ..SecurityContext::default()
     }
 }
 

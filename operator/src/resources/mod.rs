@@ -6,6 +6,7 @@ pub mod cache;
 pub mod config;
 pub mod deployment;
 pub mod keys;
+pub mod pod;
 pub mod service;
 #[cfg(test)]
 pub(crate) mod test_fixtures;
@@ -24,6 +25,8 @@ pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "dbapi-ope
 pub const API_PORT: i32 = 8080;
 /// Port of /healthz and /readyz.
 pub const ADMIN_PORT: i32 = 9090;
+/// Port of a managed Redis.
+pub const REDIS_PORT: i32 = 6379;
 
 /// What the operator decides when the spec does not say.
 #[derive(Debug, Clone, PartialEq, Eq)]
