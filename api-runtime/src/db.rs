@@ -93,7 +93,10 @@ impl From<sqlx::Error> for DbError {
                 let unavailable = ["08", "57P0", "3D000", "28", "53300", "HY000"]
                     .iter()
                     .any(|p| code.starts_with(p) && (*p != "HY000" || is_connection_message(d.message())));
-                if unavailable {
+                // SQLite: busy or locked past the busy timeout.
+                let sqlite_busy = d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+                    && matches!(code.parse::<i32>().map(|c| c & 0xff), Ok(5 | 6));
+                if unavailable || sqlite_busy {
                     return DbError::Unavailable(d.message().to_string());
                 }
                 rejected(d.as_ref(), code)
@@ -375,10 +378,14 @@ impl Tx {
         })
     }
 
-    /// Runs a statement whose first column is a count.
+    /// Runs a statement whose first column of the first row is a count.
     pub async fn fetch_read_count(&mut self, stmt: &Statement) -> Result<u64, DbError> {
-        let rows = self.fetch_text_rows(stmt).await?;
-        Ok(rows.first().and_then(|r| r.first().cloned().flatten()).and_then(|c| c.parse().ok()).unwrap_or(0))
+        let count: Option<i64> = match self {
+            Tx::Postgres(t) => bound::<Postgres>(stmt).fetch_one(&mut **t).await?.try_get_unchecked(0)?,
+            Tx::MySql(t) => bound::<MySql>(stmt).fetch_one(&mut **t).await?.try_get_unchecked(0)?,
+            Tx::Sqlite(t) => bound::<Sqlite>(stmt).fetch_one(&mut **t).await?.try_get_unchecked(0)?,
+        };
+        Ok(count.unwrap_or(0).max(0) as u64)
     }
 
     /// Runs a statement and returns the number of rows it changed.

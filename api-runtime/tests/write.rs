@@ -34,6 +34,7 @@ on_every_engine!(
     max_affected_strict_refuses_and_keeps_nothing,
     tx_rollback_returns_rows_and_keeps_nothing,
     single_object_accept_on_writes,
+    single_object_accept_without_representation,
     awkward_table_and_column_names,
     json_arrays_booleans_and_bytes_round_trip,
     constraint_violations_have_one_code_on_every_engine,
@@ -41,6 +42,11 @@ on_every_engine!(
     request_errors_are_clear,
     wrong_typed_dates_are_refused,
     concurrent_writes_to_one_table_both_succeed,
+    upsert_conflict_target_is_respected,
+    location_headers_round_trip,
+    request_edges,
+    scalars_into_other_types,
+    tables_without_a_primary_key,
 );
 
 /// The tokens of a `Preference-Applied` header.
@@ -554,6 +560,17 @@ async fn patch_updates_filtered_rows(engine: Engine) {
     ids.sort();
     assert_eq!(ids, vec![1, 3]);
     assert_eq!(api.sql_i64("SELECT id FROM products WHERE price = 2 ORDER BY id").await, vec![1, 3]);
+    // The rows are returned even when the update takes them out of the
+    // filter.
+    let expected = api.sql_i64("SELECT id FROM orders WHERE status = 'pending' ORDER BY id").await;
+    let r =
+        api.patch_with("/orders?status=eq.pending&select=id,status", &[REPRESENTATION], r#"{"status": "paid"}"#).await;
+    r.expect(200);
+    let mut rows = r.json().as_array().unwrap().clone();
+    rows.sort_by_key(|r| r["id"].as_i64());
+    assert_eq!(rows.iter().map(|r| r["id"].as_i64().unwrap()).collect::<Vec<_>>(), expected);
+    assert!(rows.iter().all(|r| r["status"] == "paid"), "{rows:?}");
+    assert_eq!(api.count("orders WHERE status = 'pending'").await, 0);
 
     // Nothing matches.
     let r = api.patch_with("/orders?id=eq.999", &[REPRESENTATION], r#"{"note": "x"}"#).await;
@@ -788,19 +805,30 @@ async fn single_object_accept_on_writes(engine: Engine) {
     assert_eq!(api.count("orders WHERE note = 'many'").await, 0);
     api.delete_with("/stock?qty=lt.0", &one).await.expect_error(406, "PGRST116");
     assert_eq!(api.count("stock").await, 7);
-    // Without return=representation the singular Accept still holds, as
-    // in PostgREST.
+    // No row is not one row either.
+    api.patch_with("/orders?id=eq.999", &one, r#"{"note": "none"}"#).await.expect_error(406, "PGRST116");
+    api.delete_with("/orders?id=eq.999", &one).await.expect_error(406, "PGRST116");
+    // The single object is labelled as one, as on reads.
+    assert!(singular_content_type.starts_with(OBJECT), "content-type {singular_content_type:?}");
+}
+
+async fn single_object_accept_without_representation(engine: Engine) {
+    let api = Api::fixture(engine).await;
+    // The singular Accept holds whatever the return preference, as in
+    // PostgREST: more than one changed row is 406 and is rolled back.
+    api.post_with("/customers", &[("accept", OBJECT)], r#"[{"name": "A"}, {"name": "B"}]"#)
+        .await
+        .expect_error(406, "PGRST116");
+    assert_eq!(api.count("customers").await, 6);
     api.patch_with("/orders?status=eq.paid", &[("accept", OBJECT)], r#"{"note": "many"}"#)
         .await
         .expect_error(406, "PGRST116");
     assert_eq!(api.count("orders WHERE note = 'many'").await, 0);
     api.delete_with("/stock?qty=lt.0", &[("accept", OBJECT)]).await.expect_error(406, "PGRST116");
     assert_eq!(api.count("stock").await, 7);
-    // No row is not one row either.
-    api.patch_with("/orders?id=eq.999", &one, r#"{"note": "none"}"#).await.expect_error(406, "PGRST116");
-    api.delete_with("/orders?id=eq.999", &one).await.expect_error(406, "PGRST116");
-    // The single object is labelled as one, as on reads.
-    assert!(singular_content_type.starts_with(OBJECT), "content-type {singular_content_type:?}");
+    // One row is fine.
+    api.patch_with("/orders?id=eq.1", &[("accept", OBJECT)], r#"{"note": "one"}"#).await.expect(204);
+    assert_eq!(api.count("orders WHERE note = 'one'").await, 1);
 }
 
 async fn awkward_table_and_column_names(engine: Engine) {
@@ -925,6 +953,67 @@ async fn json_arrays_booleans_and_bytes_round_trip(engine: Engine) {
     let r = api.patch_with("/products?id=eq.10&select=attrs", &[REPRESENTATION], r#"{"attrs": "{\"a\": 1}"}"#).await;
     r.expect(200);
     assert_eq!(r.json(), json!([{"attrs": "{\"a\": 1}"}]));
+}
+
+async fn scalars_into_other_types(engine: Engine) {
+    let api = Api::fixture(engine).await;
+    // A boolean or a number into a text column is its JSON text.
+    let r = api.patch_with("/orders?id=eq.1&select=note", &[REPRESENTATION], r#"{"note": true}"#).await;
+    r.expect(200);
+    assert_eq!(r.json(), json!([{"note": "true"}]));
+    assert_eq!(api.sql_text("SELECT note FROM orders WHERE id = 1").await, [Some("true".into())]);
+    let r = api.patch_with("/orders?id=eq.1&select=note", &[REPRESENTATION], r#"{"note": 12.5}"#).await;
+    assert_eq!(r.json(), json!([{"note": "12.5"}]));
+    // Integers as strings, spaces around them included (they pass the
+    // type check, so the database must take them too).
+    let r = api.patch_with("/orders?id=eq.1&select=customer_id", &[REPRESENTATION], r#"{"customer_id": " 2 "}"#).await;
+    r.expect(200);
+    assert_eq!(r.json(), json!([{"customer_id": 2}]));
+    let r = api
+        .post_with("/orders?select=customer_id,total", &[REPRESENTATION], r#"{"customer_id": "3", "total": "4.5"}"#)
+        .await;
+    r.expect(201);
+    assert_eq!(r.json()[0]["customer_id"], 3);
+    assert_eq!(r.json()[0]["total"].as_f64(), Some(4.5));
+    assert_eq!(api.count("orders WHERE customer_id = 3").await, 4);
+}
+
+async fn tables_without_a_primary_key(engine: Engine) {
+    let api = Api::with_sql(
+        engine,
+        "CREATE TABLE logs (msg VARCHAR(100), n INTEGER); INSERT INTO logs (msg, n) VALUES ('a', 1), ('b', 2), ('same', 3);",
+        RuntimeConfig::default(),
+    )
+    .await;
+    let r = api.post_with("/logs", &[], r#"[{"msg": "c", "n": 4}, {"msg": "d", "n": 5}]"#).await;
+    r.expect(201);
+    assert_eq!(r.header("content-range"), Some("*/2"));
+    assert_eq!(r.header("location"), None);
+    let r = api.patch_with("/logs?n=gt.3", &[], r#"{"msg": "e"}"#).await;
+    r.expect(204);
+    assert_eq!(r.header("content-range"), Some("*/2"));
+    // Content-Range counts the rows the filter matched, also those whose
+    // value did not change.
+    let r = api.patch_with("/logs?n=eq.3", &[], r#"{"msg": "same"}"#).await;
+    r.expect(204);
+    assert_eq!(r.header("content-range"), Some("*/1"));
+    let r = api.delete_with("/logs?n=gte.3", &[("prefer", "handling=strict, max-affected=2")]).await;
+    r.expect_error(400, "PGRST124");
+    assert_eq!(api.count("logs").await, 5);
+    let r = api.delete_with("/logs?n=gte.4", &[("prefer", "handling=strict, max-affected=2")]).await;
+    r.expect(204);
+    assert_eq!(r.header("content-range"), Some("*/2"));
+    assert_eq!(api.count("logs").await, 3);
+    // Without a key the written rows cannot be read back: a clear 400 and
+    // nothing kept (PostgREST would return them).
+    let e = api.post_with("/logs", &[REPRESENTATION], r#"{"msg": "f"}"#).await;
+    if e.status.as_u16() == 400 {
+        e.expect_error(400, "DBAPI103");
+        assert_eq!(api.count("logs").await, 3);
+    } else {
+        e.expect(201);
+        assert_eq!(e.json(), json!([{"msg": "f", "n": null}]));
+    }
 }
 
 async fn constraint_violations_have_one_code_on_every_engine(engine: Engine) {
@@ -1100,4 +1189,183 @@ async fn concurrent_writes_to_one_table_both_succeed(engine: Engine) {
     assert_eq!(api.count("stock").await, 2);
     assert_eq!(api.count("orders WHERE id = 1 AND total IN (8, 9)").await, 1);
     assert_eq!(api.count("orders WHERE id = 2 AND note = 'c'").await, 1);
+}
+
+async fn upsert_conflict_target_is_respected(engine: Engine) {
+    let api = Api::fixture(engine).await;
+    // A conflict on another unique key than the one named is an error, not
+    // an update of whichever row happens to collide.
+    let r = api
+        .post_with(
+            "/customers?on_conflict=email",
+            &[("prefer", "resolution=merge-duplicates")],
+            r#"{"id": 1, "name": "Hijack", "email": "new@example.com"}"#,
+        )
+        .await;
+    r.expect_error(409, "23505");
+    assert_eq!(api.sql_text("SELECT email FROM customers WHERE id = 1").await, [Some("alice@example.com".into())]);
+    let r = api
+        .post_with(
+            "/customers?on_conflict=email",
+            &[("prefer", "resolution=ignore-duplicates")],
+            r#"{"id": 2, "name": "Hijack", "email": "fresh@example.com"}"#,
+        )
+        .await;
+    r.expect_error(409, "23505");
+    assert_eq!(api.count("customers WHERE email = 'fresh@example.com'").await, 0);
+    // The primary key is the target by default: a new id whose email is
+    // taken does not take over the row holding that email (customer 6 has
+    // no orders or addresses, so no foreign key stands in the way).
+    let r = api
+        .post_with(
+            "/customers",
+            &[("prefer", "resolution=merge-duplicates")],
+            r#"{"id": 60, "name": "Hijack", "email": "zoe.zhang@example.net"}"#,
+        )
+        .await;
+    r.expect_error(409, "23505");
+    // PUT likewise.
+    let r = api
+        .put_with("/customers?id=eq.50", &[], r#"{"id": 50, "name": "Hijack", "email": "zoe.zhang@example.net"}"#)
+        .await;
+    r.expect_error(409, "23505");
+    assert_eq!(api.count("customers WHERE id IN (50, 60)").await, 0);
+    assert_eq!(api.sql_i64("SELECT id FROM customers WHERE email = 'alice@example.com'").await, vec![1]);
+    assert_eq!(api.sql_i64("SELECT id FROM customers WHERE email = 'zoe.zhang@example.net'").await, vec![6]);
+    assert_eq!(api.count("customers WHERE name = 'Hijack'").await, 0);
+}
+
+async fn location_headers_round_trip(engine: Engine) {
+    let api = Api::fixture(engine).await;
+    // A composite key of text and integer, with characters that need
+    // encoding in a query string.
+    let r = api
+        .post_with(
+            "/warehouses",
+            &[("prefer", "return=headers-only")],
+            r#"{"region": "a&b, c.d=e+f ü", "code": 3, "name": "Odd"}"#,
+        )
+        .await;
+    r.expect(201);
+    let location = r.header("location").expect("a Location").to_string();
+    assert!(location.starts_with("/warehouses?"), "{location}");
+    assert!(location.contains("code=eq.3"), "{location}");
+    let row = api.get(&location).await;
+    row.expect(200);
+    assert_eq!(row.json(), json!([{"region": "a&b, c.d=e+f ü", "code": 3, "name": "Odd"}]));
+    // Composite integer key.
+    let r = api
+        .post_with(
+            "/order_items",
+            &[("prefer", "return=headers-only")],
+            r#"{"order_id": 7, "product_id": 8, "qty": 4}"#,
+        )
+        .await;
+    r.expect(201);
+    let location = r.header("location").unwrap().to_string();
+    assert!(location.contains("order_id=eq.7") && location.contains("product_id=eq.8"), "{location}");
+    assert_eq!(api.get(&location).await.json(), json!([{"order_id": 7, "product_id": 8, "qty": 4}]));
+    // A column name with a space is encoded too.
+    let r = api.post_with("/MixedCase", &[("prefer", "return=headers-only")], r#"{"DisplayName": "Loc"}"#).await;
+    assert_eq!(api.get(r.header("location").unwrap()).await.column_i64("Id"), vec![4]);
+    // A bulk insert of one row is still an array: no Location.
+    let r = api.post_with("/articles", &[("prefer", "return=headers-only")], r#"[{"title": "t", "body": "b"}]"#).await;
+    r.expect(201);
+    assert_eq!(r.header("location"), None);
+    // Upserting a key that already exists writes no new row: the header,
+    // if any, still names the row.
+    let r = api
+        .post_with(
+            "/warehouses",
+            &[("prefer", "return=headers-only, resolution=merge-duplicates")],
+            r#"{"region": "eu", "code": 1, "name": "Berlin"}"#,
+        )
+        .await;
+    r.expect(201);
+    if let Some(location) = r.header("location") {
+        assert_eq!(api.get(location).await.json(), json!([{"region": "eu", "code": 1, "name": "Berlin"}]));
+    }
+}
+
+async fn request_edges(engine: Engine) {
+    let mut config = RuntimeConfig::default();
+    config.api.max_body_bytes = 100;
+    let api = Api::fixture_with(engine, config).await;
+    // return=minimal is echoed.
+    let r = api.post_with("/articles", &[("prefer", "return=minimal")], r#"{"title": "t", "body": "b"}"#).await;
+    r.expect(201);
+    assert_eq!(r.header("preference-applied"), Some("return=minimal"));
+    // The body limit is inclusive.
+    let exact = {
+        let base = r#"{"title": "t", "body": ""}"#;
+        let pad = 100 - base.len();
+        format!(r#"{{"title": "t", "body": "{}"}}"#, "x".repeat(pad))
+    };
+    assert_eq!(exact.len(), 100);
+    api.post_with("/articles", &[], &exact).await.expect(201);
+    let over = exact.replacen("\"t\"", "\"tt\"", 1);
+    assert_eq!(over.len(), 101);
+    api.post_with("/articles", &[], &over).await.expect_error(413, "DBAPI413");
+    // No Content-Type is JSON; media types are case-insensitive.
+    let req = axum::http::Request::post("/articles")
+        .body(axum::body::Body::from(r#"{"title": "none", "body": "b"}"#))
+        .unwrap();
+    api.request(req).await.expect(201);
+    api.post_with(
+        "/articles",
+        &[("content-type", "Application/JSON; Charset=UTF-8")],
+        r#"{"title": "upper", "body": "b"}"#,
+    )
+    .await
+    .expect(201);
+    assert_eq!(api.count("articles").await, 9);
+    // A representation that cannot be read (unknown column in select=)
+    // is an error, and the write is undone.
+    api.post_with("/articles?select=id,nope", &[REPRESENTATION], r#"{"title": "t", "body": "b"}"#)
+        .await
+        .expect_error(400, "42703");
+    api.patch_with("/articles?id=eq.1&select=nope", &[REPRESENTATION], r#"{"title": "gone"}"#)
+        .await
+        .expect_error(400, "42703");
+    api.delete_with("/articles?id=eq.1&select=nope", &[REPRESENTATION]).await.expect_error(400, "42703");
+    assert_eq!(api.count("articles").await, 9);
+    assert_eq!(api.count("articles WHERE title = 'gone'").await, 0);
+}
+
+/// Writes go to the schema `Content-Profile` names (PostgreSQL, the only
+/// engine here with several schemas).
+#[tokio::test]
+async fn content_profile_selects_the_schema_written() {
+    let mut config = RuntimeConfig::default();
+    config.database.schemas = vec!["public".into(), "other".into()];
+    let api = Api::fixture_with(Engine::Postgres, config).await;
+    let r = api
+        .post_with("/things", &[("content-profile", "other"), REPRESENTATION], r#"{"id": 3, "label": "three"}"#)
+        .await;
+    r.expect(201);
+    assert_eq!(r.json(), json!([{"id": 3, "label": "three"}]));
+    api.patch_with("/things?id=eq.1", &[("content-profile", "other")], r#"{"label": "uno"}"#).await.expect(204);
+    api.delete_with("/things?id=eq.2", &[("content-profile", "other")]).await.expect(204);
+    assert_eq!(api.sql_i64("SELECT id FROM other.things ORDER BY id").await, vec![1, 3]);
+    assert_eq!(api.count("other.things WHERE label = 'uno'").await, 1);
+    // Without the header the first schema is meant, which has no `things`.
+    api.post_with("/things", &[], r#"{"id": 4}"#).await.expect_error(404, "PGRST205");
+    api.post_with("/things", &[("content-profile", "nope")], r#"{"id": 4}"#).await.expect_error(406, "PGRST106");
+}
+
+/// A SQLite database whose write lock another process holds past the busy
+/// timeout is unavailable for the moment: 503 with Retry-After, not 500.
+#[tokio::test]
+async fn sqlite_locked_by_another_writer_answers_503() {
+    use sqlx::{Connection, Executor};
+    let api = Api::fixture(Engine::Sqlite).await;
+    let mut other = sqlx::SqliteConnection::connect(&api.db.url).await.unwrap();
+    other.execute("BEGIN IMMEDIATE").await.unwrap();
+    let r = api.post_with("/articles", &[], r#"{"title": "t", "body": "b"}"#).await;
+    other.execute("ROLLBACK").await.unwrap();
+    r.expect(503);
+    assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
+    assert_eq!(api.count("articles").await, 5);
+    // Once the lock is gone, writes go through again.
+    api.post_with("/articles", &[], r#"{"title": "t", "body": "b"}"#).await.expect(201);
 }

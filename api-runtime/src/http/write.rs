@@ -194,6 +194,9 @@ async fn run_insert(
     is_array: bool,
 ) -> Result<Written, ApiError> {
     let table = plan.table;
+    if req.schema.engine == crate::schema::Engine::MySql {
+        refuse_conflicts_off_target(req, plan, tx).await?;
+    }
     let has_key = !table.primary_key.is_empty();
     let mut keys: Vec<Vec<Option<String>>> = Vec::with_capacity(plan.rows.len());
     let mut rows_written = 0u64;
@@ -221,6 +224,73 @@ async fn run_insert(
         _ => None,
     };
     Ok(Written { status: StatusCode::CREATED, rows: rows_written, body, location })
+}
+
+/// MySQL's upsert acts on whichever unique key conflicts, not the one
+/// named: a row that would collide with another row on a different unique
+/// key would update (or silently skip) that row. Such rows are refused with
+/// 409, as PostgreSQL and SQLite refuse them.
+async fn refuse_conflicts_off_target(req: &WriteRequest, plan: &InsertPlan<'_>, tx: &mut Tx) -> Result<(), ApiError> {
+    use crate::grammar::{Condition, Field, Filter, Operation, Operator, SelectItem};
+    let Some(conflict) = &plan.conflict else { return Ok(()) };
+    let table = plan.table;
+    let target: Vec<String> = conflict.columns.iter().map(|c| c.name.clone()).collect();
+    let mut others: Vec<&Vec<String>> = table.unique.iter().filter(|u| **u != target).collect();
+    if !table.primary_key.is_empty() && table.primary_key != target {
+        others.push(&table.primary_key);
+    }
+    let index_of = |name: &str| plan.columns.iter().position(|c| c.name == name);
+    for row in &plan.rows {
+        for key in &others {
+            let values: Option<Vec<(String, String)>> = key
+                .iter()
+                .map(|k| {
+                    let v = row[index_of(k)?].as_ref()?;
+                    json_as_key(v).map(|s| (k.clone(), s))
+                })
+                .collect();
+            let Some(values) = values else { continue };
+            let query = ApiQuery {
+                select: Some(
+                    target
+                        .iter()
+                        .map(|t| SelectItem::Column { field: Field::plain(t), alias: None, cast: None })
+                        .collect(),
+                ),
+                conditions: values
+                    .iter()
+                    .map(|(k, v)| {
+                        let operation = Operation::Compare { op: Operator::Eq, value: v.clone() };
+                        (vec![], Condition::Filter(Filter { field: Field::plain(k), negated: false, operation }))
+                    })
+                    .collect(),
+                ..ApiQuery::default()
+            };
+            let found = plan_read(&req.schema, &req.profile, &table.name, &query, Page { offset: 0, limit: Some(1) })?;
+            let existing = tx.fetch_read(&render_read(&found, req.schema.engine, false)).await?;
+            let Ok(serde_json::Value::Array(rows)) = serde_json::from_str::<serde_json::Value>(&existing.body) else {
+                continue;
+            };
+            let Some(existing) = rows.first() else { continue };
+            let same_target = target.iter().all(|t| {
+                let ours = index_of(t).and_then(|i| row[i].as_ref()).and_then(json_as_key);
+                ours == json_as_key(&existing[t])
+            });
+            if !same_target {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "23505",
+                    "duplicate key value violates a unique constraint",
+                )
+                .details(format!(
+                    "({}) already belongs to another row than the one on_conflict=({}) names",
+                    key.join(", "),
+                    target.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Rows grouped by which columns they set: with `missing=default`, absent

@@ -215,6 +215,10 @@ pub(crate) fn plain_param(column: &Column, value: &serde_json::Value) -> Param {
         Value::Null => Param::Null,
         // A JSON column stores the value as JSON: a string stays a string.
         _ if column.kind == ValueKind::Json => Param::Text(value.to_string()),
+        // 0/1 where the engine stores booleans as numbers, else the word.
+        Value::Bool(b) if matches!(column.kind, ValueKind::Text | ValueKind::Other | ValueKind::Enum(_)) => {
+            Param::Text(b.to_string())
+        }
         Value::Bool(b) => Param::Int(i64::from(*b)),
         Value::Number(n) => match (n.as_i64(), &column.kind) {
             (Some(i), _) => Param::Int(i),

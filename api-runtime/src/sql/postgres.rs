@@ -25,6 +25,17 @@ impl Postgres {
     }
 }
 
+/// The values as one array parameter, converted from text once per
+/// statement (a sub-select) rather than once per row compared.
+fn array_param(w: &mut Writer, values: &[String], array_type: &str) {
+    // The outer cast keeps ANY(...) from reading the sub-select as a set of
+    // rows to compare with.
+    w.push("(SELECT ");
+    w.param(Param::Text(array_literal(values)), array_type);
+    w.push(")::");
+    w.push(array_type);
+}
+
 /// A PostgreSQL array literal (`{"a","b\"c"}`) holding `values` as text.
 fn array_literal(values: &[String]) -> String {
     let mut out = String::from("{");
@@ -207,13 +218,13 @@ impl Dialect for Postgres {
                     Quantifier::All => "ALL(",
                 });
                 let elem = if pattern { "text[]".to_string() } else { format!("{ty}[]") };
-                w.param(Param::Text(array_literal(values)), &elem);
+                array_param(w, values, &elem);
                 w.push(")");
             }
             Operation::In(values) => {
                 jsonb_lhs(w);
                 w.push(" = ANY(");
-                w.param(Param::Text(array_literal(values)), &format!("{ty}[]"));
+                array_param(w, values, &format!("{ty}[]"));
                 w.push(")");
             }
             Operation::Is(v) => {
