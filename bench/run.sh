@@ -1,0 +1,293 @@
+#!/usr/bin/env bash
+# Issue 2: the read workloads W1-W4 of the shared benchmark (../shared/bench)
+# against dbapi-runtime on the shared PostgreSQL dataset, next to pgbench
+# running the same SQL, with the server's peak RSS.
+#
+#   bench/run.sh                 full run: build, dataset, pgbench + ours, W1-W4
+#   bench/run.sh --quick         smoke run (5 s per workload, no load wait)
+#   bench/run.sh --pools 8,16,32 one run of `ours` per pool size (the first
+#                                run also measures pgbench); default: the
+#                                runtime's default pool (10 connections)
+#   bench/run.sh --all           also W6 (hot) and W5 (insert, POST)
+#
+# Environment (all optional):
+#   SHARED_BENCH   the shared harness (default: <repo>/../shared/bench)
+#   WORKLOADS      overrides the workload list (shared run.sh knob)
+#   LISTEN         API address of the runtime (default 127.0.0.1:8080)
+#   ADMIN_LISTEN   admin address (default 127.0.0.1:9090)
+#   NO_BUILD=1     skip cargo build (use the existing release binary)
+#   DBAPI_DATABASE_URL  what the runtime connects to (default: the shared
+#                  DATABASE_URL, TCP 127.0.0.1:55432), e.g. with
+#                  ?host=<PGDATA> for the Unix socket or
+#                  ?options%5Bplan_cache_mode%5D=force_generic_plan
+#   every knob of the shared env.sh / run.sh: WRK_DURATION, PGBENCH_SECONDS,
+#   WARMUP, PIN, SERVER_CPUS, LOAD_CPUS, MAX_LOAD, LOAD_WAIT_MIN,
+#   SKIP_LOAD_WAIT, PEERS_DIR, RESULTS_DIR, BENCH_DIR, PGPORT ...
+#
+# Targets (issue 2): each of W1-W4 >= 60 % of pgbench's figure for the same
+# SQL, p99 < 20 ms at 32 connections, server RSS < 50 MiB during the run.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SHARED_BENCH=${SHARED_BENCH:-$(cd "$REPO/.." && pwd)/shared/bench}
+BIN=$REPO/target/release/dbapi-runtime
+
+QUICK=0 ALL=0 POOLS=""
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+while [ $# -gt 0 ]; do
+    case $1 in
+        --quick) QUICK=1 ;;
+        --all) ALL=1 ;;
+        --pools) shift; [ $# -gt 0 ] || { echo "--pools needs a list, e.g. 8,16,32" >&2; exit 2; }
+                 POOLS=${1//,/ } ;;
+        --pools=*) POOLS=${1#--pools=}; POOLS=${POOLS//,/ } ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+
+say() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+
+[ -x "$SHARED_BENCH/run.sh" ] || die "shared harness not found at $SHARED_BENCH (set SHARED_BENCH)"
+
+# Remember what the caller set before env.sh fills in defaults.
+CALLER_BENCH_DIR=${BENCH_DIR:-}
+# shellcheck source=/dev/null
+. "$SHARED_BENCH/env.sh"
+
+if [ "$QUICK" = 1 ]; then
+    export WRK_DURATION=${WRK_DURATION_QUICK:-5s} PGBENCH_SECONDS=${PGBENCH_SECONDS_QUICK:-5}
+    export WARMUP=${WARMUP_QUICK:-2s} SKIP_LOAD_WAIT=1
+fi
+if [ -z "${WORKLOADS:-}" ]; then
+    if [ "$ALL" = 1 ]; then WORKLOADS="W1 W2 W3 W4 W6 W5"; else WORKLOADS="W1 W2 W3 W4"; fi
+fi
+export WORKLOADS
+
+# ------------------------------------------------------------------ build
+if [ "${NO_BUILD:-0}" != 1 ]; then
+    say "cargo build --release -p dbapi-runtime"
+    (cd "$REPO" && cargo build --release -p dbapi-runtime) || die "build failed"
+fi
+[ -x "$BIN" ] || die "$BIN missing (build it or unset NO_BUILD)"
+
+# ---------------------------------------------------------- prerequisites
+apt_install() {
+    if [ "$(id -u)" = 0 ]; then
+        say "installing with apt-get: $*"
+        apt-get install -y "$@" >&2 || { apt-get update >&2 && apt-get install -y "$@" >&2; } \
+            || die "apt-get install $* failed"
+    else
+        die "missing $*; install it (apt-get install -y $*)"
+    fi
+}
+if ! command -v "$WRK" >/dev/null; then
+    say "wrk not found: installing it (apt-get install -y wrk)"
+    apt_install wrk
+fi
+if [ ! -x "$PGBIN/pgbench" ] || [ ! -x "$PGBIN/initdb" ]; then
+    say "PostgreSQL 15 server binaries / pgbench missing in $PGBIN: installing postgresql-15"
+    apt_install postgresql-15 postgresql-contrib
+fi
+for tool in curl python3 taskset; do
+    command -v "$tool" >/dev/null || die "$tool is required"
+done
+
+# The throwaway cluster is created by the PostgreSQL OS user: as root, the
+# default $PEERS_DIR under /root is not reachable by it, so put PGDATA where
+# it is (unless the caller chose BENCH_DIR).
+if [ -z "$CALLER_BENCH_DIR" ] && [ "$(id -u)" = 0 ]; then
+    mkdir -p "$PEERS_DIR"
+    if ! runuser -u "$PG_OS_USER" -- test -x "$PEERS_DIR"; then
+        BENCH_DIR=/var/tmp/dbapi-bench/pg
+        mkdir -p "$(dirname "$BENCH_DIR")"
+        chmod 755 "$(dirname "$BENCH_DIR")"
+        say "$PG_OS_USER cannot enter $PEERS_DIR: PGDATA goes to $BENCH_DIR"
+    fi
+fi
+export BENCH_DIR PEERS_DIR RESULTS_DIR LOG_DIR
+
+# ---------------------------------------------------------------- dataset
+say "dataset: $SHARED_BENCH/db_up.sh (PostgreSQL on $PGHOST:$PGPORT, PGDATA $BENCH_DIR)"
+"$SHARED_BENCH/db_up.sh" >&2 || die "db_up.sh failed"
+
+# ------------------------------------------------------------ the runtime
+LISTEN=${LISTEN:-127.0.0.1:8080}
+ADMIN_LISTEN=${ADMIN_LISTEN:-127.0.0.1:9090}
+for addr in "$LISTEN" "$ADMIN_LISTEN"; do
+    if ss -Hltn "sport = :${addr##*:}" 2>/dev/null | grep -q .; then
+        die "port ${addr##*:} is already in use (set LISTEN / ADMIN_LISTEN)"
+    fi
+done
+export OURS_URL=http://$LISTEN
+VERSION="dbapi-runtime $("$BIN" --version | awk '{print $2}') ($(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$REPO" && git diff --quiet HEAD -- api-runtime crds 2>/dev/null || echo '+dirty'))"
+
+# A caller-provided DBAPI_DATABASE_URL (e.g. a Unix socket, or connection
+# options) is passed on by targets/ours.sh; note it (password removed).
+if [ -n "${DBAPI_DATABASE_URL:-}" ]; then
+    VERSION="$VERSION, DBAPI_DATABASE_URL=$(sed -E 's#(://[^:/@]*):[^@]*@#\1@#' <<<"$DBAPI_DATABASE_URL")"
+fi
+
+STAMP=$(date +%Y%m%d-%H%M%S)
+CONF_DIR=$PEERS_DIR/ours-config
+mkdir -p "$CONF_DIR" "$RESULTS_DIR"
+
+# Peak RSS of every dbapi-runtime process started from $BIN, once a second.
+# One small python process (no fork per sample), pinned with the load
+# generator so it does not take CPU from the server under test.
+start_rss_sampler() {
+    local out=$1
+    $(pin_load) python3 - "$BIN" "$out" <<'PY' &
+import os, sys, time
+binary, out = sys.argv[1], sys.argv[2]
+pid = None
+with open(out, "a", buffering=1) as fh:
+    while True:
+        if pid is not None and not os.path.exists(f"/proc/{pid}"):
+            pid = None
+        if pid is None:
+            for p in os.listdir("/proc"):
+                if p.isdigit():
+                    try:
+                        exe = os.readlink(f"/proc/{p}/exe")
+                        if exe in (binary, binary + " (deleted)"):
+                            pid = int(p)
+                            break
+                    except OSError:
+                        pass
+        if pid is not None:
+            try:
+                v = {}
+                for line in open(f"/proc/{pid}/status"):
+                    k, _, rest = line.partition(":")
+                    if k in ("VmRSS", "VmHWM"):
+                        v[k] = int(rest.split()[0])
+                fh.write(f"{time.time():.0f} {pid} {v.get('VmRSS', 0)} {v.get('VmHWM', 0)}\n")
+            except OSError:
+                pid = None
+        time.sleep(1)
+PY
+    RSS_PID=$!
+}
+stop_rss_sampler() {
+    if [ -n "${RSS_PID:-}" ]; then kill "$RSS_PID" 2>/dev/null || true; wait "$RSS_PID" 2>/dev/null || true; fi
+    RSS_PID=""
+}
+trap stop_rss_sampler EXIT
+trap 'exit 130' INT TERM   # so that the EXIT trap stops the sampler
+
+RUN_DIRS=()
+run_once() {   # $1 = pool size or "" (runtime default), $2 = targets
+    local pool=$1 targets=$2 cmd="$BIN serve --listen $LISTEN --admin-listen $ADMIN_LISTEN"
+    local tag=${pool:-default}
+    if [ -n "$pool" ]; then
+        printf 'database:\n  pool:\n    maxConnections: %s\n' "$pool" >"$CONF_DIR/pool-$pool.yaml"
+        cmd="$cmd --config $CONF_DIR/pool-$pool.yaml"
+    fi
+    local run_id=ours-$STAMP-pool-$tag
+    local dir=$RESULTS_DIR/$run_id
+    say "shared run.sh: TARGETS=\"$targets\" WORKLOADS=\"$WORKLOADS\" pool=$tag -> $dir"
+    mkdir -p "$dir"
+    start_rss_sampler "$dir/rss.log"
+    RUN_ID=$run_id TARGETS=$targets OURS_CMD=$cmd OURS_VERSION="$VERSION, pool $tag" \
+        "$SHARED_BENCH/run.sh" || say "shared run.sh exited with $?"
+    stop_rss_sampler
+    echo "$tag" >"$dir/pool"
+    RUN_DIRS+=("$dir")
+}
+
+first=1
+for pool in ${POOLS:-""}; do
+    if [ "$first" = 1 ]; then run_once "$pool" "pgbench ours"; first=0
+    else run_once "$pool" "ours"; fi
+done
+if [ "$first" = 1 ]; then run_once "" "pgbench ours"; fi
+
+# ---------------------------------------------------------------- summary
+python3 - "${RUN_DIRS[@]}" <<'PY'
+import json, os, sys
+
+RATIO, P99_MS, RSS_MIB = 0.60, 20.0, 50.0
+TARGETED = {"W1", "W2", "W3", "W4"}
+runs = []
+for d in sys.argv[1:]:
+    cells, meta, loads = {}, {}, []
+    path = os.path.join(d, "results.jsonl")
+    if os.path.exists(path):
+        for line in open(path):
+            line = line.strip()
+            if not line:
+                continue
+            r = json.loads(line)
+            if r.get("meta_run"):
+                loads.append(r)
+            elif r.get("meta"):
+                meta[r["target"]] = r
+            else:
+                cells[(r["target"], r["workload"])] = r
+    rss = hwm = 0
+    rp = os.path.join(d, "rss.log")
+    if os.path.exists(rp):
+        for line in open(rp):
+            p = line.split()
+            if len(p) == 4:
+                rss, hwm = max(rss, int(p[2])), max(hwm, int(p[3]))
+    pool = open(os.path.join(d, "pool")).read().strip() if os.path.exists(os.path.join(d, "pool")) else "?"
+    runs.append(dict(dir=d, cells=cells, meta=meta, loads=loads, rss=rss, hwm=hwm, pool=pool))
+
+pg = {}
+for r in runs:
+    for (t, w), c in r["cells"].items():
+        if t == "pgbench" and c.get("status") == "ok":
+            pg.setdefault(w, c)
+
+order = ["W1", "W2", "W3", "W4", "W5", "W6"]
+multi = len(runs) > 1
+print()
+print("## dbapi-runtime vs pgbench (same SQL)")
+print()
+head = "| workload |" + (" pool |" if multi else "") + " ours req/s | ours p99 | pgbench req/s | pgbench p99 | ratio | target met? |"
+print(head)
+print("|" + "---|" * (head.count("|") - 1))
+for r in runs:
+    ws = sorted({w for (t, w) in r["cells"] if t == "ours"}, key=order.index)
+    for w in ws:
+        c, p = r["cells"][("ours", w)], pg.get(w)
+        pg_rps = f"{p['rps']:,.0f}" if p else "–"
+        pg_p99 = f"{p['p99_ms']:.1f} ms" if p else "–"
+        pool = f" {r['pool']} |" if multi else ""
+        if c.get("status") != "ok":
+            met = "no" if w in TARGETED else "n/a (not an issue-2 target)"
+            print(f"| {w} |{pool} {c.get('status', '?').upper()} ({c.get('reason', '')}) | – | {pg_rps} | {pg_p99} | – | {met} |")
+            continue
+        errs = c.get("non2xx", 0) + c.get("sock_errors", 0) + c.get("timeouts", 0)
+        ratio = c["rps"] / p["rps"] if p and p["rps"] else None
+        why = []
+        if ratio is None:
+            why.append("no pgbench figure")
+        elif ratio < RATIO:
+            why.append(f"ratio < {RATIO:.0%}")
+        if c["p99_ms"] >= P99_MS:
+            why.append(f"p99 >= {P99_MS:.0f} ms")
+        if errs:
+            why.append(f"{errs} errors")
+        met = "yes" if not why else "no (" + ", ".join(why) + ")"
+        if w not in TARGETED:
+            met = "n/a (not an issue-2 target)"
+        rs = f"{ratio:.0%}" if ratio is not None else "–"
+        print(f"| {w} |{pool} {c['rps']:,.0f} | {c['p99_ms']:.1f} ms | {pg_rps} | {pg_p99} | {rs} | {met} |")
+print()
+for r in runs:
+    mib = r["hwm"] / 1024
+    ok = "yes" if 0 < mib < RSS_MIB else ("no data" if r["hwm"] == 0 else "no")
+    lab = f"pool {r['pool']}: " if multi else ""
+    print(f"- {lab}peak server RSS (VmHWM) {mib:.1f} MiB, highest sampled VmRSS {r['rss'] / 1024:.1f} MiB "
+          f"(target < {RSS_MIB:.0f} MiB: {ok})")
+for r in runs:
+    lab = f"pool {r['pool']}: " if multi else ""
+    for t, m in r["meta"].items():
+        print(f"- {lab}load average before {t}: {m.get('loadavg_before', '?')}, CPU busy {m.get('busy_pct_before', '?')}%")
+    print(f"- {lab}raw results: {r['dir']}")
+PY
