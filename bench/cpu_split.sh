@@ -20,6 +20,16 @@ CONF=${2:-}
 CALLER_BENCH_DIR=${BENCH_DIR:-}
 # shellcheck source=/dev/null
 . "$SHARED_BENCH/env.sh"
+
+# One benchmark at a time on this machine: two runs would share the CPUs,
+# the database and port 8080 (the shared run.sh would even measure the other
+# run's server). bench/sql_cost.sh and bench/cpu_split.sh take the same lock.
+mkdir -p "$PEERS_DIR"
+exec 9>"$PEERS_DIR/bench.lock"
+if ! flock -n 9; then
+    echo "[bench] another benchmark holds $PEERS_DIR/bench.lock; waiting for it" >&2
+    flock -w "${LOCK_WAIT_S:-3600}" 9 || { echo "[bench] gave up waiting for the lock" >&2; exit 1; }
+fi
 if [ -z "$CALLER_BENCH_DIR" ] && [ -d /var/tmp/dbapi-bench/pg ] && [ ! -s "$BENCH_DIR/PG_VERSION" ]; then
     BENCH_DIR=/var/tmp/dbapi-bench/pg   # where bench/run.sh puts PGDATA when run as root
 fi
