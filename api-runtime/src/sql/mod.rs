@@ -207,6 +207,20 @@ pub(crate) trait Dialect: Sync {
     }
 }
 
+/// A written value on engines that store JSON as text and booleans as 0/1
+/// (MySQL, SQLite): bytes go through `unhex()`, everything else is a plain
+/// parameter.
+pub(crate) fn write_plain_value(w: &mut Writer, column: &Column, value: &serde_json::Value) {
+    match (&column.kind, value.as_str()) {
+        (ValueKind::Bytes, Some(hex)) => {
+            w.push("unhex(");
+            w.text(hex.trim_start_matches("\\x"));
+            w.push(")");
+        }
+        _ => w.param(plain_param(column, value), ""),
+    }
+}
+
 /// A JSON value as a bound parameter for engines that store JSON as text
 /// and booleans as 0/1 (MySQL, SQLite).
 pub(crate) fn plain_param(column: &Column, value: &serde_json::Value) -> Param {

@@ -8,7 +8,6 @@ use crate::schema::{Column, Engine, ValueKind};
 
 use super::{
     Dialect, Fragment, Member, Param, Writer, bool_param, expand_list, json_path_text, nulls_first, pg_array_to_json,
-    plain_param,
 };
 
 pub(super) struct MySql;
@@ -277,14 +276,7 @@ impl Dialect for MySql {
     }
 
     fn write_value(&self, w: &mut Writer, column: &Column, value: &serde_json::Value) {
-        match (&column.kind, value.as_str()) {
-            (ValueKind::Bytes, Some(hex)) => {
-                w.push("UNHEX(");
-                w.text(hex.trim_start_matches("\\x"));
-                w.push(")");
-            }
-            _ => w.param(plain_param(column, value), ""),
-        }
+        super::write_plain_value(w, column, value);
     }
 
     fn default_values(&self, w: &mut Writer) {

@@ -5,9 +5,7 @@ use crate::grammar::{Direction, IsValue, JsonStep, Nulls, Operation, Operator, Q
 use crate::plan::Cast;
 use crate::schema::{Column, Engine, ValueKind};
 
-use super::{
-    Dialect, Fragment, Member, Param, Writer, bool_param, expand_list, json_path_text, nulls_first, plain_param,
-};
+use super::{Dialect, Fragment, Member, Param, Writer, bool_param, expand_list, json_path_text, nulls_first};
 
 pub(super) struct Sqlite;
 
@@ -216,14 +214,7 @@ impl Dialect for Sqlite {
     }
 
     fn write_value(&self, w: &mut Writer, column: &Column, value: &serde_json::Value) {
-        match (&column.kind, value.as_str()) {
-            (ValueKind::Bytes, Some(hex)) => {
-                w.push("unhex(");
-                w.text(hex.trim_start_matches("\\x"));
-                w.push(")");
-            }
-            _ => w.param(plain_param(column, value), ""),
-        }
+        super::write_plain_value(w, column, value);
     }
 
     /// SQLite serializes writers on the whole database: nothing to lock.
