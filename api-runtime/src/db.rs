@@ -121,6 +121,11 @@ fn rejected(d: &dyn sqlx::error::DatabaseError, code: String) -> DbError {
         return DbError::Rejected { code, message, detail, hint: pg.hint().map(str::to_string) };
     }
     let translated = if let Some(my) = d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        // SIGNAL in a stored function: the application's own message, as
+        // RAISE EXCEPTION is on PostgreSQL.
+        if my.number() == 1644 {
+            return DbError::Rejected { code: "P0001".into(), message, detail: None, hint: None };
+        }
         match my.number() {
             1062 => Some("23505"),
             1451 | 1452 | 1216 | 1217 => Some("23503"),

@@ -33,6 +33,9 @@ pub struct Preferences {
     pub strict: Option<bool>,
     pub tx_rollback: Option<bool>,
     pub max_affected: Option<u64>,
+    /// `params=single-object`: a function's only json parameter takes the
+    /// whole body.
+    pub single_object_params: Option<bool>,
 }
 
 impl Preferences {
@@ -69,6 +72,9 @@ impl Preferences {
         if let Some(rb) = self.tx_rollback {
             out.push(if rb { "tx=rollback" } else { "tx=commit" });
         }
+        if let Some(true) = self.single_object_params {
+            out.push("params=single-object");
+        }
         let max;
         if let Some(m) = self.max_affected {
             max = format!("max-affected={m}");
@@ -100,6 +106,7 @@ pub fn parse_prefer<'a>(headers: impl IntoIterator<Item = &'a str>) -> Result<Pr
                 "handling=lenient" => p.strict = Some(false),
                 "tx=rollback" => p.tx_rollback = Some(true),
                 "tx=commit" => p.tx_rollback = Some(false),
+                "params=single-object" => p.single_object_params = Some(true),
                 t if t.starts_with("max-affected=") => match t["max-affected=".len()..].parse() {
                     Ok(n) => p.max_affected = Some(n),
                     Err(_) => unknown.push(t.to_string()),

@@ -136,6 +136,17 @@ impl From<PlanError> for ApiError {
             PlanError::Unsupported { hint, .. } => ApiError::new(StatusCode::BAD_REQUEST, "DBAPI103", message).hint(hint),
             PlanError::UnknownCast { .. } => ApiError::new(StatusCode::BAD_REQUEST, "DBAPI102", message)
                 .hint("Casts may use text, integer, bigint, numeric, float, boolean, json, date or timestamp."),
+            PlanError::UnknownFunction { hint, .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "PGRST202", message).hint_opt(hint)
+            }
+            PlanError::AmbiguousFunction { signature, .. } => {
+                ApiError::new(StatusCode::MULTIPLE_CHOICES, "PGRST203", message)
+                    .details(format!("The call {signature} fits more than one overload"))
+                    .hint("Rename the overloaded functions, or name a parameter only one of them has.")
+            }
+            PlanError::UncallableFunction { reason, .. } => ApiError::new(StatusCode::NOT_FOUND, "PGRST202", message)
+                .details(reason)
+                .hint("Wrap it in a function with named parameters that returns a table, a type or a value."),
         }
     }
 }
@@ -185,6 +196,15 @@ fn status_for_database_code(code: &str) -> StatusCode {
         // A table dropped since the schema was read (until the next reload).
         "42P01" => StatusCode::NOT_FOUND,
         "42883" | "42804" | "2201B" => StatusCode::BAD_REQUEST,
+        // RAISE EXCEPTION (MySQL: SIGNAL) in a function: the client's error.
+        "P0001" => StatusCode::BAD_REQUEST,
+        // PostgREST's convention: SQLSTATE PTxyz answers HTTP status xyz.
+        c if c.len() == 5 && c.starts_with("PT") => c[2..]
+            .parse::<u16>()
+            .ok()
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .filter(|s| s.is_client_error() || s.is_server_error())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         "57014" => StatusCode::GATEWAY_TIMEOUT,
         c if c.starts_with("22") || c.starts_with("23") => StatusCode::BAD_REQUEST,
         c if c.starts_with("08") || c.starts_with("53") => StatusCode::SERVICE_UNAVAILABLE,
@@ -232,6 +252,9 @@ mod tests {
     #[test]
     fn database_codes_map_to_statuses() {
         assert_eq!(status_for_database_code("23505"), StatusCode::CONFLICT);
+        assert_eq!(status_for_database_code("P0001"), StatusCode::BAD_REQUEST);
+        assert_eq!(status_for_database_code("PT402"), StatusCode::PAYMENT_REQUIRED);
+        assert_eq!(status_for_database_code("PT200"), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(status_for_database_code("22P02"), StatusCode::BAD_REQUEST);
         assert_eq!(status_for_database_code("XX000"), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(status_for_database_code("08006"), StatusCode::SERVICE_UNAVAILABLE);

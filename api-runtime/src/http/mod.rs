@@ -5,6 +5,7 @@
 pub mod error;
 mod negotiate;
 mod read;
+mod rpc;
 mod write;
 
 use std::sync::Arc;
@@ -79,6 +80,7 @@ pub fn api_router(state: Arc<AppState>) -> Router {
                 .delete(write::delete)
                 .fallback(method_not_allowed),
         )
+        .route("/rpc/{function}", get(rpc::call_get).post(rpc::call_post).fallback(rpc::method_not_allowed))
         .merge(Router::from(docs))
         .fallback(not_found)
         .with_state(state)

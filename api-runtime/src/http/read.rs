@@ -13,7 +13,7 @@ use crate::sql::{render_count, render_read};
 
 use super::AppState;
 use super::error::ApiError;
-use super::negotiate::{Representation, negotiate, strip_nulls};
+use super::negotiate::{Negotiated, Representation, negotiate, strip_nulls};
 
 pub async fn read(
     State(state): State<Arc<AppState>>,
@@ -53,7 +53,21 @@ pub async fn read(
     };
 
     let rows = output.page_rows.max(0) as u64;
-    let offset = page.offset;
+    read_response(output.body, rows, total, page.offset, negotiated, &plan, prefs.count)
+}
+
+/// A page of rows as the response: 416 past the end, 206 when the total
+/// shows more rows, the body in the negotiated representation,
+/// `Content-Range` and the applied count preference.
+pub(super) fn read_response(
+    body: String,
+    rows: u64,
+    total: Option<i64>,
+    offset: u64,
+    negotiated: Negotiated,
+    plan: &ReadPlan,
+    count: Option<CountPreference>,
+) -> Result<Response, ApiError> {
     if let Some(t) = total
         && offset > 0
         && offset >= t as u64
@@ -66,16 +80,16 @@ pub async fn read(
         _ => StatusCode::OK,
     };
     let body = match negotiated.representation {
-        Representation::Json => output.body,
-        Representation::SingleObject => single_object(output.body, rows)?,
-        Representation::Csv => to_csv(&output.body, &plan)?,
+        Representation::Json => body,
+        Representation::SingleObject => single_object(body, rows)?,
+        Representation::Csv => to_csv(&body, plan)?,
     };
     let body = if negotiated.strip_nulls { without_nulls(&body)? } else { body };
     let mut response = (status, body).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(negotiated.content_type()));
     h.insert(header::CONTENT_RANGE, content_range(offset, rows, total).parse().expect("digits are a valid header"));
-    if let Some(applied) = (crate::grammar::Preferences { count: prefs.count, ..Default::default() }).applied() {
+    if let Some(applied) = (crate::grammar::Preferences { count, ..Default::default() }).applied() {
         h.insert("preference-applied", applied.parse().expect("preference tokens are valid header text"));
     }
     Ok(response)
@@ -154,7 +168,7 @@ pub(super) fn single_object(body: String, rows: u64) -> Result<String, ApiError>
     Ok(trimmed[1..trimmed.len() - 1].trim().to_string())
 }
 
-fn without_nulls(body: &str) -> Result<String, ApiError> {
+pub(super) fn without_nulls(body: &str) -> Result<String, ApiError> {
     let mut value: serde_json::Value = serde_json::from_str(body).map_err(|e| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "DBAPI500", "Could not strip nulls").details(e.to_string())
     })?;

@@ -45,6 +45,20 @@ async fn prepare(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Result<Wri
 /// (`application/x-www-form-urlencoded`) is one row of strings, as in
 /// PostgREST.
 async fn read_payload(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Payload, ApiError> {
+    let (bytes, form) = body_bytes(state, headers, body).await?;
+    if let Some(row) = form {
+        return Ok(Payload { rows: vec![row], is_array: false });
+    }
+    parse_payload(&bytes).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "PGRST102", e.message).details(e.details))
+}
+
+/// The raw body within `api.maxBodyBytes`, after checking its media type
+/// (JSON, or an HTML form, which comes back decoded as strings).
+pub(super) async fn body_bytes(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(axum::body::Bytes, Option<serde_json::Map<String, serde_json::Value>>), ApiError> {
     let mut form = false;
     if let Some(ct) = header_str(headers, header::CONTENT_TYPE) {
         let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
@@ -64,13 +78,12 @@ async fn read_payload(state: &AppState, headers: &HeaderMap, body: Body) -> Resu
             .details(format!("at most {limit} bytes are accepted (api.maxBodyBytes)"))
             .hint("Split a bulk insert into several requests.")
     })?;
-    if form {
-        let row = form_urlencoded::parse(&bytes)
+    let form = form.then(|| {
+        form_urlencoded::parse(&bytes)
             .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
-            .collect();
-        return Ok(Payload { rows: vec![row], is_array: false });
-    }
-    parse_payload(&bytes).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "PGRST102", e.message).details(e.details))
+            .collect()
+    });
+    Ok((bytes, form))
 }
 
 pub async fn insert(

@@ -5,9 +5,11 @@
 //! objects. Operators the engine cannot express are refused here with a
 //! clear 400 instead of producing wrong results.
 
+mod call;
 mod read;
 mod write;
 
+pub use call::{Call, CallArgs, CallPlan, plan_call};
 pub use read::{Cast, EmbedPlan, Page, PlannedCondition, PlannedItem, PlannedOrder, ReadPlan, find_table, plan_read};
 pub use write::{
     Conflict, DeletePlan, InsertPlan, Missing, UpdatePlan, check_put, check_write_value, key_condition, plan_delete,
@@ -52,6 +54,12 @@ pub enum PlanError {
     Unsupported { message: String, hint: String },
     #[error("invalid cast \"{cast}\"")]
     UnknownCast { cast: String },
+    #[error("Could not find the function {signature} in the schema cache")]
+    UnknownFunction { signature: String, hint: Option<String> },
+    #[error("Could not choose the best candidate function between: {}", candidates.join(", "))]
+    AmbiguousFunction { signature: String, candidates: Vec<String> },
+    #[error("The function {name} cannot be called")]
+    UncallableFunction { name: String, reason: String },
 }
 
 /// The closest of `candidates` to `name`, for "did you mean" hints.

@@ -6,6 +6,7 @@ use crate::grammar::{
 };
 use crate::schema::{Cardinality, Column, Engine, Relationship, Schema, Table, ValueKind};
 
+use super::call::Call;
 use super::{PlanError, closest};
 
 /// Type names a `select=col::type` cast may use; each dialect spells them.
@@ -42,6 +43,9 @@ impl Cast {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadPlan<'s> {
     pub table: &'s Table,
+    /// At the top level of `/rpc/{fn}`: the call whose result rows `table`
+    /// describes; they are read from the call instead of the table.
+    pub call: Option<Call<'s>>,
     /// SQL alias of this level, unique within the statement.
     pub alias: String,
     pub items: Vec<PlannedItem<'s>>,
@@ -122,7 +126,16 @@ pub fn plan_read<'s>(
     query: &ApiQuery,
     page: Page,
 ) -> Result<ReadPlan<'s>, PlanError> {
-    let table = find_table(schema, profile, table_name)?;
+    plan_rows_of(schema, find_table(schema, profile, table_name)?, query, page)
+}
+
+/// Plans a read of `table`'s rows (a table, a view or a function's result).
+pub(crate) fn plan_rows_of<'s>(
+    schema: &'s Schema,
+    table: &'s Table,
+    query: &ApiQuery,
+    page: Page,
+) -> Result<ReadPlan<'s>, PlanError> {
     let mut planner = Planner { schema, next_alias: 0 };
     let star = [SelectItem::Star];
     let select = query.select.as_deref().unwrap_or(&star);
@@ -242,7 +255,7 @@ impl<'s> Planner<'s> {
                 }
             }
         }
-        Ok(ReadPlan { table, alias, items, conditions: vec![], order: vec![], limit: None, offset: 0 })
+        Ok(ReadPlan { table, call: None, alias, items, conditions: vec![], order: vec![], limit: None, offset: 0 })
     }
 
     fn relationship(&self, table: &'s Table, target: &str, hint: Option<&str>) -> Result<&'s Relationship, PlanError> {

@@ -83,7 +83,7 @@ pub fn plan_insert<'s>(
         for column in &columns {
             let value = row.get(&column.name).cloned();
             if let Some(v) = &value {
-                check_write_value(table, column, v)?;
+                check_write_value(&table.name, column, v)?;
             }
             values.push(value);
         }
@@ -254,7 +254,7 @@ fn set_list<'s>(table: &'s Table, row: &Map<String, Value>) -> Result<Vec<(&'s C
     let mut set = Vec::with_capacity(row.len());
     for (name, value) in row {
         let column = body_column(table, name)?;
-        check_write_value(table, column, value)?;
+        check_write_value(&table.name, column, value)?;
         set.push((column, value.clone()));
     }
     Ok(set)
@@ -262,7 +262,8 @@ fn set_list<'s>(table: &'s Table, row: &Map<String, Value>) -> Result<Vec<(&'s C
 
 /// Refuses a value that cannot be of the column's type, naming both: the
 /// same answer on every engine, before the database coerces anything.
-pub fn check_write_value(table: &Table, column: &Column, value: &Value) -> Result<(), PlanError> {
+/// Checks a value written to `column` of `owner` (a table or a function).
+pub fn check_write_value(owner: &str, column: &Column, value: &Value) -> Result<(), PlanError> {
     if value.is_null() {
         return Ok(());
     }
@@ -297,11 +298,7 @@ pub fn check_write_value(table: &Table, column: &Column, value: &Value) -> Resul
         ValueKind::Array(_) => "an array".into(),
         _ => column.db_type.clone(),
     };
-    Err(PlanError::InvalidWriteValue {
-        column: format!("{}.{}", table.name, column.name),
-        expected,
-        value: value.to_string(),
-    })
+    Err(PlanError::InvalidWriteValue { column: format!("{owner}.{}", column.name), expected, value: value.to_string() })
 }
 
 /// Starts with an ISO 8601 date (`2024-03-01`, then anything a database

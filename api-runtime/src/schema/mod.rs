@@ -112,6 +112,88 @@ impl Table {
 /// Qualified name of a table: (schema, table).
 pub type TableKey = (String, String);
 
+/// Whether a function may run on a read (GET) request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Volatility {
+    Immutable,
+    Stable,
+    /// May change data: only POST calls it.
+    Volatile,
+}
+
+/// A database function exposed under `/rpc/{name}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Function {
+    pub schema: String,
+    pub name: String,
+    /// Input parameters in declaration order; a parameter with a `default`
+    /// may be left out of a call.
+    pub params: Vec<Column>,
+    /// PostgreSQL `VARIADIC` last parameter (passed as an array).
+    pub variadic: bool,
+    pub returns: Returns,
+    pub set_returning: bool,
+    pub volatility: Volatility,
+    pub comment: Option<String>,
+}
+
+/// What a call yields. Every result is read as rows of a [`Table`], so the
+/// read grammar (select, filters, order, limit) applies to it unchanged.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Returns {
+    Void,
+    /// One value per row, in a single column named after the function.
+    Scalar(Table),
+    /// Rows of a composite type or of OUT/TABLE columns.
+    Rows(Table),
+    /// Rows of an exposed table's type: that table, so its relationships
+    /// embed as in a read of the table.
+    Table(TableKey),
+}
+
+impl Function {
+    /// The rows a call yields, or `None` for a void function.
+    pub fn result_table<'a>(&'a self, schema: &'a Schema) -> Option<&'a Table> {
+        match &self.returns {
+            Returns::Void => None,
+            Returns::Scalar(t) | Returns::Rows(t) => Some(t),
+            Returns::Table((s, n)) => schema.table(s, n),
+        }
+    }
+
+    pub fn is_scalar(&self) -> bool {
+        matches!(self.returns, Returns::Scalar(_))
+    }
+
+    /// `fn(a, b)`, as error messages and the OpenAPI document name it.
+    pub fn signature(&self) -> String {
+        let names: Vec<&str> = self.params.iter().map(|p| p.name.as_str()).collect();
+        format!("{}.{}({})", self.schema, self.name, names.join(", "))
+    }
+}
+
+/// The single-column table a scalar function's values are read from.
+pub(crate) fn scalar_result(schema: &str, function: &str, value: Column) -> Table {
+    Table {
+        schema: schema.to_string(),
+        name: function.to_string(),
+        is_view: true,
+        columns: vec![Column { name: function.to_string(), ..value }],
+        primary_key: Vec::new(),
+        unique: Vec::new(),
+        foreign_keys: Vec::new(),
+        comment: None,
+    }
+}
+
+/// The introspected functions and, by name, the routines that exist but
+/// cannot be called (procedures, unsupported signatures) with the reason.
+#[derive(Debug, Clone, Default)]
+pub struct Routines {
+    pub functions: Vec<Function>,
+    pub uncallable: Vec<(TableKey, String)>,
+}
+
 /// Everything the runtime knows about the database, read once and swapped
 /// whole on reload.
 #[derive(Debug, Clone)]
@@ -120,6 +202,10 @@ pub struct Schema {
     /// Exposed schemas; the first is the default profile.
     pub schemas: Vec<String>,
     pub tables: BTreeMap<TableKey, Table>,
+    /// Functions by (schema, name); overloads share the key.
+    pub functions: BTreeMap<TableKey, Vec<Function>>,
+    /// Routines that exist but are not exposed, with the reason.
+    pub uncallable: BTreeMap<TableKey, String>,
     /// Relationships by the table they start from.
     relationships: BTreeMap<TableKey, Vec<Relationship>>,
 }
@@ -134,7 +220,32 @@ impl Schema {
             .map(|t| ((t.schema.clone(), t.name.clone()), t))
             .collect();
         let relationships = relationships::derive(&tables);
-        Schema { engine, schemas, tables, relationships }
+        Schema { engine, schemas, tables, functions: BTreeMap::new(), uncallable: BTreeMap::new(), relationships }
+    }
+
+    /// Adds the introspected functions; the table filter applies to their
+    /// names too.
+    pub fn with_routines(mut self, routines: Routines, filter: &TableFilter) -> Self {
+        for mut f in routines.functions.into_iter().filter(|f| filter.allows(&f.name)) {
+            if let Returns::Rows(t) = &f.returns
+                && self.table(&t.schema, &t.name).is_some_and(|exposed| exposed.columns == t.columns)
+            {
+                f.returns = Returns::Table((t.schema.clone(), t.name.clone()));
+            }
+            self.functions.entry((f.schema.clone(), f.name.clone())).or_default().push(f);
+        }
+        self.uncallable.extend(routines.uncallable.into_iter().filter(|((_, name), _)| filter.allows(name)));
+        self
+    }
+
+    /// The overloads of `schema.name`.
+    pub fn functions_named(&self, schema: &str, name: &str) -> &[Function] {
+        self.functions.get(&(schema.to_string(), name.to_string())).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Functions of one exposed schema, in name order.
+    pub fn functions_in<'a>(&'a self, schema: &'a str) -> impl Iterator<Item = &'a Function> + 'a {
+        self.functions.iter().filter(move |((s, _), _)| s == schema).flat_map(|(_, f)| f.iter())
     }
 
     pub fn default_schema(&self) -> &str {
@@ -150,8 +261,17 @@ impl Schema {
         self.tables.values().filter(move |t| t.schema == schema)
     }
 
+    /// Relationships of an exposed table. A function's result rows named
+    /// like a table have none: only the table itself (the same object) is
+    /// looked up.
     pub fn relationships_from(&self, table: &Table) -> &[Relationship] {
-        self.relationships.get(&(table.schema.clone(), table.name.clone())).map(Vec::as_slice).unwrap_or(&[])
+        let key = (table.schema.clone(), table.name.clone());
+        match self.tables.get(&key) {
+            Some(exposed) if std::ptr::eq(exposed, table) => {
+                self.relationships.get(&key).map(Vec::as_slice).unwrap_or(&[])
+            }
+            _ => &[],
+        }
     }
 }
 
@@ -163,25 +283,26 @@ pub enum IntrospectError {
     UnknownSchema(String),
 }
 
-/// Reads tables, views, columns, keys and foreign keys of the exposed schemas.
+/// Reads tables, views, columns, keys, foreign keys and functions of the
+/// exposed schemas.
 pub async fn introspect(db: &Db, schemas: &[String], filter: &TableFilter) -> Result<Schema, IntrospectError> {
-    let (engine, schemas, tables) = match db {
+    let (engine, schemas, tables, routines) = match db {
         Db::Postgres(pool) => {
             let schemas = if schemas.is_empty() { vec!["public".to_string()] } else { schemas.to_vec() };
-            let tables = postgres::introspect(pool, &schemas).await?;
-            (Engine::Postgres, schemas, tables)
+            let (tables, routines) = postgres::introspect(pool, &schemas).await?;
+            (Engine::Postgres, schemas, tables, routines)
         }
         Db::MySql(pool) => {
             let schemas =
                 if schemas.is_empty() { vec![mysql::current_database(pool).await?] } else { schemas.to_vec() };
-            let tables = mysql::introspect(pool, &schemas).await?;
-            (Engine::MySql, schemas, tables)
+            let (tables, routines) = mysql::introspect(pool, &schemas).await?;
+            (Engine::MySql, schemas, tables, routines)
         }
         Db::Sqlite(pool) => {
             let schemas = if schemas.is_empty() { vec!["main".to_string()] } else { schemas.to_vec() };
             let tables = sqlite::introspect(pool, &schemas).await?;
-            (Engine::Sqlite, schemas, tables)
+            (Engine::Sqlite, schemas, tables, Routines::default())
         }
     };
-    Ok(Schema::new(engine, schemas, tables, filter))
+    Ok(Schema::new(engine, schemas, tables, filter).with_routines(routines, filter))
 }

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use sqlx::mysql::MySqlRow;
 use sqlx::{MySqlPool, Row};
 
-use super::{Column, ForeignKey, IntrospectError, Table, ValueKind};
+use super::{
+    Column, ForeignKey, Function, IntrospectError, Returns, Routines, Table, ValueKind, Volatility, scalar_result,
+};
 
 const VERSION_SQL: &str = "SELECT VERSION()";
 
@@ -51,6 +53,23 @@ SELECT TABLE_NAME, CHECK_CLAUSE
 FROM information_schema.CHECK_CONSTRAINTS
 WHERE CONSTRAINT_SCHEMA = ?";
 
+/// Stored functions and procedures. A function is callable through
+/// `SELECT fn(…)`; a procedure only through `CALL`, whose result sets have
+/// no declared shape, so procedures are listed as not callable.
+const ROUTINES_SQL: &str = "
+SELECT ROUTINE_NAME, ROUTINE_TYPE, SQL_DATA_ACCESS, IS_DETERMINISTIC, ROUTINE_COMMENT, SPECIFIC_NAME
+FROM information_schema.ROUTINES
+WHERE ROUTINE_SCHEMA = ?
+ORDER BY ROUTINE_NAME";
+
+/// Parameters of the schema's stored functions; position 0 is the return
+/// value.
+const PARAMETERS_SQL: &str = "
+SELECT SPECIFIC_NAME, CAST(ORDINAL_POSITION AS SIGNED), PARAMETER_NAME, DATA_TYPE, DTD_IDENTIFIER
+FROM information_schema.PARAMETERS
+WHERE SPECIFIC_SCHEMA = ? AND ROUTINE_TYPE = 'FUNCTION'
+ORDER BY SPECIFIC_NAME, ORDINAL_POSITION";
+
 /// The database the connection URL selected.
 pub(super) async fn current_database(pool: &MySqlPool) -> Result<String, sqlx::Error> {
     let row = sqlx::query("SELECT DATABASE()").fetch_one(pool).await?;
@@ -62,19 +81,76 @@ pub(super) async fn current_database(pool: &MySqlPool) -> Result<String, sqlx::E
     })
 }
 
-pub(super) async fn introspect(pool: &MySqlPool, schemas: &[String]) -> Result<Vec<Table>, IntrospectError> {
+pub(super) async fn introspect(
+    pool: &MySqlPool,
+    schemas: &[String],
+) -> Result<(Vec<Table>, Routines), IntrospectError> {
     let version_row = sqlx::query(VERSION_SQL).fetch_one(pool).await?;
     let mariadb = text(&version_row, 0)?.unwrap_or_default().contains("MariaDB");
 
     let mut out = Vec::new();
+    let mut routines = Routines::default();
     for schema in schemas {
         if sqlx::query(SCHEMA_SQL).bind(schema).fetch_optional(pool).await?.is_none() {
             return Err(IntrospectError::UnknownSchema(schema.clone()));
         }
         out.extend(introspect_schema(pool, schema, mariadb).await?);
+        introspect_routines(pool, schema, &mut routines).await?;
     }
     out.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
-    Ok(out)
+    Ok((out, routines))
+}
+
+async fn introspect_routines(pool: &MySqlPool, schema: &str, routines: &mut Routines) -> Result<(), sqlx::Error> {
+    // (position, name, data type, full type) by routine.
+    let mut params: Grouped<String, (i64, Option<String>, String, String)> = Grouped::default();
+    for row in sqlx::query(PARAMETERS_SQL).bind(schema).fetch_all(pool).await? {
+        let position: i64 = row.try_get(1)?;
+        params.push(req(&row, 0)?, (position, text(&row, 2)?, req(&row, 3)?, req(&row, 4)?));
+    }
+    let column = |name: String, data_type: &str, full_type: &str| Column {
+        name,
+        db_type: full_type.to_string(),
+        kind: kind_of(&data_type.to_ascii_lowercase(), full_type, false),
+        nullable: true,
+        default: None,
+        comment: None,
+    };
+    for row in sqlx::query(ROUTINES_SQL).bind(schema).fetch_all(pool).await? {
+        let name = req(&row, 0)?;
+        let key = (schema.to_string(), name.clone());
+        if req(&row, 1)? != "FUNCTION" {
+            routines.uncallable.push((key, "is a stored procedure; only stored functions can be called".into()));
+            continue;
+        }
+        let specific = req(&row, 5)?;
+        let declared = params.groups.iter().find(|(k, _)| *k == specific).map(|(_, v)| v.as_slice()).unwrap_or(&[]);
+        let Some((_, _, ret_data, ret_full)) = declared.iter().find(|p| p.0 == 0) else { continue };
+        let inputs = declared
+            .iter()
+            .filter(|p| p.0 > 0)
+            .map(|(_, n, data, full)| column(n.clone().unwrap_or_default(), data, full))
+            .collect();
+        // Only a routine declared not to write (NO SQL, READS SQL DATA)
+        // runs on GET; the default, CONTAINS SQL, may write.
+        let volatility = match (req(&row, 2)?.as_str(), req(&row, 3)?.as_str()) {
+            ("NO SQL" | "READS SQL DATA", "YES") => Volatility::Immutable,
+            ("NO SQL" | "READS SQL DATA", _) => Volatility::Stable,
+            _ => Volatility::Volatile,
+        };
+        let value = column(name.clone(), ret_data, ret_full);
+        routines.functions.push(Function {
+            schema: schema.to_string(),
+            returns: Returns::Scalar(scalar_result(schema, &name, value)),
+            name,
+            params: inputs,
+            variadic: false,
+            set_returning: false,
+            volatility,
+            comment: text(&row, 4)?.filter(|c| !c.is_empty()),
+        });
+    }
+    Ok(())
 }
 
 async fn introspect_schema(pool: &MySqlPool, schema: &str, mariadb: bool) -> Result<Vec<Table>, sqlx::Error> {

@@ -1,15 +1,17 @@
 //! PostgreSQL introspection from the system catalogs.
 //!
-//! Five catalog queries cover every exposed schema at once, whatever the
+//! Six catalog queries cover every exposed schema at once, whatever the
 //! number of tables: the schemas themselves, relations, columns, the types
-//! those columns use (resolved through domains and arrays), and keys
-//! (constraints and unique indexes).
+//! those columns and the functions use (resolved through domains and
+//! arrays), keys (constraints and unique indexes), and functions.
 
 use std::collections::HashMap;
 
 use sqlx::{PgPool, Row};
 
-use super::{Column, ForeignKey, IntrospectError, Table, ValueKind};
+use super::{
+    Column, ForeignKey, Function, IntrospectError, Returns, Routines, Table, ValueKind, Volatility, scalar_result,
+};
 
 /// Schemas that exist among the requested ones.
 const SCHEMAS_SQL: &str = "SELECT nspname::text FROM pg_namespace WHERE nspname = ANY($1::text[]::name[])";
@@ -24,7 +26,8 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = ANY($1::text[]::name[])
   AND c.relkind IN ('r', 'p', 'f', 'v', 'm')";
 
-/// Live columns in ordinal order. Generated columns report no default: their
+/// Live columns in ordinal order, of relations and of the composite types
+/// functions may return (`c`). Generated columns report no default: their
 /// `pg_attrdef` entry is the generation expression, not a default.
 const COLUMNS_SQL: &str = "
 SELECT a.attrelid::int8 AS rel, a.attname::text AS name,
@@ -37,12 +40,13 @@ JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE n.nspname = ANY($1::text[]::name[])
-  AND c.relkind IN ('r', 'p', 'f', 'v', 'm')
+  AND c.relkind IN ('r', 'p', 'f', 'v', 'm', 'c')
   AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum";
 
-/// Every type used by those columns, plus the element types of arrays and
-/// the base types of domains, transitively.
+/// Every type used by those columns and by functions' parameters and
+/// results, plus the element types of arrays and the base types of
+/// domains, transitively.
 const TYPES_SQL: &str = "
 WITH RECURSIVE used(oid) AS (
     SELECT DISTINCT a.atttypid
@@ -50,8 +54,14 @@ WITH RECURSIVE used(oid) AS (
     JOIN pg_class c ON c.oid = a.attrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = ANY($1::text[]::name[])
-      AND c.relkind IN ('r', 'p', 'f', 'v', 'm')
+      AND c.relkind IN ('r', 'p', 'f', 'v', 'm', 'c')
       AND a.attnum > 0 AND NOT a.attisdropped
+  UNION
+    SELECT x.oid
+    FROM pg_proc p
+    JOIN pg_namespace n ON n.oid = p.pronamespace
+    CROSS JOIN LATERAL unnest(COALESCE(p.proallargtypes, p.proargtypes::oid[]) || p.prorettype) AS x(oid)
+    WHERE n.nspname = ANY($1::text[]::name[])
   UNION
     SELECT x.oid
     FROM used u
@@ -106,6 +116,32 @@ WHERE n.nspname = ANY($1::text[]::name[])
   AND i.indpred IS NULL AND i.indexprs IS NULL
 ORDER BY 1, 3, 2";
 
+/// Functions and procedures. Arguments come as parallel arrays in
+/// declaration order (`proallargtypes` lists OUT parameters too; it is
+/// NULL when every parameter is IN). Functions of extensions are left out:
+/// they belong to the extension, not to the application's API.
+const FUNCTIONS_SQL: &str = "
+SELECT n.nspname::text AS schema, p.proname::text AS name, p.prokind::text AS kind,
+       p.provolatile::text AS volatility, p.proretset AS set_returning,
+       p.pronargdefaults::int4 AS n_defaults,
+       COALESCE(p.proargnames, ARRAY[]::text[])::text[] AS arg_names,
+       COALESCE(p.proargmodes::text[], ARRAY[]::text[]) AS arg_modes,
+       ARRAY(SELECT x::int8 FROM unnest(COALESCE(p.proallargtypes, p.proargtypes::oid[]))
+             WITH ORDINALITY AS u(x, i) ORDER BY i) AS arg_types,
+       ARRAY(SELECT format_type(x, NULL) FROM unnest(COALESCE(p.proallargtypes, p.proargtypes::oid[]))
+             WITH ORDINALITY AS u(x, i) ORDER BY i) AS arg_type_names,
+       p.prorettype::int8 AS ret_type, format_type(p.prorettype, NULL) AS ret_type_name,
+       rt.typtype::text AS ret_typtype, rt.typrelid::int8 AS ret_rel,
+       obj_description(p.oid, 'pg_proc') AS comment
+FROM pg_proc p
+JOIN pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_type rt ON rt.oid = p.prorettype
+WHERE n.nspname = ANY($1::text[]::name[])
+  AND p.prokind IN ('f', 'p')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+ORDER BY 1, 2, p.oid";
+
 /// A type as far as the value kind needs it.
 struct PgType {
     name: String,
@@ -117,7 +153,7 @@ struct PgType {
     labels: Option<Vec<String>>,
 }
 
-pub(super) async fn introspect(pool: &PgPool, schemas: &[String]) -> Result<Vec<Table>, IntrospectError> {
+pub(super) async fn introspect(pool: &PgPool, schemas: &[String]) -> Result<(Vec<Table>, Routines), IntrospectError> {
     let existing: Vec<String> = sqlx::query_scalar(SCHEMAS_SQL).bind(schemas).fetch_all(pool).await?;
     if let Some(missing) = schemas.iter().find(|s| !existing.contains(s)) {
         return Err(IntrospectError::UnknownSchema(missing.clone()));
@@ -157,17 +193,23 @@ pub(super) async fn introspect(pool: &PgPool, schemas: &[String]) -> Result<Vec<
         );
     }
 
+    // Columns of composite types (not relations) only serve as function results.
+    let mut composites: HashMap<i64, Vec<Column>> = HashMap::new();
     for row in sqlx::query(COLUMNS_SQL).bind(schemas).fetch_all(pool).await? {
-        let Some(table) = tables.get_mut(&row.try_get::<i64, _>("rel")?) else { continue };
+        let rel: i64 = row.try_get("rel")?;
         let not_null: bool = row.try_get("not_null")?;
-        table.columns.push(Column {
+        let column = Column {
             name: row.try_get("name")?,
             db_type: row.try_get("db_type")?,
             kind: kind_of(&types, row.try_get("type_oid")?, 0),
             nullable: !not_null,
             default: row.try_get("dflt")?,
             comment: row.try_get("comment")?,
-        });
+        };
+        match tables.get_mut(&rel) {
+            Some(table) => table.columns.push(column),
+            None => composites.entry(rel).or_default().push(column),
+        }
     }
 
     for row in sqlx::query(KEYS_SQL).bind(schemas).fetch_all(pool).await? {
@@ -197,14 +239,134 @@ pub(super) async fn introspect(pool: &PgPool, schemas: &[String]) -> Result<Vec<
         }
     }
 
-    let mut tables: Vec<Table> = tables.into_values().collect();
-    for table in &mut tables {
+    for table in tables.values_mut() {
         // A unique index on exactly the primary key columns adds nothing.
         let pk = table.primary_key.clone();
         table.unique.retain(|u| *u != pk);
     }
+    let routines = functions(pool, schemas, &types, &tables, &composites).await?;
+    let mut tables: Vec<Table> = tables.into_values().collect();
     tables.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
-    Ok(tables)
+    Ok((tables, routines))
+}
+
+/// Reads the functions, deciding for each how a call's result is read.
+async fn functions(
+    pool: &PgPool,
+    schemas: &[String],
+    types: &HashMap<i64, PgType>,
+    tables: &HashMap<i64, Table>,
+    composites: &HashMap<i64, Vec<Column>>,
+) -> Result<Routines, IntrospectError> {
+    let mut routines = Routines::default();
+    for row in sqlx::query(FUNCTIONS_SQL).bind(schemas).fetch_all(pool).await? {
+        let schema: String = row.try_get("schema")?;
+        let name: String = row.try_get("name")?;
+        let key = (schema.clone(), name.clone());
+        if row.try_get::<String, _>("kind")? == "p" {
+            routines.uncallable.push((key, "is a procedure; only functions can be called".into()));
+            continue;
+        }
+        let arg_names: Vec<String> = row.try_get("arg_names")?;
+        let arg_modes: Vec<String> = row.try_get("arg_modes")?;
+        let arg_types: Vec<i64> = row.try_get("arg_types")?;
+        let arg_type_names: Vec<String> = row.try_get("arg_type_names")?;
+        let n_defaults = row.try_get::<i32, _>("n_defaults")?.max(0) as usize;
+        let mut params = Vec::new();
+        let mut outputs = Vec::new();
+        let mut variadic = false;
+        for (i, (oid, db_type)) in arg_types.iter().zip(&arg_type_names).enumerate() {
+            let mode = arg_modes.get(i).map_or("i", String::as_str);
+            let column = Column {
+                name: arg_names.get(i).cloned().unwrap_or_default(),
+                db_type: db_type.clone(),
+                kind: kind_of(types, *oid, 0),
+                nullable: true,
+                default: None,
+                comment: None,
+            };
+            if matches!(mode, "o" | "b" | "t") {
+                outputs.push(column.clone());
+            }
+            if matches!(mode, "i" | "b" | "v") {
+                variadic |= mode == "v";
+                params.push(column);
+            }
+        }
+        // The last `n_defaults` inputs may be left out.
+        let first_default = params.len().saturating_sub(n_defaults);
+        for p in &mut params[first_default..] {
+            p.default = Some("DEFAULT".into());
+        }
+        // Unnamed parameters cannot be passed by name; only a single
+        // unnamed json/jsonb parameter (the whole body) is callable.
+        let unnamed = params.iter().filter(|p| p.name.is_empty()).count();
+        if unnamed > 0 && !(params.len() == 1 && params[0].kind == ValueKind::Json) {
+            routines.uncallable.push((key, "has unnamed parameters; name them to call it by name".into()));
+            continue;
+        }
+        let ret_typtype: String = row.try_get("ret_typtype")?;
+        let ret_type_name: String = row.try_get("ret_type_name")?;
+        let ret_rel: i64 = row.try_get("ret_rel")?;
+        let returns = if ret_type_name == "void" {
+            Returns::Void
+        } else if ret_typtype == "c" {
+            if let Some(table) = tables.get(&ret_rel) {
+                Returns::Rows(table.clone())
+            } else if let Some(columns) = composites.get(&ret_rel) {
+                Returns::Rows(result_table(&schema, &name, columns.clone()))
+            } else {
+                routines.uncallable.push((key, format!("returns {ret_type_name}, a type outside the exposed schemas")));
+                continue;
+            }
+        } else if ret_type_name == "record" && !outputs.is_empty() {
+            Returns::Rows(result_table(&schema, &name, outputs))
+        } else if ret_typtype == "p" {
+            routines.uncallable.push((key, format!("returns {ret_type_name}, which has no JSON form")));
+            continue;
+        } else {
+            let value = Column {
+                name: name.clone(),
+                db_type: ret_type_name,
+                kind: kind_of(types, row.try_get("ret_type")?, 0),
+                nullable: true,
+                default: None,
+                comment: None,
+            };
+            Returns::Scalar(scalar_result(&schema, &name, value))
+        };
+        let volatility = match row.try_get::<String, _>("volatility")?.as_str() {
+            "i" => Volatility::Immutable,
+            "s" => Volatility::Stable,
+            _ => Volatility::Volatile,
+        };
+        routines.functions.push(Function {
+            schema,
+            name,
+            params,
+            variadic,
+            returns,
+            set_returning: row.try_get("set_returning")?,
+            volatility,
+            comment: row.try_get("comment")?,
+        });
+    }
+    Ok(routines)
+}
+
+/// The result rows of a function returning OUT/TABLE columns or a
+/// composite type that is not a table.
+fn result_table(schema: &str, function: &str, columns: Vec<Column>) -> Table {
+    Table {
+        schema: schema.to_string(),
+        name: function.to_string(),
+        is_view: true,
+        columns,
+        primary_key: Vec::new(),
+        unique: Vec::new(),
+        foreign_keys: Vec::new(),
+        comment: None,
+    }
 }
 
 /// Maps a type to its value kind, looking through domains and arrays.

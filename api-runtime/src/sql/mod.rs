@@ -12,7 +12,7 @@ mod read;
 mod sqlite;
 mod write;
 
-pub use read::{render_count, render_read};
+pub use read::{render_count, render_read, render_void_call};
 pub use write::{MAX_PARAMS, render_delete, render_insert, render_keys, render_update};
 
 use crate::grammar::{Direction, JsonStep, Nulls, Operation};
@@ -167,6 +167,11 @@ pub(crate) trait Dialect: Sync {
     /// A placeholder for a JSON value written into `column`, encoded so the
     /// engine stores it as the column's type.
     fn write_value(&self, w: &mut Writer, column: &Column, value: &serde_json::Value);
+    /// One argument of a function call. Positional by default: every
+    /// parameter is passed, in order (MySQL functions have no defaults).
+    fn call_argument(&self, w: &mut Writer, param: &Column, value: &serde_json::Value, _variadic: bool) {
+        self.write_value(w, param, value);
+    }
     /// A row of defaults only.
     fn default_values(&self, w: &mut Writer) {
         w.push(" DEFAULT VALUES");

@@ -287,6 +287,19 @@ impl Dialect for Postgres {
         w.param(param, &ty);
     }
 
+    /// Named notation, so parameters with defaults may be left out; an
+    /// unnamed parameter (a function's only json one) goes by position.
+    fn call_argument(&self, w: &mut Writer, param: &Column, value: &serde_json::Value, variadic: bool) {
+        if variadic {
+            w.push("VARIADIC ");
+        }
+        if !param.name.is_empty() {
+            w.ident(&param.name);
+            w.push(" => ");
+        }
+        self.write_value(w, param, value);
+    }
+
     fn limit_offset(&self, w: &mut Writer, limit: Option<u64>, offset: u64) {
         // The limit is written as a number, not bound: with `LIMIT $n` the
         // generic plan of a prepared statement assumes 10% of the rows, so

@@ -8,7 +8,7 @@
 //! embedded resources are correlated subqueries evaluated only for rows of
 //! the page (never for skipped offset rows).
 
-use crate::plan::{EmbedPlan, PlannedCondition, PlannedItem, ReadPlan};
+use crate::plan::{Call, EmbedPlan, PlannedCondition, PlannedItem, ReadPlan};
 use crate::schema::Engine;
 
 use super::{Fragment, Member, Statement, Writer, effective_kind};
@@ -98,7 +98,7 @@ fn page(w: &mut Writer, plan: &ReadPlan) {
     w.push("SELECT ");
     w.ident(&plan.alias);
     w.push(".* FROM ");
-    w.table(&plan.table.schema, &plan.table.name);
+    source(w, plan);
     w.push(" AS ");
     w.ident(&plan.alias);
     where_clause(w, plan, None);
@@ -107,6 +107,48 @@ fn page(w: &mut Writer, plan: &ReadPlan) {
         order_by(w, plan);
     }
     d.limit_offset(w, plan.limit, plan.offset);
+}
+
+/// What the top level reads rows from: its table, or a function call. A
+/// scalar function's values become a one-column derived table named after
+/// the function (every engine can select a function call; only PostgreSQL
+/// can call one in FROM).
+fn source(w: &mut Writer, plan: &ReadPlan) {
+    match &plan.call {
+        None => w.table(&plan.table.schema, &plan.table.name),
+        Some(call) if call.function.is_scalar() => {
+            w.push("(SELECT ");
+            call_expression(w, call);
+            w.push(" AS ");
+            w.ident(&call.function.name);
+            w.push(")");
+        }
+        Some(call) => call_expression(w, call),
+    }
+}
+
+/// `"schema"."fn"(arguments)`.
+pub(super) fn call_expression(w: &mut Writer, call: &Call) {
+    let d = w.dialect;
+    let f = call.function;
+    w.table(&f.schema, &f.name);
+    w.push("(");
+    for (i, (param, value)) in call.args.iter().enumerate() {
+        if i > 0 {
+            w.push(", ");
+        }
+        let variadic = f.variadic && std::ptr::eq(*param, f.params.last().expect("a variadic function has params"));
+        d.call_argument(w, param, value, variadic);
+    }
+    w.push(")");
+}
+
+/// The statement for a function returning nothing.
+pub fn render_void_call(call: &Call, engine: Engine) -> Statement {
+    let mut w = Writer::new(engine);
+    w.push("SELECT ");
+    call_expression(&mut w, call);
+    w.finish()
 }
 
 /// A column item's value (cast and JSON path applied), as JSON expects it.
@@ -142,7 +184,7 @@ pub fn render_count(plan: &ReadPlan, engine: Engine, explain: bool) -> Statement
 
 fn count_query(w: &mut Writer, plan: &ReadPlan) {
     w.push("SELECT COUNT(*) FROM ");
-    w.table(&plan.table.schema, &plan.table.name);
+    source(w, plan);
     w.push(" AS ");
     w.ident(&plan.alias);
     where_clause(w, plan, None);

@@ -3,9 +3,13 @@
 //! PostgREST's URL grammar documented as parameters, and one component
 //! schema per table describing its rows.
 //!
-//! Only what the runtime serves is documented (reads). Everything is built
+//! Writes are documented on tables (`writes.rs`) and functions under
+//! `/rpc/{name}` (`functions.rs`). Everything is built
 //! from ordered maps and the schema's own (name-ordered) tables, so the
 //! output is deterministic.
+
+mod functions;
+mod writes;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -38,11 +42,21 @@ pub fn document(schema: &Schema, profile: &str, max_rows: u64) -> OpenApi {
     let mut components = ComponentsBuilder::new();
     for table in &tables {
         let component = &names[&table.name];
-        paths = paths.path(
-            format!("/{}", path_segment(&table.name)),
-            PathItem::new(HttpMethod::Get, read_operation(schema, table, component, profile, multi_profile, max_rows)),
-        );
+        let mut item =
+            PathItem::new(HttpMethod::Get, read_operation(schema, table, component, profile, multi_profile, max_rows));
+        if !table.is_view {
+            writes::add_write_operations(&mut item, schema.engine, table, component);
+        }
+        paths = paths.path(format!("/{}", path_segment(&table.name)), item);
         components = components.schema(component.clone(), row_schema(table));
+    }
+    let mut overloads: BTreeMap<&str, Vec<&crate::schema::Function>> = BTreeMap::new();
+    for f in schema.functions_in(profile) {
+        overloads.entry(f.name.as_str()).or_default().push(f);
+    }
+    for functions in overloads.values() {
+        let (path, item) = functions::function_path(schema, functions, &names);
+        paths = paths.path(path, item);
     }
 
     components = components
@@ -52,16 +66,22 @@ pub fn document(schema: &Schema, profile: &str, max_rows: u64) -> OpenApi {
         .parameter("limit", limit_parameter(max_rows))
         .parameter("offset", offset_parameter())
         .parameter("range", range_parameter())
-        .parameter("prefer", prefer_parameter());
+        .parameter("prefer", prefer_parameter())
+        .parameter("preferWrite", prefer_write_parameter());
     if multi_profile {
         components = components.parameter("acceptProfile", accept_profile_parameter(schema, profile));
     }
-    for (name, _, description) in ERROR_RESPONSES {
+    for (name, _, description) in ERROR_RESPONSES.iter().chain(WRITE_ERROR_RESPONSES) {
         components = components.response(*name, error_response(description));
     }
 
-    let tags: Vec<_> =
+    let mut tags: Vec<_> =
         tables.iter().map(|t| TagBuilder::new().name(t.name.clone()).description(t.comment.clone()).build()).collect();
+    if !overloads.is_empty() {
+        tags.push(
+            TagBuilder::new().name("rpc").description(Some("Database functions, called at `/rpc/{name}`.")).build(),
+        );
+    }
 
     OpenApiBuilder::new()
         .info(
@@ -83,7 +103,8 @@ pub fn document(schema: &Schema, profile: &str, max_rows: u64) -> OpenApi {
 fn info_description(schema: &Schema, profile: &str, max_rows: u64) -> String {
     let mut s = format!(
         "REST API over the `{profile}` schema of a {engine} database, following PostgREST's URL grammar. \
-         Each table and view is a resource at `/{{table}}`; only reads are served.\n\n\
+         Each table and view is a resource at `/{{table}}`: read with GET, write with POST, PATCH, PUT and \
+         DELETE (writable views accept writes too); each database function is called at `/rpc/{{name}}`.\n\n\
          - **Filters**: `column=operator.value`, e.g. `total=gt.5`, `status=in.(new,paid)`, \
          `name=ilike.*smith*`, `deleted_at=is.null`. Prefix an operator with `not.` to negate it; \
          combine with `or=(a.eq.1,b.gt.2)` and `and=(...)`. Operators: `eq`, `neq`, `gt`, `gte`, `lt`, \
@@ -207,6 +228,12 @@ const ERROR_RESPONSES: &[(&str, &str, &str)] = &[
     ("ServiceUnavailable", "503", "The database is unreachable or busy; retry after the `Retry-After` delay."),
 ];
 
+/// Further error responses of writes.
+const WRITE_ERROR_RESPONSES: &[(&str, &str, &str)] = &[
+    ("Conflict", "409", "A unique or foreign key constraint refused the write; `details` names the constraint."),
+    ("PayloadTooLarge", "413", "The body is larger than `api.maxBodyBytes`."),
+];
+
 fn error_response(description: &str) -> Response {
     ResponseBuilder::new()
         .description(description)
@@ -326,6 +353,18 @@ fn prefer_parameter() -> Parameter {
         false,
         "Comma-separated preferences. `count=exact` adds the total row count to `Content-Range` (`0-24/3573`); \
          `count=planned` and `count=estimated` are accepted too. `handling=strict` refuses unknown preferences."
+            .into(),
+        string(),
+    )
+}
+
+fn prefer_write_parameter() -> Parameter {
+    header_parameter(
+        "Prefer",
+        false,
+        "Comma-separated preferences of a write: `return=minimal|headers-only|representation`, \
+         `resolution=merge-duplicates|ignore-duplicates` (POST), `missing=default` (POST), `tx=rollback` \
+         (run, answer, keep nothing), `max-affected=N` with `handling=strict` (PATCH, DELETE)."
             .into(),
         string(),
     )
@@ -682,7 +721,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::schema::ForeignKey;
+    use crate::schema::{ForeignKey, Function, Returns, Routines, Volatility};
 
     fn col(name: &str, db_type: &str, kind: ValueKind, nullable: bool) -> Column {
         Column { name: name.into(), db_type: db_type.into(), kind, nullable, default: None, comment: None }
@@ -756,7 +795,35 @@ mod tests {
             foreign_keys: vec![],
             comment: Some("Totals per customer.".into()),
         };
+        let add = Function {
+            schema: "public".into(),
+            name: "add_them".into(),
+            params: vec![
+                col("a", "integer", ValueKind::Integer, true),
+                Column { default: Some("DEFAULT".into()), ..col("b", "integer", ValueKind::Integer, true) },
+            ],
+            variadic: false,
+            returns: Returns::Scalar(crate::schema::scalar_result(
+                "public",
+                "add_them",
+                col("", "integer", ValueKind::Integer, true),
+            )),
+            set_returning: false,
+            volatility: Volatility::Immutable,
+            comment: Some("Adds two integers.".into()),
+        };
+        let orders_of = Function {
+            name: "orders_of".into(),
+            params: vec![col("customer", "integer", ValueKind::Integer, true)],
+            returns: Returns::Rows(orders.clone()),
+            set_returning: true,
+            volatility: Volatility::Volatile,
+            comment: None,
+            ..add.clone()
+        };
+        let routines = Routines { functions: vec![add, orders_of], uncallable: vec![] };
         Schema::new(Engine::Postgres, vec!["public".into()], vec![customers, orders, view], &TableFilter::default())
+            .with_routines(routines, &TableFilter::default())
     }
 
     fn json() -> Value {
@@ -778,14 +845,26 @@ mod tests {
     }
 
     #[test]
-    fn every_table_and_view_has_a_read_path_only() {
+    fn tables_are_read_and_written_views_read_functions_called() {
         let doc = json();
         let paths = doc["paths"].as_object().unwrap();
-        assert_eq!(paths.keys().collect::<Vec<_>>(), ["/customers", "/order_totals", "/orders"]);
-        for item in paths.values() {
-            let methods: Vec<_> = item.as_object().unwrap().keys().collect();
-            assert_eq!(methods, ["get"]);
-        }
+        assert_eq!(
+            paths.keys().collect::<Vec<_>>(),
+            ["/customers", "/order_totals", "/orders", "/rpc/add_them", "/rpc/orders_of"]
+        );
+        let methods = |path: &str| doc["paths"][path].as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(methods("/orders"), ["get", "put", "post", "delete", "patch"]);
+        assert_eq!(methods("/order_totals"), ["get"]);
+        // A function that may write has no GET.
+        assert_eq!(methods("/rpc/add_them"), ["get", "post"]);
+        assert_eq!(methods("/rpc/orders_of"), ["post"]);
+        let insert = &doc["paths"]["/orders"]["post"];
+        assert_eq!(insert["responses"]["409"]["$ref"], "#/components/responses/Conflict");
+        let body = &insert["requestBody"]["content"]["application/json"]["schema"]["oneOf"];
+        assert_eq!(body[0]["$ref"], "#/components/schemas/orders");
+        assert_eq!(body[1]["items"]["$ref"], "#/components/schemas/orders");
+        let rows = &doc["paths"]["/rpc/orders_of"]["post"]["responses"]["200"]["content"]["application/json"]["schema"];
+        assert_eq!(rows["items"]["$ref"], "#/components/schemas/orders", "a table's rows reuse its schema");
         assert!(doc["paths"]["/order_totals"]["get"]["summary"].as_str().unwrap().contains("view"));
         assert!(doc["paths"]["/orders"]["get"]["summary"].as_str().unwrap().contains("table"));
         let responses = doc["paths"]["/orders"]["get"]["responses"].as_object().unwrap();

@@ -1,0 +1,256 @@
+//! `/rpc/{fn}`: database functions as endpoints. POST passes a JSON object
+//! of named arguments and runs in a transaction (`Prefer: tx=rollback`
+//! undoes it); GET passes the arguments in the query string and calls only
+//! functions declared not to write. A result is read like a table, so
+//! select, filters, order, limit and count apply to it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+use crate::db::{ReadOutput, Tx};
+use crate::grammar::{CountPreference, Preferences, parse_prefer, parse_query, parse_range_header};
+use crate::plan::{CallArgs, CallPlan, Page, ReadPlan, plan_call};
+use crate::schema::{Function, Schema, ValueKind, Volatility};
+use crate::sql::{render_read, render_void_call};
+
+use super::AppState;
+use super::error::ApiError;
+use super::negotiate::{Negotiated, Representation, negotiate};
+use super::read::{header_str, profile, profile_from, read_response, root_page, without_nulls};
+use super::write::body_bytes;
+
+/// What both verbs parse before planning.
+struct CallRequest {
+    query: crate::grammar::ApiQuery,
+    prefs: Preferences,
+    negotiated: Negotiated,
+    page: Page,
+}
+
+impl CallRequest {
+    fn parse(state: &AppState, headers: &HeaderMap, query: &str) -> Result<CallRequest, ApiError> {
+        let negotiated = negotiate(header_str(headers, header::ACCEPT))?;
+        let query = parse_query(query)?;
+        let prefs = parse_prefer(headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()))?;
+        let range = match header_str(headers, header::RANGE) {
+            Some(v) => parse_range_header(v).map_err(|e| {
+                ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "PGRST103", e.message).details(e.details)
+            })?,
+            None => None,
+        };
+        let page = root_page(&query, range, state.config.api.max_rows);
+        Ok(CallRequest { query, prefs, negotiated, page })
+    }
+}
+
+pub async fn call_get(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let schema = state.schema();
+    let profile = profile(&schema, &headers)?;
+    let (named, rest) = split_arguments(&schema, profile, &name, uri.query().unwrap_or(""));
+    let request = CallRequest::parse(&state, &headers, &rest)?;
+    let args = CallArgs { named, ..CallArgs::default() };
+    let plan = plan_call(&schema, profile, &name, &args, &request.query, request.page)?;
+    let function = plan.function();
+    if function.volatility == Volatility::Volatile {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "25006",
+            format!("The function {}.{} may change data, so GET cannot call it", function.schema, function.name),
+        )
+        .hint("Call it with POST, or declare it STABLE or IMMUTABLE (MySQL: READS SQL DATA or NO SQL)."));
+    }
+    match &plan {
+        CallPlan::Read(read) => {
+            let statement = render_read(read, schema.engine, request.prefs.count.is_some());
+            let output = state.db.fetch_read(&statement).await?;
+            respond(output, read, function, &request)
+        }
+        CallPlan::Void(call) => {
+            let mut tx = state.db.begin().await?;
+            tx.execute(&render_void_call(call, schema.engine)).await?;
+            tx.commit().await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+    }
+}
+
+pub async fn call_post(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let schema = state.schema();
+    let profile = profile_from(&schema, &headers, "content-profile")?;
+    let request = CallRequest::parse(&state, &headers, uri.query().unwrap_or(""))?;
+    let (bytes, form) = body_bytes(&state, &headers, body).await?;
+    let body = match form {
+        Some(fields) => Value::Object(fields),
+        None if bytes.iter().all(u8::is_ascii_whitespace) => Value::Object(Map::new()),
+        None => serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "PGRST102", "Empty or invalid json").details(e.to_string())
+        })?,
+    };
+    let named = match &body {
+        Value::Object(members) => members.clone(),
+        _ => Map::new(),
+    };
+    let args = CallArgs { named, body: Some(body), single_object: request.prefs.single_object_params == Some(true) };
+    let plan = plan_call(&schema, profile, &name, &args, &request.query, request.page)?;
+    let mut tx = state.db.begin().await?;
+    let outcome = run_in(&mut tx, &schema, &plan, &request).await;
+    match outcome {
+        Ok(response) => {
+            if request.prefs.tx_rollback == Some(true) {
+                tx.rollback().await?;
+            } else {
+                tx.commit().await?;
+            }
+            Ok(response)
+        }
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+async fn run_in(
+    tx: &mut Tx,
+    schema: &Schema,
+    plan: &CallPlan<'_>,
+    request: &CallRequest,
+) -> Result<Response, ApiError> {
+    let function = plan.function();
+    let mut response = match plan {
+        CallPlan::Read(read) => {
+            let statement = render_read(read, schema.engine, request.prefs.count.is_some());
+            let output = tx.fetch_read(&statement).await?;
+            respond(output, read, function, request)?
+        }
+        CallPlan::Void(call) => {
+            tx.execute(&render_void_call(call, schema.engine)).await?;
+            StatusCode::NO_CONTENT.into_response()
+        }
+    };
+    let applied = Preferences {
+        tx_rollback: request.prefs.tx_rollback,
+        count: request.prefs.count.map(|_| CountPreference::Exact),
+        single_object_params: request.prefs.single_object_params,
+        ..Preferences::default()
+    };
+    if let Some(v) = applied.applied() {
+        response
+            .headers_mut()
+            .insert("preference-applied", v.parse().expect("preference tokens are valid header text"));
+    }
+    Ok(response)
+}
+
+/// The result as PostgREST answers it: a set-returning function's rows as
+/// an array (scalars as bare values), any other function's single value or
+/// object as is.
+fn respond(
+    output: ReadOutput,
+    plan: &ReadPlan,
+    function: &Function,
+    request: &CallRequest,
+) -> Result<Response, ApiError> {
+    let rows = output.page_rows.max(0) as u64;
+    // Counts of a function's rows are always exact.
+    let total = request.prefs.count.and(output.total);
+    let body = if function.is_scalar() { scalar_values(&output.body)? } else { output.body };
+    let negotiated = request.negotiated;
+    if function.set_returning || negotiated.representation != Representation::Json {
+        return read_response(body, rows, total, request.page.offset, negotiated, plan, request.prefs.count);
+    }
+    let single = match serde_json::from_str::<Value>(&body) {
+        Ok(Value::Array(mut items)) if !items.is_empty() => items.swap_remove(0).to_string(),
+        Ok(_) => "null".to_string(),
+        Err(e) => return Err(internal(e)),
+    };
+    let single = if negotiated.strip_nulls { without_nulls(&single)? } else { single };
+    let mut response = (StatusCode::OK, single).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(negotiated.content_type()));
+    h.insert(header::CONTENT_RANGE, HeaderValue::from_static(if rows == 0 { "*/*" } else { "0-0/*" }));
+    Ok(response)
+}
+
+/// `[{"fn": 1}, {"fn": 2}]` → `[1, 2]`: a scalar function's rows are one
+/// value each.
+fn scalar_values(body: &str) -> Result<String, ApiError> {
+    let rows: Vec<Map<String, Value>> = serde_json::from_str(body).map_err(internal)?;
+    let values: Vec<Value> = rows.into_iter().map(|r| r.into_iter().next().map_or(Value::Null, |(_, v)| v)).collect();
+    Ok(Value::Array(values).to_string())
+}
+
+fn internal(e: serde_json::Error) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "DBAPI500", "Could not read the function's result")
+        .details(e.to_string())
+}
+
+/// Query keys of the read grammar, never arguments of an unknown function.
+const RESERVED: &[&str] = &["select", "order", "limit", "offset", "or", "and", "columns", "on_conflict"];
+
+/// Splits a GET query into the function's arguments (keys that name a
+/// parameter of one of its overloads) and the rest, which is the read
+/// grammar. A parameter given twice is an array (`?ids=1&ids=2`); a json
+/// parameter's text is parsed as JSON when it is JSON.
+fn split_arguments(schema: &Schema, profile: &str, name: &str, query: &str) -> (Map<String, Value>, String) {
+    let params: Vec<(&str, &ValueKind)> = schema
+        .functions_named(profile, name)
+        .iter()
+        .flat_map(|f| f.params.iter().map(|p| (p.name.as_str(), &p.kind)))
+        .filter(|(n, _)| !n.is_empty())
+        .collect();
+    let names: BTreeSet<&str> = params.iter().map(|(n, _)| *n).collect();
+    // For an unknown function every plain key is taken for an argument, so
+    // the 404 names the call as the client made it.
+    let unknown = schema.functions_named(profile, name).is_empty();
+    let is_argument = |key: &str| names.contains(key) || (unknown && !key.contains('.') && !RESERVED.contains(&key));
+    let mut named = Map::new();
+    let mut rest: Vec<&str> = Vec::new();
+    for piece in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = form_urlencoded::parse(piece.as_bytes()).next().unwrap_or_default();
+        if !is_argument(&key) {
+            rest.push(piece);
+            continue;
+        }
+        let kind = params.iter().find(|(n, _)| *n == key).map(|(_, k)| *k);
+        let is_array = matches!(kind, Some(ValueKind::Array(_)));
+        let value = match kind {
+            Some(ValueKind::Json) => serde_json::from_str(&value).unwrap_or(Value::String(value.into_owned())),
+            // `{1,2}` is an array literal; other text is one element.
+            _ if is_array && !value.starts_with('{') => Value::Array(vec![Value::String(value.into_owned())]),
+            _ => Value::String(value.into_owned()),
+        };
+        match (named.get_mut(key.as_ref()), value) {
+            (Some(Value::Array(items)), Value::Array(more)) if is_array => items.extend(more),
+            // A scalar parameter given twice: the second wins, as in a
+            // query string read into a map.
+            (Some(first), value) => *first = value,
+            (None, value) => {
+                named.insert(key.into_owned(), value);
+            }
+        }
+    }
+    (named, rest.join("&"))
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "PGRST101", "For functions, only GET and POST verbs are allowed")
+        .hint("Call the function with POST (any function) or GET (functions that do not write).")
+}

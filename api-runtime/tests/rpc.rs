@@ -1,0 +1,274 @@
+//! Functions as endpoints (`/rpc/{fn}`) on PostgreSQL and MariaDB, and the
+//! clear 404 on SQLite, which has none. Results are compared with what the
+//! same call returns in SQL; effects are checked with SQL.
+
+mod support;
+
+use dbapi_crds::config::RuntimeConfig;
+use serde_json::{Value, json};
+use support::Engine;
+use support::api::Api;
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+async fn pg() -> Api {
+    Api::fixture(Engine::Postgres).await
+}
+
+#[tokio::test]
+async fn postgres_scalar_functions_by_post_and_get() {
+    let api = pg().await;
+    let r = api.post_with("/rpc/add_them", &[JSON], r#"{"a": 1, "b": 2}"#).await;
+    r.expect(200);
+    assert_eq!(r.json(), json!(3));
+    assert_eq!(r.header("content-type"), Some("application/json; charset=utf-8"));
+
+    let r = api.get("/rpc/add_them?a=40&b=2").await;
+    r.expect(200);
+    assert_eq!(r.json(), json!(42));
+
+    // A parameter with a default may be left out, or given.
+    assert_eq!(api.get("/rpc/greet?name=Ann").await.json(), json!("Hello, Ann!"));
+    let r = api.post_with("/rpc/greet", &[JSON], r#"{"name": "Bo", "greeting": "Hej"}"#).await;
+    assert_eq!(r.json(), json!("Hej, Bo!"));
+    // Values are bound: quotes and SQL in them are just text.
+    let r = api.get("/rpc/greet?name=x');DROP TABLE orders;--").await;
+    assert_eq!(r.json(), json!("Hello, x');DROP TABLE orders;--!"));
+    assert_eq!(api.count("orders").await, 12);
+
+    // Mixed-case names and parameters are quoted.
+    assert_eq!(api.post_with("/rpc/MixedCase Fn", &[JSON], r#"{"Value": 41}"#).await.json(), json!(42));
+}
+
+#[tokio::test]
+async fn postgres_set_returning_functions_take_the_read_grammar() {
+    let api = pg().await;
+    let r = api.get("/rpc/orders_of?customer=3&select=id,total,customers(name)&order=id.desc&status=neq.pending").await;
+    r.expect(200);
+    let expected =
+        api.sql_i64("SELECT id FROM orders WHERE customer_id = 3 AND status <> 'pending' ORDER BY id DESC").await;
+    assert_eq!(r.column_i64("id"), expected);
+    let rows = r.json();
+    let name = api.sql_text("SELECT name FROM customers WHERE id = 3").await[0].clone().unwrap();
+    assert!(rows.as_array().unwrap().iter().all(|o| o["customers"]["name"] == name.as_str()), "{rows}");
+    assert_eq!(rows[0].as_object().unwrap().len(), 3, "only the selected members: {rows}");
+
+    // POST takes the same grammar in the query string.
+    let r = api.post_with("/rpc/orders_of?select=id&limit=2&offset=1&order=id", &[JSON], r#"{"customer": 1}"#).await;
+    r.expect(200);
+    let expected = api.sql_i64("SELECT id FROM orders WHERE customer_id = 1 ORDER BY id LIMIT 2 OFFSET 1").await;
+    assert_eq!(r.column_i64("id"), expected);
+    assert_eq!(r.header("content-range"), Some("1-2/*"));
+
+    // Counts and ranges, as for a table.
+    let r = api
+        .get_with("/rpc/orders_of?customer=1&select=id&order=id", &[("prefer", "count=exact"), ("range", "0-1")])
+        .await;
+    r.expect(206);
+    let total = api.sql_i64("SELECT count(*) FROM orders WHERE customer_id = 1").await[0];
+    assert_eq!(r.header("content-range"), Some(format!("0-1/{total}").as_str()));
+
+    // RETURNS TABLE columns filter and order like any others.
+    let r = api.get("/rpc/status_counts?orders=gte.3&order=status").await;
+    r.expect(200);
+    let expected =
+        api.sql_i64("SELECT count(*) FROM orders GROUP BY status HAVING count(*) >= 3 ORDER BY status").await;
+    let got: Vec<i64> = r.json().as_array().unwrap().iter().map(|o| o["orders"].as_i64().unwrap()).collect();
+    assert_eq!(got, expected);
+
+    // A set of scalars is an array of values, filtered by the function's name.
+    let r = api.get("/rpc/order_ids?customer=1&order_ids=gt.1").await;
+    r.expect(200);
+    let expected = api.sql_i64("SELECT id FROM orders WHERE customer_id = 1 AND id > 1 ORDER BY id").await;
+    assert_eq!(r.json(), json!(expected));
+
+    // Singular and CSV representations apply to rows of a function.
+    let r = api
+        .get_with("/rpc/orders_of?customer=2&select=id&id=eq.3", &[("accept", "application/vnd.pgrst.object+json")])
+        .await;
+    r.expect(200);
+    assert_eq!(r.json(), json!({"id": 3}));
+    let r = api.get_with("/rpc/orders_of?customer=2&select=id,status&order=id", &[("accept", "text/csv")]).await;
+    assert_eq!(r.body, "id,status\n3,pending\n4,cancelled\n");
+}
+
+#[tokio::test]
+async fn postgres_a_single_row_is_an_object() {
+    let api = pg().await;
+    let r = api.get("/rpc/order_by_id?order_id=2&select=id,note,customers(name)").await;
+    r.expect(200);
+    let name =
+        api.sql_text("SELECT c.name FROM customers c JOIN orders o ON o.customer_id = c.id WHERE o.id = 2").await;
+    assert_eq!(r.json(), json!({"id": 2, "note": "gift wrap, please", "customers": {"name": name[0]}}));
+    // No row: PostgreSQL's composite NULL, an object of nulls (as PostgREST).
+    let r = api.get("/rpc/order_by_id?order_id=999&select=id,note").await;
+    assert_eq!(r.json(), json!({"id": null, "note": null}));
+}
+
+#[tokio::test]
+async fn postgres_functions_that_write_need_post_and_honour_the_transaction() {
+    let api = pg().await;
+    let e = api.get("/rpc/add_customer?customer_name=Eve").await.expect_error(405, "25006");
+    assert!(e["hint"].as_str().unwrap().contains("POST"), "{e}");
+    assert_eq!(api.count("customers WHERE name = 'Eve'").await, 0);
+
+    let r = api.post_with("/rpc/add_customer", &[JSON], r#"{"customer_name": "Eve", "customer_city": "Oslo"}"#).await;
+    r.expect(200);
+    let id = r.json().as_i64().expect("the new id");
+    assert_eq!(api.sql_i64("SELECT id FROM customers WHERE name = 'Eve' AND city = 'Oslo'").await, vec![id]);
+
+    // tx=rollback: the result comes back, nothing is kept.
+    let r =
+        api.post_with("/rpc/add_customer", &[JSON, ("prefer", "tx=rollback")], r#"{"customer_name": "Ghost"}"#).await;
+    r.expect(200);
+    assert!(r.json().is_i64());
+    assert_eq!(r.header("preference-applied"), Some("tx=rollback"));
+    assert_eq!(api.count("customers WHERE name = 'Ghost'").await, 0);
+
+    // A void function answers 204; its effect is kept.
+    let r = api.post_with("/rpc/set_note", &[JSON], r#"{"order_id": 7, "new_note": "called"}"#).await;
+    r.expect(204);
+    assert_eq!(api.sql_text("SELECT note FROM orders WHERE id = 7").await, vec![Some("called".to_string())]);
+
+    // An exception raised by the function is the client's 400, its message kept.
+    let e = api.post_with("/rpc/fail_with", &[JSON], r#"{"message": "out of stock"}"#).await.expect_error(400, "P0001");
+    assert_eq!(e["message"], "out of stock");
+}
+
+#[tokio::test]
+async fn postgres_json_array_and_variadic_arguments() {
+    let api = pg().await;
+    // A single unnamed json parameter takes the whole body.
+    let r = api.post_with("/rpc/echo_body", &[JSON], r#"[1, {"a": "b"}]"#).await;
+    r.expect(200);
+    assert_eq!(r.json(), json!([1, {"a": "b"}]));
+    // params=single-object sends the body to a named json parameter.
+    let r = api.post_with("/rpc/echo_payload", &[JSON, ("prefer", "params=single-object")], r#"{"x": [1, 2]}"#).await;
+    assert_eq!(r.json(), json!({"x": [1, 2]}));
+    let r = api.post_with("/rpc/echo_payload", &[JSON], r#"{"payload": {"x": 1}}"#).await;
+    assert_eq!(r.json(), json!({"x": 1}));
+    let r = api.get(r#"/rpc/echo_payload?payload={"y":2}"#).await;
+    assert_eq!(r.json(), json!({"y": 2}));
+
+    // Arrays: a JSON array, an array literal, or a repeated query parameter.
+    assert_eq!(api.post_with("/rpc/tag_count", &[JSON], r#"{"tags": ["a", "b"]}"#).await.json(), json!(2));
+    assert_eq!(api.get("/rpc/tag_count?tags={a,b,c}").await.json(), json!(3));
+    assert_eq!(api.get("/rpc/tag_count?tags=a&tags=b&tags=c&tags=d").await.json(), json!(4));
+    assert_eq!(api.post_with("/rpc/sum_all", &[JSON], r#"{"nums": [1, 2, 3]}"#).await.json(), json!(6));
+    assert_eq!(api.get("/rpc/sum_all?nums=5&nums=6").await.json(), json!(11));
+}
+
+#[tokio::test]
+async fn postgres_call_errors_are_clear() {
+    let api = pg().await;
+    let e = api.post_with("/rpc/add_thme", &[JSON], r#"{"a": 1, "b": 2}"#).await.expect_error(404, "PGRST202");
+    assert_eq!(e["message"], "Could not find the function public.add_thme(a, b) in the schema cache");
+    assert!(e["hint"].as_str().unwrap().contains("public.add_them"), "{e}");
+    // Arguments that fit no overload.
+    let e = api.post_with("/rpc/add_them", &[JSON], r#"{"a": 1, "c": 2}"#).await.expect_error(404, "PGRST202");
+    assert!(e["hint"].as_str().unwrap().contains("public.add_them(a, b)"), "{e}");
+    api.post_with("/rpc/add_them", &[JSON], r#"{"a": 1}"#).await.expect_error(404, "PGRST202");
+    // A value of the wrong type names parameter and type.
+    let e = api.post_with("/rpc/add_them", &[JSON], r#"{"a": "one", "b": 2}"#).await.expect_error(400, "22P02");
+    assert!(e["message"].as_str().unwrap().contains("add_them.a"), "{e}");
+    // Two overloads fit: 300, both named.
+    let e = api.post_with("/rpc/twice", &[JSON], r#"{"v": 2}"#).await.expect_error(300, "PGRST203");
+    assert!(e["message"].as_str().unwrap().contains("public.twice(v), public.twice(v)"), "{e}");
+    // Not an object.
+    api.post_with("/rpc/add_them", &[JSON], "[1, 2]").await.expect_error(400, "PGRST102");
+    api.post_with("/rpc/add_them", &[JSON], "{oops").await.expect_error(400, "PGRST102");
+    // Procedures exist but cannot be called.
+    let e = api.post_with("/rpc/do_nothing", &[JSON], "{}").await.expect_error(404, "PGRST202");
+    assert!(e["details"].as_str().unwrap().contains("procedure"), "{e}");
+    // Other verbs.
+    api.delete_with("/rpc/add_them", &[]).await.expect_error(405, "PGRST101");
+}
+
+#[tokio::test]
+async fn postgres_functions_follow_the_profile_the_filter_and_reloads() {
+    let api = pg().await;
+    api.get("/rpc/thing_count").await.expect_error(404, "PGRST202");
+    let mut config = RuntimeConfig::default();
+    config.database.schemas = vec!["public".into(), "other".into()];
+    let api = Api::fixture_with(Engine::Postgres, config).await;
+    let r = api.get_with("/rpc/thing_count", &[("accept-profile", "other")]).await;
+    r.expect(200);
+    assert_eq!(r.json(), json!(2));
+    let r = api.post_with("/rpc/thing_count", &[JSON, ("content-profile", "other")], "").await;
+    assert_eq!(r.json(), json!(2));
+
+    // The table filter governs functions too.
+    let mut config = RuntimeConfig::default();
+    config.database.tables.exclude = vec!["add_*".into()];
+    let api = Api::fixture_with(Engine::Postgres, config).await;
+    api.get("/rpc/add_them?a=1&b=2").await.expect_error(404, "PGRST202");
+    api.get("/rpc/greet?name=x").await.expect(200);
+
+    // A function created later appears on reload.
+    api.db.execute("CREATE FUNCTION answer() RETURNS integer LANGUAGE sql IMMUTABLE AS $$ SELECT 42 $$").await;
+    api.get("/rpc/answer").await.expect_error(404, "PGRST202");
+    dbapi_runtime::server::reload_schema(&api.state).await.unwrap();
+    assert_eq!(api.get("/rpc/answer").await.json(), json!(42));
+}
+
+#[tokio::test]
+async fn mysql_stored_functions() {
+    let api = Api::fixture(Engine::MySql).await;
+    let r = api.post_with("/rpc/add_them", &[JSON], r#"{"a": 1, "b": 2}"#).await;
+    r.expect(200);
+    assert_eq!(r.json(), json!(3));
+    assert_eq!(api.get("/rpc/greet?name=Ann&greeting=Hi").await.json(), json!("Hi, Ann!"));
+    let expected = api.sql_i64("SELECT COUNT(*) FROM orders WHERE customer_id = 3").await[0];
+    assert_eq!(api.get("/rpc/order_count?customer=3").await.json(), json!(expected));
+    // BOOLEAN results are JSON booleans.
+    assert_eq!(api.get("/rpc/is_big?amount=120.5").await.json(), json!(true));
+    assert_eq!(api.get("/rpc/is_big?amount=1").await.json(), json!(false));
+
+    // MODIFIES SQL DATA: POST only, in the request's transaction.
+    api.get("/rpc/add_customer?customer_name=Eve&customer_city=Oslo").await.expect_error(405, "25006");
+    let r = api.post_with("/rpc/add_customer", &[JSON], r#"{"customer_name": "Eve", "customer_city": "Oslo"}"#).await;
+    r.expect(200);
+    let id = r.json().as_i64().expect("the new id");
+    assert_eq!(api.sql_i64("SELECT id FROM customers WHERE name = 'Eve'").await, vec![id]);
+    let r = api
+        .post_with(
+            "/rpc/add_customer",
+            &[JSON, ("prefer", "tx=rollback")],
+            r#"{"customer_name": "Ghost", "customer_city": null}"#,
+        )
+        .await;
+    r.expect(200);
+    assert_eq!(api.count("customers WHERE name = 'Ghost'").await, 0);
+
+    // MySQL functions take every parameter.
+    api.get("/rpc/greet?name=Ann").await.expect_error(404, "PGRST202");
+    let e = api.post_with("/rpc/fail_with", &[JSON], r#"{"message": "out of stock"}"#).await;
+    let e = e.expect_error(400, "P0001");
+    assert_eq!(e["message"], "out of stock");
+    let e = api.post_with("/rpc/do_nothing", &[JSON], "{}").await.expect_error(404, "PGRST202");
+    assert!(e["details"].as_str().unwrap().contains("stored procedure"), "{e}");
+}
+
+#[tokio::test]
+async fn sqlite_has_no_functions_to_call() {
+    let api = Api::fixture(Engine::Sqlite).await;
+    let e = api.post_with("/rpc/add_them", &[JSON], r#"{"a": 1}"#).await.expect_error(404, "PGRST202");
+    assert!(e["hint"].as_str().unwrap().contains("SQLite"), "{e}");
+    api.get("/rpc/anything").await.expect_error(404, "PGRST202");
+}
+
+#[tokio::test]
+async fn functions_are_listed_in_the_openapi_document() {
+    for engine in [Engine::Postgres, Engine::MySql] {
+        let api = Api::fixture(engine).await;
+        let doc: Value = api.get("/").await.json();
+        let add = &doc["paths"]["/rpc/add_them"];
+        assert!(add["post"].is_object(), "{engine:?}: {add}");
+        assert!(add["get"].is_object(), "an immutable function is callable with GET");
+        let props = &add["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"];
+        assert!(props["a"].is_object() && props["b"].is_object(), "{props}");
+        let writer = &doc["paths"]["/rpc/add_customer"];
+        assert!(writer["post"].is_object() && writer["get"].is_null(), "a writing function has no GET: {writer}");
+        assert!(doc["paths"]["/rpc/do_nothing"].is_null());
+    }
+}
