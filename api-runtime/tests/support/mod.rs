@@ -167,11 +167,48 @@ async fn run_pg(url: &str, sql: &str) {
 async fn run_mysql(url: &str, sql: &str) {
     let mut conn =
         sqlx::MySqlConnection::connect(url).await.unwrap_or_else(|e| panic!("cannot connect to MySQL at {url}: {e}"));
-    let result = sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut conn).await;
-    let _ = conn.close().await;
-    if let Err(e) = result {
-        panic!("MySQL refused the SQL: {e}\n--- SQL ---\n{sql}");
+    for batch in mysql_batches(sql) {
+        let result = sqlx::raw_sql(AssertSqlSafe(batch.clone())).execute(&mut conn).await;
+        if let Err(e) = result {
+            panic!("MySQL refused the SQL: {e}\n--- SQL ---\n{batch}");
+        }
     }
+    let _ = conn.close().await;
+}
+
+/// A MySQL script cut where the `mysql` client would: at `DELIMITER`
+/// directives (so stored routines with `;` in their bodies load from the
+/// same file the command-line client loads), and after each statement
+/// ended by a delimiter other than `;`. Runs of `;`-separated statements
+/// stay one batch.
+fn mysql_batches(sql: &str) -> Vec<String> {
+    let mut batches = Vec::new();
+    let mut delimiter = ";".to_string();
+    let mut current = String::new();
+    let mut flush = |current: &mut String| {
+        if !current.trim().is_empty() {
+            batches.push(std::mem::take(current));
+        }
+        current.clear();
+    };
+    for line in sql.lines() {
+        if let Some(d) = line.trim().strip_prefix("DELIMITER ") {
+            flush(&mut current);
+            delimiter = d.trim().to_string();
+            continue;
+        }
+        if delimiter != ";"
+            && let Some(statement) = line.trim_end().strip_suffix(delimiter.as_str())
+        {
+            current.push_str(statement);
+            flush(&mut current);
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    flush(&mut current);
+    batches
 }
 
 async fn run_sqlite(url: &str, sql: &str) {
