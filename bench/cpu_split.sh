@@ -13,28 +13,11 @@
 #   LABEL=text, DURATION=10s, LISTEN=127.0.0.1:8181, ADMIN_LISTEN=127.0.0.1:9191
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
-SHARED_BENCH=${SHARED_BENCH:-$(cd "$REPO/.." && pwd)/shared/bench}
 W=${1:?usage: cpu_split.sh W1|W2|W3|W4 [config.yaml]}
 CONF=${2:-}
-CALLER_BENCH_DIR=${BENCH_DIR:-}
-# shellcheck source=/dev/null
-. "$SHARED_BENCH/env.sh"
-
-# One benchmark at a time on this machine: two runs would share the CPUs,
-# the database and port 8080 (the shared run.sh would even measure the other
-# run's server). bench/sql_cost.sh and bench/cpu_split.sh take the same lock.
-mkdir -p "$PEERS_DIR"
-exec 9>"$PEERS_DIR/bench.lock"
-if ! flock -n 9; then
-    echo "[bench] another benchmark holds $PEERS_DIR/bench.lock; waiting for it" >&2
-    flock -w "${LOCK_WAIT_S:-3600}" 9 || { echo "[bench] gave up waiting for the lock" >&2; exit 1; }
-fi
-if [ -z "$CALLER_BENCH_DIR" ] && [ -d /var/tmp/dbapi-bench/pg ] && [ ! -s "$BENCH_DIR/PG_VERSION" ]; then
-    BENCH_DIR=/var/tmp/dbapi-bench/pg   # where bench/run.sh puts PGDATA when run as root
-fi
-[ -s "$BENCH_DIR/postmaster.pid" ] || { echo "PostgreSQL is not running (run bench/run.sh first)" >&2; exit 1; }
-PM=$(head -1 "$BENCH_DIR/postmaster.pid")
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+require_bench_cluster
 # shellcheck source=/dev/null
 . "$SHARED_BENCH/targets/ours.sh"
 export W1_PATH W2_PATH W3_PATH W4_PATH

@@ -16,32 +16,11 @@
 #   old, generic   old_wN.sql with plan_cache_mode=force_generic_plan
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-SHARED_BENCH=${SHARED_BENCH:-$(cd "$HERE/../.." && pwd)/shared/bench}
 [ "${1:-}" = --quick ] && export PGBENCH_SECONDS=${PGBENCH_SECONDS_QUICK:-5}
-CALLER_BENCH_DIR=${BENCH_DIR:-}
-# shellcheck source=/dev/null
-. "$SHARED_BENCH/env.sh"
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+require_bench_cluster
 
-# One benchmark at a time on this machine: two runs would share the CPUs,
-# the database and port 8080 (the shared run.sh would even measure the other
-# run's server). bench/sql_cost.sh and bench/cpu_split.sh take the same lock.
-mkdir -p "$PEERS_DIR"
-exec 9>"$PEERS_DIR/bench.lock"
-if ! flock -n 9; then
-    echo "[bench] another benchmark holds $PEERS_DIR/bench.lock; waiting for it" >&2
-    flock -w "${LOCK_WAIT_S:-3600}" 9 || { echo "[bench] gave up waiting for the lock" >&2; exit 1; }
-fi
-if [ -z "$CALLER_BENCH_DIR" ] && [ -d /var/tmp/dbapi-bench/pg ] && [ ! -s "$BENCH_DIR/PG_VERSION" ]; then
-    BENCH_DIR=/var/tmp/dbapi-bench/pg   # where bench/run.sh puts PGDATA when run as root
-fi
-[ -s "$BENCH_DIR/postmaster.pid" ] || { echo "PostgreSQL is not running (run bench/run.sh first)" >&2; exit 1; }
-
-# Pin PostgreSQL like the shared run.sh does.
-if [ "$PIN" = 1 ]; then
-    pm=$(head -1 "$BENCH_DIR/postmaster.pid")
-    taskset -a -p -c "$SERVER_CPUS" "$pm" >/dev/null
-    for c in $(ps -o pid= --ppid "$pm"); do taskset -a -p -c "$SERVER_CPUS" "$c" >/dev/null 2>&1 || true; done
-fi
 
 tps() {   # file [PGOPTIONS]
     local f=$1 opts=${2:-}

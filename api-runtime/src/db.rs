@@ -331,12 +331,22 @@ impl Db {
     /// Starts a transaction: every write of a request runs in one.
     pub async fn begin(&self) -> Result<Tx, DbError> {
         Ok(match self {
-            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
-            Db::MySql(p) => Tx::MySql(p.begin().await?),
+            Db::Postgres(p) => Tx::Postgres(Conn::Transaction(p.begin().await?)),
+            Db::MySql(p) => Tx::MySql(Conn::Transaction(p.begin().await?)),
             // Take the write lock up front: a deferred transaction that
             // reads and then writes fails at once with "database is locked"
             // when another writer got there first, instead of waiting.
-            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(p) => Tx::Sqlite(Conn::Transaction(p.begin_with("BEGIN IMMEDIATE").await?)),
+        })
+    }
+
+    /// A connection for a request that runs exactly one statement: no
+    /// transaction around it (see [`Conn::Autocommit`]).
+    pub async fn autocommit(&self) -> Result<Tx, DbError> {
+        Ok(match self {
+            Db::Postgres(p) => Tx::Postgres(Conn::Autocommit(p.acquire().await?)),
+            Db::MySql(p) => Tx::MySql(Conn::Autocommit(p.acquire().await?)),
+            Db::Sqlite(p) => Tx::Sqlite(Conn::Autocommit(p.acquire().await?)),
         })
     }
 
@@ -350,11 +360,56 @@ impl Db {
     }
 }
 
-/// An open transaction on one of the engines.
+/// The connection a request's writes run on: an open transaction on one of
+/// the engines, or (for a request that is one statement) a plain pooled
+/// connection in autocommit, since a single statement is atomic by itself.
 pub enum Tx {
-    Postgres(sqlx::Transaction<'static, Postgres>),
-    MySql(sqlx::Transaction<'static, MySql>),
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(Conn<Postgres>),
+    MySql(Conn<MySql>),
+    Sqlite(Conn<Sqlite>),
+}
+
+pub enum Conn<DB: sqlx::Database> {
+    Transaction(sqlx::Transaction<'static, DB>),
+    /// Saves the BEGIN and COMMIT round trips (two of three for a one-row
+    /// insert); commit and rollback are no-ops, so it is only for requests
+    /// that run exactly one statement and keep its effect.
+    Autocommit(sqlx::pool::PoolConnection<DB>),
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for Conn<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        match self {
+            Conn::Transaction(t) => t,
+            Conn::Autocommit(c) => c,
+        }
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for Conn<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        match self {
+            Conn::Transaction(t) => t,
+            Conn::Autocommit(c) => c,
+        }
+    }
+}
+
+impl<DB: sqlx::Database> Conn<DB> {
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Conn::Transaction(t) => t.commit().await,
+            Conn::Autocommit(_) => Ok(()),
+        }
+    }
+
+    async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self {
+            Conn::Transaction(t) => t.rollback().await,
+            Conn::Autocommit(_) => Ok(()),
+        }
+    }
 }
 
 impl Tx {

@@ -23,15 +23,8 @@ pub async fn read(
 ) -> Result<Response, ApiError> {
     let schema = state.schema();
     let profile = profile(&schema, &headers)?;
-    let negotiated = negotiate(header_str(&headers, header::ACCEPT))?;
-    let query = parse_query(uri.query().unwrap_or(""))?;
-    let prefs = parse_prefer(headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()))?;
-    let range = match header_str(&headers, header::RANGE) {
-        Some(v) => parse_range_header(v)
-            .map_err(|e| ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "PGRST103", e.message).details(e.details))?,
-        None => None,
-    };
-    let page = root_page(&query, range, state.config.api.max_rows);
+    let ReadRequest { query, prefs, negotiated, page } =
+        ReadRequest::parse(&state, &headers, uri.query().unwrap_or(""))?;
     let plan = plan_read(&schema, profile, &table, &query, page)?;
 
     // Only PostgreSQL has planner estimates; elsewhere planned and
@@ -93,6 +86,32 @@ pub(super) fn read_response(
         h.insert("preference-applied", applied.parse().expect("preference tokens are valid header text"));
     }
     Ok(response)
+}
+
+/// What a read (of a table or of a function's result) takes from the
+/// request besides the path.
+pub(super) struct ReadRequest {
+    pub query: ApiQuery,
+    pub prefs: crate::grammar::Preferences,
+    pub negotiated: Negotiated,
+    /// The top level's rows: `limit`/`offset` and `Range`, capped.
+    pub page: Page,
+}
+
+impl ReadRequest {
+    pub fn parse(state: &AppState, headers: &HeaderMap, query: &str) -> Result<ReadRequest, ApiError> {
+        let negotiated = negotiate(header_str(headers, header::ACCEPT))?;
+        let query = parse_query(query)?;
+        let prefs = parse_prefer(headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()))?;
+        let range = match header_str(headers, header::RANGE) {
+            Some(v) => parse_range_header(v).map_err(|e| {
+                ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "PGRST103", e.message).details(e.details)
+            })?,
+            None => None,
+        };
+        let page = root_page(&query, range, state.config.api.max_rows);
+        Ok(ReadRequest { query, prefs, negotiated, page })
+    }
 }
 
 pub(super) fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {

@@ -14,40 +14,16 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
 use crate::db::{ReadOutput, Tx};
-use crate::grammar::{CountPreference, Preferences, parse_prefer, parse_query, parse_range_header};
-use crate::plan::{CallArgs, CallPlan, Page, ReadPlan, plan_call};
+use crate::grammar::{CountPreference, Preferences};
+use crate::plan::{CallArgs, CallPlan, ReadPlan, plan_call};
 use crate::schema::{Function, Schema, ValueKind, Volatility};
 use crate::sql::{render_read, render_void_call};
 
 use super::AppState;
 use super::error::ApiError;
-use super::negotiate::{Negotiated, Representation, negotiate};
-use super::read::{header_str, profile, profile_from, read_response, root_page, without_nulls};
+use super::negotiate::Representation;
+use super::read::{ReadRequest, profile, profile_from, read_response, without_nulls};
 use super::write::body_bytes;
-
-/// What both verbs parse before planning.
-struct CallRequest {
-    query: crate::grammar::ApiQuery,
-    prefs: Preferences,
-    negotiated: Negotiated,
-    page: Page,
-}
-
-impl CallRequest {
-    fn parse(state: &AppState, headers: &HeaderMap, query: &str) -> Result<CallRequest, ApiError> {
-        let negotiated = negotiate(header_str(headers, header::ACCEPT))?;
-        let query = parse_query(query)?;
-        let prefs = parse_prefer(headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()))?;
-        let range = match header_str(headers, header::RANGE) {
-            Some(v) => parse_range_header(v).map_err(|e| {
-                ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "PGRST103", e.message).details(e.details)
-            })?,
-            None => None,
-        };
-        let page = root_page(&query, range, state.config.api.max_rows);
-        Ok(CallRequest { query, prefs, negotiated, page })
-    }
-}
 
 pub async fn call_get(
     State(state): State<Arc<AppState>>,
@@ -58,7 +34,7 @@ pub async fn call_get(
     let schema = state.schema();
     let profile = profile(&schema, &headers)?;
     let (named, rest) = split_arguments(&schema, profile, &name, uri.query().unwrap_or(""));
-    let request = CallRequest::parse(&state, &headers, &rest)?;
+    let request = ReadRequest::parse(&state, &headers, &rest)?;
     let args = CallArgs { named, ..CallArgs::default() };
     let plan = plan_call(&schema, profile, &name, &args, &request.query, request.page)?;
     let function = plan.function();
@@ -94,7 +70,7 @@ pub async fn call_post(
 ) -> Result<Response, ApiError> {
     let schema = state.schema();
     let profile = profile_from(&schema, &headers, "content-profile")?;
-    let request = CallRequest::parse(&state, &headers, uri.query().unwrap_or(""))?;
+    let request = ReadRequest::parse(&state, &headers, uri.query().unwrap_or(""))?;
     let (bytes, form) = body_bytes(&state, &headers, body).await?;
     let body = match form {
         Some(fields) => Value::Object(fields),
@@ -131,7 +107,7 @@ async fn run_in(
     tx: &mut Tx,
     schema: &Schema,
     plan: &CallPlan<'_>,
-    request: &CallRequest,
+    request: &ReadRequest,
 ) -> Result<Response, ApiError> {
     let function = plan.function();
     let mut response = match plan {
@@ -166,7 +142,7 @@ fn respond(
     output: ReadOutput,
     plan: &ReadPlan,
     function: &Function,
-    request: &CallRequest,
+    request: &ReadRequest,
 ) -> Result<Response, ApiError> {
     let rows = output.page_rows.max(0) as u64;
     // Counts of a function's rows are always exact.

@@ -98,9 +98,24 @@ pub async fn insert(
     let missing = if req.prefs.missing_default == Some(true) { Missing::Default } else { Missing::Null };
     let resolution = req.prefs.resolution.map(|r| r == Resolution::MergeDuplicates);
     let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, missing, resolution)?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = if is_one_statement(&req, &plan) { state.db.autocommit().await? } else { state.db.begin().await? };
     let outcome = run_insert(&req, &plan, &mut tx, payload.is_array).await;
     finish(tx, &req, outcome, Method::POST, &table).await
+}
+
+/// Whether an insert runs as exactly one statement whose effect is kept
+/// whatever the outcome: then it needs no transaction around it. Not so
+/// with a representation to read back, `tx=rollback`, a singular response
+/// (undone unless one row), MySQL's upsert pre-check, or rows that take
+/// several statements.
+fn is_one_statement(req: &WriteRequest, plan: &InsertPlan) -> bool {
+    let per_statement = MAX_PARAMS / plan.columns.len().max(1);
+    req.prefs.return_ != Some(ReturnPreference::Representation)
+        && req.prefs.tx_rollback != Some(true)
+        && req.representation != Representation::SingleObject
+        && !(req.schema.engine == crate::schema::Engine::MySql && plan.conflict.is_some())
+        && plan.rows.len() <= per_statement
+        && insert_groups(plan).len() == 1
 }
 
 pub async fn upsert_one(
