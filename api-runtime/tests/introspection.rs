@@ -298,6 +298,28 @@ async fn postgres_fixture() {
     let view = table(&s, "public", "customer_totals");
     assert!(view.is_view);
     assert_eq!(names(view), ["customer_id", "name", "order_count", "total_spent"]);
+    // Views inherit the foreign keys of the columns they show, renamed.
+    let open = table(&s, "public", "open_orders");
+    let mut fks: Vec<(String, Vec<String>, String, Vec<String>)> = open
+        .foreign_keys
+        .iter()
+        .map(|f| (f.name.clone(), f.columns.clone(), f.referenced_table.clone(), f.referenced_columns.clone()))
+        .collect();
+    fks.sort();
+    assert_eq!(
+        fks,
+        [
+            ("fk_orders_customer".into(), strings(&["buyer"]), "customer_totals".into(), strings(&["customer_id"])),
+            ("fk_orders_customer".into(), strings(&["buyer"]), "customers".into(), strings(&["id"])),
+        ]
+    );
+    let items_to_open: Vec<&str> = table(&s, "public", "order_items")
+        .foreign_keys
+        .iter()
+        .filter(|f| f.referenced_table == "open_orders")
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(items_to_open, ["fk_order_items_order"], "a table's key to a view showing the referenced column");
 
     let mixed = table(&s, "public", "MixedCase");
     assert_eq!(names(mixed), ["Id", "DisplayName", "lowerCol"]);

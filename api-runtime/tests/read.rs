@@ -587,3 +587,45 @@ async fn related_order_and_stripped_nulls(engine: Engine) {
     assert_eq!(r.json(), json!([{"id": 1, "city": "New York"}, {"id": 2}]));
     assert!(r.header("content-type").unwrap().contains("nulls=stripped"));
 }
+
+/// PostgreSQL views embed through the foreign keys of the tables they show
+/// (read from the view's stored query), as in PostgREST.
+#[tokio::test]
+async fn views_embed_through_the_keys_of_the_tables_they_show() {
+    let api = Api::fixture(Engine::Postgres).await;
+    // view -> table (many-to-one through fk_orders_customer, renamed column)
+    let r = api.get("/open_orders?select=order_id,customers(name)&order=order_id").await;
+    r.expect(200);
+    let expected = api
+        .sql_text("SELECT c.name FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.status = 'pending' ORDER BY o.id")
+        .await;
+    let names: Vec<Option<String>> =
+        r.json().as_array().unwrap().iter().map(|o| o["customers"]["name"].as_str().map(String::from)).collect();
+    assert_eq!(names, expected);
+    // table -> view (one-to-many)
+    let r = api.get("/customers?select=id,open_orders(order_id)&id=eq.1").await;
+    r.expect(200);
+    let expected = api.sql_i64("SELECT id FROM orders WHERE customer_id = 1 AND status = 'pending' ORDER BY id").await;
+    let got: Vec<i64> =
+        r.json()[0]["open_orders"].as_array().unwrap().iter().map(|o| o["order_id"].as_i64().unwrap()).collect();
+    assert_eq!(got, expected);
+    // view -> view: customer_totals shows customers.id as customer_id
+    let r = api.get("/open_orders?select=order_id,customer_totals(order_count)&order_id=eq.3").await;
+    r.expect(200);
+    let count = api
+        .sql_i64("SELECT count(*) FROM orders WHERE customer_id = (SELECT customer_id FROM orders WHERE id = 3)")
+        .await;
+    assert_eq!(r.json(), json!([{"order_id": 3, "customer_totals": {"order_count": count[0]}}]));
+    let r = api.get("/customer_totals?select=customer_id,orders(id)&customer_id=eq.2").await;
+    r.expect(200);
+    let ids = api.sql_i64("SELECT id FROM orders WHERE customer_id = 2 ORDER BY id").await;
+    let got: Vec<i64> = r.json()[0]["orders"].as_array().unwrap().iter().map(|o| o["id"].as_i64().unwrap()).collect();
+    assert_eq!(sorted(got), ids);
+    // An aggregate column comes from no table: no relationship through it.
+    api.get("/customer_totals?select=order_count,shipments(*)").await.expect_error(400, "PGRST200");
+}
+
+fn sorted(mut v: Vec<i64>) -> Vec<i64> {
+    v.sort_unstable();
+    v
+}

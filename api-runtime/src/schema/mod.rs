@@ -6,6 +6,7 @@
 //! foreign keys.
 
 mod mysql;
+mod pg_views;
 mod postgres;
 mod relationships;
 mod sqlite;

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use sqlx::{PgPool, Row};
 
+use super::pg_views;
 use super::{
     Column, ForeignKey, Function, IntrospectError, Returns, Routines, Table, ValueKind, Volatility, scalar_result,
 };
@@ -30,7 +31,7 @@ WHERE n.nspname = ANY($1::text[]::name[])
 /// functions may return (`c`). Generated columns report no default: their
 /// `pg_attrdef` entry is the generation expression, not a default.
 const COLUMNS_SQL: &str = "
-SELECT a.attrelid::int8 AS rel, a.attname::text AS name,
+SELECT a.attrelid::int8 AS rel, a.attnum::int4 AS attnum, a.attname::text AS name,
        format_type(a.atttypid, a.atttypmod) AS db_type, a.atttypid::int8 AS type_oid,
        a.attnotnull AS not_null,
        CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END AS dflt,
@@ -195,8 +196,10 @@ pub(super) async fn introspect(pool: &PgPool, schemas: &[String]) -> Result<(Vec
 
     // Columns of composite types (not relations) only serve as function results.
     let mut composites: HashMap<i64, Vec<Column>> = HashMap::new();
+    let mut attnames: HashMap<(i64, i32), String> = HashMap::new();
     for row in sqlx::query(COLUMNS_SQL).bind(schemas).fetch_all(pool).await? {
         let rel: i64 = row.try_get("rel")?;
+        attnames.insert((rel, row.try_get("attnum")?), row.try_get("name")?);
         let not_null: bool = row.try_get("not_null")?;
         let column = Column {
             name: row.try_get("name")?,
@@ -239,6 +242,7 @@ pub(super) async fn introspect(pool: &PgPool, schemas: &[String]) -> Result<(Vec
         }
     }
 
+    pg_views::add_view_foreign_keys(pool, &mut tables, &attnames).await?;
     for table in tables.values_mut() {
         // A unique index on exactly the primary key columns adds nothing.
         let pk = table.primary_key.clone();
