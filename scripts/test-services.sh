@@ -62,16 +62,17 @@ _dbapi_tail_logs() {
     done
 }
 
-# First of the given program names found in PATH or in the sbin dirs
-# (mariadbd lives in /usr/sbin, which is not in every user's PATH).
-_dbapi_find_prog() {
+# First of the given program names found in PATH, in the sbin dirs
+# (mariadbd lives in /usr/sbin, which is not in every user's PATH) or in
+# the newest PostgreSQL bin dir. Also used by tests/compat/run.sh.
+dbapi_find_prog() {
     local name dir
     for name in "$@"; do
         if command -v "$name" >/dev/null 2>&1; then
             command -v "$name"
             return 0
         fi
-        for dir in /usr/sbin /usr/local/sbin /sbin /usr/libexec; do
+        for dir in /usr/sbin /usr/local/sbin /sbin /usr/libexec $(compgen -G '/usr/lib/postgresql/*/bin' | sort -rV); do
             if [[ -x "$dir/$name" ]]; then
                 printf '%s\n' "$dir/$name"
                 return 0
@@ -125,7 +126,7 @@ require_binaries() {
         else
             if [[ -x "$_DBAPI_PG_BINDIR/pg_isready" ]]; then
                 _DBAPI_PG_ISREADY="$_DBAPI_PG_BINDIR/pg_isready"
-            elif p="$(_dbapi_find_prog pg_isready)"; then
+            elif p="$(dbapi_find_prog pg_isready)"; then
                 _DBAPI_PG_ISREADY="$p"
             else
                 missing+=("pg_isready")
@@ -145,18 +146,18 @@ require_binaries() {
     fi
 
     if [[ -z "${DBAPI_TEST_MYSQL_URL:-}" ]]; then
-        if p="$(_dbapi_find_prog mariadbd mysqld)"; then _DBAPI_MARIADBD="$p"; else
+        if p="$(dbapi_find_prog mariadbd mysqld)"; then _DBAPI_MARIADBD="$p"; else
             missing+=("mariadbd"); pkgs+=(mariadb-server); fi
-        if p="$(_dbapi_find_prog mariadb-install-db mysql_install_db)"; then _DBAPI_MARIADB_INSTALL_DB="$p"; else
+        if p="$(dbapi_find_prog mariadb-install-db mysql_install_db)"; then _DBAPI_MARIADB_INSTALL_DB="$p"; else
             missing+=("mariadb-install-db"); pkgs+=(mariadb-server); fi
-        if p="$(_dbapi_find_prog mariadb mysql)"; then _DBAPI_MARIADB_CLIENT="$p"; else
+        if p="$(dbapi_find_prog mariadb mysql)"; then _DBAPI_MARIADB_CLIENT="$p"; else
             missing+=("mariadb (client)"); pkgs+=(mariadb-server); fi
     fi
 
     if [[ -z "${DBAPI_TEST_REDIS_URL:-}" ]]; then
-        if p="$(_dbapi_find_prog redis-server)"; then _DBAPI_REDIS_SERVER="$p"; else
+        if p="$(dbapi_find_prog redis-server)"; then _DBAPI_REDIS_SERVER="$p"; else
             missing+=("redis-server"); pkgs+=(redis-server); fi
-        if p="$(_dbapi_find_prog redis-cli)"; then _DBAPI_REDIS_CLI="$p"; else
+        if p="$(dbapi_find_prog redis-cli)"; then _DBAPI_REDIS_CLI="$p"; else
             missing+=("redis-cli"); pkgs+=(redis-server); fi
     fi
 
@@ -192,7 +193,8 @@ require_binaries() {
 # client connections cannot grab the port between this check and the
 # server binding it. A clash with a concurrent run is still possible;
 # callers retry with a new port when the server reports the address in use.
-_dbapi_free_port() {
+# Also used by tests/compat/run.sh.
+dbapi_free_port() {
     local port
     if command -v python3 >/dev/null 2>&1; then
         if port="$(python3 -c '
@@ -328,7 +330,7 @@ CONF
     local attempt port timeout i log ok
     timeout="$(_dbapi_timeout)"
     for attempt in 1 2 3; do
-        port="$(_dbapi_free_port)" || return 1
+        port="$(dbapi_free_port)" || return 1
         log="$dir/postgres.log"
         [[ -f "$log" ]] && mv -f "$log" "$dir/postgres.attempt$((attempt - 1)).log"
         if ! _dbapi_as_pg "$dir" "$bin/pg_ctl" -D "$data" -l "$log" -o "-p $port" \
@@ -428,7 +430,7 @@ _dbapi_start_mariadb() {
     local attempt port timeout i log pid ok err=""
     timeout="$(_dbapi_timeout)"
     for attempt in 1 2 3; do
-        port="$(_dbapi_free_port)" || return 1
+        port="$(dbapi_free_port)" || return 1
         log="$dir/mysqld.log"
         [[ -f "$log" ]] && mv -f "$log" "$dir/mysqld.attempt$((attempt - 1)).log"
         pid="$(_dbapi_spawn "$dir/mysqld.out" "$_DBAPI_MARIADBD" --no-defaults "${user_opt[@]}" \
@@ -486,7 +488,7 @@ _dbapi_start_redis() {
     local attempt port timeout i log pid ok
     timeout="$(_dbapi_timeout)"
     for attempt in 1 2 3; do
-        port="$(_dbapi_free_port)" || return 1
+        port="$(dbapi_free_port)" || return 1
         log="$dir/redis.log"
         [[ -f "$log" ]] && mv -f "$log" "$dir/redis.attempt$((attempt - 1)).log"
         pid="$(_dbapi_spawn "$dir/redis.out" "$_DBAPI_REDIS_SERVER" \

@@ -61,26 +61,16 @@ for engine in "${ENGINES[@]}"; do
     esac
 done
 
-# First program of the given names in PATH, else in the usual server dirs.
-find_prog() {
-    local name d
-    for name in "$@"; do
-        if command -v "$name" >/dev/null 2>&1; then
-            command -v "$name"
-            return 0
-        fi
-        for d in $(compgen -G '/usr/lib/postgresql/*/bin' | sort -rV) /usr/sbin /usr/local/bin; do
-            [[ -x "$d/$name" ]] && { printf '%s\n' "$d/$name"; return 0; }
-        done
-    done
-    return 1
-}
+# The helpers the test command uses to start servers: dbapi_find_prog,
+# dbapi_free_port.
+# shellcheck source=scripts/test-services.sh
+source "$REPO_ROOT/scripts/test-services.sh"
 
 PSQL="" MYSQL_CLIENT=""
 for engine in "${ENGINES[@]}"; do
     case "$engine" in
-        postgres) PSQL="$(find_prog psql)" || die "psql not found: install postgresql-client (apt-get install postgresql-client)" ;;
-        mysql) MYSQL_CLIENT="$(find_prog mariadb mysql)" || die "the mariadb client was not found: install mariadb-client (apt-get install mariadb-client)" ;;
+        postgres) PSQL="$(dbapi_find_prog psql)" || die "psql not found: install postgresql-client (apt-get install postgresql-client)" ;;
+        mysql) MYSQL_CLIENT="$(dbapi_find_prog mariadb mysql)" || die "the mariadb client was not found: install mariadb-client (apt-get install mariadb-client)" ;;
     esac
 done
 
@@ -170,25 +160,6 @@ elif mode == "my-parts":
 PY
 }
 
-# A free TCP port on 127.0.0.1 (20000-32000, below the ephemeral range).
-free_port() {
-    python3 - <<'PY'
-import random, socket, sys
-for _ in range(500):
-    p = random.randint(20000, 32000)
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(p)
-    sys.exit(0)
-sys.exit(1)
-PY
-}
-
 pg_admin() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$DBAPI_TEST_PG_URL" -c "$1"; }
 
 # my_client DB [mariadb args...]: the client on DBAPI_TEST_MYSQL_URL's server.
@@ -245,8 +216,8 @@ start_server() {
     local url="$1" log="$2" admin_port timeout i
     timeout="${DBAPI_COMPAT_READY_TIMEOUT:-60}"
     for _ in 1 2 3; do
-        API_PORT="$(free_port)" || die "no free TCP port"
-        admin_port="$(free_port)" || die "no free TCP port"
+        API_PORT="$(dbapi_free_port)" || die "no free TCP port"
+        admin_port="$(dbapi_free_port)" || die "no free TCP port"
         [[ "$API_PORT" != "$admin_port" ]] || continue
         : >"$log"
         NO_COLOR=1 DBAPI_LOG="${DBAPI_LOG:-info}" "$RUNTIME_BIN" serve --database-url "$url" \
