@@ -8,22 +8,10 @@ use super::{GrammarError, MAX_DEPTH};
 pub(super) fn split_top_level<'a>(s: &'a str, sep: char, what: &str) -> Result<Vec<&'a str>, GrammarError> {
     let mut parts = Vec::new();
     let mut stack: Vec<char> = Vec::new();
-    let mut in_quotes = false;
-    let mut escaped = false;
     let mut start = 0;
-    for (i, c) in s.char_indices() {
-        if in_quotes {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_quotes = false;
-            }
-            continue;
-        }
+    let mut chars = unquoted_chars(s);
+    for (i, c) in chars.by_ref() {
         match c {
-            '"' => in_quotes = true,
             '(' | '{' => {
                 stack.push(c);
                 if stack.len() > MAX_DEPTH {
@@ -49,7 +37,7 @@ pub(super) fn split_top_level<'a>(s: &'a str, sep: char, what: &str) -> Result<V
             _ => {}
         }
     }
-    if in_quotes {
+    if chars.in_quotes {
         return Err(GrammarError::new(format!("failed to parse {what} ({s})"), "unterminated double quote"));
     }
     if let Some(open) = stack.last() {
@@ -65,26 +53,39 @@ pub(super) fn split_top_level<'a>(s: &'a str, sep: char, what: &str) -> Result<V
 
 /// The characters of `s` that stand outside double-quoted sections (with
 /// backslash escapes inside them), with their byte positions.
-pub(super) fn unquoted_chars(s: &str) -> impl Iterator<Item = (usize, char)> + '_ {
-    let mut in_quotes = false;
-    let mut escaped = false;
-    s.char_indices().filter(move |&(_, c)| {
-        if in_quotes {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
+pub(super) fn unquoted_chars(s: &str) -> Unquoted<'_> {
+    Unquoted { chars: s.char_indices(), in_quotes: false, escaped: false }
+}
+
+/// The iterator of [`unquoted_chars`]; `in_quotes` tells, once it is
+/// done, whether a quote was left open.
+pub(super) struct Unquoted<'a> {
+    chars: std::str::CharIndices<'a>,
+    pub in_quotes: bool,
+    escaped: bool,
+}
+
+impl Iterator for Unquoted<'_> {
+    type Item = (usize, char);
+
+    fn next(&mut self) -> Option<(usize, char)> {
+        for (i, c) in self.chars.by_ref() {
+            if self.in_quotes {
+                if self.escaped {
+                    self.escaped = false;
+                } else if c == '\\' {
+                    self.escaped = true;
+                } else if c == '"' {
+                    self.in_quotes = false;
+                }
             } else if c == '"' {
-                in_quotes = false;
+                self.in_quotes = true;
+            } else {
+                return Some((i, c));
             }
-            false
-        } else if c == '"' {
-            in_quotes = true;
-            false
-        } else {
-            true
         }
-    })
+        None
+    }
 }
 
 /// The byte position of the quote closing the quoted section that `s`
