@@ -190,10 +190,52 @@ pub struct DatabaseSpec {
     #[serde(default = "default_max_rows")]
     #[schemars(range(min = 1))]
     pub max_rows: u64,
+    /// Largest request body (bytes) a write or function call may send;
+    /// larger ones are answered 413.
+    #[serde(default = "default_max_body_bytes")]
+    #[schemars(range(min = 1024))]
+    pub max_body_bytes: u64,
+    /// Tables (globs) where PATCH and DELETE without any filter are allowed;
+    /// elsewhere they are refused, so one missing `?id=` cannot change every
+    /// row.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_unfiltered_writes: Vec<String>,
+    /// How the pods re-read the schema without a restart.
+    #[serde(default)]
+    pub reload: ReloadSpec,
 }
 
 fn default_max_rows() -> u64 {
     1000
+}
+
+fn default_max_body_bytes() -> u64 {
+    16 * 1024 * 1024
+}
+
+/// Schema reloads: every pod re-reads the schema on SIGHUP, on a PostgreSQL
+/// `NOTIFY <channel>, 'reload schema'` and, if set, on an interval.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReloadSpec {
+    /// PostgreSQL channel the pods LISTEN on; empty turns listening off.
+    #[serde(default = "default_notify_channel")]
+    #[schemars(length(max = 63))]
+    pub notify_channel: String,
+    /// Re-read the schema this often (seconds); 0 means never.
+    #[serde(default)]
+    #[schemars(range(max = 86400))]
+    pub interval_seconds: u64,
+}
+
+fn default_notify_channel() -> String {
+    "dbapi".into()
+}
+
+impl Default for ReloadSpec {
+    fn default() -> Self {
+        ReloadSpec { notify_channel: default_notify_channel(), interval_seconds: 0 }
+    }
 }
 
 /// [`TableFilter`]'s own schema, with a description for each field.

@@ -291,6 +291,9 @@ fn cases() -> Vec<Case> {
   database:
     urlSecretRef: {name: shop-db.v2, key: DATABASE_URL}
     maxRows: 500
+    maxBodyBytes: 1048576
+    allowUnfilteredWrites: [scratch_*]
+    reload: {notifyChannel: "", intervalSeconds: 300}
   runtime:
     replicas: {min: 1, max: 1}
     scaleDownStabilizationSeconds: 600
@@ -480,6 +483,19 @@ fn cases() -> Vec<Case> {
             shop_with("pool: {maxConnections: 20}", "pool: {maxConnections: 20}\n    maxRows: 0"),
             &[
                 "spec.database.maxRows: Invalid value: 0: spec.database.maxRows in body should be greater than or equal to 1",
+            ],
+        ),
+        case(
+            "maxBodyBytes below 1 KiB, reload interval over a day, a channel longer than PostgreSQL names",
+            shop_with(
+                "pool: {maxConnections: 20}",
+                "pool: {maxConnections: 20}\n    maxBodyBytes: 10\n    reload: {intervalSeconds: 90000, notifyChannel: \"\
+                 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
+            ),
+            &[
+                "spec.database.maxBodyBytes: Invalid value: 10: spec.database.maxBodyBytes in body should be greater than or equal to 1024",
+                "spec.database.reload.intervalSeconds: Invalid value: 90000: spec.database.reload.intervalSeconds in body should be less than or equal to 86400",
+                "spec.database.reload.notifyChannel: Too long: may not be more than 63 bytes",
             ],
         ),
         case(

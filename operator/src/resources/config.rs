@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 
 use dbapi_crds::config::{
     ApiKey, ApiSettings, AuthSettings, CacheSettings, DatabaseSettings, JwtSettings, KeyHash, PoolSettings, RateLimit,
-    Role, RoleRule, RuntimeConfig,
+    ReloadSettings, Role, RoleRule, RuntimeConfig,
 };
 use dbapi_crds::crd::{DatabaseApi, RateLimitSpec, RoleSpec, RuleSpec};
 use k8s_openapi::ByteString;
@@ -71,9 +71,16 @@ pub fn runtime_config(api: &DatabaseApi, keys: &[KeyMaterial]) -> (RuntimeConfig
                 max_connections: pool_per_replica(api),
                 acquire_timeout_seconds: spec.database.pool.acquire_timeout_seconds,
             },
-            ..DatabaseSettings::default()
+            reload: ReloadSettings {
+                notify_channel: spec.database.reload.notify_channel.clone(),
+                interval_seconds: spec.database.reload.interval_seconds,
+            },
         },
-        api: ApiSettings { max_rows: spec.database.max_rows, ..ApiSettings::default() },
+        api: ApiSettings {
+            max_rows: spec.database.max_rows,
+            max_body_bytes: spec.database.max_body_bytes,
+            allow_unfiltered_writes: spec.database.allow_unfiltered_writes.clone(),
+        },
         auth: spec.auth.as_ref().map(|auth| AuthSettings {
             // The HMAC secret reaches the pods as DBAPI_JWT_SECRET, never
             // through the ConfigMap.

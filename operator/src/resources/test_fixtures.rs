@@ -77,6 +77,9 @@ spec:
     tables: {{include: ["*"], exclude: [audit_log, "tmp_*"]}}
     pool: {{maxConnections: 40, acquireTimeoutSeconds: 3}}
     maxRows: 500
+    maxBodyBytes: 1048576
+    allowUnfilteredWrites: [scratch_*]
+    reload: {{notifyChannel: schema_changed, intervalSeconds: 600}}
   runtime:
     image: registry.example.com/dbapi-runtime:1.2.3
     replicas: {{min: 3, max: 8}}
