@@ -225,9 +225,13 @@ async fn postgres_tables_columns_and_keys() {
     assert!(view.is_view);
     assert_eq!(names(view), ["id", "name"]);
     assert_eq!(col(view, "name").kind, ValueKind::Text);
-    assert!(view.primary_key.is_empty() && view.foreign_keys.is_empty());
+    // A view showing its table's whole primary key has it as its own; it
+    // shows no foreign key column, so it has no foreign key.
+    assert_eq!(view.primary_key, ["id"]);
+    assert!(view.foreign_keys.is_empty());
     let matview = table(&s, "public", "item_prices");
     assert!(matview.is_view);
+    assert_eq!(matview.primary_key, ["id"]);
     assert_eq!(col(matview, "price").db_type, "numeric(10,2)");
 
     // Relationships are derived from the introspected keys.

@@ -1369,3 +1369,25 @@ async fn sqlite_locked_by_another_writer_answers_503() {
     // Once the lock is gone, writes go through again.
     api.post_with("/articles", &[], r#"{"title": "t", "body": "b"}"#).await.expect(201);
 }
+
+/// A PostgreSQL view showing its table's primary key has it as its own, so
+/// writes through an updatable view return representations, and PUT works.
+#[tokio::test]
+async fn postgres_updatable_views_write_like_their_table() {
+    let api = Api::fixture(Engine::Postgres).await;
+    let r = api
+        .patch_with("/open_orders?order_id=eq.3&select=order_id,total", &[REPRESENTATION], r#"{"total": 12.5}"#)
+        .await;
+    r.expect(200);
+    assert_eq!(r.json(), json!([{"order_id": 3, "total": 12.5}]));
+    assert_eq!(api.sql_text("SELECT total::text FROM orders WHERE id = 3").await, vec![Some("12.50".to_string())]);
+    let r = api
+        .put_with("/open_orders?order_id=eq.7", &[REPRESENTATION], r#"{"order_id": 7, "buyer": 3, "total": 1}"#)
+        .await;
+    r.expect(200);
+    assert_eq!(r.json()[0]["total"], json!(1.0));
+    // A filter that the view's own key does not match is refused as for a table.
+    api.put_with("/open_orders?order_id=eq.8", &[], r#"{"order_id": 7, "buyer": 3, "total": 1}"#)
+        .await
+        .expect_error(400, "PGRST115");
+}

@@ -6,7 +6,9 @@
 //! table and column (`:resorigtbl`, `:resorigcol`). Following those through
 //! views of views, a foreign key between two tables becomes a foreign key
 //! between every view (or the table itself) showing all of its columns on
-//! one side and every one showing them on the other.
+//! one side and every one showing them on the other; a view showing all of
+//! a table's primary key gets it as its own (for `PUT`, representations and
+//! one-to-one embedding through updatable views).
 
 use std::collections::{HashMap, HashSet};
 
@@ -21,12 +23,14 @@ FROM pg_rewrite r
 JOIN pg_class c ON c.oid = r.ev_class
 WHERE r.ev_class = ANY($1::int8[]::oid[]) AND r.rulename = '_RETURN' AND c.relkind IN ('v', 'm')";
 
-/// Foreign keys touching the given relations, columns as attribute numbers.
-const FOREIGN_KEYS_SQL: &str = "
-SELECT conname::text AS name, conrelid::int8 AS rel, conkey::int4[] AS cols,
-       confrelid::int8 AS ref_rel, confkey::int4[] AS ref_cols
+/// Foreign keys touching the given relations and their primary keys,
+/// columns as attribute numbers.
+const KEYS_SQL: &str = "
+SELECT contype::text AS kind, conname::text AS name, conrelid::int8 AS rel, conkey::int4[] AS cols,
+       confrelid::int8 AS ref_rel, COALESCE(confkey::int4[], ARRAY[]::int4[]) AS ref_cols
 FROM pg_constraint
-WHERE contype = 'f' AND (conrelid = ANY($1::int8[]::oid[]) OR confrelid = ANY($1::int8[]::oid[]))";
+WHERE (contype = 'f' AND (conrelid = ANY($1::int8[]::oid[]) OR confrelid = ANY($1::int8[]::oid[])))
+   OR (contype = 'p' AND conrelid = ANY($1::int8[]::oid[]))";
 
 /// A column of a relation: (relation oid, attribute number).
 type Attr = (i64, i32);
@@ -107,10 +111,15 @@ pub(super) async fn add_view_foreign_keys(
         out
     };
     let mut added: Vec<(i64, ForeignKey)> = Vec::new();
-    for row in sqlx::query(FOREIGN_KEYS_SQL).bind(&bases).fetch_all(pool).await? {
+    let mut primary_keys: Vec<(i64, Vec<String>)> = Vec::new();
+    for row in sqlx::query(KEYS_SQL).bind(&bases).fetch_all(pool).await? {
         let name: String = row.try_get("name")?;
         let (rel, ref_rel): (i64, i64) = (row.try_get("rel")?, row.try_get("ref_rel")?);
         let (cols, ref_cols): (Vec<i32>, Vec<i32>) = (row.try_get("cols")?, row.try_get("ref_cols")?);
+        if row.try_get::<String, _>("kind")? == "p" {
+            primary_keys.extend(endpoints(rel, &cols).into_iter().filter(|(r, _)| *r != rel));
+            continue;
+        }
         for (from, columns) in endpoints(rel, &cols) {
             for (to, referenced_columns) in endpoints(ref_rel, &ref_cols) {
                 let both_tables = from == rel && to == ref_rel;
@@ -135,6 +144,17 @@ pub(super) async fn add_view_foreign_keys(
         let table = tables.get_mut(&rel).expect("endpoints are exposed relations");
         if !table.foreign_keys.contains(&fk) {
             table.foreign_keys.push(fk);
+        }
+    }
+    // A view showing the keys of two tables (a join) gets none: which one
+    // identifies its rows cannot be told.
+    let mut by_view: HashMap<i64, Vec<Vec<String>>> = HashMap::new();
+    for (view, key) in primary_keys {
+        by_view.entry(view).or_default().push(key);
+    }
+    for (view, keys) in by_view {
+        if let [key] = &keys[..] {
+            tables.get_mut(&view).expect("endpoints are exposed relations").primary_key = key.clone();
         }
     }
     Ok(())
