@@ -105,17 +105,27 @@ pub async fn insert(
 
 /// Whether an insert runs as exactly one statement whose effect is kept
 /// whatever the outcome: then it needs no transaction around it. Not so
-/// with a representation to read back, `tx=rollback`, a singular response
-/// (undone unless one row), MySQL's upsert pre-check, or rows that take
-/// several statements.
+/// beyond [`is_plain_write`], with MySQL's upsert pre-check or rows that
+/// take several statements.
 fn is_one_statement(req: &WriteRequest, plan: &InsertPlan) -> bool {
     let per_statement = MAX_PARAMS / plan.columns.len().max(1);
-    req.prefs.return_ != Some(ReturnPreference::Representation)
-        && req.prefs.tx_rollback != Some(true)
-        && req.representation != Representation::SingleObject
+    is_plain_write(req)
         && !(req.schema.engine == crate::schema::Engine::MySql && plan.conflict.is_some())
         && plan.rows.len() <= per_statement
         && insert_groups(plan).len() == 1
+}
+
+/// A write whose statement's effect is kept and whose answer needs only
+/// the number of rows: no representation to read back, no `tx=rollback`,
+/// no singular response (undone unless one row), no strict
+/// `max-affected` (checked before changing anything). A PATCH or DELETE
+/// like that is its one UPDATE or DELETE, in autocommit; the drivers count
+/// matched rows (MySQL with CLIENT_FOUND_ROWS, as sqlx connects).
+fn is_plain_write(req: &WriteRequest) -> bool {
+    req.prefs.return_ != Some(ReturnPreference::Representation)
+        && req.prefs.tx_rollback != Some(true)
+        && req.representation != Representation::SingleObject
+        && !(req.prefs.max_affected.is_some() && req.prefs.strict == Some(true))
 }
 
 pub async fn upsert_one(
@@ -151,6 +161,12 @@ pub async fn update(
     let payload = read_payload(&state, &headers, body).await?;
     let plan = plan_update(&req.schema, &req.profile, &table, &req.query, &payload)?;
     refuse_unfiltered(&state, &plan.target, "PATCH")?;
+    if is_plain_write(&req) {
+        let mut tx = state.db.autocommit().await?;
+        let outcome = tx.execute(&render_update(&plan, req.schema.engine)).await;
+        let outcome = outcome.map(|rows| Written::changed(rows, None)).map_err(ApiError::from);
+        return finish(tx, &req, outcome, Method::PATCH, &table).await;
+    }
     let mut tx = state.db.begin().await?;
     let outcome = async {
         let engine = req.schema.engine;
@@ -187,6 +203,12 @@ pub async fn delete(
     let req = prepare(&state, &uri, &headers).await?;
     let plan = plan_delete(&req.schema, &req.profile, &table, &req.query)?;
     refuse_unfiltered(&state, &plan.target, "DELETE")?;
+    if is_plain_write(&req) {
+        let mut tx = state.db.autocommit().await?;
+        let outcome = tx.execute(&render_delete(&plan, req.schema.engine)).await;
+        let outcome = outcome.map(|rows| Written::changed(rows, None)).map_err(ApiError::from);
+        return finish(tx, &req, outcome, Method::DELETE, &table).await;
+    }
     let mut tx = state.db.begin().await?;
     let outcome = async {
         let engine = req.schema.engine;
