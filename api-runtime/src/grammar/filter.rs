@@ -178,9 +178,67 @@ fn parse_group(op: LogicOp, negated: bool, value: &str, depth: usize) -> Result<
     Ok(Condition::Group { negated, op, children })
 }
 
+/// A PostgreSQL array literal (`{a,"b c",1}`) as a JSON array, for engines
+/// whose containment operators take JSON: numbers, booleans and null stay
+/// themselves, everything else becomes a string. `None` when the value is
+/// not such a literal.
+pub fn pg_array_to_json(value: &str) -> Option<String> {
+    let inner = value.strip_prefix('{')?.strip_suffix('}')?;
+    if inner.trim().is_empty() {
+        return Some("[]".into());
+    }
+    let mut items = Vec::new();
+    let mut current = String::new();
+    let (mut quoted, mut was_quoted, mut escaped) = (false, false, false);
+    let finish = |current: &mut String, was_quoted: &mut bool, items: &mut Vec<serde_json::Value>| {
+        let raw = std::mem::take(current);
+        let item = if *was_quoted {
+            serde_json::Value::String(raw)
+        } else {
+            let t = raw.trim();
+            match t {
+                "true" => serde_json::Value::Bool(true),
+                "false" => serde_json::Value::Bool(false),
+                "null" | "NULL" => serde_json::Value::Null,
+                _ => serde_json::from_str::<serde_json::Number>(t)
+                    .map(serde_json::Value::Number)
+                    .unwrap_or_else(|_| serde_json::Value::String(t.to_string())),
+            }
+        };
+        *was_quoted = false;
+        items.push(item);
+    };
+    for c in inner.chars() {
+        if escaped {
+            current.push(c);
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            quoted = !quoted;
+            was_quoted = true;
+        } else if c == ',' && !quoted {
+            finish(&mut current, &mut was_quoted, &mut items);
+        } else {
+            current.push(c);
+        }
+    }
+    finish(&mut current, &mut was_quoted, &mut items);
+    Some(serde_json::Value::Array(items).to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn array_literals_become_json_arrays() {
+        assert_eq!(pg_array_to_json("{tools}").unwrap(), r#"["tools"]"#);
+        assert_eq!(pg_array_to_json(r#"{5,4,"a b",true,null}"#).unwrap(), r#"[5,4,"a b",true,null]"#);
+        assert_eq!(pg_array_to_json(r#"{"1"}"#).unwrap(), r#"["1"]"#);
+        assert_eq!(pg_array_to_json("{}").unwrap(), "[]");
+        assert_eq!(pg_array_to_json(r#"["a"]"#), None);
+    }
     use crate::grammar::Field;
 
     #[test]

@@ -4,19 +4,10 @@
 use serde_json::{Map, Value};
 
 use crate::grammar::ApiQuery;
-use crate::schema::{Column, Function, Schema, ValueKind};
+use crate::schema::{Function, Schema, ValueKind};
 
-use super::read::{Page, ReadPlan, plan_rows_of};
+use super::read::{Call, Page, ReadPlan, plan_rows_of};
 use super::{PlanError, check_write_value, closest};
-
-/// A function applied to its arguments.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Call<'s> {
-    pub function: &'s Function,
-    /// Passed arguments in declaration order; parameters with a default
-    /// that the request left out are absent.
-    pub args: Vec<(&'s Column, Value)>,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallPlan<'s> {

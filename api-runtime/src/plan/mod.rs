@@ -9,8 +9,10 @@ mod call;
 mod read;
 mod write;
 
-pub use call::{Call, CallArgs, CallPlan, plan_call};
-pub use read::{Cast, EmbedPlan, Page, PlannedCondition, PlannedItem, PlannedOrder, ReadPlan, find_table, plan_read};
+pub use call::{CallArgs, CallPlan, plan_call};
+pub use read::{
+    Call, Cast, EmbedPlan, Page, PlannedCondition, PlannedItem, PlannedOrder, ReadPlan, find_table, plan_read,
+};
 pub use write::{
     Conflict, DeletePlan, InsertPlan, Missing, UpdatePlan, check_put, check_write_value, key_condition, plan_delete,
     plan_insert, plan_update,

@@ -4,9 +4,8 @@ use crate::grammar::{
     ApiQuery, Condition, Direction, EmbedPath, Field, Filter, IsValue, JsonStep, LogicOp, Nulls, Operation, Operator,
     SelectItem,
 };
-use crate::schema::{Cardinality, Column, Engine, Relationship, Schema, Table, ValueKind};
+use crate::schema::{Cardinality, Column, Engine, Function, Relationship, Schema, Table, ValueKind};
 
-use super::call::Call;
 use super::{PlanError, closest};
 
 /// Type names a `select=col::type` cast may use; each dialect spells them.
@@ -54,6 +53,16 @@ pub struct ReadPlan<'s> {
     pub order: Vec<PlannedOrder<'s>>,
     pub limit: Option<u64>,
     pub offset: u64,
+}
+
+/// A function applied to its arguments: what the top level of
+/// `/rpc/{fn}` reads its rows from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call<'s> {
+    pub function: &'s Function,
+    /// Passed arguments in declaration order; parameters with a default
+    /// that the request left out are absent.
+    pub args: Vec<(&'s Column, serde_json::Value)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -386,7 +395,7 @@ fn plan_filter<'s>(engine: Engine, node: &ReadPlan<'s>, f: &Filter) -> Result<Pl
         && let Operation::Compare { op, value } = &f.operation
         && is_container(*op)
         && serde_json::from_str::<serde_json::Value>(value).is_err()
-        && crate::sql::pg_array_to_json(value).is_none()
+        && crate::grammar::pg_array_to_json(value).is_none()
     {
         return Err(PlanError::InvalidValue {
             type_name: "json".into(),

@@ -2,13 +2,11 @@
 //! inside the aggregate, a MariaDB form), `?` placeholders, JSON_CONTAINS
 //! for containment, and NULL ordering spelled out.
 
-use crate::grammar::{Direction, IsValue, JsonStep, Nulls, Operation, Operator, Quantifier};
+use crate::grammar::{Direction, IsValue, JsonStep, Nulls, Operation, Operator, Quantifier, pg_array_to_json};
 use crate::plan::Cast;
 use crate::schema::{Column, Engine, ValueKind};
 
-use super::{
-    Dialect, Fragment, Member, Param, Writer, bool_param, expand_list, json_path_text, nulls_first, pg_array_to_json,
-};
+use super::{Dialect, Fragment, Member, Param, Writer, bool_param, expand_list, json_path_text, nulls_first};
 
 pub(super) struct MySql;
 
