@@ -36,6 +36,15 @@ async fn postgres_scalar_functions_by_post_and_get() {
     assert_eq!(r.json(), json!("Hello, x');DROP TABLE orders;--!"));
     assert_eq!(api.count("orders").await, 12);
 
+    // A scalar as CSV: one column named after the function.
+    let r = api.get_with("/rpc/order_ids?customer=1", &[("accept", "text/csv")]).await;
+    r.expect(200);
+    let ids = api.sql_i64("SELECT id FROM orders WHERE customer_id = 1 ORDER BY id").await;
+    let lines: Vec<String> = ids.iter().map(i64::to_string).collect();
+    assert_eq!(r.body, format!("order_ids\n{}\n", lines.join("\n")));
+    let r = api.get_with("/rpc/add_them?a=1&b=2", &[("accept", "text/csv")]).await;
+    assert_eq!(r.body, "add_them\n3\n");
+
     // Mixed-case names and parameters are quoted.
     assert_eq!(api.post_with("/rpc/MixedCase Fn", &[JSON], r#"{"Value": 41}"#).await.json(), json!(42));
 }

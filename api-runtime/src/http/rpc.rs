@@ -147,8 +147,11 @@ fn respond(
     let rows = output.page_rows.max(0) as u64;
     // Counts of a function's rows are always exact.
     let total = request.prefs.count.and(output.total);
-    let body = if function.is_scalar() { scalar_values(&output.body)? } else { output.body };
     let negotiated = request.negotiated;
+    // CSV is written from the rows as objects: a scalar's column is
+    // named after the function.
+    let as_values = function.is_scalar() && negotiated.representation != Representation::Csv;
+    let body = if as_values { scalar_values(&output.body)? } else { output.body };
     if function.set_returning || negotiated.representation != Representation::Json {
         return read_response(body, rows, total, request.page.offset, negotiated, plan, request.prefs.count);
     }
