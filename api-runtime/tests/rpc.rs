@@ -274,6 +274,8 @@ async fn functions_are_listed_in_the_openapi_document() {
         let add = &doc["paths"]["/rpc/add_them"];
         assert!(add["post"].is_object(), "{engine:?}: {add}");
         assert!(add["get"].is_object(), "an immutable function is callable with GET");
+        let a = add["get"]["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "a").cloned();
+        assert_eq!(a.map(|p| p["schema"]["type"].clone()), Some(json!("integer")), "{engine:?}: typed arguments");
         let props = &add["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"];
         assert!(props["a"].is_object() && props["b"].is_object(), "{props}");
         let writer = &doc["paths"]["/rpc/add_customer"];

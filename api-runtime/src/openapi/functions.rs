@@ -1,12 +1,12 @@
 //! `/rpc/{fn}` in the OpenAPI document: one path per function name (the
 //! overloads share it), POST always, GET for functions that do not write.
 
-use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, ParameterIn};
+use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Ref, SchemaType};
 use utoipa::openapi::{ContentBuilder, PathItem, RefOr, Required, ResponseBuilder, Type};
 
-use crate::schema::{Function, Returns, Schema, Volatility};
+use crate::schema::{Function, Returns, Schema, ValueKind, Volatility};
 
 use super::{ERROR_RESPONSES, path_segment, query_parameter, row_schema, string, value_schema};
 
@@ -76,8 +76,12 @@ fn operation(
     if method == HttpMethod::Get {
         for p in &params {
             let mut parameter = query_parameter(&p.name, format!("Argument `{}` ({})", p.name, p.db_type), string());
-            parameter.parameter_in = ParameterIn::Query;
             parameter.required = if required(&p.name) { Required::True } else { Required::False };
+            // Typed like the parameter (an array as repeated keys); json
+            // stays a string holding JSON.
+            if p.kind != ValueKind::Json {
+                parameter.schema = Some(RefOr::T(value_schema(&p.kind, false, None)));
+            }
             op = op.parameter(parameter);
         }
     } else {
