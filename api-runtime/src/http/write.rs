@@ -162,10 +162,7 @@ pub async fn update(
     let plan = plan_update(&req.schema, &req.profile, &table, &req.query, &payload)?;
     refuse_unfiltered(&state, &plan.target, "PATCH")?;
     if is_plain_write(&req) {
-        let mut tx = state.db.autocommit().await?;
-        let outcome = tx.execute(&render_update(&plan, req.schema.engine)).await;
-        let outcome = outcome.map(|rows| Written::changed(rows, None)).map_err(ApiError::from);
-        return finish(tx, &req, outcome, Method::PATCH, &table).await;
+        return run_plain(&state, &req, &render_update(&plan, req.schema.engine), Method::PATCH, &table).await;
     }
     let mut tx = state.db.begin().await?;
     let outcome = async {
@@ -204,10 +201,7 @@ pub async fn delete(
     let plan = plan_delete(&req.schema, &req.profile, &table, &req.query)?;
     refuse_unfiltered(&state, &plan.target, "DELETE")?;
     if is_plain_write(&req) {
-        let mut tx = state.db.autocommit().await?;
-        let outcome = tx.execute(&render_delete(&plan, req.schema.engine)).await;
-        let outcome = outcome.map(|rows| Written::changed(rows, None)).map_err(ApiError::from);
-        return finish(tx, &req, outcome, Method::DELETE, &table).await;
+        return run_plain(&state, &req, &render_delete(&plan, req.schema.engine), Method::DELETE, &table).await;
     }
     let mut tx = state.db.begin().await?;
     let outcome = async {
@@ -220,6 +214,20 @@ pub async fn delete(
     }
     .await;
     finish(tx, &req, outcome, Method::DELETE, &table).await
+}
+
+/// A PATCH or DELETE that is its one statement ([`is_plain_write`]), in
+/// autocommit; the answer is the number of matched rows.
+async fn run_plain(
+    state: &AppState,
+    req: &WriteRequest,
+    statement: &crate::sql::Statement,
+    method: Method,
+    table: &str,
+) -> Result<Response, ApiError> {
+    let mut tx = state.db.autocommit().await?;
+    let outcome = tx.execute(statement).await.map(|rows| Written::changed(rows, None)).map_err(ApiError::from);
+    finish(tx, req, outcome, method, table).await
 }
 
 /// What a write produced, before commit or rollback.

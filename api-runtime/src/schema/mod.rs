@@ -175,11 +175,17 @@ impl Function {
 
 /// The single-column table a scalar function's values are read from.
 pub(crate) fn scalar_result(schema: &str, function: &str, value: Column) -> Table {
+    result_rows(schema, function, vec![Column { name: function.to_string(), ..value }])
+}
+
+/// The rows a function returns, described as a keyless view named after it
+/// (OUT/TABLE columns, a composite type that is not a table, a scalar).
+pub(crate) fn result_rows(schema: &str, function: &str, columns: Vec<Column>) -> Table {
     Table {
         schema: schema.to_string(),
         name: function.to_string(),
         is_view: true,
-        columns: vec![Column { name: function.to_string(), ..value }],
+        columns,
         primary_key: Vec::new(),
         unique: Vec::new(),
         foreign_keys: Vec::new(),

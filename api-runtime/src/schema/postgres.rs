@@ -11,7 +11,8 @@ use sqlx::{PgPool, Row};
 
 use super::pg_views;
 use super::{
-    Column, ForeignKey, Function, IntrospectError, Returns, Routines, Table, ValueKind, Volatility, scalar_result,
+    Column, ForeignKey, Function, IntrospectError, Returns, Routines, Table, ValueKind, Volatility, result_rows,
+    scalar_result,
 };
 
 /// Schemas that exist among the requested ones.
@@ -318,13 +319,13 @@ async fn functions(
             if let Some(table) = tables.get(&ret_rel) {
                 Returns::Rows(table.clone())
             } else if let Some(columns) = composites.get(&ret_rel) {
-                Returns::Rows(result_table(&schema, &name, columns.clone()))
+                Returns::Rows(result_rows(&schema, &name, columns.clone()))
             } else {
                 routines.uncallable.push((key, format!("returns {ret_type_name}, a type outside the exposed schemas")));
                 continue;
             }
         } else if ret_type_name == "record" && !outputs.is_empty() {
-            Returns::Rows(result_table(&schema, &name, outputs))
+            Returns::Rows(result_rows(&schema, &name, outputs))
         } else if ret_typtype == "p" {
             routines.uncallable.push((key, format!("returns {ret_type_name}, which has no JSON form")));
             continue;
@@ -356,21 +357,6 @@ async fn functions(
         });
     }
     Ok(routines)
-}
-
-/// The result rows of a function returning OUT/TABLE columns or a
-/// composite type that is not a table.
-fn result_table(schema: &str, function: &str, columns: Vec<Column>) -> Table {
-    Table {
-        schema: schema.to_string(),
-        name: function.to_string(),
-        is_view: true,
-        columns,
-        primary_key: Vec::new(),
-        unique: Vec::new(),
-        foreign_keys: Vec::new(),
-        comment: None,
-    }
 }
 
 /// Maps a type to its value kind, looking through domains and arrays.
