@@ -152,8 +152,10 @@ pub fn spawn_schema_reloaders(state: Arc<AppState>) {
         });
     }
     if let (crate::db::Db::Postgres(pool), false) = (&state.db, reload.notify_channel.is_empty()) {
-        let pool = pool.clone();
-        tokio::spawn(async move { listen_for_reloads(state, pool, reload.notify_channel).await });
+        // The listener has a connection of its own, outside the request pool.
+        let listener_pool =
+            sqlx::postgres::PgPoolOptions::new().max_connections(1).connect_lazy_with(pool.manager().options.clone());
+        tokio::spawn(async move { listen_for_reloads(state, listener_pool, reload.notify_channel).await });
     }
 }
 

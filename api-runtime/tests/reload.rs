@@ -69,6 +69,9 @@ async fn notify_reloads_the_schema_on_postgresql() {
         assert!(Instant::now() < deadline, "NOTIFY did not reload the schema");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Let the reloads of the NOTIFYs the loop sent before the listener
+    // answered finish, so that they cannot pick up the next table.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     // Other payloads are ignored.
     api.db.execute("CREATE TABLE widgets (id integer PRIMARY KEY)").await;
     api.db.execute("NOTIFY dbapi, 'something else'").await;

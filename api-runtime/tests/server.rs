@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dbapi_crds::config::RuntimeConfig;
+use dbapi_runtime::db::Statement;
 use support::Engine;
 use support::api::Api;
 
@@ -243,12 +244,44 @@ async fn an_exhausted_pool_is_503_with_retry_after() {
     config.database.pool.acquire_timeout_seconds = 1;
     let api = Api::fixture_with(Engine::Postgres, config).await;
     let dbapi_runtime::db::Db::Postgres(pool) = &api.state.db else { unreachable!() };
-    let held = pool.acquire().await.unwrap();
+    let held = dbapi_runtime::db::pool::lease(pool).await.unwrap();
     let r = api.get("/orders").await;
     r.expect_error(503, "PGRST003");
     assert_eq!(r.header("retry-after"), Some("5"));
     drop(held);
     api.get("/orders").await.expect(200);
+}
+
+on_every_engine!(a_transaction_left_open_is_rolled_back_at_once);
+
+/// A request dropped inside its transaction (the client went away, or a
+/// handler left early) must not leave the transaction open on a pooled
+/// connection, holding its locks until someone reuses it.
+async fn a_transaction_left_open_is_rolled_back_at_once(engine: Engine) {
+    let api = Api::with_sql(engine, "CREATE TABLE k (id int PRIMARY KEY)", RuntimeConfig::default()).await;
+    let insert = Statement { sql: "INSERT INTO k VALUES (1)".into(), ..Statement::default() };
+    let mut tx = api.state.db.begin().await.unwrap();
+    tx.execute(&insert).await.unwrap();
+    drop(tx);
+    // The same key from another connection: it would wait for the open
+    // transaction's lock (on SQLite, the database's write lock).
+    tokio::time::timeout(Duration::from_secs(4), api.db.execute("INSERT INTO k VALUES (1)"))
+        .await
+        .expect("the dropped transaction still holds its lock");
+    assert_eq!(api.count("k").await, 1);
+}
+
+#[tokio::test]
+async fn a_query_dropped_midway_leaves_its_connection_usable() {
+    let mut config = RuntimeConfig::default();
+    config.database.pool.max_connections = 1;
+    let api = Api::with_sql(Engine::Postgres, "", config).await;
+    let slow = Statement { sql: "SELECT 7::int8 FROM pg_sleep(1)".into(), ..Statement::default() };
+    let quick = Statement { sql: "SELECT 42::int8".into(), ..Statement::default() };
+    tokio::time::timeout(Duration::from_millis(100), api.state.db.fetch_i64(&slow)).await.unwrap_err();
+    // The one connection is reused: the answer is the new query's, not
+    // the abandoned one's.
+    assert_eq!(api.state.db.fetch_i64(&quick).await.unwrap(), Some(42));
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use dbapi_crds::config::TableFilter;
 
 use crate::db::Db;
+use crate::db::pool::lease;
 pub use relationships::{Cardinality, Relationship};
 
 /// Which SQL engine a schema came from; decides the SQL dialect.
@@ -296,18 +297,19 @@ pub async fn introspect(db: &Db, schemas: &[String], filter: &TableFilter) -> Re
     let (engine, schemas, tables, routines) = match db {
         Db::Postgres(pool) => {
             let schemas = if schemas.is_empty() { vec!["public".to_string()] } else { schemas.to_vec() };
-            let (tables, routines) = postgres::introspect(pool, &schemas).await?;
+            let (tables, routines) = lease(pool).await?.run(|c| postgres::introspect(c, &schemas)).await?;
             (Engine::Postgres, schemas, tables, routines)
         }
         Db::MySql(pool) => {
+            let mut conn = lease(pool).await?;
             let schemas =
-                if schemas.is_empty() { vec![mysql::current_database(pool).await?] } else { schemas.to_vec() };
-            let (tables, routines) = mysql::introspect(pool, &schemas).await?;
+                if schemas.is_empty() { vec![conn.run(mysql::current_database).await?] } else { schemas.to_vec() };
+            let (tables, routines) = conn.run(|c| mysql::introspect(c, &schemas)).await?;
             (Engine::MySql, schemas, tables, routines)
         }
         Db::Sqlite(pool) => {
             let schemas = if schemas.is_empty() { vec!["main".to_string()] } else { schemas.to_vec() };
-            let tables = sqlite::introspect(pool, &schemas).await?;
+            let tables = lease(pool).await?.run(|c| sqlite::introspect(c, &schemas)).await?;
             (Engine::Sqlite, schemas, tables, Routines::default())
         }
     };

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use sqlx::mysql::MySqlRow;
-use sqlx::{MySqlPool, Row};
+use sqlx::{MySqlConnection, Row};
 
 use super::{
     Column, ForeignKey, Function, IntrospectError, Returns, Routines, Table, ValueKind, Volatility, scalar_result,
@@ -71,8 +71,8 @@ WHERE SPECIFIC_SCHEMA = ? AND ROUTINE_TYPE = 'FUNCTION'
 ORDER BY SPECIFIC_NAME, ORDINAL_POSITION";
 
 /// The database the connection URL selected.
-pub(super) async fn current_database(pool: &MySqlPool) -> Result<String, sqlx::Error> {
-    let row = sqlx::query("SELECT DATABASE()").fetch_one(pool).await?;
+pub(super) async fn current_database(conn: &mut MySqlConnection) -> Result<String, sqlx::Error> {
+    let row = sqlx::query("SELECT DATABASE()").fetch_one(&mut *conn).await?;
     text(&row, 0)?.ok_or_else(|| {
         sqlx::Error::Configuration(
             "the MySQL URL selects no database: add it to the URL (mysql://host/<database>) or configure the schemas"
@@ -82,29 +82,33 @@ pub(super) async fn current_database(pool: &MySqlPool) -> Result<String, sqlx::E
 }
 
 pub(super) async fn introspect(
-    pool: &MySqlPool,
+    conn: &mut MySqlConnection,
     schemas: &[String],
 ) -> Result<(Vec<Table>, Routines), IntrospectError> {
-    let version_row = sqlx::query(VERSION_SQL).fetch_one(pool).await?;
+    let version_row = sqlx::query(VERSION_SQL).fetch_one(&mut *conn).await?;
     let mariadb = text(&version_row, 0)?.unwrap_or_default().contains("MariaDB");
 
     let mut out = Vec::new();
     let mut routines = Routines::default();
     for schema in schemas {
-        if sqlx::query(SCHEMA_SQL).bind(schema).fetch_optional(pool).await?.is_none() {
+        if sqlx::query(SCHEMA_SQL).bind(schema).fetch_optional(&mut *conn).await?.is_none() {
             return Err(IntrospectError::UnknownSchema(schema.clone()));
         }
-        out.extend(introspect_schema(pool, schema, mariadb).await?);
-        introspect_routines(pool, schema, &mut routines).await?;
+        out.extend(introspect_schema(conn, schema, mariadb).await?);
+        introspect_routines(conn, schema, &mut routines).await?;
     }
     out.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
     Ok((out, routines))
 }
 
-async fn introspect_routines(pool: &MySqlPool, schema: &str, routines: &mut Routines) -> Result<(), sqlx::Error> {
+async fn introspect_routines(
+    conn: &mut MySqlConnection,
+    schema: &str,
+    routines: &mut Routines,
+) -> Result<(), sqlx::Error> {
     // (position, name, data type, full type) by routine.
     let mut params: Grouped<String, (i64, Option<String>, String, String)> = Grouped::default();
-    for row in sqlx::query(PARAMETERS_SQL).bind(schema).fetch_all(pool).await? {
+    for row in sqlx::query(PARAMETERS_SQL).bind(schema).fetch_all(&mut *conn).await? {
         let position: i64 = row.try_get(1)?;
         params.push(req(&row, 0)?, (position, text(&row, 2)?, req(&row, 3)?, req(&row, 4)?));
     }
@@ -116,7 +120,7 @@ async fn introspect_routines(pool: &MySqlPool, schema: &str, routines: &mut Rout
         default: None,
         comment: None,
     };
-    for row in sqlx::query(ROUTINES_SQL).bind(schema).fetch_all(pool).await? {
+    for row in sqlx::query(ROUTINES_SQL).bind(schema).fetch_all(&mut *conn).await? {
         let name = req(&row, 0)?;
         let key = (schema.to_string(), name.clone());
         if req(&row, 1)? != "FUNCTION" {
@@ -153,9 +157,9 @@ async fn introspect_routines(pool: &MySqlPool, schema: &str, routines: &mut Rout
     Ok(())
 }
 
-async fn introspect_schema(pool: &MySqlPool, schema: &str, mariadb: bool) -> Result<Vec<Table>, sqlx::Error> {
+async fn introspect_schema(conn: &mut MySqlConnection, schema: &str, mariadb: bool) -> Result<Vec<Table>, sqlx::Error> {
     let mut tables: HashMap<String, Table> = HashMap::new();
-    for row in sqlx::query(TABLES_SQL).bind(schema).fetch_all(pool).await? {
+    for row in sqlx::query(TABLES_SQL).bind(schema).fetch_all(&mut *conn).await? {
         let name = req(&row, 0)?;
         let is_view = match req(&row, 1)?.as_str() {
             "BASE TABLE" | "SYSTEM VERSIONED" => false,
@@ -183,7 +187,7 @@ async fn introspect_schema(pool: &MySqlPool, schema: &str, mariadb: bool) -> Res
     // MariaDB JSON columns: (table, column) pairs with a json_valid check.
     let mut json_columns: Vec<(String, String)> = Vec::new();
     if mariadb {
-        for row in sqlx::query(MARIADB_CHECKS_SQL).bind(schema).fetch_all(pool).await? {
+        for row in sqlx::query(MARIADB_CHECKS_SQL).bind(schema).fetch_all(&mut *conn).await? {
             if let (Some(table), Some(clause)) = (text(&row, 0)?, text(&row, 1)?)
                 && let Some(column) = json_valid_column(&clause)
             {
@@ -193,7 +197,7 @@ async fn introspect_schema(pool: &MySqlPool, schema: &str, mariadb: bool) -> Res
     }
 
     let mut columns: Vec<(String, i64, Column)> = Vec::new();
-    for row in sqlx::query(COLUMNS_SQL).bind(schema).fetch_all(pool).await? {
+    for row in sqlx::query(COLUMNS_SQL).bind(schema).fetch_all(&mut *conn).await? {
         let table = req(&row, 0)?;
         let Some(t) = tables.get(&table) else { continue };
         let name = req(&row, 1)?;
@@ -226,7 +230,7 @@ async fn introspect_schema(pool: &MySqlPool, schema: &str, mariadb: bool) -> Res
 
     // (table, index) -> [(seq, column)]; an expression part poisons the index.
     let mut indexes: Grouped<(String, String), (i64, Option<String>)> = Grouped::default();
-    for row in sqlx::query(INDEXES_SQL).bind(schema).fetch_all(pool).await? {
+    for row in sqlx::query(INDEXES_SQL).bind(schema).fetch_all(&mut *conn).await? {
         let key = (req(&row, 0)?, req(&row, 1)?);
         indexes.push(key, (row.try_get_unchecked::<i64, _>(3)?, text(&row, 2)?));
     }
@@ -250,7 +254,7 @@ async fn introspect_schema(pool: &MySqlPool, schema: &str, mariadb: bool) -> Res
     // every row of a constraint -> (position, column, referenced column).
     type FkKey = (String, String, String, String);
     let mut foreign_keys: Grouped<FkKey, (i64, String, String)> = Grouped::default();
-    for row in sqlx::query(FOREIGN_KEYS_SQL).bind(schema).fetch_all(pool).await? {
+    for row in sqlx::query(FOREIGN_KEYS_SQL).bind(schema).fetch_all(&mut *conn).await? {
         let key = (req(&row, 0)?, req(&row, 1)?, req(&row, 4)?, req(&row, 5)?);
         foreign_keys.push(key, (row.try_get_unchecked::<i64, _>(3)?, req(&row, 2)?, req(&row, 6)?));
     }

@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, Row};
 
 use super::{ForeignKey, Table};
 
@@ -39,7 +39,7 @@ type Attr = (i64, i32);
 /// among them inherit from the tables they show. `attnames` names the
 /// columns of those relations.
 pub(super) async fn add_view_foreign_keys(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     tables: &mut HashMap<i64, Table>,
     attnames: &HashMap<Attr, String>,
 ) -> Result<(), sqlx::Error> {
@@ -54,7 +54,7 @@ pub(super) async fn add_view_foreign_keys(
             break;
         }
         let mut next = Vec::new();
-        for row in sqlx::query(VIEWS_SQL).bind(&pending).fetch_all(pool).await? {
+        for row in sqlx::query(VIEWS_SQL).bind(&pending).fetch_all(&mut *conn).await? {
             let view: i64 = row.try_get("view")?;
             let action: String = row.try_get("action")?;
             for (resno, origin) in target_origins(&action) {
@@ -112,7 +112,7 @@ pub(super) async fn add_view_foreign_keys(
     };
     let mut added: Vec<(i64, ForeignKey)> = Vec::new();
     let mut primary_keys: Vec<(i64, Vec<String>)> = Vec::new();
-    for row in sqlx::query(KEYS_SQL).bind(&bases).fetch_all(pool).await? {
+    for row in sqlx::query(KEYS_SQL).bind(&bases).fetch_all(&mut *conn).await? {
         let name: String = row.try_get("name")?;
         let (rel, ref_rel): (i64, i64) = (row.try_get("rel")?, row.try_get("ref_rel")?);
         let (cols, ref_cols): (Vec<i32>, Vec<i32>) = (row.try_get("cols")?, row.try_get("ref_cols")?);

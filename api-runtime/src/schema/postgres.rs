@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, Row};
 
 use super::pg_views;
 use super::{
@@ -155,14 +155,17 @@ struct PgType {
     labels: Option<Vec<String>>,
 }
 
-pub(super) async fn introspect(pool: &PgPool, schemas: &[String]) -> Result<(Vec<Table>, Routines), IntrospectError> {
-    let existing: Vec<String> = sqlx::query_scalar(SCHEMAS_SQL).bind(schemas).fetch_all(pool).await?;
+pub(super) async fn introspect(
+    conn: &mut PgConnection,
+    schemas: &[String],
+) -> Result<(Vec<Table>, Routines), IntrospectError> {
+    let existing: Vec<String> = sqlx::query_scalar(SCHEMAS_SQL).bind(schemas).fetch_all(&mut *conn).await?;
     if let Some(missing) = schemas.iter().find(|s| !existing.contains(s)) {
         return Err(IntrospectError::UnknownSchema(missing.clone()));
     }
 
     let mut tables: HashMap<i64, Table> = HashMap::new();
-    for row in sqlx::query(RELATIONS_SQL).bind(schemas).fetch_all(pool).await? {
+    for row in sqlx::query(RELATIONS_SQL).bind(schemas).fetch_all(&mut *conn).await? {
         let kind: String = row.try_get("kind")?;
         tables.insert(
             row.try_get("oid")?,
@@ -180,7 +183,7 @@ pub(super) async fn introspect(pool: &PgPool, schemas: &[String]) -> Result<(Vec
     }
 
     let mut types: HashMap<i64, PgType> = HashMap::new();
-    for row in sqlx::query(TYPES_SQL).bind(schemas).fetch_all(pool).await? {
+    for row in sqlx::query(TYPES_SQL).bind(schemas).fetch_all(&mut *conn).await? {
         types.insert(
             row.try_get("oid")?,
             PgType {
@@ -198,7 +201,7 @@ pub(super) async fn introspect(pool: &PgPool, schemas: &[String]) -> Result<(Vec
     // Columns of composite types (not relations) only serve as function results.
     let mut composites: HashMap<i64, Vec<Column>> = HashMap::new();
     let mut attnames: HashMap<(i64, i32), String> = HashMap::new();
-    for row in sqlx::query(COLUMNS_SQL).bind(schemas).fetch_all(pool).await? {
+    for row in sqlx::query(COLUMNS_SQL).bind(schemas).fetch_all(&mut *conn).await? {
         let rel: i64 = row.try_get("rel")?;
         attnames.insert((rel, row.try_get("attnum")?), row.try_get("name")?);
         let not_null: bool = row.try_get("not_null")?;
@@ -216,7 +219,7 @@ pub(super) async fn introspect(pool: &PgPool, schemas: &[String]) -> Result<(Vec
         }
     }
 
-    for row in sqlx::query(KEYS_SQL).bind(schemas).fetch_all(pool).await? {
+    for row in sqlx::query(KEYS_SQL).bind(schemas).fetch_all(&mut *conn).await? {
         let Some(table) = tables.get_mut(&row.try_get::<i64, _>("rel")?) else { continue };
         let columns: Vec<String> = row.try_get("columns")?;
         match row.try_get::<String, _>("kind")?.as_str() {
@@ -243,13 +246,13 @@ pub(super) async fn introspect(pool: &PgPool, schemas: &[String]) -> Result<(Vec
         }
     }
 
-    pg_views::add_view_foreign_keys(pool, &mut tables, &attnames).await?;
+    pg_views::add_view_foreign_keys(conn, &mut tables, &attnames).await?;
     for table in tables.values_mut() {
         // A unique index on exactly the primary key columns adds nothing.
         let pk = table.primary_key.clone();
         table.unique.retain(|u| *u != pk);
     }
-    let routines = functions(pool, schemas, &types, &tables, &composites).await?;
+    let routines = functions(conn, schemas, &types, &tables, &composites).await?;
     let mut tables: Vec<Table> = tables.into_values().collect();
     tables.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
     Ok((tables, routines))
@@ -257,14 +260,14 @@ pub(super) async fn introspect(pool: &PgPool, schemas: &[String]) -> Result<(Vec
 
 /// Reads the functions, deciding for each how a call's result is read.
 async fn functions(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     schemas: &[String],
     types: &HashMap<i64, PgType>,
     tables: &HashMap<i64, Table>,
     composites: &HashMap<i64, Vec<Column>>,
 ) -> Result<Routines, IntrospectError> {
     let mut routines = Routines::default();
-    for row in sqlx::query(FUNCTIONS_SQL).bind(schemas).fetch_all(pool).await? {
+    for row in sqlx::query(FUNCTIONS_SQL).bind(schemas).fetch_all(&mut *conn).await? {
         let schema: String = row.try_get("schema")?;
         let name: String = row.try_get("name")?;
         let key = (schema.clone(), name.clone());

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, SqliteConnection};
 
 use super::{Column, ForeignKey, IntrospectError, Table, ValueKind};
 
@@ -53,14 +53,14 @@ const FOREIGN_KEYS_SQL: &str = r#"
 SELECT id, "table", "from", "to" FROM pragma_foreign_key_list(?1, ?2)
 ORDER BY id DESC, seq"#;
 
-pub(super) async fn introspect(pool: &SqlitePool, schemas: &[String]) -> Result<Vec<Table>, IntrospectError> {
-    let attached: Vec<String> = sqlx::query_scalar(DATABASES_SQL).fetch_all(pool).await?;
+pub(super) async fn introspect(conn: &mut SqliteConnection, schemas: &[String]) -> Result<Vec<Table>, IntrospectError> {
+    let attached: Vec<String> = sqlx::query_scalar(DATABASES_SQL).fetch_all(&mut *conn).await?;
     if let Some(missing) = schemas.iter().find(|s| !attached.contains(s)) {
         return Err(IntrospectError::UnknownSchema(missing.clone()));
     }
     let mut out = Vec::new();
     for schema in schemas {
-        out.extend(introspect_schema(pool, schema).await?);
+        out.extend(introspect_schema(conn, schema).await?);
     }
     out.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
     Ok(out)
@@ -74,7 +74,7 @@ struct RawForeignKey {
     parent_columns: Vec<Option<String>>,
 }
 
-async fn introspect_schema(pool: &SqlitePool, schema: &str) -> Result<Vec<Table>, sqlx::Error> {
+async fn introspect_schema(conn: &mut SqliteConnection, schema: &str) -> Result<Vec<Table>, sqlx::Error> {
     let create_sql = match schema {
         "main" => Some(MAIN_TABLE_SQL_SQL),
         "temp" => Some(TEMP_TABLE_SQL_SQL),
@@ -82,7 +82,7 @@ async fn introspect_schema(pool: &SqlitePool, schema: &str) -> Result<Vec<Table>
     };
     let mut declared_fks: HashMap<String, Vec<DeclaredForeignKey>> = HashMap::new();
     if let Some(query) = create_sql {
-        for row in sqlx::query(query).fetch_all(pool).await? {
+        for row in sqlx::query(query).fetch_all(&mut *conn).await? {
             let name: String = row.try_get("name")?;
             let sql: Option<String> = row.try_get("sql")?;
             declared_fks.insert(name, sql.as_deref().map(declared_foreign_keys).unwrap_or_default());
@@ -91,7 +91,7 @@ async fn introspect_schema(pool: &SqlitePool, schema: &str) -> Result<Vec<Table>
 
     let mut tables = Vec::new();
     let mut raw_fks: Vec<Vec<RawForeignKey>> = Vec::new();
-    for row in sqlx::query(TABLES_SQL).bind(schema).fetch_all(pool).await? {
+    for row in sqlx::query(TABLES_SQL).bind(schema).fetch_all(&mut *conn).await? {
         let name: String = row.try_get("name")?;
         let kind: String = row.try_get("type")?;
         let without_rowid: i64 = row.try_get("wr")?;
@@ -107,7 +107,7 @@ async fn introspect_schema(pool: &SqlitePool, schema: &str) -> Result<Vec<Table>
         };
 
         let mut pk: Vec<(i64, String)> = Vec::new();
-        for row in sqlx::query(COLUMNS_SQL).bind(&table.name).bind(schema).fetch_all(pool).await? {
+        for row in sqlx::query(COLUMNS_SQL).bind(&table.name).bind(schema).fetch_all(&mut *conn).await? {
             let column = column(&row)?;
             let pk_position: i64 = row.try_get("pk")?;
             if pk_position > 0 {
@@ -132,7 +132,7 @@ async fn introspect_schema(pool: &SqlitePool, schema: &str) -> Result<Vec<Table>
         }
 
         let mut indexes: Vec<(String, Vec<Option<String>>)> = Vec::new();
-        for row in sqlx::query(INDEXES_SQL).bind(&table.name).bind(schema).fetch_all(pool).await? {
+        for row in sqlx::query(INDEXES_SQL).bind(&table.name).bind(schema).fetch_all(&mut *conn).await? {
             let index: String = row.try_get("index_name")?;
             let column: Option<String> = row.try_get("column_name")?;
             match indexes.last_mut() {
@@ -149,7 +149,7 @@ async fn introspect_schema(pool: &SqlitePool, schema: &str) -> Result<Vec<Table>
         }
 
         let mut fks: Vec<(i64, RawForeignKey)> = Vec::new();
-        for row in sqlx::query(FOREIGN_KEYS_SQL).bind(&table.name).bind(schema).fetch_all(pool).await? {
+        for row in sqlx::query(FOREIGN_KEYS_SQL).bind(&table.name).bind(schema).fetch_all(&mut *conn).await? {
             let id: i64 = row.try_get("id")?;
             let from: String = row.try_get("from")?;
             let to: Option<String> = row.try_get("to")?;

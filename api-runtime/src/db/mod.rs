@@ -10,10 +10,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use dbapi_crds::config::PoolSettings;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
-use sqlx::{AssertSqlSafe, MySql, Postgres, Row, Sqlite};
+use sqlx::mysql::MySqlConnectOptions;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AssertSqlSafe, Database, Executor, MySql, Postgres, Row, Sqlite};
+
+pub mod pool;
+use pool::{Connector, Lease, Pool};
 
 /// A bound value.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,11 +47,11 @@ pub struct ReadOutput {
     pub total: Option<i64>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Db {
-    Postgres(PgPool),
-    MySql(MySqlPool),
-    Sqlite(SqlitePool),
+    Postgres(Pool<Postgres>),
+    MySql(Pool<MySql>),
+    Sqlite(Pool<Sqlite>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -204,159 +207,108 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// The same code for each engine: `$x` is the engine's pool (or
+/// connection), typed by its engine in each arm.
+macro_rules! per_engine {
+    ($value:expr, $Enum:ident, $x:ident => $body:expr) => {
+        match $value {
+            $Enum::Postgres($x) => $body,
+            $Enum::MySql($x) => $body,
+            $Enum::Sqlite($x) => $body,
+        }
+    };
+}
+
 impl Db {
     /// Opens a pool and checks that one connection works.
-    pub async fn connect(url: &str, pool: &PoolSettings) -> Result<Db, ConnectError> {
+    pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Db, ConnectError> {
         let scheme = url.split("://").next().unwrap_or("");
-        let acquire = Duration::from_secs(pool.acquire_timeout_seconds.max(1));
-        let unreachable = |source| ConnectError::Unreachable { target: redact_url(url), source };
+        let acquire = Duration::from_secs(settings.acquire_timeout_seconds.max(1));
+        let max = settings.max_connections.max(1) as usize;
         let bad_url = |e: sqlx::Error| ConnectError::BadUrl(e.to_string());
         let db = match scheme {
             "postgres" | "postgresql" => {
-                let opts = PgConnectOptions::from_str(url).map_err(bad_url)?.application_name("dbapi");
-                let pool = PgPoolOptions::new()
-                    .max_connections(pool.max_connections.max(1))
-                    .acquire_timeout(acquire)
-                    // No ping before each query: a dead connection fails its
-                    // statement, which is mapped to 503 and dropped by the pool.
-                    .test_before_acquire(false)
-                    .connect_with(opts)
-                    .await
-                    .map_err(unreachable)?;
-                Db::Postgres(pool)
+                let options = PgConnectOptions::from_str(url).map_err(bad_url)?.application_name("dbapi");
+                Db::Postgres(pool::build(Connector { options, init: None }, max, acquire))
             }
             "mysql" | "mariadb" => {
                 let url = url.replacen("mariadb://", "mysql://", 1);
-                let opts = MySqlConnectOptions::from_str(&url)
+                let options = MySqlConnectOptions::from_str(&url)
                     .map_err(bad_url)?
                     .charset("utf8mb4")
                     .timezone(Some("+00:00".to_string()));
-                let pool = MySqlPoolOptions::new()
-                    .max_connections(pool.max_connections.max(1))
-                    .acquire_timeout(acquire)
-                    // No ping before each query: a dead connection fails its
-                    // statement, which is mapped to 503 and dropped by the pool.
-                    .test_before_acquire(false)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // JSON_ARRAYAGG is bounded by group_concat_max_len
-                            // (1 MiB by default): lift it for whole pages.
-                            sqlx::query("SET SESSION group_concat_max_len = 4294967295").execute(conn).await?;
-                            Ok(())
-                        })
-                    })
-                    .connect_with(opts)
-                    .await
-                    .map_err(unreachable)?;
-                Db::MySql(pool)
+                // JSON_ARRAYAGG is bounded by group_concat_max_len (1 MiB by
+                // default): lift it for whole pages.
+                let init = Some("SET SESSION group_concat_max_len = 4294967295");
+                Db::MySql(pool::build(Connector { options, init }, max, acquire))
             }
             "sqlite" => {
-                let opts = SqliteConnectOptions::from_str(url).map_err(bad_url)?.foreign_keys(true);
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(pool.max_connections.max(1))
-                    .acquire_timeout(acquire)
-                    // No ping before each query: a dead connection fails its
-                    // statement, which is mapped to 503 and dropped by the pool.
-                    .test_before_acquire(false)
-                    .connect_with(opts)
-                    .await
-                    .map_err(unreachable)?;
-                Db::Sqlite(pool)
+                let options = SqliteConnectOptions::from_str(url).map_err(bad_url)?.foreign_keys(true);
+                Db::Sqlite(pool::build(Connector { options, init: None }, max, acquire))
             }
             other => return Err(ConnectError::UnsupportedScheme(other.to_string())),
         };
-        db.ping().await.map_err(|e| match e {
-            DbError::Unavailable(m) | DbError::Other(m) => {
-                ConnectError::Unreachable { target: redact_url(url), source: sqlx::Error::Protocol(m) }
-            }
-            DbError::Rejected { message, .. } => {
-                ConnectError::Unreachable { target: redact_url(url), source: sqlx::Error::Protocol(message) }
-            }
-        })?;
+        // The first connection, opened now so that start-up fails clearly.
+        let first = per_engine!(&db, Db, p => pool::lease(p).await.map(drop));
+        first.map_err(|source| ConnectError::Unreachable { target: redact_url(url), source })?;
         Ok(db)
     }
 
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), DbError> {
-        match self {
-            Db::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(drop)?,
-            Db::MySql(p) => sqlx::query("SELECT 1").execute(p).await.map(drop)?,
-            Db::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(drop)?,
-        }
+        per_engine!(self, Db, p => pool::lease(p).await?.run(|c| sqlx::query("SELECT 1").execute(c)).await.map(drop)?);
         Ok(())
     }
 
     /// Runs a read statement whose single row is (body, page_rows, total).
     pub async fn fetch_read(&self, stmt: &Statement) -> Result<ReadOutput, DbError> {
-        Ok(match self {
-            Db::Postgres(p) => read_output(&bound::<Postgres>(stmt).fetch_one(p).await?)?,
-            Db::MySql(p) => read_output(&bound::<MySql>(stmt).fetch_one(p).await?)?,
-            Db::Sqlite(p) => read_output(&bound::<Sqlite>(stmt).fetch_one(p).await?)?,
-        })
+        Ok(per_engine!(self, Db, p => read_output(&pool::lease(p).await?.run(|c| bound(stmt).fetch_one(c)).await?)?))
     }
 
     /// Runs a statement whose first column of the first row is an integer
     /// (counts and estimates).
     pub async fn fetch_i64(&self, stmt: &Statement) -> Result<Option<i64>, DbError> {
-        let first = |v: Option<Option<i64>>| v.flatten();
-        Ok(match self {
-            Db::Postgres(p) => {
-                first(bound::<Postgres>(stmt).fetch_optional(p).await?.map(|r| r.try_get_unchecked(0)).transpose()?)
-            }
-            Db::MySql(p) => {
-                first(bound::<MySql>(stmt).fetch_optional(p).await?.map(|r| r.try_get_unchecked(0)).transpose()?)
-            }
-            Db::Sqlite(p) => {
-                first(bound::<Sqlite>(stmt).fetch_optional(p).await?.map(|r| r.try_get_unchecked(0)).transpose()?)
-            }
-        })
+        let value: Option<Option<i64>> = per_engine!(self, Db, p => {
+            let row = pool::lease(p).await?.run(|c| bound(stmt).fetch_optional(c)).await?;
+            row.map(|r| r.try_get_unchecked(0)).transpose()?
+        });
+        Ok(value.flatten())
     }
 
     /// Runs a statement whose first column of the first row is text (for
     /// `EXPLAIN (FORMAT JSON)`).
     pub async fn fetch_text(&self, stmt: &Statement) -> Result<Option<String>, DbError> {
-        Ok(match self {
-            Db::Postgres(p) => {
-                bound::<Postgres>(stmt).fetch_optional(p).await?.map(|r| text_at(&r, 0)).transpose()?.flatten()
-            }
-            Db::MySql(p) => {
-                bound::<MySql>(stmt).fetch_optional(p).await?.map(|r| text_at(&r, 0)).transpose()?.flatten()
-            }
-            Db::Sqlite(p) => {
-                bound::<Sqlite>(stmt).fetch_optional(p).await?.map(|r| text_at(&r, 0)).transpose()?.flatten()
-            }
-        })
+        Ok(per_engine!(self, Db, p => {
+            let row = pool::lease(p).await?.run(|c| bound(stmt).fetch_optional(c)).await?;
+            row.map(|r| text_at(&r, 0)).transpose()?.flatten()
+        }))
     }
 
     /// Starts a transaction: every write of a request runs in one.
     pub async fn begin(&self) -> Result<Tx, DbError> {
         Ok(match self {
-            Db::Postgres(p) => Tx::Postgres(Conn::Transaction(p.begin().await?)),
-            Db::MySql(p) => Tx::MySql(Conn::Transaction(p.begin().await?)),
+            Db::Postgres(p) => Tx::Postgres(Conn::begin(p, "BEGIN").await?),
+            Db::MySql(p) => Tx::MySql(Conn::begin(p, "BEGIN").await?),
             // Take the write lock up front: a deferred transaction that
             // reads and then writes fails at once with "database is locked"
             // when another writer got there first, instead of waiting.
-            Db::Sqlite(p) => Tx::Sqlite(Conn::Transaction(p.begin_with("BEGIN IMMEDIATE").await?)),
+            Db::Sqlite(p) => Tx::Sqlite(Conn::begin(p, "BEGIN IMMEDIATE").await?),
         })
     }
 
     /// A connection for a request that runs exactly one statement: no
-    /// transaction around it (see [`Conn::Autocommit`]).
+    /// transaction around it (see [`Conn::autocommit`]).
     pub async fn autocommit(&self) -> Result<Tx, DbError> {
         Ok(match self {
-            Db::Postgres(p) => Tx::Postgres(Conn::Autocommit(p.acquire().await?)),
-            Db::MySql(p) => Tx::MySql(Conn::Autocommit(p.acquire().await?)),
-            Db::Sqlite(p) => Tx::Sqlite(Conn::Autocommit(p.acquire().await?)),
+            Db::Postgres(p) => Tx::Postgres(Conn::autocommit(p).await?),
+            Db::MySql(p) => Tx::MySql(Conn::autocommit(p).await?),
+            Db::Sqlite(p) => Tx::Sqlite(Conn::autocommit(p).await?),
         })
     }
 
     /// Closes every connection; used on shutdown.
     pub async fn close(&self) {
-        match self {
-            Db::Postgres(p) => p.close().await,
-            Db::MySql(p) => p.close().await,
-            Db::Sqlite(p) => p.close().await,
-        }
+        per_engine!(self, Db, p => pool::close(p).await)
     }
 }
 
@@ -369,56 +321,79 @@ pub enum Tx {
     Sqlite(Conn<Sqlite>),
 }
 
-pub enum Conn<DB: sqlx::Database> {
-    Transaction(sqlx::Transaction<'static, DB>),
+/// A leased connection, inside a transaction or in autocommit.
+pub struct Conn<DB: Database>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    /// Taken only by `drop`.
+    lease: Option<Lease<DB>>,
+    /// Between BEGIN and COMMIT/ROLLBACK.
+    in_transaction: bool,
+}
+
+impl<DB: Database> Conn<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    async fn begin(pool: &Pool<DB>, begin: &'static str) -> Result<Self, sqlx::Error> {
+        let mut conn = Conn::autocommit(pool).await?;
+        conn.run_sql(begin).await?;
+        conn.in_transaction = true;
+        Ok(conn)
+    }
+
     /// Saves the BEGIN and COMMIT round trips (two of three for a one-row
     /// insert); commit and rollback are no-ops, so it is only for requests
     /// that run exactly one statement and keep its effect.
-    Autocommit(sqlx::pool::PoolConnection<DB>),
-}
+    async fn autocommit(pool: &Pool<DB>) -> Result<Self, sqlx::Error> {
+        Ok(Conn { lease: Some(pool::lease(pool).await?), in_transaction: false })
+    }
 
-impl<DB: sqlx::Database> std::ops::Deref for Conn<DB> {
-    type Target = DB::Connection;
-    fn deref(&self) -> &DB::Connection {
-        match self {
-            Conn::Transaction(t) => t,
-            Conn::Autocommit(c) => c,
+    fn pooled(&mut self) -> &mut pool::Pooled<DB> {
+        self.lease.as_mut().expect("a connection is leased until dropped")
+    }
+
+    async fn run_sql(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
+        self.pooled().run(|c| sqlx::raw_sql(AssertSqlSafe(sql)).execute(c)).await.map(drop)
+    }
+
+    async fn end(mut self, sql: &'static str) -> Result<(), sqlx::Error> {
+        if self.in_transaction {
+            self.in_transaction = false;
+            self.run_sql(sql).await?;
         }
+        Ok(())
     }
 }
 
-impl<DB: sqlx::Database> std::ops::DerefMut for Conn<DB> {
-    fn deref_mut(&mut self) -> &mut DB::Connection {
-        match self {
-            Conn::Transaction(t) => t,
-            Conn::Autocommit(c) => c,
-        }
-    }
-}
-
-impl<DB: sqlx::Database> Conn<DB> {
-    async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            Conn::Transaction(t) => t.commit().await,
-            Conn::Autocommit(_) => Ok(()),
-        }
-    }
-
-    async fn rollback(self) -> Result<(), sqlx::Error> {
-        match self {
-            Conn::Transaction(t) => t.rollback().await,
-            Conn::Autocommit(_) => Ok(()),
+impl<DB: Database> Drop for Conn<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    /// A transaction left open (the request was dropped, or a `?` left
+    /// early) is rolled back now, not when the connection is next used,
+    /// so its locks go at once. Without a runtime to do that, the
+    /// connection is closed, which rolls back as well.
+    fn drop(&mut self) {
+        let Some(mut lease) = self.lease.take().filter(|_| self.in_transaction) else { return };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let rolled_back = lease.run(|c| sqlx::raw_sql(AssertSqlSafe("ROLLBACK")).execute(c)).await.is_ok();
+                    if !rolled_back {
+                        drop(Lease::take(lease));
+                    }
+                });
+            }
+            Err(_) => drop(Lease::take(lease)),
         }
     }
 }
 
 impl Tx {
     pub async fn fetch_read(&mut self, stmt: &Statement) -> Result<ReadOutput, DbError> {
-        Ok(match self {
-            Tx::Postgres(t) => read_output(&bound::<Postgres>(stmt).fetch_one(&mut **t).await?)?,
-            Tx::MySql(t) => read_output(&bound::<MySql>(stmt).fetch_one(&mut **t).await?)?,
-            Tx::Sqlite(t) => read_output(&bound::<Sqlite>(stmt).fetch_one(&mut **t).await?)?,
-        })
+        Ok(per_engine!(self, Tx, t => read_output(&t.pooled().run(|c| bound(stmt).fetch_one(c)).await?)?))
     }
 
     /// Every row of the statement, each column as text (NULL as `None`):
@@ -431,48 +406,27 @@ impl Tx {
         {
             rows.iter().map(|r| (0..r.len()).map(|i| text_at(r, i)).collect()).collect()
         }
-        Ok(match self {
-            Tx::Postgres(t) => texts(bound::<Postgres>(stmt).fetch_all(&mut **t).await?)?,
-            Tx::MySql(t) => texts(bound::<MySql>(stmt).fetch_all(&mut **t).await?)?,
-            Tx::Sqlite(t) => texts(bound::<Sqlite>(stmt).fetch_all(&mut **t).await?)?,
-        })
+        Ok(per_engine!(self, Tx, t => texts(t.pooled().run(|c| bound(stmt).fetch_all(c)).await?)?))
     }
 
     /// Runs a statement whose first column of the first row is a count.
     pub async fn fetch_read_count(&mut self, stmt: &Statement) -> Result<u64, DbError> {
-        let count: Option<i64> = match self {
-            Tx::Postgres(t) => bound::<Postgres>(stmt).fetch_one(&mut **t).await?.try_get_unchecked(0)?,
-            Tx::MySql(t) => bound::<MySql>(stmt).fetch_one(&mut **t).await?.try_get_unchecked(0)?,
-            Tx::Sqlite(t) => bound::<Sqlite>(stmt).fetch_one(&mut **t).await?.try_get_unchecked(0)?,
-        };
+        let count: Option<i64> =
+            per_engine!(self, Tx, t => t.pooled().run(|c| bound(stmt).fetch_one(c)).await?.try_get_unchecked(0)?);
         Ok(count.unwrap_or(0).max(0) as u64)
     }
 
     /// Runs a statement and returns the number of rows it changed.
     pub async fn execute(&mut self, stmt: &Statement) -> Result<u64, DbError> {
-        Ok(match self {
-            Tx::Postgres(t) => bound::<Postgres>(stmt).execute(&mut **t).await?.rows_affected(),
-            Tx::MySql(t) => bound::<MySql>(stmt).execute(&mut **t).await?.rows_affected(),
-            Tx::Sqlite(t) => bound::<Sqlite>(stmt).execute(&mut **t).await?.rows_affected(),
-        })
+        Ok(per_engine!(self, Tx, t => t.pooled().run(|c| bound(stmt).execute(c)).await?.rows_affected()))
     }
 
     pub async fn commit(self) -> Result<(), DbError> {
-        match self {
-            Tx::Postgres(t) => t.commit().await?,
-            Tx::MySql(t) => t.commit().await?,
-            Tx::Sqlite(t) => t.commit().await?,
-        }
-        Ok(())
+        Ok(per_engine!(self, Tx, t => t.end("COMMIT").await)?)
     }
 
     pub async fn rollback(self) -> Result<(), DbError> {
-        match self {
-            Tx::Postgres(t) => t.rollback().await?,
-            Tx::MySql(t) => t.rollback().await?,
-            Tx::Sqlite(t) => t.rollback().await?,
-        }
-        Ok(())
+        Ok(per_engine!(self, Tx, t => t.end("ROLLBACK").await)?)
     }
 }
 

@@ -1,0 +1,171 @@
+//! The connection pool: deadpool holding sqlx connections.
+//!
+//! sqlx's own pool pings every connection it gets back (a `Sync` and its
+//! `ReadyForQuery` on PostgreSQL): one more round trip per request, which on
+//! a busy server costs about as much CPU as the query itself. Here a
+//! connection is pinged only when its last operation did not run to the end
+//! (the request was dropped midway, or the statement failed), just before
+//! it is used again.
+
+use std::future::Future;
+use std::time::Duration;
+
+use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult};
+use sqlx::{ConnectOptions, Connection, Database, Executor};
+
+pub type Pool<DB> = managed::Pool<Connector<DB>>;
+/// A connection taken from the pool; it goes back when dropped.
+pub type Lease<DB> = managed::Object<Connector<DB>>;
+
+/// Connections older than this are replaced when next taken, so that a
+/// failover or a server's per-session memory does not live forever (sqlx's
+/// default lifetime).
+const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+/// Opens connections of one engine and vets them before reuse.
+pub struct Connector<DB: Database> {
+    pub options: <DB::Connection as Connection>::Options,
+    /// Run on every new connection (session settings).
+    pub init: Option<&'static str>,
+}
+
+/// A pooled connection and whether its last operation ran to the end.
+pub struct Pooled<DB: Database> {
+    conn: DB::Connection,
+    settled: bool,
+}
+
+impl<DB> managed::Manager for Connector<DB>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    type Type = Pooled<DB>;
+    type Error = sqlx::Error;
+
+    async fn create(&self) -> Result<Pooled<DB>, sqlx::Error> {
+        let mut conn = self.options.connect().await?;
+        if let Some(init) = self.init {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(init)).execute(&mut conn).await?;
+        }
+        Ok(Pooled { conn, settled: true })
+    }
+
+    async fn recycle(&self, pooled: &mut Pooled<DB>, metrics: &Metrics) -> RecycleResult<sqlx::Error> {
+        if metrics.age() > MAX_LIFETIME {
+            return Err(RecycleError::message("connection reached its maximum lifetime"));
+        }
+        if !pooled.settled {
+            pooled.conn.ping().await?;
+            pooled.settled = true;
+        }
+        Ok(())
+    }
+}
+
+impl<DB: Database> Pooled<DB> {
+    /// Runs one operation on the connection. Until it succeeds the
+    /// connection counts as unsettled, so that one dropped midway or left
+    /// after an error is pinged (which also drains what is left of the
+    /// exchange) before anyone uses it again.
+    pub async fn run<'c, T, E, F>(&'c mut self, op: impl FnOnce(&'c mut DB::Connection) -> F) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>> + 'c,
+    {
+        let Pooled { conn, settled } = self;
+        *settled = false;
+        let out = op(conn).await;
+        *settled = out.is_ok();
+        out
+    }
+}
+
+/// Takes a connection, with the pool's failures as sqlx's own errors.
+pub async fn lease<DB>(pool: &Pool<DB>) -> Result<Lease<DB>, sqlx::Error>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    pool.get().await.map_err(|e| match e {
+        PoolError::Backend(e) => e,
+        PoolError::Timeout(_) => sqlx::Error::PoolTimedOut,
+        PoolError::Closed => sqlx::Error::PoolClosed,
+        other => sqlx::Error::Protocol(other.to_string()),
+    })
+}
+
+/// A pool of at most `max` connections; waiting for one, opening one and
+/// vetting one each give up after `acquire`.
+pub fn build<DB>(connector: Connector<DB>, max: usize, acquire: Duration) -> Pool<DB>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    managed::Pool::builder(connector)
+        .max_size(max.max(1))
+        .wait_timeout(Some(acquire))
+        .create_timeout(Some(acquire))
+        .recycle_timeout(Some(acquire))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .expect("a runtime and timeouts are set")
+}
+
+/// Closes the pool: idle connections say goodbye to the server now (no
+/// "unexpected EOF" in its log); leased ones are closed when returned.
+pub async fn close<DB>(pool: &Pool<DB>)
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    let idle = pool.retain(|_, _| false).removed;
+    pool.close();
+    for pooled in idle {
+        let _ = pooled.conn.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use sqlx::Sqlite;
+    use sqlx::sqlite::SqliteConnectOptions;
+
+    use super::*;
+
+    fn one_connection() -> Pool<Sqlite> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:").unwrap();
+        build(Connector { options, init: Some("CREATE TABLE t (x int)") }, 1, Duration::from_secs(2))
+    }
+
+    #[tokio::test]
+    async fn only_an_unfinished_or_failed_operation_unsettles_a_connection() {
+        let pool = one_connection();
+        let mut conn = lease(&pool).await.unwrap();
+        conn.run(|c| sqlx::query("INSERT INTO t VALUES (1)").execute(c)).await.unwrap();
+        assert!(conn.settled);
+        conn.run(|c| sqlx::query("SELECT * FROM no_such_table").execute(c)).await.unwrap_err();
+        assert!(!conn.settled, "a failed statement leaves the connection to be vetted");
+        conn.run(|c| sqlx::query("SELECT 1").execute(c)).await.unwrap();
+        assert!(conn.settled);
+        let stuck = conn.run(|_| std::future::pending::<Result<(), sqlx::Error>>());
+        tokio::time::timeout(Duration::from_millis(20), stuck).await.unwrap_err();
+        assert!(!conn.settled, "an operation dropped midway leaves the connection to be vetted");
+        drop(conn);
+
+        // The one connection comes back vetted, with what it held.
+        let mut again = lease(&pool).await.unwrap();
+        assert!(again.settled);
+        let n: i64 = again.run(|c| sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(c)).await.unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn a_closed_pool_gives_no_connections() {
+        let pool = one_connection();
+        drop(lease(&pool).await.unwrap());
+        close(&pool).await;
+        assert!(matches!(lease(&pool).await, Err(sqlx::Error::PoolClosed)));
+    }
+}
