@@ -328,8 +328,6 @@ where
 {
     /// Taken only by `drop`.
     lease: Option<Lease<DB>>,
-    /// Between BEGIN and COMMIT/ROLLBACK.
-    in_transaction: bool,
 }
 
 impl<DB: Database> Conn<DB>
@@ -338,8 +336,7 @@ where
 {
     async fn begin(pool: &Pool<DB>, begin: &'static str) -> Result<Self, sqlx::Error> {
         let mut conn = Conn::autocommit(pool).await?;
-        conn.run_sql(begin).await?;
-        conn.in_transaction = true;
+        conn.pooled().begin(begin).await?;
         Ok(conn)
     }
 
@@ -347,23 +344,15 @@ where
     /// insert); commit and rollback are no-ops, so it is only for requests
     /// that run exactly one statement and keep its effect.
     async fn autocommit(pool: &Pool<DB>) -> Result<Self, sqlx::Error> {
-        Ok(Conn { lease: Some(pool::lease(pool).await?), in_transaction: false })
+        Ok(Conn { lease: Some(pool::lease(pool).await?) })
     }
 
     fn pooled(&mut self) -> &mut pool::Pooled<DB> {
         self.lease.as_mut().expect("a connection is leased until dropped")
     }
 
-    async fn run_sql(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
-        self.pooled().run(|c| sqlx::raw_sql(AssertSqlSafe(sql)).execute(c)).await.map(drop)
-    }
-
     async fn end(mut self, sql: &'static str) -> Result<(), sqlx::Error> {
-        if self.in_transaction {
-            self.in_transaction = false;
-            self.run_sql(sql).await?;
-        }
-        Ok(())
+        self.pooled().end(sql).await
     }
 }
 
@@ -371,17 +360,16 @@ impl<DB: Database> Drop for Conn<DB>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
-    /// A transaction left open (the request was dropped, or a `?` left
-    /// early) is rolled back now, not when the connection is next used,
-    /// so its locks go at once. Without a runtime to do that, the
+    /// A transaction left open (the request was dropped, a `?` left early,
+    /// COMMIT failed) is rolled back now, not when the connection is next
+    /// taken, so its locks go at once. Without a runtime to do that, the
     /// connection is closed, which rolls back as well.
     fn drop(&mut self) {
-        let Some(mut lease) = self.lease.take().filter(|_| self.in_transaction) else { return };
+        let Some(mut lease) = self.lease.take().filter(|l| l.in_transaction()) else { return };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
-                    let rolled_back = lease.run(|c| sqlx::raw_sql(AssertSqlSafe("ROLLBACK")).execute(c)).await.is_ok();
-                    if !rolled_back {
+                    if lease.end("ROLLBACK").await.is_err() {
                         drop(Lease::take(lease));
                     }
                 });

@@ -29,10 +29,14 @@ pub struct Connector<DB: Database> {
     pub init: Option<&'static str>,
 }
 
-/// A pooled connection and whether its last operation ran to the end.
+/// A pooled connection and what is known of its state.
 pub struct Pooled<DB: Database> {
     conn: DB::Connection,
+    /// The last operation ran to the end.
     settled: bool,
+    /// A BEGIN may have reached the server and no COMMIT or ROLLBACK has
+    /// been seen to finish.
+    in_transaction: bool,
 }
 
 impl<DB> managed::Manager for Connector<DB>
@@ -48,14 +52,19 @@ where
         if let Some(init) = self.init {
             sqlx::raw_sql(sqlx::AssertSqlSafe(init)).execute(&mut conn).await?;
         }
-        Ok(Pooled { conn, settled: true })
+        Ok(Pooled { conn, settled: true, in_transaction: false })
     }
 
     async fn recycle(&self, pooled: &mut Pooled<DB>, metrics: &Metrics) -> RecycleResult<sqlx::Error> {
         if metrics.age() > MAX_LIFETIME {
             return Err(RecycleError::message("connection reached its maximum lifetime"));
         }
-        if !pooled.settled {
+        if pooled.in_transaction {
+            // Normally rolled back as soon as its request let go of it (see
+            // `db::Conn`); this is the backstop, so that no one inherits an
+            // open transaction.
+            pooled.end("ROLLBACK").await?;
+        } else if !pooled.settled {
             pooled.conn.ping().await?;
             pooled.settled = true;
         }
@@ -63,7 +72,32 @@ where
     }
 }
 
-impl<DB: Database> Pooled<DB> {
+impl<DB: Database> Pooled<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    /// Opens a transaction with `begin` (BEGIN, or SQLite's BEGIN
+    /// IMMEDIATE). Counted as open from before it is sent, so that one
+    /// dropped midway is still rolled back.
+    pub async fn begin(&mut self, begin: &'static str) -> Result<(), sqlx::Error> {
+        self.in_transaction = true;
+        self.run(|c| sqlx::raw_sql(sqlx::AssertSqlSafe(begin)).execute(c)).await.map(drop)
+    }
+
+    /// Ends the transaction, if one is open, with COMMIT or ROLLBACK. It
+    /// counts as open until the server has answered.
+    pub async fn end(&mut self, end: &'static str) -> Result<(), sqlx::Error> {
+        if self.in_transaction {
+            self.run(|c| sqlx::raw_sql(sqlx::AssertSqlSafe(end)).execute(c)).await?;
+            self.in_transaction = false;
+        }
+        Ok(())
+    }
+
+    pub fn in_transaction(&self) -> bool {
+        self.in_transaction
+    }
+
     /// Runs one operation on the connection. Until it succeeds the
     /// connection counts as unsettled, so that one dropped midway or left
     /// after an error is pinged (which also drains what is left of the
@@ -72,7 +106,7 @@ impl<DB: Database> Pooled<DB> {
     where
         F: Future<Output = Result<T, E>> + 'c,
     {
-        let Pooled { conn, settled } = self;
+        let Pooled { conn, settled, .. } = self;
         *settled = false;
         let out = op(conn).await;
         *settled = out.is_ok();
@@ -159,6 +193,25 @@ mod tests {
         assert!(again.settled);
         let n: i64 = again.run(|c| sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(c)).await.unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn no_one_inherits_an_open_transaction() {
+        let pool = one_connection();
+        let mut conn = lease(&pool).await.unwrap();
+        conn.begin("BEGIN").await.unwrap();
+        conn.run(|c| sqlx::query("INSERT INTO t VALUES (1)").execute(c)).await.unwrap();
+        assert!(conn.in_transaction());
+        drop(conn); // straight back to the pool, transaction open
+
+        let mut next = lease(&pool).await.unwrap();
+        assert!(!next.in_transaction());
+        let n: i64 = next.run(|c| sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(c)).await.unwrap();
+        assert_eq!(n, 0, "the abandoned insert was rolled back");
+        next.begin("BEGIN").await.unwrap();
+        next.run(|c| sqlx::query("INSERT INTO t VALUES (2)").execute(c)).await.unwrap();
+        next.end("COMMIT").await.unwrap();
+        assert!(!next.in_transaction());
     }
 
     #[tokio::test]
