@@ -238,6 +238,27 @@ async fn an_unreachable_database_is_503_with_retry_after() {
 }
 
 #[tokio::test]
+async fn connections_the_database_closed_are_replaced() {
+    let api = Api::fixture(Engine::Postgres).await;
+    api.get("/orders?limit=1").await.expect(200);
+    // What a database restart or failover does to pooled connections.
+    api.db
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = 'dbapi'",
+        )
+        .await;
+    // The request on a dead connection is a 503 (never a 500); the pool
+    // then drops that connection and the next request gets a new one.
+    let first = api.get("/orders?limit=1").await;
+    if first.status != 200 {
+        first.expect_error(503, "PGRST003");
+    }
+    api.get("/orders?limit=1").await.expect(200);
+    api.get("/orders?limit=1").await.expect(200);
+}
+
+#[tokio::test]
 async fn an_exhausted_pool_is_503_with_retry_after() {
     let mut config = RuntimeConfig::default();
     config.database.pool.max_connections = 1;
