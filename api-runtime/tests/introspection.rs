@@ -633,12 +633,25 @@ async fn sqlite_tables_columns_and_keys() {
                 referenced_table: "Warehouse".into(),
                 referenced_columns: strings(&["region", "Code"]),
             },
+            // Seen through the view showing items.id (its origin, as SQLite
+            // reports it), as on PostgreSQL.
+            ForeignKey {
+                name: "items_parent_id_fkey".into(),
+                columns: strings(&["parent_id"]),
+                referenced_schema: "main".into(),
+                referenced_table: "item_names".into(),
+                referenced_columns: strings(&["id"]),
+            },
         ]
     );
 
     let moves = table(&s, "main", "moves");
     let fk_names: Vec<_> = moves.foreign_keys.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(fk_names, ["moves_from_wh_from_code_fkey", "moves_item_id_fkey", "moves_to_fk"], "in name order");
+    assert_eq!(
+        fk_names,
+        ["moves_from_wh_from_code_fkey", "moves_item_id_fkey", "moves_to_fk", "moves_item_id_fkey"],
+        "the table's own in name order, then the one seen through the view item_names"
+    );
     assert_eq!(fk(moves, "moves_to_fk").referenced_columns, ["region", "Code"], "omitted parent columns: its PK");
     assert!(moves.primary_key.is_empty() && moves.unique.is_empty());
 
@@ -653,6 +666,9 @@ async fn sqlite_tables_columns_and_keys() {
     let view = table(&s, "main", "item_names");
     assert!(view.is_view);
     assert_eq!(names(view), ["id", "name"]);
+    // It shows its table's whole primary key and no foreign key column.
+    assert_eq!(view.primary_key, ["id"]);
+    assert!(view.foreign_keys.is_empty());
 
     expect_unknown_schema(&db, "aux").await;
 }

@@ -418,6 +418,20 @@ impl Tx {
     }
 }
 
+/// `name` in `quote` characters, an inner quote doubled; no allocation, as
+/// this runs for every identifier of every statement.
+pub(crate) fn quote_doubling(out: &mut String, name: &str, quote: char) {
+    out.reserve(name.len() + 2);
+    out.push(quote);
+    for c in name.chars() {
+        if c == quote {
+            out.push(quote);
+        }
+        out.push(c);
+    }
+    out.push(quote);
+}
+
 /// The statement as a query with its values bound in order.
 fn bound<DB>(stmt: &Statement) -> sqlx::query::Query<'_, DB, <DB as sqlx::Database>::Arguments>
 where

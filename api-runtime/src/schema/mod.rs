@@ -10,6 +10,7 @@ mod pg_views;
 mod postgres;
 mod relationships;
 mod sqlite;
+mod view_keys;
 
 use std::collections::BTreeMap;
 

@@ -1,20 +1,17 @@
-//! PostgreSQL: foreign keys seen through views, so views embed like the
-//! tables they show (PostgREST does the same).
+//! PostgreSQL: where views' columns come from, for the keys they inherit
+//! (`view_keys`).
 //!
 //! A view's stored query (`pg_rewrite.ev_action`, a node tree in text form)
 //! records, for each output column that is a plain column of a table, that
-//! table and column (`:resorigtbl`, `:resorigcol`). Following those through
-//! views of views, a foreign key between two tables becomes a foreign key
-//! between every view (or the table itself) showing all of its columns on
-//! one side and every one showing them on the other; a view showing all of
-//! a table's primary key gets it as its own (for `PUT`, representations and
-//! one-to-one embedding through updatable views).
+//! table and column (`:resorigtbl`, `:resorigcol`), followed here through
+//! views of views.
 
 use std::collections::{HashMap, HashSet};
 
 use sqlx::{PgConnection, Row};
 
-use super::{ForeignKey, Table};
+use super::Table;
+use super::view_keys::{self, BaseKey};
 
 /// The stored query of views, by view oid.
 const VIEWS_SQL: &str = "
@@ -67,96 +64,36 @@ pub(super) async fn add_view_foreign_keys(
     if direct.is_empty() {
         return Ok(());
     }
-    let origin_of = |mut attr: Attr| {
-        for _ in 0..8 {
-            match direct.get(&attr) {
-                Some(o) => attr = *o,
-                None => break,
-            }
-        }
-        attr
-    };
-    // The base column behind every column of an exposed view.
-    let mut shown_by: HashMap<i64, HashMap<Attr, i32>> = HashMap::new();
+    let origin_of = view_keys::resolve(&direct);
+    // The base column behind every column of an exposed view, named by
+    // the first view column showing it.
+    let mut shown_by: HashMap<i64, HashMap<Attr, String>> = HashMap::new();
+    let mut first: HashMap<(i64, Attr), i32> = HashMap::new();
     for &(view, resno) in direct.keys() {
         if tables.contains_key(&view) {
-            shown_by
-                .entry(view)
-                .or_default()
-                .entry(origin_of((view, resno)))
-                .and_modify(|r| *r = (*r).min(resno))
-                .or_insert(resno);
+            first.entry((view, origin_of(&(view, resno)))).and_modify(|r| *r = (*r).min(resno)).or_insert(resno);
+        }
+    }
+    for ((view, base), resno) in first {
+        if let Some(name) = attnames.get(&(view, resno)) {
+            shown_by.entry(view).or_default().insert(base, name.clone());
         }
     }
     let bases: Vec<i64> =
         shown_by.values().flat_map(|m| m.keys().map(|a| a.0)).collect::<HashSet<_>>().into_iter().collect();
-
-    // Each side of a key: the table itself if exposed, and every exposed
-    // view showing all of its columns, with those columns' names there.
-    let endpoints = |rel: i64, cols: &[i32]| -> Vec<(i64, Vec<String>)> {
-        let mut out = Vec::new();
-        if let Some(t) = tables.get(&rel)
-            && !t.is_view
-        {
-            let names: Option<Vec<String>> = cols.iter().map(|c| attnames.get(&(rel, *c)).cloned()).collect();
-            out.extend(names.map(|n| (rel, n)));
-        }
-        for (view, shown) in &shown_by {
-            let names: Option<Vec<String>> = cols
-                .iter()
-                .map(|c| shown.get(&(rel, *c)).and_then(|resno| attnames.get(&(*view, *resno)).cloned()))
-                .collect();
-            out.extend(names.map(|n| (*view, n)));
-        }
-        out
-    };
-    let mut added: Vec<(i64, ForeignKey)> = Vec::new();
-    let mut primary_keys: Vec<(i64, Vec<String>)> = Vec::new();
+    let mut keys = Vec::new();
     for row in sqlx::query(KEYS_SQL).bind(&bases).fetch_all(&mut *conn).await? {
-        let name: String = row.try_get("name")?;
         let (rel, ref_rel): (i64, i64) = (row.try_get("rel")?, row.try_get("ref_rel")?);
-        let (cols, ref_cols): (Vec<i32>, Vec<i32>) = (row.try_get("cols")?, row.try_get("ref_cols")?);
-        if row.try_get::<String, _>("kind")? == "p" {
-            primary_keys.extend(endpoints(rel, &cols).into_iter().filter(|(r, _)| *r != rel));
-            continue;
-        }
-        for (from, columns) in endpoints(rel, &cols) {
-            for (to, referenced_columns) in endpoints(ref_rel, &ref_cols) {
-                let both_tables = from == rel && to == ref_rel;
-                if both_tables {
-                    continue; // read with the tables' own keys
-                }
-                let target = &tables[&to];
-                added.push((
-                    from,
-                    ForeignKey {
-                        name: name.clone(),
-                        columns: columns.clone(),
-                        referenced_schema: target.schema.clone(),
-                        referenced_table: target.name.clone(),
-                        referenced_columns,
-                    },
-                ));
-            }
-        }
+        let (columns, ref_cols): (Vec<i32>, Vec<i32>) = (row.try_get("cols")?, row.try_get("ref_cols")?);
+        let primary = row.try_get::<String, _>("kind")? == "p";
+        keys.push(BaseKey {
+            name: row.try_get("name")?,
+            relation: rel,
+            columns,
+            references: (!primary).then_some((ref_rel, ref_cols)),
+        });
     }
-    for (rel, fk) in added {
-        let table = tables.get_mut(&rel).expect("endpoints are exposed relations");
-        if !table.foreign_keys.contains(&fk) {
-            table.foreign_keys.push(fk);
-        }
-    }
-    // A view showing the keys of two tables (a join) gets none: which one
-    // identifies its rows cannot be told.
-    let mut by_view: HashMap<i64, Vec<Vec<String>>> = HashMap::new();
-    for (view, key) in primary_keys {
-        by_view.entry(view).or_default().push(key);
-    }
-    for (view, keys) in by_view {
-        if let [key] = &keys[..] {
-            tables.get_mut(&view).expect("endpoints are exposed relations").primary_key = key.clone();
-        }
-    }
+    view_keys::inherit(tables, &shown_by, keys, |rel, col| attnames.get(&(*rel, *col)).cloned());
     Ok(())
 }
 

@@ -13,9 +13,10 @@
 use std::collections::HashMap;
 
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AssertSqlSafe, Column as _, Executor, Row, SqlSafeStr, SqliteConnection, Statement as _};
 
-use super::{Column, ForeignKey, IntrospectError, Table, ValueKind};
+use super::{Column, ForeignKey, IntrospectError, Table, ValueKind, view_keys};
+use crate::db::quote_doubling;
 
 const DATABASES_SQL: &str = "SELECT name FROM pragma_database_list";
 
@@ -217,6 +218,29 @@ async fn introspect_schema(conn: &mut SqliteConnection, schema: &str) -> Result<
         fks.sort_by(|a, b| a.name.cmp(&b.name));
         table.foreign_keys = fks;
     }
+
+    // Where views' columns come from (SQLite follows views of views), for
+    // the keys views inherit.
+    let mut direct: HashMap<(String, String), (String, String)> = HashMap::new();
+    let prefix = format!("{schema}.");
+    for view in tables.iter().filter(|t| t.is_view) {
+        let mut sql = String::from("SELECT * FROM ");
+        quote_doubling(&mut sql, schema, '"');
+        sql.push('.');
+        quote_doubling(&mut sql, &view.name, '"');
+        // A view whose tables are gone fails to prepare: it shows nothing.
+        let Ok(statement) = conn.prepare(AssertSqlSafe(sql).into_sql_str()).await else { continue };
+        for column in statement.columns() {
+            if let Some(origin) = column.origin().table_column() {
+                let table = origin.table.strip_prefix(&prefix).unwrap_or(&origin.table);
+                direct.insert(
+                    (view.name.clone(), column.name().to_string()),
+                    (table.to_string(), origin.name.to_string()),
+                );
+            }
+        }
+    }
+    view_keys::inherit_by_name(&mut tables, &direct);
     Ok(tables)
 }
 

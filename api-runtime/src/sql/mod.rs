@@ -19,6 +19,7 @@ use crate::grammar::{Direction, JsonStep, Nulls, Operation};
 use crate::plan::Cast;
 use crate::schema::{Column, Engine, ValueKind};
 
+pub(crate) use crate::db::quote_doubling;
 pub use crate::db::{Param, Statement};
 
 /// Writes one piece of SQL (an expression, a clause) into a [`Writer`].
@@ -315,20 +316,6 @@ pub(crate) fn key_value_call(w: &mut Writer, function: &str, pairs: &[Member]) {
         value(w);
     }
     w.push(")");
-}
-
-/// `name` in `quote` characters, an inner quote doubled; no allocation, as
-/// this runs for every identifier of every statement.
-pub(crate) fn quote_doubling(out: &mut String, name: &str, quote: char) {
-    out.reserve(name.len() + 2);
-    out.push(quote);
-    for c in name.chars() {
-        if c == quote {
-            out.push(quote);
-        }
-        out.push(c);
-    }
-    out.push(quote);
 }
 
 /// PostgreSQL's default: NULLs sort as larger than any value.
