@@ -1,0 +1,142 @@
+//! `PATCH` and `DELETE` of the rows a filter selects.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+
+use crate::db::Tx;
+use crate::grammar::Preferences;
+use crate::plan::{ReadPlan, plan_delete, plan_update};
+use crate::sql::{render_count, render_delete, render_keys, render_update};
+
+use super::{WriteRequest, Written, finish, is_plain_write, json_as_key, prepare, read_payload, represent};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    Path(table): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req = prepare(&state, &uri, &headers).await?;
+    let payload = read_payload(&state, &headers, body).await?;
+    let plan = plan_update(&req.schema, &req.profile, &table, &req.query, &payload)?;
+    refuse_unfiltered(&state, &plan.target, "PATCH")?;
+    if is_plain_write(&req) {
+        return run_plain(&state, &req, &render_update(&plan, req.schema.engine), Method::PATCH, &table).await;
+    }
+    let mut tx = state.db.begin().await?;
+    let outcome = async {
+        let engine = req.schema.engine;
+        let keys = locked_keys(&mut tx, &plan.target, &req.prefs, engine).await?;
+        let affected = tx.execute(&render_update(&plan, engine)).await?;
+        let count = keys.as_ref().map_or(affected, |k| k.len() as u64);
+        // Keys the update itself changed are read back under their new value.
+        let keys = keys.map(|keys| {
+            let pk = &plan.target.table.primary_key;
+            keys.into_iter()
+                .map(|mut key| {
+                    for (i, name) in pk.iter().enumerate() {
+                        if let Some((_, v)) = plan.set.iter().find(|(c, _)| &c.name == name) {
+                            key[i] = json_as_key(v);
+                        }
+                    }
+                    key
+                })
+                .collect::<Vec<_>>()
+        });
+        let body = represent(&req, &table, plan.target.table, keys.as_deref(), &mut tx).await?;
+        Ok(Written::changed(count, body))
+    }
+    .await;
+    finish(tx, &req, outcome, Method::PATCH, &table).await
+}
+
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(table): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let req = prepare(&state, &uri, &headers).await?;
+    let plan = plan_delete(&req.schema, &req.profile, &table, &req.query)?;
+    refuse_unfiltered(&state, &plan.target, "DELETE")?;
+    if is_plain_write(&req) {
+        return run_plain(&state, &req, &render_delete(&plan, req.schema.engine), Method::DELETE, &table).await;
+    }
+    let mut tx = state.db.begin().await?;
+    let outcome = async {
+        let engine = req.schema.engine;
+        let keys = locked_keys(&mut tx, &plan.target, &req.prefs, engine).await?;
+        // The representation of deleted rows is read before they go.
+        let body = represent(&req, &table, plan.target.table, keys.as_deref(), &mut tx).await?;
+        let affected = tx.execute(&render_delete(&plan, engine)).await?;
+        Ok(Written::changed(keys.as_ref().map_or(affected, |k| k.len() as u64), body))
+    }
+    .await;
+    finish(tx, &req, outcome, Method::DELETE, &table).await
+}
+
+/// A PATCH or DELETE that is its one statement ([`is_plain_write`]), in
+/// autocommit; the answer is the number of matched rows.
+async fn run_plain(
+    state: &AppState,
+    req: &WriteRequest,
+    statement: &crate::sql::Statement,
+    method: Method,
+    table: &str,
+) -> Result<Response, ApiError> {
+    let mut tx = state.db.autocommit().await?;
+    let outcome = tx.execute(statement).await.map(|rows| Written::changed(rows, None)).map_err(ApiError::from);
+    finish(tx, req, outcome, method, table).await
+}
+
+/// The primary keys of the rows a PATCH or DELETE will change, locked;
+/// `None` for a table without a primary key. Enforces `max-affected`.
+async fn locked_keys(
+    tx: &mut Tx,
+    target: &ReadPlan<'_>,
+    prefs: &Preferences,
+    engine: crate::schema::Engine,
+) -> Result<Option<Vec<Vec<Option<String>>>>, ApiError> {
+    let (keys, count) = if target.table.primary_key.is_empty() {
+        let count = match prefs.max_affected {
+            Some(_) => tx.fetch_read_count(&render_count(target, engine, false)).await?,
+            None => 0,
+        };
+        (None, count)
+    } else {
+        let keys = tx.fetch_text_rows(&render_keys(target, engine)).await?;
+        let count = keys.len() as u64;
+        (Some(keys), count)
+    };
+    if let Some(max) = prefs.max_affected
+        && prefs.strict == Some(true)
+        && count > max
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "PGRST124",
+            "Query result exceeds max-affected preference constraint",
+        )
+        .details(format!("The query would affect {count} rows, more than max-affected={max}")));
+    }
+    Ok(keys)
+}
+
+fn refuse_unfiltered(state: &AppState, target: &ReadPlan, verb: &str) -> Result<(), ApiError> {
+    if target.conditions.is_empty() && !state.config.api.allows_unfiltered_write(&target.table.name) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "DBAPI104",
+            format!("{verb} without filters would change every row of {}", target.table.name),
+        )
+        .hint("Add a filter such as ?id=eq.1, or list the table in api.allowUnfilteredWrites."));
+    }
+    Ok(())
+}

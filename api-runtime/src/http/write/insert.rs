@@ -1,0 +1,209 @@
+//! `POST` (inserts, bulk inserts, upserts) and `PUT` (one row by key).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+
+use crate::db::Tx;
+use crate::grammar::{ApiQuery, Resolution, ReturnPreference};
+use crate::plan::{InsertPlan, Missing, Page, check_put, plan_insert, plan_read};
+use crate::schema::Table;
+use crate::sql::{MAX_PARAMS, render_insert, render_read};
+
+use super::{WriteRequest, Written, finish, is_plain_write, json_as_key, prepare, read_payload, represent};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+
+pub async fn insert(
+    State(state): State<Arc<AppState>>,
+    Path(table): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req = prepare(&state, &uri, &headers).await?;
+    let payload = read_payload(&state, &headers, body).await?;
+    let missing = if req.prefs.missing_default == Some(true) { Missing::Default } else { Missing::Null };
+    let resolution = req.prefs.resolution.map(|r| r == Resolution::MergeDuplicates);
+    let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, missing, resolution)?;
+    let mut tx = if is_one_statement(&req, &plan) { state.db.autocommit().await? } else { state.db.begin().await? };
+    let outcome = run_insert(&req, &plan, &mut tx, payload.is_array).await;
+    finish(tx, &req, outcome, Method::POST, &table).await
+}
+
+/// Whether an insert runs as exactly one statement whose effect is kept
+/// whatever the outcome: then it needs no transaction around it. Not so
+/// beyond [`is_plain_write`], with MySQL's upsert pre-check or rows that
+/// take several statements.
+fn is_one_statement(req: &WriteRequest, plan: &InsertPlan) -> bool {
+    let per_statement = MAX_PARAMS / plan.columns.len().max(1);
+    is_plain_write(req)
+        && !(req.schema.engine == crate::schema::Engine::MySql && plan.conflict.is_some())
+        && plan.rows.len() <= per_statement
+        && insert_groups(plan).len() == 1
+}
+
+pub async fn upsert_one(
+    State(state): State<Arc<AppState>>,
+    Path(table): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req = prepare(&state, &uri, &headers).await?;
+    let payload = read_payload(&state, &headers, body).await?;
+    let target = crate::plan::find_table(&req.schema, &req.profile, &table)?;
+    check_put(target, &req.query, &payload)?;
+    let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, Missing::Null, Some(true))?;
+    let mut tx = state.db.begin().await?;
+    let outcome = run_insert(&req, &plan, &mut tx, false).await.map(|mut w| {
+        // PUT answers like an update: 200 with the row, else 204.
+        w.status = if w.body.is_some() { StatusCode::OK } else { StatusCode::NO_CONTENT };
+        w.location = None;
+        w
+    });
+    finish(tx, &req, outcome, Method::PUT, &table).await
+}
+
+async fn run_insert(
+    req: &WriteRequest,
+    plan: &InsertPlan<'_>,
+    tx: &mut Tx,
+    is_array: bool,
+) -> Result<Written, ApiError> {
+    let table = plan.table;
+    if req.schema.engine == crate::schema::Engine::MySql {
+        refuse_conflicts_off_target(req, plan, tx).await?;
+    }
+    let has_key = !table.primary_key.is_empty();
+    let mut keys: Vec<Vec<Option<String>>> = Vec::with_capacity(plan.rows.len());
+    let mut rows_written = 0u64;
+    for (columns, rows) in insert_groups(plan) {
+        let per_statement = (MAX_PARAMS / columns.len().max(1)).max(1);
+        for chunk in rows.chunks(per_statement) {
+            let statement = render_insert(plan, req.schema.engine, chunk, &columns, has_key);
+            if has_key {
+                let returned = tx.fetch_text_rows(&statement).await?;
+                rows_written += returned.len() as u64;
+                keys.extend(returned);
+            } else {
+                rows_written += tx.execute(&statement).await?;
+            }
+        }
+    }
+    let wants_body = req.prefs.return_ == Some(ReturnPreference::Representation);
+    let body = if wants_body {
+        represent(req, &table.name, table, has_key.then_some(keys.as_slice()), tx).await?
+    } else {
+        None
+    };
+    let location = match (&keys[..], is_array, has_key) {
+        ([key], false, true) => Some(location(table, key)),
+        _ => None,
+    };
+    Ok(Written { status: StatusCode::CREATED, rows: rows_written, body, location })
+}
+
+/// MySQL's upsert acts on whichever unique key conflicts, not the one
+/// named: a row that would collide with another row on a different unique
+/// key would update (or silently skip) that row. Such rows are refused with
+/// 409, as PostgreSQL and SQLite refuse them.
+async fn refuse_conflicts_off_target(req: &WriteRequest, plan: &InsertPlan<'_>, tx: &mut Tx) -> Result<(), ApiError> {
+    use crate::grammar::{Condition, Field, Filter, Operation, Operator, SelectItem};
+    let Some(conflict) = &plan.conflict else { return Ok(()) };
+    let table = plan.table;
+    let target: Vec<String> = conflict.columns.iter().map(|c| c.name.clone()).collect();
+    let mut others: Vec<&Vec<String>> = table.unique.iter().filter(|u| **u != target).collect();
+    if !table.primary_key.is_empty() && table.primary_key != target {
+        others.push(&table.primary_key);
+    }
+    let index_of = |name: &str| plan.columns.iter().position(|c| c.name == name);
+    for row in &plan.rows {
+        for key in &others {
+            let values: Option<Vec<(String, String)>> = key
+                .iter()
+                .map(|k| {
+                    let v = row[index_of(k)?].as_ref()?;
+                    json_as_key(v).map(|s| (k.clone(), s))
+                })
+                .collect();
+            let Some(values) = values else { continue };
+            let query = ApiQuery {
+                select: Some(
+                    target
+                        .iter()
+                        .map(|t| SelectItem::Column { field: Field::plain(t), alias: None, cast: None })
+                        .collect(),
+                ),
+                conditions: values
+                    .iter()
+                    .map(|(k, v)| {
+                        let operation = Operation::Compare { op: Operator::Eq, value: v.clone() };
+                        (vec![], Condition::Filter(Filter { field: Field::plain(k), negated: false, operation }))
+                    })
+                    .collect(),
+                ..ApiQuery::default()
+            };
+            let found = plan_read(&req.schema, &req.profile, &table.name, &query, Page { offset: 0, limit: Some(1) })?;
+            let existing = tx.fetch_read(&render_read(&found, req.schema.engine, false)).await?;
+            let Ok(serde_json::Value::Array(rows)) = serde_json::from_str::<serde_json::Value>(&existing.body) else {
+                continue;
+            };
+            let Some(existing) = rows.first() else { continue };
+            let same_target = target.iter().all(|t| {
+                let ours = index_of(t).and_then(|i| row[i].as_ref()).and_then(json_as_key);
+                ours == json_as_key(&existing[t])
+            });
+            if !same_target {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "23505",
+                    "duplicate key value violates a unique constraint",
+                )
+                .details(format!(
+                    "({}) already belongs to another row than the one on_conflict=({}) names",
+                    key.join(", "),
+                    target.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Rows grouped by which columns they set: with `missing=default`, absent
+/// keys must be left out of the INSERT so the database applies defaults
+/// (SQLite has no DEFAULT inside VALUES); otherwise one group of all.
+fn insert_groups(plan: &InsertPlan) -> Vec<(Vec<usize>, Vec<usize>)> {
+    let all: Vec<usize> = (0..plan.columns.len()).collect();
+    if plan.missing == Missing::Null {
+        return vec![(all, (0..plan.rows.len()).collect())];
+    }
+    let mut groups: Vec<(Vec<usize>, Vec<usize>)> = Vec::new();
+    for (r, row) in plan.rows.iter().enumerate() {
+        let present: Vec<usize> = all.iter().copied().filter(|c| row[*c].is_some()).collect();
+        match groups.iter_mut().find(|(cols, _)| *cols == present) {
+            Some((_, rows)) => rows.push(r),
+            None => groups.push((present, vec![r])),
+        }
+    }
+    groups
+}
+
+/// `Location: /table?pk=eq.value` for a single inserted row.
+fn location(table: &Table, key: &[Option<String>]) -> String {
+    let filters: Vec<String> = table
+        .primary_key
+        .iter()
+        .zip(key)
+        .map(|(name, value)| {
+            let value = value.as_deref().unwrap_or("");
+            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            format!("{}=eq.{}", enc(name), enc(value))
+        })
+        .collect();
+    format!("/{}?{}", form_urlencoded::byte_serialize(table.name.as_bytes()).collect::<String>(), filters.join("&"))
+}

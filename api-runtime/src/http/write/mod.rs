@@ -1,0 +1,247 @@
+//! `POST`, `PATCH`, `PUT` and `DELETE` on `/{table}`: each request's
+//! writes run in one transaction, so a failing row keeps nothing. What
+//! every write shares is here (the request, the body, representations,
+//! commit and the response); inserts and upserts are in `insert`, PATCH
+//! and DELETE in `change`.
+
+mod change;
+mod insert;
+
+pub use change::{delete, update};
+pub use insert::{insert, upsert_one};
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::db::Tx;
+use crate::grammar::{ApiQuery, Payload, Preferences, ReturnPreference, parse_payload, parse_prefer, parse_query};
+use crate::plan::{Page, key_condition, plan_read};
+use crate::schema::{Schema, Table};
+use crate::sql::render_read;
+
+use super::AppState;
+use super::error::ApiError;
+use super::negotiate::{Representation, negotiate};
+use super::read::{header_str, profile_from, single_object};
+
+/// What every write handler starts from.
+struct WriteRequest {
+    schema: Arc<Schema>,
+    profile: String,
+    query: ApiQuery,
+    prefs: Preferences,
+    representation: Representation,
+}
+
+async fn prepare(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Result<WriteRequest, ApiError> {
+    let schema = state.schema();
+    let profile = profile_from(&schema, headers, "content-profile")?.to_string();
+    let representation = negotiate(header_str(headers, header::ACCEPT))?.representation;
+    let query = parse_query(uri.query().unwrap_or(""))?;
+    let prefs = parse_prefer(headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()))?;
+    Ok(WriteRequest { schema, profile, query, prefs, representation })
+}
+
+/// The body as JSON rows, within the configured size. An HTML form body
+/// (`application/x-www-form-urlencoded`) is one row of strings, as in
+/// PostgREST.
+async fn read_payload(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Payload, ApiError> {
+    let (bytes, form) = body_bytes(state, headers, body).await?;
+    if let Some(row) = form {
+        return Ok(Payload { rows: vec![row], is_array: false });
+    }
+    parse_payload(&bytes).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "PGRST102", e.message).details(e.details))
+}
+
+/// The raw body within `api.maxBodyBytes`, after checking its media type
+/// (JSON, or an HTML form, which comes back decoded as strings).
+pub(super) async fn body_bytes(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(axum::body::Bytes, Option<serde_json::Map<String, serde_json::Value>>), ApiError> {
+    let mut form = false;
+    if let Some(ct) = header_str(headers, header::CONTENT_TYPE) {
+        let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        form = media == "application/x-www-form-urlencoded";
+        if !form && media != "application/json" && !media.ends_with("+json") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "PGRST107",
+                format!("The Content-Type '{ct}' is not supported"),
+            )
+            .hint("Send the body as application/json."));
+        }
+    }
+    let limit = state.config.api.max_body_bytes as usize;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "DBAPI413", "The request body is too large")
+            .details(format!("at most {limit} bytes are accepted (api.maxBodyBytes)"))
+            .hint("Split a bulk insert into several requests.")
+    })?;
+    let form = form.then(|| {
+        form_urlencoded::parse(&bytes)
+            .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
+            .collect()
+    });
+    Ok((bytes, form))
+}
+
+/// A write whose statement's effect is kept and whose answer needs only
+/// the number of rows: no representation to read back, no `tx=rollback`,
+/// no singular response (undone unless one row), no strict
+/// `max-affected` (checked before changing anything). A PATCH or DELETE
+/// like that is its one UPDATE or DELETE, in autocommit; the drivers count
+/// matched rows (MySQL with CLIENT_FOUND_ROWS, as sqlx connects).
+fn is_plain_write(req: &WriteRequest) -> bool {
+    req.prefs.return_ != Some(ReturnPreference::Representation)
+        && req.prefs.tx_rollback != Some(true)
+        && req.representation != Representation::SingleObject
+        && !(req.prefs.max_affected.is_some() && req.prefs.strict == Some(true))
+}
+
+/// What a write produced, before commit or rollback.
+struct Written {
+    status: StatusCode,
+    rows: u64,
+    body: Option<String>,
+    location: Option<String>,
+}
+
+impl Written {
+    fn changed(rows: u64, body: Option<String>) -> Written {
+        let status = if body.is_some() { StatusCode::OK } else { StatusCode::NO_CONTENT };
+        Written { status, rows, body, location: None }
+    }
+}
+
+/// The written rows as the response body (`return=representation`), read
+/// back by primary key with the request's `select=`.
+async fn represent(
+    req: &WriteRequest,
+    table_name: &str,
+    table: &Table,
+    keys: Option<&[Vec<Option<String>>]>,
+    tx: &mut Tx,
+) -> Result<Option<String>, ApiError> {
+    if req.prefs.return_ != Some(ReturnPreference::Representation) {
+        return Ok(None);
+    }
+    let Some(keys) = keys else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "DBAPI103",
+            format!("return=representation needs a primary key on {}", table.name),
+        )
+        .hint("Use return=minimal, or add a primary key to the table."));
+    };
+    let select_only = ApiQuery { select: req.query.select.clone(), ..ApiQuery::default() };
+    // Read back in chunks: a key list must stay below every engine's limit
+    // of bound parameters.
+    let mut parts: Vec<String> = Vec::new();
+    let mut rows = 0u64;
+    for chunk in keys.chunks(KEYS_PER_READ) {
+        let mut plan = plan_read(&req.schema, &req.profile, table_name, &select_only, Page { offset: 0, limit: None })?;
+        plan.conditions.push(key_condition(table, chunk));
+        let mut statement = render_read(&plan, req.schema.engine, false);
+        statement.one_off = true;
+        let output = tx.fetch_read(&statement).await?;
+        rows += output.page_rows.max(0) as u64;
+        let inner = output.body.trim().trim_start_matches('[').trim_end_matches(']').trim();
+        if !inner.is_empty() {
+            parts.push(inner.to_string());
+        }
+    }
+    let body = format!("[{}]", parts.join(","));
+    Ok(Some(match req.representation {
+        Representation::SingleObject => single_object(body, rows)?,
+        _ => body,
+    }))
+}
+
+/// Keys read back per statement (composite keys take one parameter per
+/// column).
+const KEYS_PER_READ: usize = 5_000;
+
+/// A JSON value as the text a key column returns.
+fn json_as_key(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Commits (or, with `Prefer: tx=rollback` or on error, rolls back) and
+/// shapes the response.
+async fn finish(
+    tx: Tx,
+    req: &WriteRequest,
+    outcome: Result<Written, ApiError>,
+    method: Method,
+    table: &str,
+) -> Result<Response, ApiError> {
+    let prefs = &req.prefs;
+    // A singular response promises exactly one row: anything else is
+    // refused and undone, as in PostgREST.
+    let outcome = outcome.and_then(|w| {
+        if req.representation == Representation::SingleObject && w.rows != 1 {
+            return Err(ApiError::new(
+                StatusCode::NOT_ACCEPTABLE,
+                "PGRST116",
+                "Cannot coerce the result to a single JSON object",
+            )
+            .details(format!("The result contains {} rows", w.rows)));
+        }
+        Ok(w)
+    });
+    let written = match outcome {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = tx.rollback().await;
+            tracing::info!(target: "audit", %method, table, status = e.status.as_u16(), code = %e.code, "write refused");
+            return Err(e);
+        }
+    };
+    if prefs.tx_rollback == Some(true) {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
+    tracing::info!(target: "audit", %method, table, status = written.status.as_u16(), rows = written.rows, "write");
+    let has_body = written.body.is_some();
+    let mut response = match written.body {
+        Some(body) => (written.status, body).into_response(),
+        None => written.status.into_response(),
+    };
+    let h = response.headers_mut();
+    if has_body {
+        let content_type = match req.representation {
+            Representation::SingleObject => "application/vnd.pgrst.object+json; charset=utf-8",
+            _ => "application/json; charset=utf-8",
+        };
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
+    h.insert(header::CONTENT_RANGE, format!("*/{}", written.rows).parse().expect("digits are a valid header"));
+    if let Some(location) = written.location
+        && let Ok(v) = location.parse()
+    {
+        h.insert(header::LOCATION, v);
+    }
+    let applied = Preferences {
+        return_: prefs.return_,
+        resolution: prefs.resolution,
+        missing_default: prefs.missing_default,
+        tx_rollback: prefs.tx_rollback,
+        max_affected: prefs.max_affected.filter(|_| prefs.strict == Some(true)),
+        strict: prefs.strict,
+        ..Preferences::default()
+    };
+    if let Some(v) = applied.applied() {
+        h.insert("preference-applied", v.parse().expect("preference tokens are valid header text"));
+    }
+    Ok(response)
+}
