@@ -416,6 +416,12 @@ impl Tx {
     pub async fn rollback(self) -> Result<(), DbError> {
         Ok(per_engine!(self, Tx, t => t.end("ROLLBACK").await)?)
     }
+
+    /// COMMIT when the request's effect is to be kept, ROLLBACK when not
+    /// (`Prefer: tx=rollback`).
+    pub async fn finish(self, keep: bool) -> Result<(), DbError> {
+        if keep { self.commit().await } else { self.rollback().await }
+    }
 }
 
 /// `name` in `quote` characters, an inner quote doubled; no allocation, as

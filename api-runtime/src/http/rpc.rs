@@ -89,11 +89,7 @@ pub async fn call_post(
     let outcome = run_in(&mut tx, &schema, &plan, &request).await;
     match outcome {
         Ok(response) => {
-            if request.prefs.tx_rollback == Some(true) {
-                tx.rollback().await?;
-            } else {
-                tx.commit().await?;
-            }
+            tx.finish(request.prefs.tx_rollback != Some(true)).await?;
             Ok(response)
         }
         Err(e) => {

@@ -121,7 +121,7 @@ where
 }
 
 /// Keys of the tables among `tables`, named by table and column name.
-pub(super) fn keys_by_name(tables: &[Table]) -> Vec<BaseKey<String, String>> {
+fn keys_by_name(tables: &[Table]) -> Vec<BaseKey<String, String>> {
     let mut keys = Vec::new();
     for t in tables.iter().filter(|t| !t.is_view) {
         if !t.primary_key.is_empty() {
@@ -166,8 +166,7 @@ pub(super) fn inherit_by_name(tables: &mut Vec<Table>, direct: &HashMap<(String,
     let keys = keys_by_name(tables);
     let mut by_name: HashMap<String, Table> = tables.drain(..).map(|t| (t.name.clone(), t)).collect();
     inherit(&mut by_name, &shown_by, keys, |_, col| Some(col.clone()));
-    tables.extend(by_name.into_values());
-    tables.sort_by(|a, b| a.name.cmp(&b.name));
+    tables.extend(by_name.into_values()); // in no particular order: callers sort
 }
 
 #[cfg(test)]

@@ -206,11 +206,7 @@ async fn finish(
             return Err(e);
         }
     };
-    if prefs.tx_rollback == Some(true) {
-        tx.rollback().await?;
-    } else {
-        tx.commit().await?;
-    }
+    tx.finish(prefs.tx_rollback != Some(true)).await?;
     tracing::info!(target: "audit", %method, table, status = written.status.as_u16(), rows = written.rows, "write");
     let has_body = written.body.is_some();
     let mut response = match written.body {
