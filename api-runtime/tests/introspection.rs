@@ -510,6 +510,24 @@ async fn mysql_fixture() {
     let view = table(&s, ns, "customer_totals");
     assert!(view.is_view);
     assert_eq!(names(view), ["customer_id", "name", "order_count", "total_spent"]);
+    // Views inherit the keys of the columns they show (from their prepared
+    // stored query), renamed.
+    let open = table(&s, ns, "open_orders");
+    assert_eq!(open.primary_key, ["order_id"]);
+    let mut fks: Vec<(String, Vec<String>, String, Vec<String>)> = open
+        .foreign_keys
+        .iter()
+        .map(|f| (f.name.clone(), f.columns.clone(), f.referenced_table.clone(), f.referenced_columns.clone()))
+        .collect();
+    fks.sort();
+    assert_eq!(
+        fks,
+        [
+            ("fk_orders_customer".into(), strings(&["buyer"]), "customer_totals".into(), strings(&["customer_id"])),
+            ("fk_orders_customer".into(), strings(&["buyer"]), "customers".into(), strings(&["id"])),
+        ]
+    );
+    assert_eq!(view.primary_key, ["customer_id"], "the whole primary key of customers, and no other table's");
 
     assert_eq!(names(table(&s, ns, "MixedCase")), ["Id", "DisplayName", "lowerCol"]);
     assert_eq!(names(table(&s, ns, "user")), ["id", "select", "group", "order", "first name"]);

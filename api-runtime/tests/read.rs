@@ -601,6 +601,11 @@ mod views_embed_through_the_keys_of_the_tables_they_show {
     }
 
     #[tokio::test]
+    async fn mysql() {
+        super::views_embed_through_the_keys_of_the_tables_they_show(Engine::MySql).await
+    }
+
+    #[tokio::test]
     async fn sqlite() {
         super::views_embed_through_the_keys_of_the_tables_they_show(Engine::Sqlite).await
     }

@@ -9,10 +9,11 @@
 use std::collections::HashMap;
 
 use sqlx::mysql::MySqlRow;
-use sqlx::{MySqlConnection, Row};
+use sqlx::{AssertSqlSafe, Column as _, Executor, MySqlConnection, Row, SqlSafeStr, Statement as _};
 
 use super::{
     Column, ForeignKey, Function, IntrospectError, Returns, Routines, Table, ValueKind, Volatility, scalar_result,
+    view_keys,
 };
 
 const VERSION_SQL: &str = "SELECT VERSION()";
@@ -45,6 +46,12 @@ SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, CAST(ORDINAL_POSITION AS SIGNED
 FROM information_schema.KEY_COLUMN_USAGE
 WHERE TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME IS NOT NULL
 ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION";
+
+/// The stored queries of views, fully qualified by the server.
+const VIEWS_SQL: &str = "
+SELECT TABLE_NAME, VIEW_DEFINITION
+FROM information_schema.VIEWS
+WHERE TABLE_SCHEMA = ?";
 
 /// MariaDB only: its `JSON` type is `longtext` with a `json_valid(col)`
 /// check, which is the only way to tell it apart from plain text.
@@ -270,7 +277,38 @@ async fn introspect_schema(conn: &mut MySqlConnection, schema: &str, mariadb: bo
         t.foreign_keys.sort_by(|a, b| a.name.cmp(&b.name));
     }
 
-    Ok(tables.into_values().collect())
+    let mut tables: Vec<Table> = tables.into_values().collect();
+    let direct = view_origins(conn, schema).await?;
+    view_keys::inherit_by_name(&mut tables, &direct);
+    Ok(tables)
+}
+
+/// Where views' columns come from: (view, column) -> (relation, column),
+/// within `schema`. Querying a view reports the view itself as its columns'
+/// table, but preparing its stored query (never running it) reports the
+/// relations it reads; a view of a view reports that view, and
+/// `view_keys` follows the chain.
+async fn view_origins(
+    conn: &mut MySqlConnection,
+    schema: &str,
+) -> Result<HashMap<(String, String), (String, String)>, sqlx::Error> {
+    let mut direct = HashMap::new();
+    let prefix = format!("{schema}.");
+    for row in sqlx::query(VIEWS_SQL).bind(schema).fetch_all(&mut *conn).await? {
+        let (view, Some(definition)) = (req(&row, 0)?, text(&row, 1)?) else { continue };
+        // The server's own text of a view it accepted, prepared and not
+        // executed. A view the connection may not read, or whose tables
+        // are gone, fails to prepare: it shows no table's columns.
+        let Ok(statement) = conn.prepare(AssertSqlSafe(definition).into_sql_str()).await else { continue };
+        for column in statement.columns() {
+            let origin = column.origin();
+            let Some(origin) = origin.table_column() else { continue };
+            // Relations of other schemas are not this schema's to relate.
+            let Some(table) = origin.table.strip_prefix(&prefix) else { continue };
+            direct.insert((view.clone(), column.name().to_string()), (table.to_string(), origin.name.to_string()));
+        }
+    }
+    Ok(direct)
 }
 
 /// Rows grouped by a key, groups in the order their key first appeared.

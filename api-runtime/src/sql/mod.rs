@@ -131,6 +131,15 @@ pub(crate) trait Dialect: Sync {
     fn aggregates_records(&self) -> bool {
         false
     }
+    /// Whether the top level builds each row's object in a derived table
+    /// and aggregates that table's column. MariaDB refuses an aggregate at a
+    /// statement's top level whose argument holds a subquery reading a
+    /// grouped view (error 1111, "Invalid use of group function"), which
+    /// is what embedding such a view writes; the same subquery inside an
+    /// aggregate that is itself in a subquery is accepted.
+    fn builds_objects_before_aggregating(&self) -> bool {
+        false
+    }
     /// Engines that can limit inside the aggregate (MariaDB) build
     /// to-many embeds without a derived table, which they could not
     /// correlate with the parent row.

@@ -70,6 +70,10 @@ impl Dialect for MySql {
         w.push("), '[]')");
     }
 
+    fn builds_objects_before_aggregating(&self) -> bool {
+        true
+    }
+
     fn aggregate_limits(&self) -> bool {
         true
     }

@@ -4,8 +4,10 @@
 //! SELECT <json array of objects>, COUNT(*), <total or NULL>
 //! FROM (SELECT t1.* FROM <table> AS t1 WHERE … ORDER BY … LIMIT …) AS t1
 //! ```
-//! The page is cut first, then each of its rows becomes a JSON object;
-//! embedded resources are correlated subqueries evaluated only for rows of
+//! The page is cut first, then each of its rows becomes a JSON object
+//! (PostgreSQL turns whole records into objects; MySQL builds the objects
+//! in a derived table of their own, see
+//! [`Dialect::builds_objects_before_aggregating`]); embedded resources are correlated subqueries evaluated only for rows of
 //! the page (never for skipped offset rows).
 
 use crate::plan::{Call, EmbedPlan, PlannedCondition, PlannedItem, ReadPlan};
@@ -22,12 +24,17 @@ pub fn render_read(plan: &ReadPlan, engine: Engine, with_total: bool) -> Stateme
     let mut w = Writer::new(engine);
     let d = w.dialect;
     let as_records = d.aggregates_records() && keys_are_schema_names(plan);
+    let objects_first = !as_records && d.builds_objects_before_aggregating();
     w.push("SELECT ");
     let order = |w: &mut Writer| order_by(w, plan);
+    let ordered = !plan.order.is_empty();
     if as_records {
         d.json_array_result(&mut w, &|w| w.push(RECORD), None);
+    } else if objects_first {
+        let by_position = |w: &mut Writer| w.push("dbapi_rows.dbapi_position");
+        d.json_array_result(&mut w, &|w| w.push("dbapi_rows.body"), Some(&by_position));
     } else {
-        d.json_array_result(&mut w, &|w| object(w, plan), (!plan.order.is_empty()).then_some(&order as _));
+        d.json_array_result(&mut w, &|w| object(w, plan), ordered.then_some(&order as _));
     }
     w.push(", COUNT(*), ");
     if with_total {
@@ -70,6 +77,25 @@ pub fn render_read(plan: &ReadPlan, engine: Engine, with_total: bool) -> Stateme
         }
         w.push(") AS ");
         w.push(RECORD);
+    } else if objects_first {
+        // Each row of the page as its JSON object, numbered in the
+        // requested order for the aggregate to keep. The numbering is there
+        // even without an order: MariaDB merges a derived table without a
+        // window function into the outer query, and a prepared statement
+        // so merged loses its correlated subqueries' outer columns on its
+        // second run (error 1054, "Unknown column 't1.x'").
+        w.push("SELECT ");
+        object(&mut w, plan);
+        w.push(" AS body, ROW_NUMBER() OVER (");
+        if ordered {
+            w.push("ORDER BY ");
+            order_by(&mut w, plan);
+        }
+        w.push(") AS dbapi_position FROM (");
+        page(&mut w, plan);
+        w.push(") AS ");
+        w.ident(&plan.alias);
+        w.push(") AS dbapi_rows");
     } else {
         page(&mut w, plan);
         w.push(") AS ");
