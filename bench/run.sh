@@ -9,6 +9,8 @@
 #   bench/run.sh --pools 8,16,32 one run of `ours` per pool size (the first
 #                                run also measures pgbench); default: the
 #                                runtime's default pool (10 connections)
+#   bench/run.sh --reads 1,2     the same per number of pipelined read
+#                                connections (database.pool.readConnections)
 #   bench/run.sh --all           also W6 (hot) and W5 (insert, POST)
 #   bench/run.sh --writes        W5 only, then bench/bulk_insert.sh
 #
@@ -35,7 +37,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SHARED_BENCH=${SHARED_BENCH:-$(cd "$REPO/.." && pwd)/shared/bench}
 BIN=$REPO/target/release/dbapi-runtime
 
-QUICK=0 ALL=0 WRITES=0 POOLS=""
+QUICK=0 ALL=0 WRITES=0 POOLS="" READS=""
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 while [ $# -gt 0 ]; do
     case $1 in
@@ -45,6 +47,8 @@ while [ $# -gt 0 ]; do
         --pools) shift; [ $# -gt 0 ] || { echo "--pools needs a list, e.g. 8,16,32" >&2; exit 2; }
                  POOLS=${1//,/ } ;;
         --pools=*) POOLS=${1#--pools=}; POOLS=${POOLS//,/ } ;;
+        --reads) shift; [ $# -gt 0 ] || { echo "--reads needs a list, e.g. 1,2" >&2; exit 2; }
+                 READS=${1//,/ } ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -197,19 +201,20 @@ trap stop_rss_sampler EXIT
 trap 'exit 130' INT TERM   # so that the EXIT trap stops the sampler
 
 RUN_DIRS=()
-run_once() {   # $1 = pool size or "" (runtime default), $2 = targets
-    local pool=$1 targets=$2 cmd="$BIN serve --listen $LISTEN --admin-listen $ADMIN_LISTEN"
-    local tag=${pool:-default}
-    if [ -n "$pool" ]; then
-        printf 'database:\n  pool:\n    maxConnections: %s\n' "$pool" >"$CONF_DIR/pool-$pool.yaml"
-        cmd="$cmd --config $CONF_DIR/pool-$pool.yaml"
-    fi
-    local run_id=ours-$STAMP-pool-$tag
+run_once() {   # $1 = "pool-N", "reads-N" or "" (runtime defaults), $2 = targets
+    local variant=$1 targets=$2 cmd="$BIN serve --listen $LISTEN --admin-listen $ADMIN_LISTEN"
+    local tag=${variant:-default}
+    case $variant in
+        pool-*) printf 'database:\n  pool:\n    maxConnections: %s\n' "${variant#pool-}" >"$CONF_DIR/$variant.yaml" ;;
+        reads-*) printf 'database:\n  pool:\n    readConnections: %s\n' "${variant#reads-}" >"$CONF_DIR/$variant.yaml" ;;
+    esac
+    [ -n "$variant" ] && cmd="$cmd --config $CONF_DIR/$variant.yaml"
+    local run_id=ours-$STAMP-$tag
     local dir=$RESULTS_DIR/$run_id
-    say "shared run.sh: TARGETS=\"$targets\" WORKLOADS=\"$WORKLOADS\" pool=$tag -> $dir"
+    say "shared run.sh: TARGETS=\"$targets\" WORKLOADS=\"$WORKLOADS\" $tag -> $dir"
     mkdir -p "$dir"
     start_rss_sampler "$dir/rss.log"
-    RUN_ID=$run_id TARGETS=$targets OURS_CMD=$cmd OURS_VERSION="$VERSION, pool $tag" \
+    RUN_ID=$run_id TARGETS=$targets OURS_CMD=$cmd OURS_VERSION="$VERSION, $tag" \
         "$SHARED_BENCH/run.sh" || say "shared run.sh exited with $?"
     stop_rss_sampler
     echo "$tag" >"$dir/pool"
@@ -217,9 +222,9 @@ run_once() {   # $1 = pool size or "" (runtime default), $2 = targets
 }
 
 first=1
-for pool in ${POOLS:-""}; do
-    if [ "$first" = 1 ]; then run_once "$pool" "pgbench ours"; first=0
-    else run_once "$pool" "ours"; fi
+for variant in $(for p in $POOLS; do echo "pool-$p"; done) $(for r in $READS; do echo "reads-$r"; done); do
+    if [ "$first" = 1 ]; then run_once "$variant" "pgbench ours"; first=0
+    else run_once "$variant" "ours"; fi
 done
 if [ "$first" = 1 ]; then run_once "" "pgbench ours"; fi
 
@@ -267,7 +272,7 @@ multi = len(runs) > 1
 print()
 print("## dbapi-runtime vs pgbench (same SQL)")
 print()
-head = "| workload |" + (" pool |" if multi else "") + " ours req/s | ours p99 | pgbench req/s | pgbench p99 | ratio | target met? |"
+head = "| workload |" + (" variant |" if multi else "") + " ours req/s | ours p99 | pgbench req/s | pgbench p99 | ratio | target met? |"
 print(head)
 print("|" + "---|" * (head.count("|") - 1))
 for r in runs:
@@ -301,11 +306,11 @@ print()
 for r in runs:
     mib = r["hwm"] / 1024
     ok = "yes" if 0 < mib < RSS_MIB else ("no data" if r["hwm"] == 0 else "no")
-    lab = f"pool {r['pool']}: " if multi else ""
+    lab = f"{r['pool']}: " if multi else ""
     print(f"- {lab}peak server RSS (VmHWM) {mib:.1f} MiB, highest sampled VmRSS {r['rss'] / 1024:.1f} MiB "
           f"(target < {RSS_MIB:.0f} MiB: {ok})")
 for r in runs:
-    lab = f"pool {r['pool']}: " if multi else ""
+    lab = f"{r['pool']}: " if multi else ""
     for t, m in r["meta"].items():
         print(f"- {lab}load average before {t}: {m.get('loadavg_before', '?')}, CPU busy {m.get('busy_pct_before', '?')}%")
     print(f"- {lab}raw results: {r['dir']}")

@@ -113,6 +113,8 @@ pub async fn reload_schema(state: &AppState) -> Result<(), IntrospectError> {
     let schema = introspect(&state.db, &db.schemas, &db.tables).await?;
     let tables = schema.tables.len();
     state.replace_schema(schema);
+    // Statements prepared for the old tables may no longer describe them.
+    state.db.forget_statements();
     tracing::info!(tables, "schema reloaded");
     Ok(())
 }
@@ -151,7 +153,7 @@ pub fn spawn_schema_reloaders(state: Arc<AppState>) {
             }
         });
     }
-    if let (crate::db::Db::Postgres(pool), false) = (&state.db, reload.notify_channel.is_empty()) {
+    if let (crate::db::Db::Postgres(pool, _), false) = (&state.db, reload.notify_channel.is_empty()) {
         // The listener has a connection of its own, outside the request pool.
         let listener_pool =
             sqlx::postgres::PgPoolOptions::new().max_connections(1).connect_lazy_with(pool.manager().options.clone());

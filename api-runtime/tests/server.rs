@@ -258,13 +258,62 @@ async fn connections_the_database_closed_are_replaced() {
     api.get("/orders?limit=1").await.expect(200);
 }
 
+/// On PostgreSQL, reads share the pipelined read connections: many at once
+/// ride two connections, and each gets its own rows.
+#[tokio::test]
+async fn concurrent_reads_share_connections_and_each_gets_its_own_answer() {
+    let api = Api::fixture(Engine::Postgres).await;
+    let ids = api.sql_i64("SELECT id FROM orders ORDER BY id").await;
+    let reads = ids.iter().cycle().take(64).map(|id| {
+        let api = &api;
+        async move { (*id, api.get(&format!("/orders?id=eq.{id}&select=id,customer_id")).await) }
+    });
+    for (id, r) in futures_util::future::join_all(reads).await {
+        r.expect(200);
+        let customer = api.sql_i64(&format!("SELECT customer_id FROM orders WHERE id = {id}")).await;
+        assert_eq!(r.json(), serde_json::json!([{"id": id, "customer_id": customer[0]}]));
+    }
+    let connections = api
+        .sql_i64(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = 'dbapi'",
+        )
+        .await;
+    // The two read connections and the one pooled connection introspection
+    // used; 64 reads through the pool would have opened all of its 8.
+    assert!(connections[0] <= 3, "{} connections for 64 concurrent reads", connections[0]);
+}
+
+/// A slow read holds up only the reads queued behind it on its connection:
+/// the next ones go to the other read connection.
+#[tokio::test]
+async fn a_slow_read_does_not_hold_up_the_others() {
+    let sql = "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);
+               CREATE FUNCTION slow() RETURNS int LANGUAGE sql STABLE AS 'SELECT 1 FROM pg_sleep(3)';";
+    let api = Api::with_sql(Engine::Postgres, sql, RuntimeConfig::default()).await;
+    let slow = async {
+        let r = api.get("/rpc/slow").await;
+        (r, Instant::now())
+    };
+    let fast = async {
+        tokio::time::sleep(Duration::from_millis(300)).await; // the slow read is in flight
+        for _ in 0..5 {
+            api.get("/t").await.expect(200);
+        }
+        Instant::now()
+    };
+    let ((slow, slow_done), fast_done) = tokio::join!(slow, fast);
+    slow.expect(200);
+    assert!(fast_done < slow_done, "the fast reads waited for the slow one");
+}
+
 #[tokio::test]
 async fn an_exhausted_pool_is_503_with_retry_after() {
     let mut config = RuntimeConfig::default();
     config.database.pool.max_connections = 1;
     config.database.pool.acquire_timeout_seconds = 1;
     let api = Api::fixture_with(Engine::Postgres, config).await;
-    let dbapi_runtime::db::Db::Postgres(pool) = &api.state.db else { unreachable!() };
+    let dbapi_runtime::db::Db::Postgres(pool, _) = &api.state.db else { unreachable!() };
     let held = dbapi_runtime::db::pool::lease(pool).await.unwrap();
     let r = api.get("/orders").await;
     r.expect_error(503, "PGRST003");

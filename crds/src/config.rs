@@ -174,11 +174,16 @@ pub struct PoolSettings {
     /// How long a request waits for a free connection before it is answered
     /// 503 with `Retry-After`.
     pub acquire_timeout_seconds: u64,
+    /// PostgreSQL only: how many of `maxConnections` carry reads (GET),
+    /// each shared by many requests at once (pipelined); the others carry
+    /// writes and transactions, one request at a time. At most
+    /// `maxConnections - 1`; 0 sends reads through the pool.
+    pub read_connections: u32,
 }
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        Self { max_connections: 10, acquire_timeout_seconds: 5 }
+        Self { max_connections: 10, acquire_timeout_seconds: 5, read_connections: 2 }
     }
 }
 

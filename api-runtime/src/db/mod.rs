@@ -15,7 +15,9 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, Database, Executor, MySql, Postgres, Row, Sqlite};
 
+pub mod pipeline;
 pub mod pool;
+use pipeline::Pipeline;
 use pool::{Connector, Lease, Pool};
 
 /// A bound value.
@@ -49,7 +51,9 @@ pub struct ReadOutput {
 
 #[derive(Clone)]
 pub enum Db {
-    Postgres(Pool<Postgres>),
+    /// The pool, and the pipelined connections that carry reads (none when
+    /// `readConnections` is 0).
+    Postgres(Pool<Postgres>, Option<Pipeline>),
     MySql(Pool<MySql>),
     Sqlite(Pool<Sqlite>),
 }
@@ -61,7 +65,7 @@ pub enum ConnectError {
     #[error("invalid database URL: {0}")]
     BadUrl(String),
     #[error("could not connect to the database at {target}: {source}")]
-    Unreachable { target: String, source: sqlx::Error },
+    Unreachable { target: String, source: Box<dyn std::error::Error + Send + Sync> },
 }
 
 /// A failure while running a statement, classified for the HTTP layer.
@@ -88,14 +92,12 @@ impl From<sqlx::Error> for DbError {
             sqlx::Error::Io(e) => DbError::Unavailable(e.to_string()),
             sqlx::Error::Tls(e) => DbError::Unavailable(e.to_string()),
             sqlx::Error::Database(d) => {
+                if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                    return postgres_error(pg.code(), pg.message(), pg.detail(), pg.constraint(), pg.hint());
+                }
                 let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
-                // The connection went away (class 08, 57P0x) or could not be
-                // made (3D000 no such database, 28xxx authentication, 53300
-                // too many connections): the database is unavailable, not
-                // the request wrong.
-                let unavailable = ["08", "57P0", "3D000", "28", "53300", "HY000"]
-                    .iter()
-                    .any(|p| code.starts_with(p) && (*p != "HY000" || is_connection_message(d.message())));
+                let unavailable =
+                    unavailable_sqlstate(&code) || (code == "HY000" && is_connection_message(d.message()));
                 // SQLite: busy or locked past the busy timeout.
                 let sqlite_busy = d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
                     && matches!(code.parse::<i32>().map(|c| c & 0xff), Ok(5 | 6));
@@ -109,20 +111,38 @@ impl From<sqlx::Error> for DbError {
     }
 }
 
-/// A refused statement, with MySQL's and SQLite's codes for constraint and
+/// A connection that went away (class 08, 57P0x) or could not be made
+/// (3D000 no such database, 28xxx authentication, 53300 too many
+/// connections): the database is unavailable, not the request wrong.
+fn unavailable_sqlstate(code: &str) -> bool {
+    ["08", "57P0", "3D000", "28", "53300"].iter().any(|p| code.starts_with(p))
+}
+
+/// A PostgreSQL error, from either driver.
+pub(crate) fn postgres_error(
+    code: &str,
+    message: &str,
+    detail: Option<&str>,
+    constraint: Option<&str>,
+    hint: Option<&str>,
+) -> DbError {
+    if unavailable_sqlstate(code) {
+        return DbError::Unavailable(message.to_string());
+    }
+    let detail = match (detail, constraint) {
+        (Some(detail), Some(c)) => Some(format!("{detail} (constraint {c})")),
+        (None, Some(c)) => Some(format!("constraint {c}")),
+        (detail, None) => detail.map(str::to_string),
+    };
+    DbError::Rejected { code: code.to_string(), message: message.to_string(), detail, hint: hint.map(str::to_string) }
+}
+
+/// A refused MySQL or SQLite statement, with their codes for constraint and
 /// value errors translated to the SQLSTATEs PostgreSQL uses, so that every
 /// engine answers the same status and code; the constraint involved goes in
 /// the details.
 fn rejected(d: &dyn sqlx::error::DatabaseError, code: String) -> DbError {
     let message = d.message().to_string();
-    if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
-        let detail = match (pg.detail(), pg.constraint()) {
-            (Some(detail), Some(c)) => Some(format!("{detail} (constraint {c})")),
-            (None, Some(c)) => Some(format!("constraint {c}")),
-            (detail, None) => detail.map(str::to_string),
-        };
-        return DbError::Rejected { code, message, detail, hint: pg.hint().map(str::to_string) };
-    }
     let translated = if let Some(my) = d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
         // SIGNAL in a stored function: the application's own message, as
         // RAISE EXCEPTION is on PostgreSQL.
@@ -212,7 +232,7 @@ pub fn redact_url(url: &str) -> String {
 macro_rules! per_engine {
     ($value:expr, $Enum:ident, $x:ident => $body:expr) => {
         match $value {
-            $Enum::Postgres($x) => $body,
+            $Enum::Postgres($x, ..) => $body,
             $Enum::MySql($x) => $body,
             $Enum::Sqlite($x) => $body,
         }
@@ -229,7 +249,11 @@ impl Db {
         let db = match scheme {
             "postgres" | "postgresql" => {
                 let options = PgConnectOptions::from_str(url).map_err(bad_url)?.application_name("dbapi");
-                Db::Postgres(pool::build(Connector { options, init: None }, max, acquire))
+                // Both kinds of connection count within `max`.
+                let reads = (settings.read_connections as usize).min(max - 1);
+                let pipeline = (reads > 0).then(|| Pipeline::new(&options, url, reads, acquire)).flatten();
+                let pooled = if pipeline.is_some() { max - reads } else { max };
+                Db::Postgres(pool::build(Connector { options, init: None }, pooled, acquire), pipeline)
             }
             "mysql" | "mariadb" => {
                 let url = url.replacen("mariadb://", "mysql://", 1);
@@ -249,8 +273,12 @@ impl Db {
             other => return Err(ConnectError::UnsupportedScheme(other.to_string())),
         };
         // The first connection, opened now so that start-up fails clearly.
+        let unreachable = |source| ConnectError::Unreachable { target: redact_url(url), source };
         let first = per_engine!(&db, Db, p => pool::lease(p).await.map(drop));
-        first.map_err(|source| ConnectError::Unreachable { target: redact_url(url), source })?;
+        first.map_err(|e| unreachable(e.into()))?;
+        if let Db::Postgres(_, Some(pipeline)) = &db {
+            pipeline.check().await.map_err(|e| unreachable(e.into()))?;
+        }
         Ok(db)
     }
 
@@ -262,12 +290,18 @@ impl Db {
 
     /// Runs a read statement whose single row is (body, page_rows, total).
     pub async fn fetch_read(&self, stmt: &Statement) -> Result<ReadOutput, DbError> {
+        if let Db::Postgres(_, Some(pipeline)) = self {
+            return pipeline.fetch_read(stmt).await;
+        }
         Ok(per_engine!(self, Db, p => read_output(&pool::lease(p).await?.run(|c| bound(stmt).fetch_one(c)).await?)?))
     }
 
     /// Runs a statement whose first column of the first row is an integer
     /// (counts and estimates).
     pub async fn fetch_i64(&self, stmt: &Statement) -> Result<Option<i64>, DbError> {
+        if let Db::Postgres(_, Some(pipeline)) = self {
+            return pipeline.fetch_i64(stmt).await;
+        }
         let value: Option<Option<i64>> = per_engine!(self, Db, p => {
             let row = pool::lease(p).await?.run(|c| bound(stmt).fetch_optional(c)).await?;
             row.map(|r| r.try_get_unchecked(0)).transpose()?
@@ -278,6 +312,9 @@ impl Db {
     /// Runs a statement whose first column of the first row is text (for
     /// `EXPLAIN (FORMAT JSON)`).
     pub async fn fetch_text(&self, stmt: &Statement) -> Result<Option<String>, DbError> {
+        if let Db::Postgres(_, Some(pipeline)) = self {
+            return pipeline.fetch_text(stmt).await;
+        }
         Ok(per_engine!(self, Db, p => {
             let row = pool::lease(p).await?.run(|c| bound(stmt).fetch_optional(c)).await?;
             row.map(|r| text_at(&r, 0)).transpose()?.flatten()
@@ -287,7 +324,7 @@ impl Db {
     /// Starts a transaction: every write of a request runs in one.
     pub async fn begin(&self) -> Result<Tx, DbError> {
         Ok(match self {
-            Db::Postgres(p) => Tx::Postgres(Conn::begin(p, "BEGIN").await?),
+            Db::Postgres(p, _) => Tx::Postgres(Conn::begin(p, "BEGIN").await?),
             Db::MySql(p) => Tx::MySql(Conn::begin(p, "BEGIN").await?),
             // Take the write lock up front: a deferred transaction that
             // reads and then writes fails at once with "database is locked"
@@ -300,14 +337,26 @@ impl Db {
     /// transaction around it (see [`Conn::autocommit`]).
     pub async fn autocommit(&self) -> Result<Tx, DbError> {
         Ok(match self {
-            Db::Postgres(p) => Tx::Postgres(Conn::autocommit(p).await?),
+            Db::Postgres(p, _) => Tx::Postgres(Conn::autocommit(p).await?),
             Db::MySql(p) => Tx::MySql(Conn::autocommit(p).await?),
             Db::Sqlite(p) => Tx::Sqlite(Conn::autocommit(p).await?),
         })
     }
 
+    /// Forgets prepared statements that read through the pipeline (the
+    /// schema changed under them). The pool's connections re-prepare on
+    /// their own when a statement's text changes.
+    pub fn forget_statements(&self) {
+        if let Db::Postgres(_, Some(pipeline)) = self {
+            pipeline.forget_statements();
+        }
+    }
+
     /// Closes every connection; used on shutdown.
     pub async fn close(&self) {
+        if let Db::Postgres(_, Some(pipeline)) = self {
+            pipeline.close();
+        }
         per_engine!(self, Db, p => pool::close(p).await)
     }
 }

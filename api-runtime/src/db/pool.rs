@@ -20,7 +20,7 @@ pub type Lease<DB> = managed::Object<Connector<DB>>;
 /// Connections older than this are replaced when next taken, so that a
 /// failover or a server's per-session memory does not live forever (sqlx's
 /// default lifetime).
-const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+pub(super) const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
 /// Opens connections of one engine and vets them before reuse.
 pub struct Connector<DB: Database> {

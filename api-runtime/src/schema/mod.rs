@@ -296,7 +296,7 @@ pub enum IntrospectError {
 /// exposed schemas.
 pub async fn introspect(db: &Db, schemas: &[String], filter: &TableFilter) -> Result<Schema, IntrospectError> {
     let (engine, schemas, tables, routines) = match db {
-        Db::Postgres(pool) => {
+        Db::Postgres(pool, _) => {
             let schemas = if schemas.is_empty() { vec!["public".to_string()] } else { schemas.to_vec() };
             let (tables, routines) = lease(pool).await?.run(|c| postgres::introspect(c, &schemas)).await?;
             (Engine::Postgres, schemas, tables, routines)

@@ -70,6 +70,7 @@ pub fn runtime_config(api: &DatabaseApi, keys: &[KeyMaterial]) -> (RuntimeConfig
             pool: PoolSettings {
                 max_connections: pool_per_replica(api),
                 acquire_timeout_seconds: spec.database.pool.acquire_timeout_seconds,
+                ..PoolSettings::default()
             },
             reload: ReloadSettings {
                 notify_channel: spec.database.reload.notify_channel.clone(),

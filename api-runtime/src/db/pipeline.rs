@@ -1,0 +1,332 @@
+//! PostgreSQL reads pipelined on a few shared connections.
+//!
+//! A pooled connection carries one request's statement at a time: one
+//! write to the socket and one wake-up per request on each side, which on a
+//! machine shared with the database costs more CPU than the query itself.
+//! Here each connection is shared by every read that picks it: the queries
+//! waiting for it go out in one write and PostgreSQL answers them in a row,
+//! so both sides pay the socket and scheduling costs once per batch
+//! (tokio-postgres pipelines this way by itself). bench/README.md has the
+//! figures.
+//!
+//! Only statements that are whole requests by themselves go here: reads in
+//! autocommit, whose results depend on nothing but their text and values.
+//! Writes and transactions keep a pooled connection of their own.
+//!
+//! A read picks the connection with the fewest reads in flight, so one slow
+//! read holds up only those that were queued behind it before it was
+//! known to be slow; `readConnections` in the configuration sets how many
+//! connections there are.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
+use tokio::sync::Semaphore;
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{Client, NoTls, Row};
+
+use super::{DbError, Param, ReadOutput, Statement};
+
+/// Reads in flight on one connection beyond which others wait for a
+/// place: a bound on the memory a stalled database can make requests hold.
+const MAX_IN_FLIGHT_PER_CONNECTION: usize = 64;
+
+/// Prepared statements kept per connection; past this the cache starts
+/// again (a schema with more distinct reads than this is rare).
+const MAX_PREPARED: usize = 512;
+
+/// Pipelined connections for PostgreSQL reads. Cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: tokio_postgres::Config,
+    slots: Vec<Slot>,
+    /// Places for reads in flight across all connections.
+    places: Semaphore,
+    acquire_timeout: Duration,
+}
+
+/// One connection, opened when first needed and again when it is lost or
+/// too old.
+struct Slot {
+    current: Mutex<Option<Arc<Shared>>>,
+    /// Held while (re)connecting, so that one connection is opened at a
+    /// time per slot.
+    connecting: tokio::sync::Mutex<()>,
+    in_flight: AtomicUsize,
+}
+
+struct Shared {
+    client: Client,
+    opened: Instant,
+    /// SQL text -> its statements, one per list of parameter types (the
+    /// same text may be bound with values of other types).
+    prepared: Mutex<HashMap<String, Vec<Prepared>>>,
+}
+
+/// A statement prepared for values of these types.
+type Prepared = (Vec<Type>, tokio_postgres::Statement);
+
+impl Pipeline {
+    /// The pipeline for what `options` (the pool's PostgreSQL options)
+    /// connects to; `None` when they ask for TLS, which the runtime is not
+    /// built with (the pool then reports the error).
+    pub fn new(options: &PgConnectOptions, url: &str, connections: usize, acquire_timeout: Duration) -> Option<Self> {
+        if matches!(options.get_ssl_mode(), PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull) {
+            return None;
+        }
+        let mut config = tokio_postgres::Config::new();
+        match options.get_socket() {
+            Some(dir) => config.host_path(dir),
+            None => config.host(options.get_host()),
+        };
+        config
+            .port(options.get_port())
+            .user(options.get_username())
+            .application_name(options.get_application_name().unwrap_or("dbapi"))
+            .ssl_mode(tokio_postgres::config::SslMode::Disable)
+            .connect_timeout(acquire_timeout);
+        if let Some(database) = options.get_database() {
+            config.dbname(database);
+        }
+        if let Some(session_options) = options.get_options() {
+            config.options(session_options);
+        }
+        // sqlx keeps the password to itself: read it where sqlx does.
+        let password = url::Url::parse(url)
+            .ok()
+            .and_then(|u| {
+                u.password().map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned())
+            })
+            .or_else(|| std::env::var("PGPASSWORD").ok());
+        if let Some(password) = password {
+            config.password(password);
+        }
+        let slots = (0..connections.max(1))
+            .map(|_| Slot {
+                current: Mutex::new(None),
+                connecting: tokio::sync::Mutex::new(()),
+                in_flight: AtomicUsize::new(0),
+            })
+            .collect::<Vec<_>>();
+        let places = Semaphore::new(slots.len() * MAX_IN_FLIGHT_PER_CONNECTION);
+        Some(Pipeline { inner: Arc::new(Inner { config, slots, places, acquire_timeout }) })
+    }
+
+    /// Opens the first connection, so that start-up fails clearly.
+    pub async fn check(&self) -> Result<(), tokio_postgres::Error> {
+        self.inner.slots[0].connection(&self.inner.config).await.map(drop)
+    }
+
+    /// Runs a read statement whose single row is (body, page_rows, total).
+    pub async fn fetch_read(&self, stmt: &Statement) -> Result<ReadOutput, DbError> {
+        let row = self.query_opt(stmt).await?.ok_or_else(|| DbError::Other("a read returned no row".into()))?;
+        Ok(ReadOutput {
+            body: row.try_get::<_, Option<AnyText>>(0).map_err(other)?.map_or_else(|| "[]".into(), |t| t.0),
+            page_rows: row.try_get::<_, Option<AnyInt>>(1).map_err(other)?.map_or(0, |n| n.0),
+            total: row.try_get::<_, Option<AnyInt>>(2).map_err(other)?.map(|n| n.0),
+        })
+    }
+
+    /// The first column of the first row as an integer.
+    pub async fn fetch_i64(&self, stmt: &Statement) -> Result<Option<i64>, DbError> {
+        let Some(row) = self.query_opt(stmt).await? else { return Ok(None) };
+        Ok(row.try_get::<_, Option<AnyInt>>(0).map_err(other)?.map(|n| n.0))
+    }
+
+    /// The first column of the first row as text.
+    pub async fn fetch_text(&self, stmt: &Statement) -> Result<Option<String>, DbError> {
+        let Some(row) = self.query_opt(stmt).await? else { return Ok(None) };
+        Ok(row.try_get::<_, Option<AnyText>>(0).map_err(other)?.map(|t| t.0))
+    }
+
+    /// Forgets every prepared statement (the schema changed); connections
+    /// stay open.
+    pub fn forget_statements(&self) {
+        for slot in &self.inner.slots {
+            if let Some(shared) = slot.current.lock().expect("not poisoned").as_ref() {
+                shared.prepared.lock().expect("not poisoned").clear();
+            }
+        }
+    }
+
+    /// Closes every connection (on shutdown); reads still in flight finish.
+    pub fn close(&self) {
+        self.inner.places.close();
+        for slot in &self.inner.slots {
+            slot.current.lock().expect("not poisoned").take();
+        }
+    }
+
+    async fn query_opt(&self, stmt: &Statement) -> Result<Option<Row>, DbError> {
+        let inner = &self.inner;
+        let _place = tokio::time::timeout(inner.acquire_timeout, inner.places.acquire())
+            .await
+            .map_err(|_| DbError::Unavailable("timed out waiting for a place on a database connection".into()))?
+            .map_err(|_| DbError::Unavailable("the database connections are closed".into()))?;
+        // The connection with the fewest reads in flight.
+        let slot = inner.slots.iter().min_by_key(|s| s.in_flight.load(Ordering::Relaxed)).expect("at least one");
+        slot.in_flight.fetch_add(1, Ordering::Relaxed);
+        let _in_flight = InFlight(slot);
+        let shared = slot.connection(&inner.config).await.map_err(unavailable)?;
+        let params: Vec<&(dyn ToSql + Sync)> = stmt.params.iter().map(|p| p as _).collect();
+        if stmt.one_off {
+            let typed: Vec<(&(dyn ToSql + Sync), Type)> =
+                stmt.params.iter().map(|p| (p as &(dyn ToSql + Sync), p.pg_type())).collect();
+            let mut rows = shared.client.query_typed(&stmt.sql, &typed).await.map_err(DbError::from)?;
+            return Ok((!rows.is_empty()).then(|| rows.swap_remove(0)));
+        }
+        let prepared = shared.prepare(stmt).await?;
+        shared.client.query_opt(&prepared, &params).await.map_err(DbError::from)
+    }
+}
+
+/// Counts a read in flight on its connection until dropped.
+struct InFlight<'a>(&'a Slot);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Slot {
+    /// The open connection, opening one if there is none, it was lost or it
+    /// outlived [`super::pool::MAX_LIFETIME`].
+    async fn connection(&self, config: &tokio_postgres::Config) -> Result<Arc<Shared>, tokio_postgres::Error> {
+        if let Some(shared) = self.live() {
+            return Ok(shared);
+        }
+        let _connecting = self.connecting.lock().await;
+        if let Some(shared) = self.live() {
+            return Ok(shared); // another read opened it meanwhile
+        }
+        let (client, connection) = config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "pipelined database connection ended");
+            }
+        });
+        let shared = Arc::new(Shared { client, opened: Instant::now(), prepared: Mutex::new(HashMap::new()) });
+        *self.current.lock().expect("not poisoned") = Some(shared.clone());
+        Ok(shared)
+    }
+
+    fn live(&self) -> Option<Arc<Shared>> {
+        let current = self.current.lock().expect("not poisoned");
+        current.as_ref().filter(|s| !s.client.is_closed() && s.opened.elapsed() < super::pool::MAX_LIFETIME).cloned()
+    }
+}
+
+impl Shared {
+    async fn prepare(&self, stmt: &Statement) -> Result<tokio_postgres::Statement, DbError> {
+        let types: Vec<Type> = stmt.params.iter().map(Param::pg_type).collect();
+        if let Some(found) = self
+            .prepared
+            .lock()
+            .expect("not poisoned")
+            .get(&stmt.sql)
+            .and_then(|variants| variants.iter().find(|(t, _)| *t == types).map(|(_, s)| s.clone()))
+        {
+            return Ok(found);
+        }
+        let prepared = self.client.prepare_typed(&stmt.sql, &types).await.map_err(DbError::from)?;
+        let mut cache = self.prepared.lock().expect("not poisoned");
+        if cache.len() >= MAX_PREPARED {
+            cache.clear();
+        }
+        cache.entry(stmt.sql.clone()).or_default().push((types, prepared.clone()));
+        Ok(prepared)
+    }
+}
+
+impl Param {
+    /// The type a value is declared with, as the pool's driver declares it;
+    /// the statement casts it to the column's type.
+    fn pg_type(&self) -> Type {
+        match self {
+            Param::Text(_) | Param::Null => Type::TEXT,
+            Param::Int(_) => Type::INT8,
+            Param::Float(_) => Type::FLOAT8,
+        }
+    }
+}
+
+impl ToSql for Param {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Param::Text(t) => t.as_str().to_sql(ty, out),
+            Param::Int(i) => i.to_sql(ty, out),
+            Param::Float(f) => f.to_sql(ty, out),
+            Param::Null => Ok(IsNull::Yes),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(*ty, Type::TEXT | Type::INT8 | Type::FLOAT8)
+    }
+
+    to_sql_checked!();
+}
+
+/// A text-like column (text, json, jsonb, the plan of EXPLAIN) as text.
+struct AnyText(String);
+
+impl<'a> FromSql<'a> for AnyText {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        // jsonb's binary form is a version byte before the text.
+        let raw = if *ty == Type::JSONB { raw.get(1..).unwrap_or_default() } else { raw };
+        Ok(AnyText(String::from_utf8(raw.to_vec())?))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(*ty, Type::TEXT | Type::VARCHAR | Type::JSON | Type::JSONB | Type::UNKNOWN)
+    }
+}
+
+/// An integer column of any width; a bare `NULL` (typed text) reads as
+/// none.
+struct AnyInt(i64);
+
+impl<'a> FromSql<'a> for AnyInt {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(AnyInt(match *ty {
+            Type::INT2 => i16::from_sql(ty, raw)?.into(),
+            Type::INT4 => i32::from_sql(ty, raw)?.into(),
+            Type::INT8 => i64::from_sql(ty, raw)?,
+            _ => std::str::from_utf8(raw)?.trim().parse()?,
+        }))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(*ty, Type::INT2 | Type::INT4 | Type::INT8 | Type::TEXT | Type::UNKNOWN)
+    }
+}
+
+fn unavailable(e: tokio_postgres::Error) -> DbError {
+    DbError::Unavailable(e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string()))
+}
+
+fn other(e: tokio_postgres::Error) -> DbError {
+    DbError::Other(e.to_string())
+}
+
+impl From<tokio_postgres::Error> for DbError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.as_db_error() {
+            Some(d) => super::postgres_error(d.code().code(), d.message(), d.detail(), d.constraint(), d.hint()),
+            // The connection is gone.
+            None if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) => {
+                DbError::Unavailable(e.to_string())
+            }
+            None => DbError::Other(e.to_string()),
+        }
+    }
+}
