@@ -7,6 +7,9 @@ use dbapi_runtime::server::{self, StartupError};
 use dbapi_runtime::{demo, openapi};
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
