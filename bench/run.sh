@@ -11,6 +11,9 @@
 #                                runtime's default pool (10 connections)
 #   bench/run.sh --reads 1,2     the same per number of pipelined read
 #                                connections (database.pool.readConnections)
+#   bench/run.sh --repeat 3      the whole sequence (pgbench, then each
+#                                variant) three times; the verdict is on the
+#                                median ratio, each against its own pgbench
 #   bench/run.sh --all           also W6 (hot) and W5 (insert, POST)
 #   bench/run.sh --writes        W5 only, then bench/bulk_insert.sh
 #
@@ -37,7 +40,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SHARED_BENCH=${SHARED_BENCH:-$(cd "$REPO/.." && pwd)/shared/bench}
 BIN=$REPO/target/release/dbapi-runtime
 
-QUICK=0 ALL=0 WRITES=0 POOLS="" READS=""
+QUICK=0 ALL=0 WRITES=0 POOLS="" READS="" REPEAT=1
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 while [ $# -gt 0 ]; do
     case $1 in
@@ -49,6 +52,8 @@ while [ $# -gt 0 ]; do
         --pools=*) POOLS=${1#--pools=}; POOLS=${POOLS//,/ } ;;
         --reads) shift; [ $# -gt 0 ] || { echo "--reads needs a list, e.g. 1,2" >&2; exit 2; }
                  READS=${1//,/ } ;;
+        --repeat) shift; [[ "${1:-}" =~ ^[1-9][0-9]*$ ]] || { echo "--repeat needs a count, e.g. 3" >&2; exit 2; }
+                  REPEAT=$1 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -201,8 +206,8 @@ trap stop_rss_sampler EXIT
 trap 'exit 130' INT TERM   # so that the EXIT trap stops the sampler
 
 RUN_DIRS=()
-run_once() {   # $1 = "pool-N", "reads-N" or "" (runtime defaults), $2 = targets
-    local variant=$1 targets=$2 cmd="$BIN serve --listen $LISTEN --admin-listen $ADMIN_LISTEN"
+run_once() {   # $1 = "pool-N", "reads-N" or "" (runtime defaults), $2 = targets, $3 = repetition
+    local variant=$1 targets=$2 rep=$3 cmd="$BIN serve --listen $LISTEN --admin-listen $ADMIN_LISTEN"
     local tag=${variant:-default}
     case $variant in
         pool-*) printf 'database:\n  pool:\n    maxConnections: %s\n' "${variant#pool-}" >"$CONF_DIR/$variant.yaml" ;;
@@ -210,6 +215,7 @@ run_once() {   # $1 = "pool-N", "reads-N" or "" (runtime defaults), $2 = targets
     esac
     [ -n "$variant" ] && cmd="$cmd --config $CONF_DIR/$variant.yaml"
     local run_id=ours-$STAMP-$tag
+    [ "$REPEAT" -gt 1 ] && run_id=ours-$STAMP-r$rep-$tag
     local dir=$RESULTS_DIR/$run_id
     say "shared run.sh: TARGETS=\"$targets\" WORKLOADS=\"$WORKLOADS\" $tag -> $dir"
     mkdir -p "$dir"
@@ -218,15 +224,18 @@ run_once() {   # $1 = "pool-N", "reads-N" or "" (runtime defaults), $2 = targets
         "$SHARED_BENCH/run.sh" || say "shared run.sh exited with $?"
     stop_rss_sampler
     echo "$tag" >"$dir/pool"
+    echo "$rep" >"$dir/repeat"
     RUN_DIRS+=("$dir")
 }
 
-first=1
-for variant in $(for p in $POOLS; do echo "pool-$p"; done) $(for r in $READS; do echo "reads-$r"; done); do
-    if [ "$first" = 1 ]; then run_once "$variant" "pgbench ours"; first=0
-    else run_once "$variant" "ours"; fi
+for rep in $(seq "$REPEAT"); do
+    first=1
+    for variant in $(for p in $POOLS; do echo "pool-$p"; done) $(for r in $READS; do echo "reads-$r"; done); do
+        if [ "$first" = 1 ]; then run_once "$variant" "pgbench ours" "$rep"; first=0
+        else run_once "$variant" "ours" "$rep"; fi
+    done
+    if [ "$first" = 1 ]; then run_once "" "pgbench ours" "$rep"; fi
 done
-if [ "$first" = 1 ]; then run_once "" "pgbench ours"; fi
 
 # ---------------------------------------------------------------- summary
 python3 - "${RUN_DIRS[@]}" <<'PY'
@@ -258,14 +267,25 @@ for d in sys.argv[1:]:
             p = line.split()
             if len(p) == 4:
                 rss, hwm = max(rss, int(p[2])), max(hwm, int(p[3]))
-    pool = open(os.path.join(d, "pool")).read().strip() if os.path.exists(os.path.join(d, "pool")) else "?"
-    runs.append(dict(dir=d, cells=cells, meta=meta, loads=loads, rss=rss, hwm=hwm, pool=pool))
+    def read(name, default):
+        f = os.path.join(d, name)
+        return open(f).read().strip() if os.path.exists(f) else default
+    runs.append(dict(dir=d, cells=cells, meta=meta, loads=loads, rss=rss, hwm=hwm, pool=read("pool", "?"),
+                     repeat=read("repeat", "1")))
 
+# Each run is compared with the pgbench figures measured last before it
+# (in its own repetition).
 pg = {}
 for r in runs:
     for (t, w), c in r["cells"].items():
         if t == "pgbench" and c.get("status") == "ok":
-            pg.setdefault(w, c)
+            pg[w] = c
+    r["pg"] = dict(pg)
+repeated = len({r["repeat"] for r in runs}) > 1
+if repeated:
+    for r in runs:
+        r["pool"] = f"{r['pool']} #{r['repeat']}"
+ratios = {}   # (variant, workload) -> [ratio of each repetition]
 
 order = ["W1", "W2", "W3", "W4", "W5", "W6"]
 multi = len(runs) > 1
@@ -278,7 +298,7 @@ print("|" + "---|" * (head.count("|") - 1))
 for r in runs:
     ws = sorted({w for (t, w) in r["cells"] if t == "ours"}, key=order.index)
     for w in ws:
-        c, p = r["cells"][("ours", w)], pg.get(w)
+        c, p = r["cells"][("ours", w)], r["pg"].get(w)
         pg_rps = f"{p['rps']:,.0f}" if p else "–"
         pg_p99 = f"{p['p99_ms']:.1f} ms" if p else "–"
         pool = f" {r['pool']} |" if multi else ""
@@ -302,7 +322,19 @@ for r in runs:
             met = "n/a (no target)"
         rs = f"{ratio:.0%}" if ratio is not None else "–"
         print(f"| {w} |{pool} {c['rps']:,.0f} | {c['p99_ms']:.1f} ms | {pg_rps} | {pg_p99} | {rs} | {met} |")
+        if ratio is not None:
+            ratios.setdefault((r["pool"].split(" #")[0], w), []).append(ratio)
 print()
+if repeated:
+    print("Median over the repetitions (this machine's run-to-run spread is large; the median is the verdict):")
+    print()
+    print("| workload | variant | ratios | median | target met? |")
+    print("|---|---|---|---|---|")
+    for (variant, w), rs in sorted(ratios.items(), key=lambda kv: (kv[0][0], order.index(kv[0][1]))):
+        med = sorted(rs)[len(rs) // 2] if len(rs) % 2 else sum(sorted(rs)[len(rs) // 2 - 1:len(rs) // 2 + 1]) / 2
+        met = ("yes" if med >= RATIOS[w] else "no") if w in RATIOS else "n/a (no target)"
+        print(f"| {w} | {variant} | {' · '.join(f'{x:.0%}' for x in rs)} | {med:.0%} | {met} |")
+    print()
 for r in runs:
     mib = r["hwm"] / 1024
     ok = "yes" if 0 < mib < RSS_MIB else ("no data" if r["hwm"] == 0 else "no")
