@@ -330,3 +330,43 @@ impl From<tokio_postgres::Error> for DbError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_columns_decode_whatever_their_type() {
+        let text = |ty: &Type, raw: &[u8]| AnyText::from_sql(ty, raw).map(|t| t.0).unwrap();
+        assert_eq!(text(&Type::TEXT, b"[1]"), "[1]");
+        assert_eq!(text(&Type::JSON, br#"{"a":1}"#), r#"{"a":1}"#);
+        assert_eq!(text(&Type::JSONB, b"\x01{\"a\": 1}"), r#"{"a": 1}"#, "jsonb's version byte is dropped");
+        assert!(AnyText::from_sql(&Type::TEXT, b"\xff").is_err(), "not UTF-8: an error, not a lossy body");
+        assert!(!<AnyText as FromSql>::accepts(&Type::BOOL));
+    }
+
+    #[test]
+    fn integer_columns_decode_from_any_width_and_from_a_bare_null() {
+        let int = |ty: &Type, raw: &[u8]| AnyInt::from_sql(ty, raw).map(|n| n.0).unwrap();
+        assert_eq!(int(&Type::INT2, &7i16.to_be_bytes()), 7);
+        assert_eq!(int(&Type::INT4, &(-3i32).to_be_bytes()), -3);
+        assert_eq!(int(&Type::INT8, &(1i64 << 40).to_be_bytes()), 1 << 40);
+        assert_eq!(int(&Type::TEXT, b"42"), 42);
+        // `NULL` in a select list is typed text; its value is no value.
+        assert!(<Option<AnyInt> as FromSql>::from_sql_null(&Type::TEXT).unwrap().is_none());
+        assert!(!<AnyInt as FromSql>::accepts(&Type::FLOAT8));
+    }
+
+    #[test]
+    fn values_are_declared_as_the_pool_declares_them() {
+        let types: Vec<Type> = [Param::Text("a".into()), Param::Int(1), Param::Float(0.5), Param::Null]
+            .iter()
+            .map(Param::pg_type)
+            .collect();
+        assert_eq!(types, [Type::TEXT, Type::INT8, Type::FLOAT8, Type::TEXT]);
+        let mut out = BytesMut::new();
+        assert!(matches!(Param::Null.to_sql(&Type::TEXT, &mut out), Ok(IsNull::Yes)));
+        assert!(matches!(Param::Int(5).to_sql(&Type::INT8, &mut out), Ok(IsNull::No)));
+        assert_eq!(&out[..], &5i64.to_be_bytes());
+    }
+}
