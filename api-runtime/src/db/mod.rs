@@ -15,8 +15,10 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, Database, Executor, MySql, Postgres, Row, Sqlite};
 
+mod error;
 pub mod pipeline;
 pub mod pool;
+pub use error::DbError;
 use pipeline::Pipeline;
 use pool::{Connector, Lease, Pool};
 
@@ -66,153 +68,6 @@ pub enum ConnectError {
     BadUrl(String),
     #[error("could not connect to the database at {target}: {source}")]
     Unreachable { target: String, source: Box<dyn std::error::Error + Send + Sync> },
-}
-
-/// A failure while running a statement, classified for the HTTP layer.
-#[derive(Debug, thiserror::Error)]
-pub enum DbError {
-    /// No connection could be had (database down, pool exhausted).
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    /// The database refused the statement; `code` is its SQLSTATE (or
-    /// MySQL error number).
-    #[error("{message}")]
-    Rejected { code: String, message: String, detail: Option<String>, hint: Option<String> },
-    #[error("unexpected database error: {0}")]
-    Other(String),
-}
-
-impl From<sqlx::Error> for DbError {
-    fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut => {
-                DbError::Unavailable("timed out waiting for a free database connection".into())
-            }
-            sqlx::Error::PoolClosed => DbError::Unavailable("the connection pool is closed".into()),
-            sqlx::Error::Io(e) => DbError::Unavailable(e.to_string()),
-            sqlx::Error::Tls(e) => DbError::Unavailable(e.to_string()),
-            sqlx::Error::Database(d) => {
-                if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
-                    return postgres_error(pg.code(), pg.message(), pg.detail(), pg.constraint(), pg.hint());
-                }
-                let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
-                let unavailable =
-                    unavailable_sqlstate(&code) || (code == "HY000" && is_connection_message(d.message()));
-                // SQLite: busy or locked past the busy timeout.
-                let sqlite_busy = d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
-                    && matches!(code.parse::<i32>().map(|c| c & 0xff), Ok(5 | 6));
-                if unavailable || sqlite_busy {
-                    return DbError::Unavailable(d.message().to_string());
-                }
-                rejected(d.as_ref(), code)
-            }
-            other => DbError::Other(other.to_string()),
-        }
-    }
-}
-
-/// A connection that went away (class 08, 57P0x) or could not be made
-/// (3D000 no such database, 28xxx authentication, 53300 too many
-/// connections): the database is unavailable, not the request wrong.
-fn unavailable_sqlstate(code: &str) -> bool {
-    ["08", "57P0", "3D000", "28", "53300"].iter().any(|p| code.starts_with(p))
-}
-
-/// A PostgreSQL error, from either driver.
-pub(crate) fn postgres_error(
-    code: &str,
-    message: &str,
-    detail: Option<&str>,
-    constraint: Option<&str>,
-    hint: Option<&str>,
-) -> DbError {
-    if unavailable_sqlstate(code) {
-        return DbError::Unavailable(message.to_string());
-    }
-    let detail = match (detail, constraint) {
-        (Some(detail), Some(c)) => Some(format!("{detail} (constraint {c})")),
-        (None, Some(c)) => Some(format!("constraint {c}")),
-        (detail, None) => detail.map(str::to_string),
-    };
-    DbError::Rejected { code: code.to_string(), message: message.to_string(), detail, hint: hint.map(str::to_string) }
-}
-
-/// A refused MySQL or SQLite statement, with their codes for constraint and
-/// value errors translated to the SQLSTATEs PostgreSQL uses, so that every
-/// engine answers the same status and code; the constraint involved goes in
-/// the details.
-fn rejected(d: &dyn sqlx::error::DatabaseError, code: String) -> DbError {
-    let message = d.message().to_string();
-    let translated = if let Some(my) = d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
-        // SIGNAL in a stored function: the application's own message, as
-        // RAISE EXCEPTION is on PostgreSQL.
-        if my.number() == 1644 {
-            return DbError::Rejected { code: "P0001".into(), message, detail: None, hint: None };
-        }
-        match my.number() {
-            1062 => Some("23505"),
-            1451 | 1452 | 1216 | 1217 => Some("23503"),
-            1048 | 1364 => Some("23502"),
-            3819 | 4025 => Some("23514"),
-            1406 => Some("22001"),
-            1264 => Some("22003"),
-            1292 | 1366 | 1265 => Some("22P02"),
-            _ => None,
-        }
-    } else {
-        // SQLite's extended result codes.
-        match code.as_str() {
-            "2067" | "1555" => Some("23505"),
-            "787" => Some("23503"),
-            "1299" => Some("23502"),
-            "275" => Some("23514"),
-            _ => None,
-        }
-    };
-    match translated {
-        Some(pg_code) => DbError::Rejected {
-            code: pg_code.to_string(),
-            detail: Some(match constraint_in(&message) {
-                Some(c) => format!("{message} (constraint {c})"),
-                None => message.clone(),
-            }),
-            message: constraint_message(pg_code).to_string(),
-            hint: None,
-        },
-        None => DbError::Rejected { code, message, detail: None, hint: None },
-    }
-}
-
-/// What a constraint violation means, in the words of its SQLSTATE.
-fn constraint_message(pg_code: &str) -> &'static str {
-    match pg_code {
-        "23505" => "duplicate key value violates a unique constraint",
-        "23503" => "insert or update violates a foreign key constraint",
-        "23502" => "null value violates a not-null constraint",
-        "23514" => "new row violates a check constraint",
-        "22001" => "value too long for the column's type",
-        "22003" => "numeric value out of range",
-        _ => "invalid input value",
-    }
-}
-
-/// The constraint a MySQL or SQLite message names: MySQL's `for key 'x'`
-/// and `CONSTRAINT `x``, SQLite's `failed: table.column`.
-fn constraint_in(message: &str) -> Option<String> {
-    let between = |start: &str, end: char| {
-        let i = message.find(start)? + start.len();
-        let rest = &message[i..];
-        Some(rest[..rest.find(end)?].to_string())
-    };
-    between("for key '", '\'')
-        .or_else(|| between("CONSTRAINT `", '`'))
-        .or_else(|| message.split_once("failed: ").map(|(_, c)| c.trim().to_string()))
-}
-
-/// MySQL reports lost connections under the generic HY000.
-fn is_connection_message(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    m.contains("connection") || m.contains("server has gone away")
 }
 
 /// The URL with any password removed, for messages and logs.
@@ -276,10 +131,26 @@ impl Db {
         let unreachable = |source| ConnectError::Unreachable { target: redact_url(url), source };
         let first = per_engine!(&db, Db, p => pool::lease(p).await.map(drop));
         first.map_err(|e| unreachable(e.into()))?;
-        if let Db::Postgres(_, Some(pipeline)) = &db {
+        if let Some(pipeline) = db.pipeline() {
             pipeline.check().await.map_err(|e| unreachable(e.into()))?;
         }
         Ok(db)
+    }
+
+    /// The pipelined read connections (PostgreSQL with `readConnections`
+    /// > 0).
+    fn pipeline(&self) -> Option<&Pipeline> {
+        match self {
+            Db::Postgres(_, pipeline) => pipeline.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Where a read goes: the pipelined connections, which prepare every
+    /// statement once, unless it is to be planned for its values each time
+    /// (`one_off`), which the pool does unprepared.
+    fn pipeline_for(&self, stmt: &Statement) -> Option<&Pipeline> {
+        self.pipeline().filter(|_| !stmt.one_off)
     }
 
     /// Whether the database answers a trivial query.
@@ -290,7 +161,7 @@ impl Db {
 
     /// Runs a read statement whose single row is (body, page_rows, total).
     pub async fn fetch_read(&self, stmt: &Statement) -> Result<ReadOutput, DbError> {
-        if let Db::Postgres(_, Some(pipeline)) = self {
+        if let Some(pipeline) = self.pipeline_for(stmt) {
             return pipeline.fetch_read(stmt).await;
         }
         Ok(per_engine!(self, Db, p => read_output(&pool::lease(p).await?.run(|c| bound(stmt).fetch_one(c)).await?)?))
@@ -299,7 +170,7 @@ impl Db {
     /// Runs a statement whose first column of the first row is an integer
     /// (counts and estimates).
     pub async fn fetch_i64(&self, stmt: &Statement) -> Result<Option<i64>, DbError> {
-        if let Db::Postgres(_, Some(pipeline)) = self {
+        if let Some(pipeline) = self.pipeline_for(stmt) {
             return pipeline.fetch_i64(stmt).await;
         }
         let value: Option<Option<i64>> = per_engine!(self, Db, p => {
@@ -312,7 +183,7 @@ impl Db {
     /// Runs a statement whose first column of the first row is text (for
     /// `EXPLAIN (FORMAT JSON)`).
     pub async fn fetch_text(&self, stmt: &Statement) -> Result<Option<String>, DbError> {
-        if let Db::Postgres(_, Some(pipeline)) = self {
+        if let Some(pipeline) = self.pipeline_for(stmt) {
             return pipeline.fetch_text(stmt).await;
         }
         Ok(per_engine!(self, Db, p => {
@@ -347,14 +218,14 @@ impl Db {
     /// schema changed under them). The pool's connections re-prepare on
     /// their own when a statement's text changes.
     pub fn forget_statements(&self) {
-        if let Db::Postgres(_, Some(pipeline)) = self {
+        if let Some(pipeline) = self.pipeline() {
             pipeline.forget_statements();
         }
     }
 
     /// Closes every connection; used on shutdown.
     pub async fn close(&self) {
-        if let Db::Postgres(_, Some(pipeline)) = self {
+        if let Some(pipeline) = self.pipeline() {
             pipeline.close();
         }
         per_engine!(self, Db, p => pool::close(p).await)

@@ -176,14 +176,8 @@ impl Pipeline {
         slot.in_flight.fetch_add(1, Ordering::Relaxed);
         let _in_flight = InFlight(slot);
         let shared = slot.connection(&inner.config).await.map_err(unavailable)?;
-        let params: Vec<&(dyn ToSql + Sync)> = stmt.params.iter().map(|p| p as _).collect();
-        if stmt.one_off {
-            let typed: Vec<(&(dyn ToSql + Sync), Type)> =
-                stmt.params.iter().map(|p| (p as &(dyn ToSql + Sync), p.pg_type())).collect();
-            let mut rows = shared.client.query_typed(&stmt.sql, &typed).await.map_err(DbError::from)?;
-            return Ok((!rows.is_empty()).then(|| rows.swap_remove(0)));
-        }
         let prepared = shared.prepare(stmt).await?;
+        let params: Vec<&(dyn ToSql + Sync)> = stmt.params.iter().map(|p| p as _).collect();
         shared.client.query_opt(&prepared, &params).await.map_err(DbError::from)
     }
 }
@@ -227,16 +221,15 @@ impl Slot {
 
 impl Shared {
     async fn prepare(&self, stmt: &Statement) -> Result<tokio_postgres::Statement, DbError> {
-        let types: Vec<Type> = stmt.params.iter().map(Param::pg_type).collect();
-        if let Some(found) = self
-            .prepared
-            .lock()
-            .expect("not poisoned")
-            .get(&stmt.sql)
-            .and_then(|variants| variants.iter().find(|(t, _)| *t == types).map(|(_, s)| s.clone()))
+        let types = || stmt.params.iter().map(Param::pg_type);
+        if let Some(found) =
+            self.prepared.lock().expect("not poisoned").get(&stmt.sql).and_then(|variants| {
+                variants.iter().find(|(t, _)| t.iter().cloned().eq(types())).map(|(_, s)| s.clone())
+            })
         {
             return Ok(found);
         }
+        let types: Vec<Type> = types().collect();
         let prepared = self.client.prepare_typed(&stmt.sql, &types).await.map_err(DbError::from)?;
         let mut cache = self.prepared.lock().expect("not poisoned");
         if cache.len() >= MAX_PREPARED {
@@ -316,19 +309,6 @@ fn unavailable(e: tokio_postgres::Error) -> DbError {
 
 fn other(e: tokio_postgres::Error) -> DbError {
     DbError::Other(e.to_string())
-}
-
-impl From<tokio_postgres::Error> for DbError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        match e.as_db_error() {
-            Some(d) => super::postgres_error(d.code().code(), d.message(), d.detail(), d.constraint(), d.hint()),
-            // The connection is gone.
-            None if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) => {
-                DbError::Unavailable(e.to_string())
-            }
-            None => DbError::Other(e.to_string()),
-        }
-    }
 }
 
 #[cfg(test)]
