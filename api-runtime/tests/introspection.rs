@@ -303,20 +303,7 @@ async fn postgres_fixture() {
     assert!(view.is_view);
     assert_eq!(names(view), ["customer_id", "name", "order_count", "total_spent"]);
     // Views inherit the foreign keys of the columns they show, renamed.
-    let open = table(&s, "public", "open_orders");
-    let mut fks: Vec<(String, Vec<String>, String, Vec<String>)> = open
-        .foreign_keys
-        .iter()
-        .map(|f| (f.name.clone(), f.columns.clone(), f.referenced_table.clone(), f.referenced_columns.clone()))
-        .collect();
-    fks.sort();
-    assert_eq!(
-        fks,
-        [
-            ("fk_orders_customer".into(), strings(&["buyer"]), "customer_totals".into(), strings(&["customer_id"])),
-            ("fk_orders_customer".into(), strings(&["buyer"]), "customers".into(), strings(&["id"])),
-        ]
-    );
+    assert_open_orders_inherits_the_customer_key(table(&s, "public", "open_orders"));
     let items_to_open: Vec<&str> = table(&s, "public", "order_items")
         .foreign_keys
         .iter()
@@ -330,6 +317,25 @@ async fn postgres_fixture() {
     assert_eq!(names(table(&s, "public", "user")), ["id", "select", "group", "order", "first name"]);
     assert!(s.table("public", "articles").unwrap().unique.is_empty(), "the expression (fts) index is skipped");
     assert_eq!(table(&s, "other", "things").primary_key, ["id"]);
+}
+
+/// The fixtures' `open_orders` (orders.customer_id shown as `buyer`) has
+/// orders' key to customers, both to the table and to `customer_totals`,
+/// the view showing customers.id.
+fn assert_open_orders_inherits_the_customer_key(open: &Table) {
+    let mut fks: Vec<(String, Vec<String>, String, Vec<String>)> = open
+        .foreign_keys
+        .iter()
+        .map(|f| (f.name.clone(), f.columns.clone(), f.referenced_table.clone(), f.referenced_columns.clone()))
+        .collect();
+    fks.sort();
+    assert_eq!(
+        fks,
+        [
+            ("fk_orders_customer".into(), strings(&["buyer"]), "customer_totals".into(), strings(&["customer_id"])),
+            ("fk_orders_customer".into(), strings(&["buyer"]), "customers".into(), strings(&["id"])),
+        ]
+    );
 }
 
 // ------------------------------------------------------------------ MySQL / MariaDB
@@ -514,19 +520,7 @@ async fn mysql_fixture() {
     // stored query), renamed.
     let open = table(&s, ns, "open_orders");
     assert_eq!(open.primary_key, ["order_id"]);
-    let mut fks: Vec<(String, Vec<String>, String, Vec<String>)> = open
-        .foreign_keys
-        .iter()
-        .map(|f| (f.name.clone(), f.columns.clone(), f.referenced_table.clone(), f.referenced_columns.clone()))
-        .collect();
-    fks.sort();
-    assert_eq!(
-        fks,
-        [
-            ("fk_orders_customer".into(), strings(&["buyer"]), "customer_totals".into(), strings(&["customer_id"])),
-            ("fk_orders_customer".into(), strings(&["buyer"]), "customers".into(), strings(&["id"])),
-        ]
-    );
+    assert_open_orders_inherits_the_customer_key(open);
     assert_eq!(view.primary_key, ["customer_id"], "the whole primary key of customers, and no other table's");
 
     assert_eq!(names(table(&s, ns, "MixedCase")), ["Id", "DisplayName", "lowerCol"]);
