@@ -97,7 +97,7 @@ pub enum ConfigError {
     #[error("could not read the configuration file {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("invalid configuration in {path}: {source}")]
-    Invalid { path: PathBuf, source: serde_yaml::Error },
+    Invalid { path: PathBuf, source: dbapi_crds::config::ConfigParseError },
     #[error("invalid configuration in {path}: {message}")]
     Value { path: PathBuf, message: String },
 }
@@ -171,8 +171,11 @@ mod tests {
         let bad = dir.join("bad.yaml");
         std::fs::write(&bad, "api:\n  maxRows: lots\n").unwrap();
         let err = load(&args(Some(bad.clone()))).unwrap_err().to_string();
-        assert!(err.contains("maxRows") || err.contains("api"), "{err}");
+        assert!(err.contains("api.maxRows"), "{err}");
         assert!(err.contains("bad.yaml"), "{err}");
+        std::fs::write(&bad, "database:\n  pool:\n    readConnections: -1\n").unwrap();
+        let err = load(&args(Some(bad.clone()))).unwrap_err().to_string();
+        assert!(err.contains("readConnections"), "{err}");
         std::fs::write(&bad, "api:\n  maxRows: 0\n").unwrap();
         assert!(load(&args(Some(bad.clone()))).unwrap_err().to_string().contains("api.maxRows"));
         let missing = load(&args(Some(dir.join("missing.yaml")))).unwrap_err().to_string();

@@ -215,20 +215,33 @@ impl ApiSettings {
 }
 
 /// Parses the YAML document, naming the offending key on error.
-pub fn parse_runtime_config(yaml: &str) -> Result<RuntimeConfig, serde_yaml::Error> {
+pub fn parse_runtime_config(yaml: &str) -> Result<RuntimeConfig, ConfigParseError> {
     parse_runtime_config_parts(&[yaml])
+}
+
+/// A document that is not YAML, or a value that does not fit its key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigParseError {
+    #[error("{0}")]
+    Yaml(#[from] serde_yaml::Error),
+    /// `key` is the dotted path of the offending setting
+    /// (`database.pool.readConnections`).
+    #[error("{key}: {source}")]
+    Value { key: String, source: serde_yaml::Error },
 }
 
 /// Parses a document split over several files (the operator mounts the
 /// non-secret part from a ConfigMap and the secret part from a Secret):
 /// mappings are merged key by key, later parts winning on conflicts.
-pub fn parse_runtime_config_parts(parts: &[&str]) -> Result<RuntimeConfig, serde_yaml::Error> {
+pub fn parse_runtime_config_parts(parts: &[&str]) -> Result<RuntimeConfig, ConfigParseError> {
     let mut merged = serde_yaml::Value::Mapping(Default::default());
     for part in parts.iter().filter(|p| !p.trim().is_empty()) {
         let value: serde_yaml::Value = serde_yaml::from_str(part)?;
         merge_yaml(&mut merged, value);
     }
-    serde_yaml::from_value(merged)
+    // The merged value has no line numbers left: name the key instead.
+    serde_path_to_error::deserialize(merged)
+        .map_err(|e| ConfigParseError::Value { key: e.path().to_string(), source: e.into_inner() })
 }
 
 fn merge_yaml(into: &mut serde_yaml::Value, from: serde_yaml::Value) {
@@ -298,6 +311,14 @@ mod tests {
     fn unknown_keys_are_refused_with_their_name() {
         let err = parse_runtime_config("database:\n  pool:\n    maxConections: 3\n").unwrap_err();
         assert!(err.to_string().contains("maxConections"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_their_key() {
+        let err = parse_runtime_config("database:\n  pool:\n    readConnections: -1\n").unwrap_err();
+        assert!(err.to_string().starts_with("database.pool.readConnections: "), "{err}");
+        let err = parse_runtime_config("api: {maxRows: lots}").unwrap_err();
+        assert!(err.to_string().starts_with("api.maxRows: "), "{err}");
     }
 
     #[test]
