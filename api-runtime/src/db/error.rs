@@ -8,6 +8,11 @@ pub enum DbError {
     /// No connection could be had (database down, pool exhausted).
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The connection closed under the statement (the server restarted,
+    /// failed over, or ended the session): a read may be run again on
+    /// another connection.
+    #[error("database connection lost: {0}")]
+    Lost(String),
     /// The database refused the statement; `code` is its SQLSTATE (or
     /// MySQL error number).
     #[error("{message}")]
@@ -16,22 +21,39 @@ pub enum DbError {
     Other(String),
 }
 
+/// Whether the error says the connection under it is gone, so that what
+/// ran on it may be run again elsewhere and its siblings are suspect.
+pub fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(d) => {
+            let code = d.code().unwrap_or_default();
+            lost_sqlstate(&code) || (code == "HY000" && is_connection_message(d.message()))
+        }
+        _ => false,
+    }
+}
+
 impl From<sqlx::Error> for DbError {
     fn from(e: sqlx::Error) -> Self {
+        if connection_lost(&e) {
+            return DbError::Lost(match &e {
+                sqlx::Error::Database(d) => d.message().to_string(),
+                other => other.to_string(),
+            });
+        }
         match e {
             sqlx::Error::PoolTimedOut => {
                 DbError::Unavailable("timed out waiting for a free database connection".into())
             }
             sqlx::Error::PoolClosed => DbError::Unavailable("the connection pool is closed".into()),
-            sqlx::Error::Io(e) => DbError::Unavailable(e.to_string()),
             sqlx::Error::Tls(e) => DbError::Unavailable(e.to_string()),
             sqlx::Error::Database(d) => {
                 if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
                     return postgres_error(pg.code(), pg.message(), pg.detail(), pg.constraint(), pg.hint());
                 }
                 let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
-                let unavailable =
-                    unavailable_sqlstate(&code) || (code == "HY000" && is_connection_message(d.message()));
+                let unavailable = unavailable_sqlstate(&code);
                 // SQLite: busy or locked past the busy timeout.
                 let sqlite_busy = d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
                     && matches!(code.parse::<i32>().map(|c| c & 0xff), Ok(5 | 6));
@@ -49,7 +71,25 @@ impl From<sqlx::Error> for DbError {
 /// (3D000 no such database, 28xxx authentication, 53300 too many
 /// connections): the database is unavailable, not the request wrong.
 fn unavailable_sqlstate(code: &str) -> bool {
-    ["08", "57P0", "3D000", "28", "53300"].iter().any(|p| code.starts_with(p))
+    lost_sqlstate(code) || ["3D000", "28", "53300"].iter().any(|p| code.starts_with(p))
+}
+
+/// The server ended the session: connection failures (class 08) and
+/// administrator shutdowns (57P01 terminated, 57P02 crash, 57P03 starting).
+fn lost_sqlstate(code: &str) -> bool {
+    ["08", "57P0"].iter().any(|p| code.starts_with(p))
+}
+
+impl DbError {
+    /// The same failure met while getting a connection, not while using
+    /// one: nothing ran, so there is nothing a retry would repeat, and a
+    /// database that cannot be reached is unavailable.
+    pub(crate) fn while_connecting(self) -> Self {
+        match self {
+            DbError::Lost(reason) => DbError::Unavailable(reason),
+            other => other,
+        }
+    }
 }
 
 /// A PostgreSQL error, from either driver.
@@ -60,6 +100,9 @@ fn postgres_error(
     constraint: Option<&str>,
     hint: Option<&str>,
 ) -> DbError {
+    if lost_sqlstate(code) {
+        return DbError::Lost(message.to_string());
+    }
     if unavailable_sqlstate(code) {
         return DbError::Unavailable(message.to_string());
     }
@@ -155,7 +198,7 @@ impl From<tokio_postgres::Error> for DbError {
             Some(d) => postgres_error(d.code().code(), d.message(), d.detail(), d.constraint(), d.hint()),
             // The connection is gone.
             None if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) => {
-                DbError::Unavailable(e.to_string())
+                DbError::Lost(e.to_string())
             }
             None => DbError::Other(e.to_string()),
         }

@@ -6,6 +6,7 @@
 //! as bound parameters. This is the one place that turns such text into a
 //! query, which is why it is the one place that asserts it is safe.
 
+use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -108,7 +109,7 @@ impl Db {
                 let reads = (settings.read_connections as usize).min(max - 1);
                 let pipeline = (reads > 0).then(|| Pipeline::new(&options, url, reads, acquire)).flatten();
                 let pooled = if pipeline.is_some() { max - reads } else { max };
-                Db::Postgres(pool::build(Connector { options, init: None }, pooled, acquire), pipeline)
+                Db::Postgres(pool::build(Connector::new(options, None), pooled, acquire), pipeline)
             }
             "mysql" | "mariadb" => {
                 let url = url.replacen("mariadb://", "mysql://", 1);
@@ -119,11 +120,11 @@ impl Db {
                 // JSON_ARRAYAGG is bounded by group_concat_max_len (1 MiB by
                 // default): lift it for whole pages.
                 let init = Some("SET SESSION group_concat_max_len = 4294967295");
-                Db::MySql(pool::build(Connector { options, init }, max, acquire))
+                Db::MySql(pool::build(Connector::new(options, init), max, acquire))
             }
             "sqlite" => {
                 let options = SqliteConnectOptions::from_str(url).map_err(bad_url)?.foreign_keys(true);
-                Db::Sqlite(pool::build(Connector { options, init: None }, max, acquire))
+                Db::Sqlite(pool::build(Connector::new(options, None), max, acquire))
             }
             other => return Err(ConnectError::UnsupportedScheme(other.to_string())),
         };
@@ -155,41 +156,50 @@ impl Db {
 
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), DbError> {
-        per_engine!(self, Db, p => pool::lease(p).await?.run(|c| sqlx::query("SELECT 1").execute(c)).await.map(drop)?);
+        per_engine!(self, Db, p => leased(p).await?.run(|c| sqlx::query("SELECT 1").execute(c)).await.map(drop)?);
         Ok(())
     }
 
     /// Runs a read statement whose single row is (body, page_rows, total).
     pub async fn fetch_read(&self, stmt: &Statement) -> Result<ReadOutput, DbError> {
-        if let Some(pipeline) = self.pipeline_for(stmt) {
-            return pipeline.fetch_read(stmt).await;
-        }
-        Ok(per_engine!(self, Db, p => read_output(&pool::lease(p).await?.run(|c| bound(stmt).fetch_one(c)).await?)?))
+        read_once_more(|| async {
+            if let Some(pipeline) = self.pipeline_for(stmt) {
+                return pipeline.fetch_read(stmt).await;
+            }
+            Ok(per_engine!(self, Db, p => read_output(&leased(p).await?.run(|c| bound(stmt).fetch_one(c)).await?)?))
+        })
+        .await
     }
 
     /// Runs a statement whose first column of the first row is an integer
     /// (counts and estimates).
     pub async fn fetch_i64(&self, stmt: &Statement) -> Result<Option<i64>, DbError> {
-        if let Some(pipeline) = self.pipeline_for(stmt) {
-            return pipeline.fetch_i64(stmt).await;
-        }
-        let value: Option<Option<i64>> = per_engine!(self, Db, p => {
-            let row = pool::lease(p).await?.run(|c| bound(stmt).fetch_optional(c)).await?;
-            row.map(|r| r.try_get_unchecked(0)).transpose()?
-        });
-        Ok(value.flatten())
+        read_once_more(|| async {
+            if let Some(pipeline) = self.pipeline_for(stmt) {
+                return pipeline.fetch_i64(stmt).await;
+            }
+            let value: Option<Option<i64>> = per_engine!(self, Db, p => {
+                let row = leased(p).await?.run(|c| bound(stmt).fetch_optional(c)).await?;
+                row.map(|r| r.try_get_unchecked(0)).transpose()?
+            });
+            Ok(value.flatten())
+        })
+        .await
     }
 
     /// Runs a statement whose first column of the first row is text (for
     /// `EXPLAIN (FORMAT JSON)`).
     pub async fn fetch_text(&self, stmt: &Statement) -> Result<Option<String>, DbError> {
-        if let Some(pipeline) = self.pipeline_for(stmt) {
-            return pipeline.fetch_text(stmt).await;
-        }
-        Ok(per_engine!(self, Db, p => {
-            let row = pool::lease(p).await?.run(|c| bound(stmt).fetch_optional(c)).await?;
-            row.map(|r| text_at(&r, 0)).transpose()?.flatten()
-        }))
+        read_once_more(|| async {
+            if let Some(pipeline) = self.pipeline_for(stmt) {
+                return pipeline.fetch_text(stmt).await;
+            }
+            Ok(per_engine!(self, Db, p => {
+                let row = leased(p).await?.run(|c| bound(stmt).fetch_optional(c)).await?;
+                row.map(|r| text_at(&r, 0)).transpose()?.flatten()
+            }))
+        })
+        .await
     }
 
     /// Starts a transaction: every write of a request runs in one.
@@ -230,6 +240,31 @@ impl Db {
         }
         per_engine!(self, Db, p => pool::close(p).await)
     }
+}
+
+/// Runs a read, and once more when the connection it ran on turned out to be
+/// closed by the server: a read changes nothing, so running it again is
+/// safe, and a database restart or failover then fails no read. The second
+/// attempt gets a fresh or freshly vetted connection (see `pool` and
+/// `pipeline`). Writes are never run twice.
+async fn read_once_more<T, F: Future<Output = Result<T, DbError>>>(attempt: impl Fn() -> F) -> Result<T, DbError> {
+    match attempt().await {
+        Err(DbError::Lost(reason)) => {
+            tracing::info!(%reason, "a read's database connection was closed; running the read again");
+            attempt().await
+        }
+        other => other,
+    }
+}
+
+/// A pooled connection; failing to get one is the database being
+/// unavailable, never a lost connection (nothing ran).
+async fn leased<DB>(pool: &Pool<DB>) -> Result<Lease<DB>, DbError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    pool::lease(pool).await.map_err(|e| DbError::from(e).while_connecting())
 }
 
 /// The connection a request's writes run on: an open transaction on one of

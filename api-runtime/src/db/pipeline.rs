@@ -17,9 +17,14 @@
 //! read holds up only those that were queued behind it before it was
 //! known to be slow; `readConnections` in the configuration sets how many
 //! connections there are.
+//!
+//! A connection found closed by the server (a restart, a failover,
+//! `pg_terminate_backend`) is replaced, and its siblings are pinged before
+//! their next read, since whatever closed one has likely closed them all.
+//! The read that found it is run again by [`super::Db`].
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -51,6 +56,9 @@ struct Inner {
     /// Places for reads in flight across all connections.
     places: Semaphore,
     acquire_timeout: Duration,
+    /// How many connections were found closed by the server; one vetted
+    /// before the latest loss is pinged before its next read.
+    losses: AtomicU64,
 }
 
 /// One connection, opened when first needed and again when it is lost or
@@ -66,6 +74,8 @@ struct Slot {
 struct Shared {
     client: Client,
     opened: Instant,
+    /// `losses` when this connection was opened or last answered a ping.
+    vetted_at: AtomicU64,
     /// SQL text -> its statements, one per list of parameter types (the
     /// same text may be bound with values of other types).
     prepared: Mutex<HashMap<String, Vec<Prepared>>>,
@@ -117,12 +127,12 @@ impl Pipeline {
             })
             .collect::<Vec<_>>();
         let places = Semaphore::new(slots.len() * MAX_IN_FLIGHT_PER_CONNECTION);
-        Some(Pipeline { inner: Arc::new(Inner { config, slots, places, acquire_timeout }) })
+        Some(Pipeline { inner: Arc::new(Inner { config, slots, places, acquire_timeout, losses: AtomicU64::new(0) }) })
     }
 
     /// Opens the first connection, so that start-up fails clearly.
     pub async fn check(&self) -> Result<(), tokio_postgres::Error> {
-        self.inner.slots[0].connection(&self.inner.config).await.map(drop)
+        self.inner.slots[0].connection(&self.inner).await.map(drop)
     }
 
     /// Runs a read statement whose single row is (body, page_rows, total).
@@ -175,10 +185,19 @@ impl Pipeline {
         let slot = inner.slots.iter().min_by_key(|s| s.in_flight.load(Ordering::Relaxed)).expect("at least one");
         slot.in_flight.fetch_add(1, Ordering::Relaxed);
         let _in_flight = InFlight(slot);
-        let shared = slot.connection(&inner.config).await.map_err(unavailable)?;
-        let prepared = shared.prepare(stmt).await?;
-        let params: Vec<&(dyn ToSql + Sync)> = stmt.params.iter().map(|p| p as _).collect();
-        shared.client.query_opt(&prepared, &params).await.map_err(DbError::from)
+        let shared = slot.connection(inner).await.map_err(unavailable)?;
+        let result = async {
+            let prepared = shared.prepare(stmt).await?;
+            let params: Vec<&(dyn ToSql + Sync)> = stmt.params.iter().map(|p| p as _).collect();
+            shared.client.query_opt(&prepared, &params).await.map_err(DbError::from)
+        }
+        .await;
+        if let Err(DbError::Lost(reason)) = &result {
+            tracing::warn!(%reason, "a pipelined database connection was closed; replacing it and checking the others");
+            slot.discard(&shared);
+            inner.losses.fetch_add(1, Ordering::AcqRel);
+        }
+        result
     }
 }
 
@@ -193,24 +212,45 @@ impl Drop for InFlight<'_> {
 
 impl Slot {
     /// The open connection, opening one if there is none, it was lost or it
-    /// outlived [`super::pool::MAX_LIFETIME`].
-    async fn connection(&self, config: &tokio_postgres::Config) -> Result<Arc<Shared>, tokio_postgres::Error> {
-        if let Some(shared) = self.live() {
+    /// outlived [`super::pool::MAX_LIFETIME`], and pinging it first when a
+    /// sibling was found closed since it was last known good.
+    async fn connection(&self, inner: &Inner) -> Result<Arc<Shared>, tokio_postgres::Error> {
+        let vetted = |s: &Shared| s.vetted_at.load(Ordering::Acquire) >= inner.losses.load(Ordering::Acquire);
+        if let Some(shared) = self.live().filter(|s| vetted(s)) {
             return Ok(shared);
         }
         let _connecting = self.connecting.lock().await;
         if let Some(shared) = self.live() {
-            return Ok(shared); // another read opened it meanwhile
+            if vetted(&shared) {
+                return Ok(shared); // another read opened or vetted it meanwhile
+            }
+            let losses = inner.losses.load(Ordering::Acquire);
+            if shared.client.simple_query("").await.is_ok() {
+                shared.vetted_at.store(losses, Ordering::Release);
+                return Ok(shared);
+            }
+            self.discard(&shared);
         }
-        let (client, connection) = config.connect(NoTls).await?;
+        let vetted_at = AtomicU64::new(inner.losses.load(Ordering::Acquire));
+        let (client, connection) = inner.config.connect(NoTls).await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!(error = %e, "pipelined database connection ended");
             }
         });
-        let shared = Arc::new(Shared { client, opened: Instant::now(), prepared: Mutex::new(HashMap::new()) });
+        let shared =
+            Arc::new(Shared { client, opened: Instant::now(), vetted_at, prepared: Mutex::new(HashMap::new()) });
         *self.current.lock().expect("not poisoned") = Some(shared.clone());
         Ok(shared)
+    }
+
+    /// Forgets `shared` if it is still this slot's connection, so that the
+    /// next read opens another.
+    fn discard(&self, shared: &Arc<Shared>) {
+        let mut current = self.current.lock().expect("not poisoned");
+        if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, shared)) {
+            current.take();
+        }
     }
 
     fn live(&self) -> Option<Arc<Shared>> {

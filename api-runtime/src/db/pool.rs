@@ -5,9 +5,13 @@
 //! a busy server costs about as much CPU as the query itself. Here a
 //! connection is pinged only when its last operation did not run to the end
 //! (the request was dropped midway, or the statement failed), just before
-//! it is used again.
+//! it is used again; and when one connection is found closed by the
+//! server, every other one is pinged before its next use, since a restart
+//! or failover closes them all.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult};
@@ -26,7 +30,16 @@ pub(super) const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 pub struct Connector<DB: Database> {
     pub options: <DB::Connection as Connection>::Options,
     /// Run on every new connection (session settings).
-    pub init: Option<&'static str>,
+    init: Option<&'static str>,
+    /// Counts the connections found closed by the server; a connection
+    /// vetted before the latest one is pinged before its next use.
+    losses: Arc<AtomicU64>,
+}
+
+impl<DB: Database> Connector<DB> {
+    pub fn new(options: <DB::Connection as Connection>::Options, init: Option<&'static str>) -> Self {
+        Connector { options, init, losses: Arc::default() }
+    }
 }
 
 /// A pooled connection and what is known of its state.
@@ -37,6 +50,20 @@ pub struct Pooled<DB: Database> {
     /// A BEGIN may have reached the server and no COMMIT or ROLLBACK has
     /// been seen to finish.
     in_transaction: bool,
+    /// The pool's loss count when this connection was last known good.
+    vetted_at: u64,
+    losses: Arc<AtomicU64>,
+}
+
+/// An error that can tell whether the connection it came from is gone.
+pub trait ConnectionFailure {
+    fn connection_lost(&self) -> bool;
+}
+
+impl ConnectionFailure for sqlx::Error {
+    fn connection_lost(&self) -> bool {
+        super::error::connection_lost(self)
+    }
 }
 
 impl<DB> managed::Manager for Connector<DB>
@@ -52,7 +79,8 @@ where
         if let Some(init) = self.init {
             sqlx::raw_sql(sqlx::AssertSqlSafe(init)).execute(&mut conn).await?;
         }
-        Ok(Pooled { conn, settled: true, in_transaction: false })
+        let losses = self.losses.clone();
+        Ok(Pooled { conn, settled: true, in_transaction: false, vetted_at: losses.load(Ordering::Acquire), losses })
     }
 
     async fn recycle(&self, pooled: &mut Pooled<DB>, metrics: &Metrics) -> RecycleResult<sqlx::Error> {
@@ -64,9 +92,11 @@ where
             // `db::Conn`); this is the backstop, so that no one inherits an
             // open transaction.
             pooled.end("ROLLBACK").await?;
-        } else if !pooled.settled {
+        } else if !pooled.settled || pooled.vetted_at < self.losses.load(Ordering::Acquire) {
+            let losses = self.losses.load(Ordering::Acquire);
             pooled.conn.ping().await?;
             pooled.settled = true;
+            pooled.vetted_at = losses;
         }
         Ok(())
     }
@@ -101,15 +131,20 @@ where
     /// Runs one operation on the connection. Until it succeeds the
     /// connection counts as unsettled, so that one dropped midway or left
     /// after an error is pinged (which also drains what is left of the
-    /// exchange) before anyone uses it again.
+    /// exchange) before anyone uses it again. One that the server closed
+    /// makes the pool vet all the others too.
     pub async fn run<'c, T, E, F>(&'c mut self, op: impl FnOnce(&'c mut DB::Connection) -> F) -> Result<T, E>
     where
         F: Future<Output = Result<T, E>> + 'c,
+        E: ConnectionFailure,
     {
-        let Pooled { conn, settled, .. } = self;
+        let Pooled { conn, settled, losses, .. } = self;
         *settled = false;
         let out = op(conn).await;
         *settled = out.is_ok();
+        if out.as_ref().err().is_some_and(E::connection_lost) {
+            losses.fetch_add(1, Ordering::AcqRel);
+        }
         out
     }
 }
@@ -170,7 +205,7 @@ mod tests {
 
     fn one_connection() -> Pool<Sqlite> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:").unwrap();
-        build(Connector { options, init: Some("CREATE TABLE t (x int)") }, 1, Duration::from_secs(2))
+        build(Connector::new(options, Some("CREATE TABLE t (x int)")), 1, Duration::from_secs(2))
     }
 
     #[tokio::test]

@@ -154,7 +154,7 @@ impl From<PlanError> for ApiError {
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::Unavailable(reason) => {
+            DbError::Unavailable(reason) | DbError::Lost(reason) => {
                 tracing::warn!(%reason, "database unavailable");
                 let mut err = ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,

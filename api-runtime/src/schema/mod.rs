@@ -292,6 +292,12 @@ pub enum IntrospectError {
     UnknownSchema(String),
 }
 
+impl crate::db::pool::ConnectionFailure for IntrospectError {
+    fn connection_lost(&self) -> bool {
+        matches!(self, IntrospectError::Query(e) if e.connection_lost())
+    }
+}
+
 /// Reads tables, views, columns, keys, foreign keys and functions of the
 /// exposed schemas.
 pub async fn introspect(db: &Db, schemas: &[String], filter: &TableFilter) -> Result<Schema, IntrospectError> {
