@@ -50,16 +50,18 @@ impl Field {
         Field { name: name.into(), json_path: vec![] }
     }
 
-    /// The JSON key PostgREST gives an unaliased field: the last path key,
-    /// or the column name.
+    /// The JSON key PostgREST gives an unaliased field: the last path key
+    /// that is not an array index (`data->0->a->>2` is `a`), else the
+    /// column name (`data->>0` is `data`).
     pub fn default_label(&self) -> String {
-        match self.json_path.last() {
-            Some(step) => match &step.key {
-                JsonKey::Name(n) => n.clone(),
-                JsonKey::Index(i) => i.to_string(),
-            },
-            None => self.name.clone(),
-        }
+        self.json_path
+            .iter()
+            .rev()
+            .find_map(|step| match &step.key {
+                JsonKey::Name(n) => Some(n.clone()),
+                JsonKey::Index(_) => None,
+            })
+            .unwrap_or_else(|| self.name.clone())
     }
 }
 

@@ -139,8 +139,13 @@ pub(super) fn parse_field(s: &str) -> Result<Field, String> {
         if key_text.is_empty() {
             return Err(format!("empty JSON key after \"{name}\""));
         }
+        let quoted = after.starts_with('"');
         let key = match key_text.parse::<i64>() {
-            Ok(i) if !after.starts_with('"') => JsonKey::Index(i),
+            Ok(i) if !quoted => JsonKey::Index(i),
+            // What starts like a number must be one (`->>--34` is not).
+            Err(_) if !quoted && key_text.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+') => {
+                return Err(format!("\"{key_text}\" after \"{name}\" is neither a key nor an array index"));
+            }
             _ => JsonKey::Name(key_text),
         };
         json_path.push(JsonStep { as_text, key });
@@ -195,6 +200,17 @@ mod tests {
         assert_eq!(field.default_label(), "b");
         let SelectItem::Column { field, .. } = &items[1] else { panic!() };
         assert_eq!(field.json_path[0].key, JsonKey::Index(0));
+        // Array indexes never name a key: the last name before them does,
+        // else the column.
+        assert_eq!(field.default_label(), "data");
+        let label = |s: &str| match &parse_select(s).unwrap()[0] {
+            SelectItem::Column { field, .. } => field.default_label(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(label("data->>0::int"), "data");
+        assert_eq!(label("data->0->a->>2"), "a");
+        assert_eq!(label("data->a->-1"), "a");
+        assert_eq!(label("data->\"1\""), "1");
     }
 
     #[test]
@@ -228,8 +244,10 @@ mod tests {
 
     #[test]
     fn malformed_select_is_a_clear_error() {
-        for bad in ["id,", ",id", "a(b", "a(b))", "a)b(", "x::", "x::te;xt", "a!(b)", "a!b!c(d)", "\"abc", "a->", "(x)"]
-        {
+        for bad in [
+            "id,", ",id", "a(b", "a(b))", "a)b(", "x::", "x::te;xt", "a!(b)", "a!b!c(d)", "\"abc", "a->", "(x)",
+            "d->>--34", "d->1a",
+        ] {
             let err = parse_select(bad).unwrap_err();
             assert!(err.message.starts_with("failed to parse select"), "{bad}: {err:?}");
         }
