@@ -187,6 +187,11 @@ describe('select', () => {
     assert.deepEqual(rows, [{ id: 9, material: 'canvas' }]);
   });
 
+  test('JSON path through an array index is named after the last key, not the index', async () => {
+    const rows = ok(await db.from('products').select('id,attrs->sizes->>0').eq('id', 4));
+    assert.deepEqual(rows, [{ id: 4, sizes: 'S' }]);
+  });
+
   test('a view (customer_totals)', async () => {
     const rows = ok(await db.from('customer_totals').select('*').order('customer_id'));
     assert.deepEqual(rows, [

@@ -21,7 +21,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: Cow<'static, str>,
     pub message: String,
-    pub details: Option<String>,
+    /// Text, except where PostgREST sends structured details (the
+    /// candidates of an ambiguous embed).
+    pub details: Option<serde_json::Value>,
     pub hint: Option<String>,
     pub retry_after: Option<u64>,
 }
@@ -30,7 +32,7 @@ pub struct ApiError {
 struct Body<'a> {
     code: &'a str,
     message: &'a str,
-    details: Option<&'a str>,
+    details: Option<&'a serde_json::Value>,
     hint: Option<&'a str>,
 }
 
@@ -40,7 +42,7 @@ impl ApiError {
     }
 
     pub fn details(mut self, details: impl Into<String>) -> Self {
-        self.details = Some(details.into());
+        self.details = Some(serde_json::Value::String(details.into()));
         self
     }
 
@@ -70,7 +72,7 @@ impl IntoResponse for ApiError {
         let body = Body {
             code: &self.code,
             message: &self.message,
-            details: self.details.as_deref(),
+            details: self.details.as_ref(),
             hint: self.hint.as_deref(),
         };
         let json = serde_json::to_vec(&body).expect("error bodies serialize");
@@ -106,10 +108,24 @@ impl From<PlanError> for ApiError {
                     "Searched for a foreign key relationship between '{from}' and '{to}', but no matches were found."
                 ))
                 .hint_opt(hint),
-            PlanError::AmbiguousRelationship { to, candidates, .. } => {
-                ApiError::new(StatusCode::MULTIPLE_CHOICES, "PGRST201", message)
-                    .details(candidates.join("; "))
-                    .hint(format!("Try changing '{to}' to one of the hints shown in details, as '{to}!hint'."))
+            PlanError::AmbiguousRelationship { from, to, candidates } => {
+                let hints: Vec<String> = candidates.iter().map(|c| format!("'{to}!{}'", c.hint)).collect();
+                let details = candidates
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!({
+                            "cardinality": c.cardinality,
+                            "embedding": format!("{from} with {to}"),
+                            "relationship": c.relationship,
+                        })
+                    })
+                    .collect();
+                let mut err = ApiError::new(StatusCode::MULTIPLE_CHOICES, "PGRST201", message).hint(format!(
+                    "Try changing '{to}' to one of the following: {}. Find the desired relationship in the 'details' key.",
+                    hints.join(", ")
+                ));
+                err.details = Some(serde_json::Value::Array(details));
+                err
             }
             PlanError::UnsupportedOperator { hint, .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, "DBAPI100", message).hint(hint)
@@ -172,7 +188,7 @@ impl From<DbError> for ApiError {
                     tracing::error!(%code, %message, "database rejected a statement");
                 }
                 let mut err = ApiError::new(status, code, message);
-                err.details = detail;
+                err.details = detail.map(serde_json::Value::String);
                 err.hint = hint;
                 err
             }

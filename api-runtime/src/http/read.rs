@@ -25,7 +25,8 @@ pub async fn read(
     let profile = profile(&schema, &headers)?;
     let ReadRequest { query, prefs, negotiated, page } =
         ReadRequest::parse(&state, &headers, uri.query().unwrap_or(""))?;
-    let plan = plan_read(&schema, profile, &table, &query, page)?;
+    let mut plan = plan_read(&schema, profile, &table, &query, page)?;
+    plan.cap_embeds(state.config.api.max_rows);
 
     // Only PostgreSQL has planner estimates; elsewhere planned and
     // estimated counts are exact.
@@ -209,7 +210,7 @@ fn to_csv(body: &str, plan: &ReadPlan) -> Result<String, ApiError> {
             .iter()
             .filter_map(|i| match i {
                 PlannedItem::Column { label, .. } => Some(label.clone()),
-                PlannedItem::Embed(e) if !e.spread => Some(e.label.clone()),
+                PlannedItem::Embed(e) if !e.spread && !e.hidden => Some(e.label.clone()),
                 PlannedItem::Embed(_) => None,
             })
             .collect(),
@@ -265,7 +266,7 @@ mod tests {
         assert_eq!(single_object("[{\"id\": 1}]".into(), 1).unwrap(), "{\"id\": 1}");
         let e = single_object("[]".into(), 0).unwrap_err();
         assert_eq!(e.status, StatusCode::NOT_ACCEPTABLE);
-        assert_eq!(e.details.as_deref(), Some("The result contains 0 rows"));
+        assert_eq!(e.details.as_ref().and_then(|d| d.as_str()), Some("The result contains 0 rows"));
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub enum PlanError {
     #[error("Could not find a relationship between '{from}' and '{to}' in the schema cache")]
     NoRelationship { from: String, to: String, hint: Option<String> },
     #[error("Could not embed because more than one relationship was found for '{from}' and '{to}'")]
-    AmbiguousRelationship { from: String, to: String, candidates: Vec<String> },
+    AmbiguousRelationship { from: String, to: String, candidates: Vec<RelationshipChoice> },
     #[error("operator \"{operator}\" is not supported on {engine}")]
     UnsupportedOperator { operator: String, engine: &'static str, hint: String },
     #[error("cannot apply \"{operator}\" to column {column} of type {db_type}")]
@@ -62,6 +62,17 @@ pub enum PlanError {
     AmbiguousFunction { signature: String, candidates: Vec<String> },
     #[error("The function {name} cannot be called")]
     UncallableFunction { name: String, reason: String },
+}
+
+/// One of the relationships an ambiguous embed could mean, as PostgREST
+/// lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelationshipChoice {
+    pub cardinality: &'static str,
+    /// `billing using orders(billing_address_id) and addresses(id)`
+    pub relationship: String,
+    /// What to write after `!` to pick this one.
+    pub hint: String,
 }
 
 /// The closest of `candidates` to `name`, for "did you mean" hints.

@@ -6,7 +6,7 @@ use crate::grammar::{
 };
 use crate::schema::{Cardinality, Column, Engine, Function, Relationship, Schema, Table, ValueKind};
 
-use super::{PlanError, closest};
+use super::{PlanError, RelationshipChoice, closest};
 
 /// Type names a `select=col::type` cast may use; each dialect spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,12 +79,30 @@ pub struct EmbedPlan<'s> {
     pub junction: Option<(&'s Table, String)>,
     pub inner: bool,
     pub spread: bool,
+    /// `label()`: used only to filter (`!inner`, `label=not.is.null`),
+    /// never output.
+    pub hidden: bool,
     pub plan: ReadPlan<'s>,
 }
 
 impl EmbedPlan<'_> {
     pub fn is_to_one(&self) -> bool {
         self.relationship.cardinality.is_to_one()
+    }
+}
+
+impl ReadPlan<'_> {
+    /// Caps every to-many embed at `max` rows, as the top level is capped
+    /// (PostgREST's `db-max-rows` applies to embedded arrays too).
+    pub fn cap_embeds(&mut self, max: u64) {
+        for item in &mut self.items {
+            if let PlannedItem::Embed(e) = item {
+                if !e.is_to_one() {
+                    e.plan.limit = Some(e.plan.limit.map_or(max, |l| l.min(max)));
+                }
+                e.plan.cap_embeds(max);
+            }
+        }
     }
 }
 
@@ -214,8 +232,6 @@ impl<'s> Planner<'s> {
     fn node(&mut self, table: &'s Table, select: &[SelectItem]) -> Result<ReadPlan<'s>, PlanError> {
         let alias = self.alias("t");
         let mut items = Vec::new();
-        let star = [SelectItem::Star];
-        let select = if select.is_empty() { &star[..] } else { select };
         for item in select {
             match item {
                 SelectItem::Star => items.extend(table.columns.iter().map(|c| PlannedItem::Column {
@@ -259,6 +275,7 @@ impl<'s> Planner<'s> {
                         junction,
                         inner: embed.inner,
                         spread: embed.spread,
+                        hidden: embed.select.is_empty(),
                         plan,
                     }));
                 }
@@ -267,52 +284,50 @@ impl<'s> Planner<'s> {
         Ok(ReadPlan { table, call: None, alias, items, conditions: vec![], order: vec![], limit: None, offset: 0 })
     }
 
+    /// The relationship `target!hint` names from `table`, resolved as
+    /// PostgREST resolves it: by the target table's name (with a hint: the
+    /// foreign key's name or column, or the junction table), or, without a
+    /// hint, by a foreign key's name or its single column
+    /// (`select=client_id(*)`). A table referring to itself has two
+    /// relationships through one key: its name (with or without a hint)
+    /// reaches the rows that refer to this one, the key's column or name
+    /// the row this one refers to (`family_tree!parent` are the children,
+    /// `parent` the parent). More than one match is refused, never guessed.
     fn relationship(&self, table: &'s Table, target: &str, hint: Option<&str>) -> Result<&'s Relationship, PlanError> {
         let all = self.schema.relationships_from(table);
-        let to_target: Vec<&Relationship> = all.iter().filter(|r| r.target.1 == target).collect();
-        let mut matching: Vec<&Relationship> = match hint {
-            Some(h) => to_target.iter().copied().filter(|r| r.matches_hint(h)).collect(),
-            None => to_target.clone(),
+        let refers_to_itself = |r: &Relationship| r.target.0 == table.schema && r.target.1 == table.name;
+        let by_key = |r: &Relationship| {
+            r.junction.is_none()
+                && ((r.cardinality == Cardinality::ManyToOne && r.columns.len() == 1 && r.columns[0].0 == target)
+                    || (r.constraint == target && (r.cardinality == Cardinality::ManyToOne || !refers_to_itself(r))))
         };
-        // A self-referencing foreign key relates a table to itself twice:
-        // a column hint picks the parent (many-to-one), the constraint name
-        // the children (one-to-many).
-        if matching.len() > 1
-            && let Some(h) = hint
-        {
-            let by_column: Vec<&Relationship> = matching
-                .iter()
-                .copied()
-                .filter(|r| r.cardinality == Cardinality::ManyToOne && r.columns.iter().any(|(s, _)| s == h))
-                .collect();
-            let by_name: Vec<&Relationship> = matching
-                .iter()
-                .copied()
-                .filter(|r| r.cardinality != Cardinality::ManyToOne && r.constraint == h)
-                .collect();
-            if by_column.len() == 1 {
-                matching = by_column;
-            } else if by_name.len() == 1 {
-                matching = by_name;
-            }
-        }
+        let by_table = |r: &Relationship| {
+            r.target.1 == target
+                && !(refers_to_itself(r) && r.cardinality == Cardinality::ManyToOne)
+                && hint.is_none_or(|h| r.matches_hint(h))
+        };
+        let matching: Vec<&Relationship> =
+            all.iter().filter(|r| by_table(r) || (hint.is_none() && by_key(r))).collect();
         match matching.len() {
             1 => Ok(matching[0]),
-            0 => Err(PlanError::NoRelationship {
-                from: table.name.clone(),
-                to: target.to_string(),
-                hint: if to_target.is_empty() {
-                    closest(target, all.iter().map(|r| r.target.1.as_str()))
-                        .map(|c| format!("Perhaps you meant '{c}' instead of '{target}'."))
-                        .or_else(|| Some("Verify that the tables are related by a foreign key.".into()))
-                } else {
-                    Some(format!(
-                        "No relationship matches the hint '{}'; use one of: {}",
-                        hint.unwrap_or_default(),
-                        to_target.iter().map(|r| r.constraint.as_str()).collect::<Vec<_>>().join(", ")
-                    ))
-                },
-            }),
+            0 => {
+                let to_target: Vec<&Relationship> = all.iter().filter(|r| r.target.1 == target).collect();
+                Err(PlanError::NoRelationship {
+                    from: table.name.clone(),
+                    to: target.to_string(),
+                    hint: if to_target.is_empty() {
+                        closest(target, all.iter().map(|r| r.target.1.as_str()))
+                            .map(|c| format!("Perhaps you meant '{c}' instead of '{target}'."))
+                            .or_else(|| Some("Verify that the tables are related by a foreign key.".into()))
+                    } else {
+                        Some(format!(
+                            "No relationship matches the hint '{}'; use one of: {}",
+                            hint.unwrap_or_default(),
+                            to_target.iter().map(|r| describe(table, r).hint).collect::<Vec<_>>().join(", ")
+                        ))
+                    },
+                })
+            }
             _ => Err(PlanError::AmbiguousRelationship {
                 from: table.name.clone(),
                 to: target.to_string(),
@@ -322,16 +337,42 @@ impl<'s> Planner<'s> {
     }
 }
 
-fn describe(table: &Table, r: &Relationship) -> String {
-    let kind = match r.cardinality {
+/// A relationship as PostgREST lists the candidates of an ambiguous embed.
+fn describe(table: &Table, r: &Relationship) -> RelationshipChoice {
+    let cardinality = match r.cardinality {
         Cardinality::ManyToOne => "many-to-one",
         Cardinality::OneToOne => "one-to-one",
         Cardinality::OneToMany => "one-to-many",
         Cardinality::ManyToMany => "many-to-many",
     };
+    let columns = |pairs: &[(String, String)], first: bool| {
+        pairs.iter().map(|(a, b)| if first { a.as_str() } else { b.as_str() }).collect::<Vec<_>>().join(", ")
+    };
     match &r.junction {
-        Some(j) => format!("{kind} {} via {} (use {}!{})", table.name, j.table.1, r.target.1, j.table.1),
-        None => format!("{kind} using {} (use {}!{})", r.constraint, r.target.1, r.constraint),
+        Some(j) => RelationshipChoice {
+            cardinality,
+            relationship: format!(
+                "{} using {}({}) and {}({})",
+                j.table.1,
+                j.source_constraint,
+                columns(&j.source_columns, true),
+                j.target_constraint,
+                columns(&j.target_columns, true)
+            ),
+            hint: j.table.1.clone(),
+        },
+        None => RelationshipChoice {
+            cardinality,
+            relationship: format!(
+                "{} using {}({}) and {}({})",
+                r.constraint,
+                table.name,
+                columns(&r.columns, true),
+                r.target.1,
+                columns(&r.columns, false)
+            ),
+            hint: r.constraint.clone(),
+        },
     }
 }
 

@@ -164,6 +164,11 @@ pub(crate) trait Dialect: Sync {
     fn derived_json(&self, w: &mut Writer, value: &Fragment) {
         value(w);
     }
+    /// A JSON value as it is stored in a derived table's column, for
+    /// [`Dialect::derived_json`] to read back (SQLite: its JSON text).
+    fn json_text(&self, w: &mut Writer, value: &Fragment) {
+        value(w);
+    }
 
     /// `column->key->>key` for each engine.
     fn json_path(&self, w: &mut Writer, column: &Fragment, path: &[JsonStep]);

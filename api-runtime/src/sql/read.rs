@@ -50,7 +50,7 @@ pub fn render_read(plan: &ReadPlan, engine: Engine, with_total: bool) -> Stateme
         // JSON keys; the database turns whole records into JSON, cheaper
         // than an object built key by key.
         w.push("SELECT ");
-        for (i, item) in plan.items.iter().enumerate() {
+        for (i, item) in visible(plan).enumerate() {
             if i > 0 {
                 w.push(", ");
             }
@@ -111,10 +111,16 @@ const RECORD: &str = "dbapi_row";
 /// every key is a name from the schema (no aliases, no JSON-path labels,
 /// no spreads): identifiers never come from the request.
 fn keys_are_schema_names(plan: &ReadPlan) -> bool {
-    plan.items.iter().all(|item| match item {
-        PlannedItem::Column { column, json_path, label, .. } => json_path.is_empty() && *label == column.name,
-        PlannedItem::Embed(e) => !e.spread && e.label == e.plan.table.name,
-    })
+    visible(plan).next().is_some()
+        && visible(plan).all(|item| match item {
+            PlannedItem::Column { column, json_path, label, .. } => json_path.is_empty() && *label == column.name,
+            PlannedItem::Embed(e) => !e.spread && e.label == e.plan.table.name,
+        })
+}
+
+/// The items that are output: all but the empty embeds, which only filter.
+fn visible<'p, 's>(plan: &'p ReadPlan<'s>) -> impl Iterator<Item = &'p PlannedItem<'s>> {
+    plan.items.iter().filter(|item| !matches!(item, PlannedItem::Embed(e) if e.hidden))
 }
 
 /// `SELECT t1.* FROM <table> AS t1 WHERE … ORDER BY … LIMIT …`: the page,
@@ -219,72 +225,73 @@ fn count_query(w: &mut Writer, plan: &ReadPlan) {
 /// The JSON object for one row of `plan` (its alias in scope).
 fn object(w: &mut Writer, plan: &ReadPlan) {
     let mut pairs: Vec<DeferredMember> = Vec::with_capacity(plan.items.len());
-    collect_pairs(plan, &mut pairs, None);
+    collect_pairs(plan, &mut pairs, &[]);
     let refs: Vec<Member> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_ref())).collect();
     let d = w.dialect;
     d.json_object(w, &refs);
 }
 
-/// The (key, value) pairs of `plan`'s object. Inside a spread, each value is
-/// looked up through the spread's relationship from `spread_parent`.
-fn collect_pairs<'a>(
-    plan: &'a ReadPlan<'a>,
-    pairs: &mut Vec<DeferredMember<'a>>,
-    spread_from: Option<(&'a EmbedPlan<'a>, &'a str)>,
-) {
-    for item in &plan.items {
+/// One spread on the way from an object's level to a spread column: the
+/// embed spread, and the alias of the level it is spread into.
+type SpreadStep<'a> = (&'a EmbedPlan<'a>, &'a str);
+
+/// The (key, value) pairs of `plan`'s object. Inside spreads (`spread`
+/// leads from the object's level down to `plan`), each value is looked up
+/// through every spread in turn: a to-one spread gives its row's value, a
+/// to-many spread the array of its rows' values, as PostgREST spreads them.
+fn collect_pairs<'a>(plan: &'a ReadPlan<'a>, pairs: &mut Vec<DeferredMember<'a>>, spread: &[SpreadStep<'a>]) {
+    for item in visible(plan) {
         let (key, value): DeferredMember<'a> = match item {
+            PlannedItem::Embed(e) if e.spread => {
+                let mut deeper = spread.to_vec();
+                deeper.push((e, plan.alias.as_str()));
+                collect_pairs(&e.plan, pairs, &deeper);
+                continue;
+            }
             PlannedItem::Column { label, .. } => {
                 (label.clone(), Box::new(move |w: &mut Writer| column_value(w, plan, item)))
             }
-            PlannedItem::Embed(e) if e.spread => {
-                let mut inner = Vec::new();
-                collect_pairs(&e.plan, &mut inner, Some((e, plan.alias.as_str())));
-                pairs.extend(inner);
-                continue;
-            }
             PlannedItem::Embed(e) => (e.label.clone(), Box::new(move |w: &mut Writer| embed_value(w, e, &plan.alias))),
         };
-        match spread_from {
-            // A spread child's value: one correlated lookup per key.
-            Some((embed, parent_alias)) => pairs.push((
-                key,
-                Box::new(move |w: &mut Writer| {
-                    w.push("(SELECT ");
-                    value(w);
-                    from_related(w, embed, parent_alias);
-                    w.push(" LIMIT 1)");
-                }),
-            )),
-            None => pairs.push((key, value)),
-        }
+        let value = spread.iter().rev().fold(value, |inner, &(embed, parent_alias)| {
+            Box::new(move |w: &mut Writer| related_values(w, embed, parent_alias, inner.as_ref()))
+        });
+        pairs.push((key, value));
     }
 }
 
 /// The embedded value: an object (or null) for to-one, an array for
 /// to-many.
 fn embed_value(w: &mut Writer, embed: &EmbedPlan, parent_alias: &str) {
+    related_values(w, embed, parent_alias, &|w| object(w, &embed.plan));
+}
+
+/// `value` (in scope of the embedded level) for the rows `embed` relates to
+/// the parent row: the first row's for to-one, a JSON array of all of them
+/// (ordered, limited) for to-many.
+fn related_values(w: &mut Writer, embed: &EmbedPlan, parent_alias: &str, value: &Fragment) {
     let d = w.dialect;
     let child = &embed.plan;
     if embed.is_to_one() {
         w.push("(SELECT ");
-        object(w, child);
+        value(w);
         from_related(w, embed, parent_alias);
-        w.push(" LIMIT 1)");
+        d.limit_offset(w, Some(child.limit.unwrap_or(1).min(1)), child.offset);
+        w.push(")");
         return;
     }
     let order = |w: &mut Writer| order_by(w, child);
     let order = (!child.order.is_empty()).then_some(&order as &Fragment);
     if d.aggregate_limits() {
         w.push("(SELECT ");
-        d.json_array_agg_limited(w, &|w| object(w, child), order, child.limit, child.offset);
+        d.json_array_agg_limited(w, value, order, child.limit, child.offset);
         from_related(w, embed, parent_alias);
         w.push(")");
     } else {
         w.push("(SELECT ");
         d.json_array_agg(w, &|w| d.derived_json(w, &|w| w.push("dbapi_rows.body")), None);
         w.push(" FROM (SELECT ");
-        object(w, child);
+        d.json_text(w, value);
         w.push(" AS body");
         from_related(w, embed, parent_alias);
         if let Some(order) = order {

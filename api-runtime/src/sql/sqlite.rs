@@ -101,6 +101,14 @@ impl Dialect for Sqlite {
         w.push(")");
     }
 
+    fn json_text(&self, w: &mut Writer, value: &Fragment) {
+        // A JSON value (an object, `json('true')`) stays as it is; a plain
+        // SQL value becomes its JSON text, so that `json()` reads it back.
+        w.push("json_quote(");
+        value(w);
+        w.push(")");
+    }
+
     fn json_path(&self, w: &mut Writer, column: &Fragment, path: &[JsonStep]) {
         let path_text = json_path_text(path);
         if path.last().is_some_and(|s| s.as_text) {
