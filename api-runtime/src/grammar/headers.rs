@@ -36,6 +36,9 @@ pub struct Preferences {
     /// `params=single-object`: a function's only json parameter takes the
     /// whole body.
     pub single_object_params: Option<bool>,
+    /// `timezone=America/Los_Angeles`: the zone timestamps with a zone are
+    /// written in. Checked by the database, not here.
+    pub timezone: Option<String>,
 }
 
 impl Preferences {
@@ -75,6 +78,11 @@ impl Preferences {
         if let Some(true) = self.single_object_params {
             out.push("params=single-object");
         }
+        let zone;
+        if let Some(z) = &self.timezone {
+            zone = format!("timezone={z}");
+            out.push(&zone);
+        }
         let max;
         if let Some(m) = self.max_affected {
             max = format!("max-affected={m}");
@@ -107,6 +115,9 @@ pub fn parse_prefer<'a>(headers: impl IntoIterator<Item = &'a str>) -> Result<Pr
                 "tx=rollback" => p.tx_rollback = Some(true),
                 "tx=commit" => p.tx_rollback = Some(false),
                 "params=single-object" => p.single_object_params = Some(true),
+                t if t.starts_with("timezone=") && t.len() > "timezone=".len() => {
+                    p.timezone = Some(t["timezone=".len()..].to_string())
+                }
                 t if t.starts_with("max-affected=") => match t["max-affected=".len()..].parse() {
                     Ok(n) => p.max_affected = Some(n),
                     Err(_) => unknown.push(t.to_string()),
@@ -169,6 +180,15 @@ mod tests {
         assert_eq!(p.max_affected, Some(5));
         assert_eq!(p.applied().unwrap(), "count=exact, return=representation, max-affected=5");
         assert_eq!(parse_prefer([""]).unwrap().applied(), None);
+    }
+
+    #[test]
+    fn a_time_zone_is_taken_as_written_and_echoed() {
+        let p = parse_prefer(["timezone=America/Los_Angeles"]).unwrap();
+        assert_eq!(p.timezone.as_deref(), Some("America/Los_Angeles"));
+        assert_eq!(p.applied().as_deref(), Some("timezone=America/Los_Angeles"));
+        assert_eq!(parse_prefer(["timezone="]).unwrap().timezone, None, "an empty zone is no preference");
+        assert!(parse_prefer(["handling=strict, timezone="]).is_err());
     }
 
     #[test]

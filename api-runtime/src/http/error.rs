@@ -23,7 +23,7 @@ pub struct ApiError {
     pub message: String,
     /// Text, except where PostgREST sends structured details (the
     /// candidates of an ambiguous embed).
-    pub details: Option<serde_json::Value>,
+    pub details: Option<Box<serde_json::Value>>,
     pub hint: Option<String>,
     pub retry_after: Option<u64>,
 }
@@ -42,7 +42,7 @@ impl ApiError {
     }
 
     pub fn details(mut self, details: impl Into<String>) -> Self {
-        self.details = Some(serde_json::Value::String(details.into()));
+        self.details = Some(Box::new(serde_json::Value::String(details.into())));
         self
     }
 
@@ -72,7 +72,7 @@ impl IntoResponse for ApiError {
         let body = Body {
             code: &self.code,
             message: &self.message,
-            details: self.details.as_ref(),
+            details: self.details.as_deref(),
             hint: self.hint.as_deref(),
         };
         let json = serde_json::to_vec(&body).expect("error bodies serialize");
@@ -124,7 +124,7 @@ impl From<PlanError> for ApiError {
                     "Try changing '{to}' to one of the following: {}. Find the desired relationship in the 'details' key.",
                     hints.join(", ")
                 ));
-                err.details = Some(serde_json::Value::Array(details));
+                err.details = Some(Box::new(serde_json::Value::Array(details)));
                 err
             }
             PlanError::UnsupportedOperator { hint, .. } => {
@@ -188,7 +188,7 @@ impl From<DbError> for ApiError {
                     tracing::error!(%code, %message, "database rejected a statement");
                 }
                 let mut err = ApiError::new(status, code, message);
-                err.details = detail.map(serde_json::Value::String);
+                err.details = detail.map(|d| Box::new(serde_json::Value::String(d)));
                 err.hint = hint;
                 err
             }

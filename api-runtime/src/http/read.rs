@@ -6,10 +6,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::db::ReadOutput;
 use crate::grammar::{ApiQuery, CountPreference, RangeHeader, parse_prefer, parse_query, parse_range_header};
 use crate::plan::{Page, PlannedItem, ReadPlan, plan_read};
 use crate::schema::{Engine, Schema};
-use crate::sql::{render_count, render_read};
+use crate::sql::{render_count, render_read, render_read_in_zone, render_set_time_zone, render_time_zone_check};
 
 use super::AppState;
 use super::error::ApiError;
@@ -31,8 +32,11 @@ pub async fn read(
     // Only PostgreSQL has planner estimates; elsewhere planned and
     // estimated counts are exact.
     let count = prefs.count.map(|c| if schema.engine == Engine::Postgres { c } else { CountPreference::Exact });
-    let statement = render_read(&plan, schema.engine, count == Some(CountPreference::Exact));
-    let output = state.db.fetch_read(&statement).await?;
+    let with_total = count == Some(CountPreference::Exact);
+    let output = match prefs.timezone.as_deref() {
+        None => state.db.fetch_read(&render_read(&plan, schema.engine, with_total)).await?,
+        Some(zone) => fetch_in_zone(&state, &plan, with_total, zone).await?,
+    };
     let total = match count {
         Some(CountPreference::Exact) => output.total,
         Some(CountPreference::Planned) => planned_count(&state, &plan).await?,
@@ -47,7 +51,52 @@ pub async fn read(
     };
 
     let rows = output.page_rows.max(0) as u64;
-    read_response(output.body, rows, total, page.offset, negotiated, &plan, prefs.count)
+    let mut response = read_response(output.body, rows, total, page.offset, negotiated, &plan, prefs.count)?;
+    if prefs.timezone.is_some() {
+        let applied =
+            crate::grammar::Preferences { count: prefs.count, timezone: prefs.timezone, ..Default::default() };
+        let value = applied.applied().and_then(|a| a.parse().ok());
+        response.headers_mut().insert("preference-applied", value.expect("an applied zone is header text"));
+    }
+    Ok(response)
+}
+
+/// The read with `Prefer: timezone` applied, as PostgREST applies it:
+/// PostgreSQL writes timestamptz values in the transaction's zone (an
+/// unknown zone fails there with 22023); MySQL converts its TIMESTAMP
+/// values in the statement, once the server has shown it knows the zone.
+/// SQLite stores no zones.
+async fn fetch_in_zone(
+    state: &AppState,
+    plan: &ReadPlan<'_>,
+    with_total: bool,
+    zone: &str,
+) -> Result<ReadOutput, ApiError> {
+    let engine = state.schema().engine;
+    match engine {
+        Engine::Postgres => {
+            let mut tx = state.db.begin().await?;
+            tx.fetch_text_rows(&render_set_time_zone(zone)).await?;
+            let output = tx.fetch_read(&render_read(plan, engine, with_total)).await?;
+            tx.commit().await?;
+            Ok(output)
+        }
+        Engine::MySql => {
+            if state.db.fetch_text(&render_time_zone_check(zone)).await?.is_none() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "22023",
+                    format!("invalid value for parameter \"TimeZone\": \"{zone}\""),
+                )
+                .hint("Use an offset such as +05:30, or a zone name the server knows (MySQL/MariaDB know names once their time zone tables are loaded with mysql_tzinfo_to_sql)."));
+            }
+            Ok(state.db.fetch_read(&render_read_in_zone(plan, engine, with_total, zone)).await?)
+        }
+        Engine::Sqlite => {
+            Err(ApiError::new(StatusCode::BAD_REQUEST, "DBAPI100", "Prefer: timezone is not supported on SQLite")
+                .hint("SQLite stores timestamps as written, without a zone: convert them on the client."))
+        }
+    }
 }
 
 /// A page of rows as the response: 416 past the end, 206 when the total

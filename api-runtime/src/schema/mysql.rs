@@ -376,7 +376,9 @@ fn kind_of(data_type: &str, column_type: &str, is_json: bool) -> ValueKind {
         "uuid" => ValueKind::Uuid,
         "date" => ValueKind::Date,
         "time" => ValueKind::Time,
-        "datetime" | "timestamp" => ValueKind::Timestamp,
+        "datetime" => ValueKind::Timestamp,
+        // Stored as UTC and shown in the session's zone: an instant.
+        "timestamp" => ValueKind::TimestampTz,
         "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => ValueKind::Bytes,
         _ => ValueKind::Other,
     }

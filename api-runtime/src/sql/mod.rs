@@ -12,7 +12,7 @@ mod read;
 mod sqlite;
 mod write;
 
-pub use read::{render_count, render_read, render_void_call};
+pub use read::{render_count, render_read, render_read_in_zone, render_void_call};
 pub use write::{MAX_PARAMS, render_delete, render_insert, render_keys, render_update};
 
 use crate::grammar::{Direction, JsonStep, Nulls, Operation};
@@ -33,6 +33,9 @@ pub(crate) struct Writer {
     pub sql: String,
     pub params: Vec<Param>,
     pub dialect: &'static dyn Dialect,
+    /// `Prefer: timezone`, for engines that write zoned timestamps in the
+    /// statement (MySQL); PostgreSQL sets it for the transaction instead.
+    pub time_zone: Option<String>,
 }
 
 impl Writer {
@@ -42,7 +45,7 @@ impl Writer {
             Engine::MySql => &mysql::MySql,
             Engine::Sqlite => &sqlite::Sqlite,
         };
-        Writer { sql: String::with_capacity(512), params: Vec::new(), dialect }
+        Writer { sql: String::with_capacity(512), params: Vec::new(), dialect, time_zone: None }
     }
 
     fn finish(self) -> Statement {
@@ -83,6 +86,26 @@ impl Writer {
 
     pub fn text(&mut self, value: &str) {
         self.param(Param::Text(value.to_string()), "text");
+    }
+}
+
+/// The statement that makes `zone` the time zone of the transaction it runs
+/// in (PostgreSQL; an unknown zone fails with 22023).
+pub fn render_set_time_zone(zone: &str) -> Statement {
+    Statement {
+        sql: "SELECT set_config('timezone', $1, true)".into(),
+        params: vec![Param::Text(zone.into())],
+        one_off: true,
+    }
+}
+
+/// A statement whose one value is NULL when MySQL does not know `zone` (a
+/// name needs the server's time zone tables; an offset always works).
+pub fn render_time_zone_check(zone: &str) -> Statement {
+    Statement {
+        sql: "SELECT CAST(CONVERT_TZ('2000-01-01 00:00:00', '+00:00', ?) AS CHAR)".into(),
+        params: vec![Param::Text(zone.into())],
+        one_off: true,
     }
 }
 

@@ -42,6 +42,32 @@ impl Dialect for MySql {
                 value(w);
                 w.push(")))");
             }
+            ValueKind::TimestampTz if w.time_zone.is_some() => {
+                // The instant in the requested zone, with its offset, as
+                // PostgreSQL writes a timestamptz (`2024-01-01T04:00:00-08:00`).
+                let zone = w.time_zone.clone().unwrap_or_default();
+                let local = |w: &mut Writer| {
+                    w.push("CONVERT_TZ(");
+                    value(w);
+                    w.push(", '+00:00', ");
+                    w.text(&zone);
+                    w.push(")");
+                };
+                let offset = |w: &mut Writer| {
+                    w.push("TIMEDIFF(");
+                    local(w);
+                    w.push(", ");
+                    value(w);
+                    w.push(")");
+                };
+                w.push("CONCAT(REPLACE(CAST(");
+                local(w);
+                w.push(" AS CHAR), ' ', 'T'), IF(TIME_TO_SEC(");
+                offset(w);
+                w.push(") < 0, '-', '+'), TIME_FORMAT(SEC_TO_TIME(ABS(TIME_TO_SEC(");
+                offset(w);
+                w.push("))), '%H:%i'))");
+            }
             ValueKind::Timestamp | ValueKind::TimestampTz => {
                 w.push("REPLACE(CAST(");
                 value(w);

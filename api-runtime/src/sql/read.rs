@@ -21,7 +21,18 @@ type DeferredMember<'a> = (String, Box<Fragment<'a>>);
 /// The statement for `GET /{table}`; `with_total` adds the exact count of
 /// rows matching the filters (`Prefer: count=exact`).
 pub fn render_read(plan: &ReadPlan, engine: Engine, with_total: bool) -> Statement {
+    render(plan, Writer::new(engine), with_total)
+}
+
+/// [`render_read`] with zoned timestamps written in `zone` where the
+/// engine does that in the statement (MySQL).
+pub fn render_read_in_zone(plan: &ReadPlan, engine: Engine, with_total: bool, zone: &str) -> Statement {
     let mut w = Writer::new(engine);
+    w.time_zone = Some(zone.to_string());
+    render(plan, w, with_total)
+}
+
+fn render(plan: &ReadPlan, mut w: Writer, with_total: bool) -> Statement {
     let d = w.dialect;
     let as_records = d.aggregates_records() && keys_are_schema_names(plan);
     let objects_first = !as_records && d.builds_objects_before_aggregating();
