@@ -211,7 +211,8 @@ pub fn check_put(table: &Table, query: &ApiQuery, payload: &Payload) -> Result<(
 
 /// The rows a PATCH or DELETE targets: the table with the request's
 /// top-level filters. Filters inside embeds and row limits do not apply
-/// to writes and are refused rather than ignored.
+/// to writes and are refused rather than ignored; `order=` (also inside
+/// embeds) orders the representation.
 fn plan_target<'s>(
     schema: &'s Schema,
     profile: &str,
@@ -220,7 +221,7 @@ fn plan_target<'s>(
 ) -> Result<ReadPlan<'s>, PlanError> {
     writable_table(schema, profile, table_name)?;
     let root = |p: &EmbedPath| p.is_empty();
-    if query.conditions.iter().any(|(p, _)| !root(p)) || query.order.iter().any(|(p, _)| !root(p)) {
+    if query.conditions.iter().any(|(p, _)| !root(p)) {
         return Err(PlanError::Unsupported {
             message: "filters on embedded resources do not apply to PATCH or DELETE".into(),
             hint: "Filter on the table's own columns.".into(),
@@ -325,7 +326,13 @@ fn iso_time_start(s: &str) -> bool {
 /// RETURNING), for reading back the written rows.
 pub fn key_condition<'s>(table: &'s Table, keys: &[Vec<Option<String>>]) -> PlannedCondition<'s> {
     let columns: Vec<&'s Column> = table.primary_key.iter().filter_map(|k| table.column(k)).collect();
-    if let [column] = columns.as_slice() {
+    values_condition(&columns, keys)
+}
+
+/// The filter selecting the rows whose `columns` hold one of `keys` (each
+/// key one value per column, as text).
+pub fn values_condition<'s>(columns: &[&'s Column], keys: &[Vec<Option<String>>]) -> PlannedCondition<'s> {
+    if let [column] = columns {
         return PlannedCondition::Filter {
             column,
             json_path: vec![],
