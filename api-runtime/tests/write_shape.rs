@@ -22,6 +22,9 @@ on_every_engine!(
     upsert_statuses,
     put_statuses_and_headers,
     content_range_of_writes,
+    columns_must_name_columns,
+    columns_with_missing_default_on_post,
+    columns_on_patch_set_every_listed_column,
 );
 
 fn ids(r: &Response) -> Vec<i64> {
@@ -309,4 +312,114 @@ async fn content_range_of_writes(engine: Engine) {
     assert_eq!(r.header("content-range"), Some("*/2"));
     let r = api.delete_with("/articles?id=eq.999", &[exact]).await;
     assert_eq!(r.header("content-range"), Some("*/0"));
+}
+
+async fn columns_must_name_columns(engine: Engine) {
+    let api = Api::fixture(engine).await;
+    let before = api.sql_text("SELECT note FROM orders WHERE id = 2").await;
+    // PATCH with an unknown column in columns=: refused, nothing written.
+    let e = api
+        .patch_with("/orders?id=eq.2&columns=note,helicopter", &[], r#"{"note": "changed"}"#)
+        .await
+        .expect_error(400, "PGRST204");
+    assert!(e["message"].as_str().unwrap().contains("helicopter"), "{e}");
+    assert_eq!(api.sql_text("SELECT note FROM orders WHERE id = 2").await, before);
+    // POST likewise, bulk or not.
+    let e = api
+        .post_with("/orders?columns=customer_id,helicopter", &[], r#"[{"customer_id": 1}]"#)
+        .await
+        .expect_error(400, "PGRST204");
+    assert!(e["message"].as_str().unwrap().contains("helicopter"), "{e}");
+    assert_eq!(api.count("orders").await, 12);
+
+    // Keys outside columns= are ignored, even unknown or ill-typed ones.
+    let r = api
+        .patch_with(
+            "/orders?id=eq.2&columns=note&select=id,status,note",
+            &[REPRESENTATION],
+            r#"{"note": "only this", "status": "no such status", "helicopter": 1}"#,
+        )
+        .await;
+    r.expect(200);
+    assert_eq!(r.json(), json!([{"id": 2, "status": "shipped", "note": "only this"}]));
+}
+
+async fn columns_with_missing_default_on_post(engine: Engine) {
+    let api = Api::fixture(engine).await;
+    let prefer = ("prefer", "return=representation, missing=default");
+    // A single object and a bulk array: listed keys a row lacks take the
+    // column default.
+    let r = api
+        .post_with(
+            "/orders?columns=customer_id,status,total&select=id,status,total",
+            &[prefer],
+            r#"{"customer_id": 2}"#,
+        )
+        .await;
+    r.expect(201);
+    assert_eq!(r.json()[0]["status"], "pending");
+    assert_eq!(r.json()[0]["total"].as_f64(), Some(0.0));
+    let r = api
+        .post_with(
+            "/orders?columns=customer_id,status,total,note&select=status,total,note&order=id",
+            &[prefer],
+            r#"[{"customer_id": 3, "total": 5}, {"customer_id": 4, "status": "paid"}, {"customer_id": 5, "note": "x"}]"#,
+        )
+        .await;
+    r.expect(201);
+    let rows = r.json();
+    assert_eq!(rows[0]["status"], "pending");
+    assert_eq!(rows[0]["total"].as_f64(), Some(5.0));
+    assert_eq!(rows[0]["note"], Value::Null);
+    assert_eq!(rows[1]["status"], "paid");
+    assert_eq!(rows[1]["total"].as_f64(), Some(0.0));
+    assert_eq!(rows[2]["status"], "pending");
+    assert_eq!(rows[2]["note"], "x");
+    assert_eq!(api.count("orders WHERE id > 12 AND status = 'pending'").await, 3);
+}
+
+async fn columns_on_patch_set_every_listed_column(engine: Engine) {
+    let api = Api::fixture(engine).await;
+    // missing=default: order 1 is 'paid'; status is listed but absent, so
+    // it returns to its default, while total (not listed) is kept.
+    let r = api
+        .patch_with(
+            "/orders?id=eq.1&columns=status,note&select=id,status,total,note",
+            &[("prefer", "return=representation, missing=default")],
+            r#"{"note": "reset", "total": 1}"#,
+        )
+        .await;
+    r.expect(200);
+    let row = &r.json()[0];
+    assert_eq!(row["status"], "pending");
+    assert_eq!(row["note"], "reset");
+    assert_eq!(row["total"].as_f64(), Some(120.5));
+    assert_eq!(api.count("orders WHERE id = 1 AND status = 'pending' AND total = 120.5").await, 1);
+    // A default that is an expression (the time of the write).
+    let r = api.patch_with("/orders?id=in.(1,2)&columns=created_at", &[("prefer", "missing=default")], "{}").await;
+    r.expect(204);
+    assert_eq!(api.count("orders WHERE id IN (1, 2) AND created_at > '2025-01-01'").await, 2);
+    assert_eq!(api.count("orders WHERE id = 3 AND created_at > '2025-01-01'").await, 0);
+    // A column without a default gets NULL.
+    let r = api
+        .patch_with(
+            "/customers?id=eq.1&columns=name,city&select=name,city",
+            &[("prefer", "return=representation, missing=default")],
+            r#"{"name": "A"}"#,
+        )
+        .await;
+    r.expect(200);
+    assert_eq!(r.json(), json!([{"name": "A", "city": null}]));
+
+    // Without missing=default, a listed key the body lacks is NULL, as in
+    // PostgREST: on a NOT NULL column that is refused, and nothing changes.
+    let r = api.patch_with("/orders?id=eq.2&columns=status,note", &[], r#"{"note": "n"}"#).await;
+    r.expect_error(400, "23502");
+    assert_eq!(api.count("orders WHERE id = 2 AND status = 'shipped'").await, 1);
+    let r = api
+        .patch_with("/customers?id=eq.3&columns=name,city&select=name,city", &[REPRESENTATION], r#"{"name": "C"}"#)
+        .await;
+    r.expect(200);
+    assert_eq!(r.json(), json!([{"name": "C", "city": null}]));
+    assert_eq!(api.sql_text("SELECT city FROM customers WHERE id = 3").await, [None]);
 }
