@@ -33,7 +33,11 @@ pub(super) fn add_write_operations(item: &mut PathItem, engine: Engine, table: &
         ))
         .parameter(query_parameter("select", "The columns of the returned representation.".into(), string()))
         .request_body(Some(body(RefOr::T(one_or_many.into()))))
-        .response("201", rows_response("Created.", rows()));
+        .response("201", rows_response("Created.", rows()))
+        .response(
+            "200",
+            rows_response("An upsert (`resolution=merge-duplicates`) that only updated existing rows.", rows()),
+        );
     item.post = Some(finish(insert));
 
     let update = filtered(engine, table, operation(table, component, "patch", "Update rows"))
@@ -56,7 +60,8 @@ pub(super) fn add_write_operations(item: &mut PathItem, engine: Engine, table: &
                 key.join("&")
             )))
             .request_body(Some(body(row())))
-            .response("200", rows_response("The row (`return=representation`).", rows()))
+            .response("201", put_response("The new row (`return=representation`).", rows()))
+            .response("200", put_response("The replaced row (`return=representation`).", rows()))
             .response("204", ResponseBuilder::new().description("Written.").build());
         item.put = Some(finish(put));
     }
@@ -98,6 +103,14 @@ fn rows_response(description: &str, rows: RefOr<utoipa::openapi::Schema>) -> uto
     ResponseBuilder::new()
         .description(description)
         .header_ref("Content-Range", Ref::new("#/components/headers/Content-Range"))
+        .content("application/json", ContentBuilder::new().schema(Some(rows)).build())
+        .build()
+}
+
+/// PUT answers without `Content-Range`, as PostgREST does.
+fn put_response(description: &str, rows: RefOr<utoipa::openapi::Schema>) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
         .content("application/json", ContentBuilder::new().schema(Some(rows)).build())
         .build()
 }

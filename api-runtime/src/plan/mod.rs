@@ -15,7 +15,7 @@ pub use read::{
 };
 pub use write::{
     Conflict, DeletePlan, InsertPlan, Missing, UpdatePlan, check_put, check_write_value, key_condition, plan_delete,
-    plan_insert, plan_update,
+    plan_insert, plan_update, values_condition,
 };
 
 use crate::grammar::GrammarError;

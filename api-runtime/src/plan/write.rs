@@ -40,7 +40,9 @@ pub struct InsertPlan<'s> {
 pub struct UpdatePlan<'s> {
     /// The rows to change: the table and the request's filters.
     pub target: ReadPlan<'s>,
-    pub set: Vec<(&'s Column, Value)>,
+    /// Each column and its new value; `None` is the column's default
+    /// (`columns=` naming a key the body lacks, with `missing=default`).
+    pub set: Vec<(&'s Column, Option<Value>)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -115,13 +117,17 @@ pub fn plan_insert<'s>(
     Ok(InsertPlan { table, columns, rows, missing, conflict })
 }
 
-/// Plans `PATCH /{table}?filters` with one object of new values.
+/// Plans `PATCH /{table}?filters` with one object of new values. With
+/// `columns=`, exactly the listed columns are set, as in PostgREST: other
+/// keys are ignored, and a listed key the body lacks is NULL, or the
+/// column's default with `missing=default`.
 pub fn plan_update<'s>(
     schema: &'s Schema,
     profile: &str,
     table_name: &str,
     query: &ApiQuery,
     payload: &Payload,
+    missing: Missing,
 ) -> Result<UpdatePlan<'s>, PlanError> {
     let target = plan_target(schema, profile, table_name, query)?;
     let row = match payload.rows.as_slice() {
@@ -134,7 +140,10 @@ pub fn plan_update<'s>(
         }
     };
     let table = target.table;
-    let set = set_list(table, row)?;
+    let set = match &query.columns {
+        Some(names) => listed_set(table, names, row, missing)?,
+        None => set_list(table, row)?,
+    };
     if set.is_empty() {
         return Err(PlanError::Payload {
             message: "Nothing to update".into(),
@@ -211,7 +220,8 @@ pub fn check_put(table: &Table, query: &ApiQuery, payload: &Payload) -> Result<(
 
 /// The rows a PATCH or DELETE targets: the table with the request's
 /// top-level filters. Filters inside embeds and row limits do not apply
-/// to writes and are refused rather than ignored.
+/// to writes and are refused rather than ignored; `order=` (also inside
+/// embeds) orders the representation.
 fn plan_target<'s>(
     schema: &'s Schema,
     profile: &str,
@@ -220,7 +230,7 @@ fn plan_target<'s>(
 ) -> Result<ReadPlan<'s>, PlanError> {
     writable_table(schema, profile, table_name)?;
     let root = |p: &EmbedPath| p.is_empty();
-    if query.conditions.iter().any(|(p, _)| !root(p)) || query.order.iter().any(|(p, _)| !root(p)) {
+    if query.conditions.iter().any(|(p, _)| !root(p)) {
         return Err(PlanError::Unsupported {
             message: "filters on embedded resources do not apply to PATCH or DELETE".into(),
             hint: "Filter on the table's own columns.".into(),
@@ -250,12 +260,39 @@ fn body_column<'s>(table: &'s Table, name: &str) -> Result<&'s Column, PlanError
     })
 }
 
-fn set_list<'s>(table: &'s Table, row: &Map<String, Value>) -> Result<Vec<(&'s Column, Value)>, PlanError> {
+fn set_list<'s>(table: &'s Table, row: &Map<String, Value>) -> Result<Vec<(&'s Column, Option<Value>)>, PlanError> {
     let mut set = Vec::with_capacity(row.len());
     for (name, value) in row {
         let column = body_column(table, name)?;
         check_write_value(&table.name, column, value)?;
-        set.push((column, value.clone()));
+        set.push((column, Some(value.clone())));
+    }
+    Ok(set)
+}
+
+/// The SET list of a PATCH with `columns=`: every listed column (each must
+/// exist), its value from the body, else NULL or its default.
+fn listed_set<'s>(
+    table: &'s Table,
+    names: &[String],
+    row: &Map<String, Value>,
+    missing: Missing,
+) -> Result<Vec<(&'s Column, Option<Value>)>, PlanError> {
+    let mut set: Vec<(&'s Column, Option<Value>)> = Vec::with_capacity(names.len());
+    for name in names {
+        let column = body_column(table, name)?;
+        if set.iter().any(|(c, _)| c.name == column.name) {
+            continue;
+        }
+        let value = match (row.get(name), missing) {
+            (Some(v), _) => {
+                check_write_value(&table.name, column, v)?;
+                Some(v.clone())
+            }
+            (None, Missing::Null) => Some(Value::Null),
+            (None, Missing::Default) => None,
+        };
+        set.push((column, value));
     }
     Ok(set)
 }
@@ -325,7 +362,13 @@ fn iso_time_start(s: &str) -> bool {
 /// RETURNING), for reading back the written rows.
 pub fn key_condition<'s>(table: &'s Table, keys: &[Vec<Option<String>>]) -> PlannedCondition<'s> {
     let columns: Vec<&'s Column> = table.primary_key.iter().filter_map(|k| table.column(k)).collect();
-    if let [column] = columns.as_slice() {
+    values_condition(&columns, keys)
+}
+
+/// The filter selecting the rows whose `columns` hold one of `keys` (each
+/// key one value per column, as text).
+pub fn values_condition<'s>(columns: &[&'s Column], keys: &[Vec<Option<String>>]) -> PlannedCondition<'s> {
+    if let [column] = columns {
         return PlannedCondition::Filter {
             column,
             json_path: vec![],

@@ -211,6 +211,10 @@ pub(crate) trait Dialect: Sync {
         self.write_value(w, param, value);
     }
     /// A row of defaults only.
+    /// A column's default as the new value of an UPDATE.
+    fn column_default(&self, w: &mut Writer, _column: &Column) {
+        w.push("DEFAULT");
+    }
     fn default_values(&self, w: &mut Writer) {
         w.push(" DEFAULT VALUES");
     }
@@ -468,6 +472,38 @@ mod render_tests {
             let stmt = render_read(&plan, engine, false);
             assert!(!stmt.sql.contains("DROP"), "{}", stmt.sql);
             assert!(stmt.params.contains(&Param::Text(evil.into())), "{:?}", stmt.params);
+        }
+    }
+
+    /// `columns=` with `missing=default` on PATCH: a listed column the body
+    /// lacks is set to its default, which SQLite (no `SET c = DEFAULT`)
+    /// spells as the declared expression, or NULL without one.
+    #[test]
+    fn updates_set_absent_listed_columns_to_their_default() {
+        use crate::grammar::Payload;
+        use crate::plan::{Missing, plan_update};
+        for engine in [Engine::Postgres, Engine::MySql, Engine::Sqlite] {
+            let mut schema = schema(engine);
+            let table = schema.tables.values_mut().find(|t| t.name == "t").expect("fixture table");
+            table.columns.iter_mut().find(|c| c.name == "s").expect("column s").default = Some("'dflt'".into());
+            let query = parse_query("i=eq.1&columns=n,s,b").unwrap();
+            let row = serde_json::json!({"n": 5, "ignored": 1}).as_object().unwrap().clone();
+            let payload = Payload { rows: vec![row], is_array: false };
+            let plan = plan_update(&schema, "s", "t", &query, &payload, Missing::Default).unwrap();
+            let stmt = write::render_update(&plan, engine);
+            let (s_default, b_default) = match engine {
+                Engine::Sqlite => ("\"s\" = ('dflt')", "\"b\" = NULL"),
+                Engine::Postgres => ("\"s\" = DEFAULT", "\"b\" = DEFAULT"),
+                Engine::MySql => ("`s` = DEFAULT", "`b` = DEFAULT"),
+            };
+            assert!(stmt.sql.contains(s_default) && stmt.sql.contains(b_default), "{engine:?}: {}", stmt.sql);
+            assert!(!stmt.sql.contains("ignored"), "{}", stmt.sql);
+            // n and the filter's value are bound.
+            assert_eq!(stmt.params.len(), 2, "{engine:?}: {:?}", stmt.params);
+            // Without missing=default the absent columns are NULL, bound.
+            let plan = plan_update(&schema, "s", "t", &query, &payload, Missing::Null).unwrap();
+            let stmt = write::render_update(&plan, engine);
+            assert!(!stmt.sql.contains("DEFAULT") && !stmt.sql.contains("dflt"), "{}", stmt.sql);
         }
     }
 

@@ -225,6 +225,21 @@ impl Dialect for Sqlite {
         super::write_plain_value(w, column, value);
     }
 
+    /// SQLite has no `SET col = DEFAULT`: the default expression the
+    /// schema declares (introspected from the database's own DDL, never
+    /// from a request) is written instead; a column without one defaults
+    /// to NULL.
+    fn column_default(&self, w: &mut Writer, column: &Column) {
+        match column.default.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+            Some(expression) => {
+                w.push("(");
+                w.push(expression);
+                w.push(")");
+            }
+            None => w.push("NULL"),
+        }
+    }
+
     /// SQLite serializes writers on the whole database: nothing to lock.
     fn lock_rows(&self, _w: &mut Writer) {}
 

@@ -111,7 +111,10 @@ pub fn render_update(plan: &UpdatePlan, engine: Engine) -> Statement {
         }
         w.ident(&column.name);
         w.push(" = ");
-        d.write_value(&mut w, column, value);
+        match value {
+            Some(value) => d.write_value(&mut w, column, value),
+            None => d.column_default(&mut w, column),
+        }
     }
     where_clause(&mut w, target, None);
     w.finish()

@@ -9,7 +9,7 @@ use axum::response::Response;
 
 use crate::db::Tx;
 use crate::grammar::Preferences;
-use crate::plan::{ReadPlan, plan_delete, plan_update};
+use crate::plan::{Missing, ReadPlan, plan_delete, plan_update};
 use crate::sql::{render_count, render_delete, render_keys, render_update};
 
 use super::{WriteRequest, Written, finish, is_plain_write, json_as_key, prepare, read_payload, represent};
@@ -25,7 +25,8 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     let req = prepare(&state, &uri, &headers).await?;
     let payload = read_payload(&state, &headers, body).await?;
-    let plan = plan_update(&req.schema, &req.profile, &table, &req.query, &payload)?;
+    let missing = if req.prefs.missing_default == Some(true) { Missing::Default } else { Missing::Null };
+    let plan = plan_update(&req.schema, &req.profile, &table, &req.query, &payload, missing)?;
     refuse_unfiltered(&state, &plan.target, "PATCH")?;
     if is_plain_write(&req) {
         return run_plain(&state, &req, &render_update(&plan, req.schema.engine), Method::PATCH, &table).await;
@@ -42,7 +43,7 @@ pub async fn update(
             keys.into_iter()
                 .map(|mut key| {
                     for (i, name) in pk.iter().enumerate() {
-                        if let Some((_, v)) = plan.set.iter().find(|(c, _)| &c.name == name) {
+                        if let Some((_, Some(v))) = plan.set.iter().find(|(c, _)| &c.name == name) {
                             key[i] = json_as_key(v);
                         }
                     }

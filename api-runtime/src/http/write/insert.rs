@@ -9,11 +9,13 @@ use axum::response::Response;
 
 use crate::db::Tx;
 use crate::grammar::{ApiQuery, Resolution, ReturnPreference};
-use crate::plan::{InsertPlan, Missing, Page, check_put, plan_insert, plan_read};
+use crate::plan::{InsertPlan, Missing, Page, check_put, plan_insert, plan_read, values_condition};
 use crate::schema::Table;
-use crate::sql::{MAX_PARAMS, render_insert, render_read};
+use crate::sql::{MAX_PARAMS, render_count, render_insert, render_read};
 
-use super::{WriteRequest, Written, finish, is_plain_write, json_as_key, prepare, read_payload, represent};
+use super::{
+    KEYS_PER_READ, WriteRequest, Written, finish, is_plain_write, json_as_key, prepare, read_payload, represent,
+};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 
@@ -30,7 +32,18 @@ pub async fn insert(
     let resolution = req.prefs.resolution.map(|r| r == Resolution::MergeDuplicates);
     let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, missing, resolution)?;
     let mut tx = if is_one_statement(&req, &plan) { state.db.autocommit().await? } else { state.db.begin().await? };
-    let outcome = run_insert(&req, &plan, &mut tx, payload.is_array).await;
+    // PostgREST answers a merge that inserted nothing (every row updated)
+    // with 200, any other insert with 201.
+    let merge = plan.conflict.as_ref().is_some_and(|c| c.merge);
+    let outcome = async {
+        let new_rows = if merge { Some(count_new_rows(&req, &plan, &mut tx).await?) } else { None };
+        let mut written = run_insert(&req, &plan, &mut tx, payload.is_array).await?;
+        if new_rows == Some(0) {
+            written.status = StatusCode::OK;
+        }
+        Ok(written)
+    }
+    .await;
     finish(tx, &req, outcome, Method::POST, &table).await
 }
 
@@ -42,6 +55,7 @@ fn is_one_statement(req: &WriteRequest, plan: &InsertPlan) -> bool {
     let per_statement = MAX_PARAMS / plan.columns.len().max(1);
     is_plain_write(req)
         && !(req.schema.engine == crate::schema::Engine::MySql && plan.conflict.is_some())
+        && !plan.conflict.as_ref().is_some_and(|c| c.merge)
         && plan.rows.len() <= per_statement
         && insert_groups(plan).len() == 1
 }
@@ -59,12 +73,21 @@ pub async fn upsert_one(
     check_put(target, &req.query, &payload)?;
     let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, Missing::Null, Some(true))?;
     let mut tx = state.db.begin().await?;
-    let outcome = run_insert(&req, &plan, &mut tx, false).await.map(|mut w| {
-        // PUT answers like an update: 200 with the row, else 204.
-        w.status = if w.body.is_some() { StatusCode::OK } else { StatusCode::NO_CONTENT };
-        w.location = None;
-        w
-    });
+    // As in PostgREST: with the representation, 201 when the row is new and
+    // 200 when it replaced one; otherwise 204 either way.
+    let outcome = async {
+        let wants_body = req.prefs.return_ == Some(ReturnPreference::Representation);
+        let new_rows = if wants_body { count_new_rows(&req, &plan, &mut tx).await? } else { 0 };
+        let mut written = run_insert(&req, &plan, &mut tx, false).await?;
+        written.status = match (written.body.is_some(), new_rows) {
+            (false, _) => StatusCode::NO_CONTENT,
+            (true, 0) => StatusCode::OK,
+            (true, _) => StatusCode::CREATED,
+        };
+        written.location = None;
+        Ok(written)
+    }
+    .await;
     finish(tx, &req, outcome, Method::PUT, &table).await
 }
 
@@ -105,6 +128,36 @@ async fn run_insert(
         _ => None,
     };
     Ok(Written { status: StatusCode::CREATED, rows: rows_written, body, location })
+}
+
+/// How many of an upsert's rows will be inserted rather than update an
+/// existing row: rows whose conflict key is incomplete (NULL, or left to a
+/// default) are new, and of the others, each distinct key not yet in the
+/// table. Read in the write's transaction, before it.
+async fn count_new_rows(req: &WriteRequest, plan: &InsertPlan<'_>, tx: &mut Tx) -> Result<u64, ApiError> {
+    let Some(conflict) = &plan.conflict else { return Ok(plan.rows.len() as u64) };
+    let index: Vec<Option<usize>> =
+        conflict.columns.iter().map(|k| plan.columns.iter().position(|c| c.name == k.name)).collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut keys: Vec<Vec<Option<String>>> = Vec::new();
+    let mut keyless = 0u64;
+    for row in &plan.rows {
+        let key: Option<Vec<String>> =
+            index.iter().map(|i| i.and_then(|i| row[i].as_ref()).and_then(json_as_key)).collect();
+        match key {
+            Some(key) if seen.insert(key.clone()) => keys.push(key.into_iter().map(Some).collect()),
+            Some(_) => {}
+            None => keyless += 1,
+        }
+    }
+    let mut existing = 0u64;
+    for chunk in keys.chunks(KEYS_PER_READ) {
+        let all = Page { offset: 0, limit: None };
+        let mut target = plan_read(&req.schema, &req.profile, &plan.table.name, &ApiQuery::default(), all)?;
+        target.conditions.push(values_condition(&conflict.columns, chunk));
+        existing += tx.fetch_read_count(&render_count(&target, req.schema.engine, false)).await?;
+    }
+    Ok(keyless + (keys.len() as u64).saturating_sub(existing))
 }
 
 /// MySQL's upsert acts on whichever unique key conflicts, not the one

@@ -17,15 +17,17 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::db::Tx;
-use crate::grammar::{ApiQuery, Payload, Preferences, ReturnPreference, parse_payload, parse_prefer, parse_query};
+use crate::grammar::{
+    ApiQuery, CountPreference, Payload, Preferences, ReturnPreference, parse_payload, parse_prefer, parse_query,
+};
 use crate::plan::{Page, key_condition, plan_read};
 use crate::schema::{Schema, Table};
 use crate::sql::render_read;
 
 use super::AppState;
 use super::error::ApiError;
-use super::negotiate::{Representation, negotiate};
-use super::read::{header_str, profile_from, single_object};
+use super::negotiate::{Negotiated, Representation, negotiate};
+use super::read::{content_range, header_str, profile_from, single_object, without_nulls};
 
 /// What every write handler starts from.
 struct WriteRequest {
@@ -34,15 +36,18 @@ struct WriteRequest {
     query: ApiQuery,
     prefs: Preferences,
     representation: Representation,
+    /// The representation and whether null members are stripped.
+    negotiated: Negotiated,
 }
 
 async fn prepare(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Result<WriteRequest, ApiError> {
     let schema = state.schema();
     let profile = profile_from(&schema, headers, "content-profile")?.to_string();
-    let representation = negotiate(header_str(headers, header::ACCEPT))?.representation;
+    let negotiated = negotiate(header_str(headers, header::ACCEPT))?;
+    let representation = negotiated.representation;
     let query = parse_query(uri.query().unwrap_or(""))?;
     let prefs = parse_prefer(headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()))?;
-    Ok(WriteRequest { schema, profile, query, prefs, representation })
+    Ok(WriteRequest { schema, profile, query, prefs, representation, negotiated })
 }
 
 /// The body as JSON rows, within the configured size. An HTML form body
@@ -138,7 +143,10 @@ async fn represent(
         )
         .hint("Use return=minimal, or add a primary key to the table."));
     };
-    let select_only = ApiQuery { select: req.query.select.clone(), ..ApiQuery::default() };
+    // The representation is shaped like a read: `select=` and `order=`
+    // (embedded orders included) apply to it.
+    let select_only =
+        ApiQuery { select: req.query.select.clone(), order: req.query.order.clone(), ..ApiQuery::default() };
     // Read back in chunks: a key list must stay below every engine's limit
     // of bound parameters.
     let mut parts: Vec<String> = Vec::new();
@@ -208,26 +216,34 @@ async fn finish(
     };
     tx.finish(prefs.tx_rollback != Some(true)).await?;
     tracing::info!(target: "audit", %method, table, status = written.status.as_u16(), rows = written.rows, "write");
-    let has_body = written.body.is_some();
-    let mut response = match written.body {
+    let body = match written.body {
+        Some(body) if req.negotiated.strip_nulls => Some(without_nulls(&body)?),
+        other => other,
+    };
+    let has_body = body.is_some();
+    let mut response = match body {
         Some(body) => (written.status, body).into_response(),
         None => written.status.into_response(),
     };
     let h = response.headers_mut();
     if has_body {
-        let content_type = match req.representation {
-            Representation::SingleObject => "application/vnd.pgrst.object+json; charset=utf-8",
-            _ => "application/json; charset=utf-8",
+        // A write has no CSV form: its rows come back as JSON.
+        let negotiated = match req.negotiated.representation {
+            Representation::Csv => Negotiated { representation: Representation::Json, strip_nulls: false },
+            _ => req.negotiated,
         };
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(negotiated.content_type()));
     }
-    h.insert(header::CONTENT_RANGE, format!("*/{}", written.rows).parse().expect("digits are a valid header"));
+    if let Some(range) = write_content_range(&method, written.rows, prefs.count) {
+        h.insert(header::CONTENT_RANGE, range.parse().expect("digits are a valid header"));
+    }
     if let Some(location) = written.location
         && let Ok(v) = location.parse()
     {
         h.insert(header::LOCATION, v);
     }
     let applied = Preferences {
+        count: prefs.count,
         return_: prefs.return_,
         resolution: prefs.resolution,
         missing_default: prefs.missing_default,
@@ -240,4 +256,39 @@ async fn finish(
         h.insert("preference-applied", v.parse().expect("preference tokens are valid header text"));
     }
     Ok(response)
+}
+
+/// `Content-Range` of a write, as PostgREST sends it: the total only with
+/// `count=exact` (or `estimated`, which is exact here), else `*`; PATCH
+/// names the range of changed rows (`0-1/*`), POST and DELETE do not
+/// (`*/*`), and PUT has none.
+fn write_content_range(method: &Method, rows: u64, count: Option<CountPreference>) -> Option<String> {
+    let counted = matches!(count, Some(CountPreference::Exact | CountPreference::Estimated));
+    let total = counted.then_some(rows as i64);
+    if *method == Method::PUT {
+        None
+    } else if *method == Method::PATCH {
+        Some(content_range(0, rows, total))
+    } else {
+        Some(format!("*/{}", total.map_or_else(|| "*".to_string(), |t| t.to_string())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_ranges_of_writes() {
+        let exact = Some(CountPreference::Exact);
+        assert_eq!(write_content_range(&Method::POST, 3, None).as_deref(), Some("*/*"));
+        assert_eq!(write_content_range(&Method::POST, 3, exact).as_deref(), Some("*/3"));
+        assert_eq!(write_content_range(&Method::POST, 3, Some(CountPreference::Planned)).as_deref(), Some("*/*"));
+        assert_eq!(write_content_range(&Method::DELETE, 2, exact).as_deref(), Some("*/2"));
+        assert_eq!(write_content_range(&Method::PATCH, 2, None).as_deref(), Some("0-1/*"));
+        assert_eq!(write_content_range(&Method::PATCH, 2, exact).as_deref(), Some("0-1/2"));
+        assert_eq!(write_content_range(&Method::PATCH, 0, None).as_deref(), Some("*/*"));
+        assert_eq!(write_content_range(&Method::PATCH, 0, exact).as_deref(), Some("*/0"));
+        assert_eq!(write_content_range(&Method::PUT, 1, exact), None);
+    }
 }
