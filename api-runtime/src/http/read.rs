@@ -61,12 +61,18 @@ pub(super) fn read_response(
     plan: &ReadPlan,
     count: Option<CountPreference>,
 ) -> Result<Response, ApiError> {
+    // As PostgREST: only an offset beyond the total is refused (an offset
+    // equal to it is an empty page), and the refusal names the total.
     if let Some(t) = total
-        && offset > 0
-        && offset >= t as u64
+        && offset > t.max(0) as u64
     {
-        return Err(ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "PGRST103", "Requested range not satisfiable")
-            .details(format!("An offset of {offset} was requested, but there are only {t} rows.")));
+        let mut refusal =
+            ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "PGRST103", "Requested range not satisfiable")
+                .details(format!("An offset of {offset} was requested, but there are only {t} rows."))
+                .into_response();
+        let range = content_range(offset, 0, total).parse().expect("digits are a valid header");
+        refusal.headers_mut().insert(header::CONTENT_RANGE, range);
+        return Ok(refusal);
     }
     let status = match total {
         Some(t) if rows < t as u64 => StatusCode::PARTIAL_CONTENT,
