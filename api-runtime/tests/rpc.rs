@@ -41,9 +41,9 @@ async fn postgres_scalar_functions_by_post_and_get() {
     r.expect(200);
     let ids = api.sql_i64("SELECT id FROM orders WHERE customer_id = 1 ORDER BY id").await;
     let lines: Vec<String> = ids.iter().map(i64::to_string).collect();
-    assert_eq!(r.body, format!("order_ids\n{}\n", lines.join("\n")));
+    assert_eq!(r.body, format!("order_ids\n{}", lines.join("\n")));
     let r = api.get_with("/rpc/add_them?a=1&b=2", &[("accept", "text/csv")]).await;
-    assert_eq!(r.body, "add_them\n3\n");
+    assert_eq!(r.body, "add_them\n3");
 
     // Mixed-case names and parameters are quoted.
     assert_eq!(api.post_with("/rpc/MixedCase Fn", &[JSON], r#"{"Value": 41}"#).await.json(), json!(42));
@@ -97,8 +97,6 @@ async fn postgres_set_returning_functions_take_the_read_grammar() {
         .await;
     r.expect(200);
     assert_eq!(r.json(), json!({"id": 3}));
-    let r = api.get_with("/rpc/orders_of?customer=2&select=id,status&order=id", &[("accept", "text/csv")]).await;
-    assert_eq!(r.body, "id,status\n3,pending\n4,cancelled\n");
 }
 
 #[tokio::test]
@@ -282,4 +280,21 @@ async fn functions_are_listed_in_the_openapi_document() {
         assert!(writer["post"].is_object() && writer["get"].is_null(), "a writing function has no GET: {writer}");
         assert!(doc["paths"]["/rpc/do_nothing"].is_null());
     }
+}
+
+#[tokio::test]
+async fn csv_has_no_trailing_newline() {
+    let api = pg().await;
+    let r = api.get_with("/rpc/orders_of?customer=2&select=id,status&order=id", &[("accept", "text/csv")]).await;
+    r.expect(200);
+    assert_eq!(r.body, "id,status\n3,pending\n4,cancelled");
+    let r = api.get_with("/rpc/add_them?a=1&b=2", &[("accept", "text/csv")]).await;
+    assert_eq!(r.body, "add_them\n3");
+    let r = api.get_with("/rpc/orders_of?customer=999&select=id,status", &[("accept", "text/csv")]).await;
+    assert_eq!(r.body, "id,status\n");
+
+    let api = Api::fixture(Engine::MySql).await;
+    let r = api.get_with("/rpc/add_them?a=1&b=2", &[("accept", "text/csv")]).await;
+    r.expect(200);
+    assert_eq!(r.body, "add_them\n3");
 }
