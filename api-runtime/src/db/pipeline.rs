@@ -176,9 +176,20 @@ impl Pipeline {
         slot.in_flight.fetch_add(1, Ordering::Relaxed);
         let _in_flight = InFlight(slot);
         let shared = slot.connection(&inner.config).await.map_err(unavailable)?;
-        let prepared = shared.prepare(stmt).await?;
         let params: Vec<&(dyn ToSql + Sync)> = stmt.params.iter().map(|p| p as _).collect();
-        shared.client.query_opt(&prepared, &params).await.map_err(DbError::from)
+        let result = match shared.prepare(stmt).await {
+            Ok(prepared) => shared.client.query_opt(&prepared, &params).await,
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| {
+            // The server ended the session (a restart, a terminated
+            // backend): the next read must not find this connection still
+            // current before its task has seen the socket close.
+            if e.is_closed() || e.as_db_error().is_some_and(|d| matches!(d.severity(), "FATAL" | "PANIC")) {
+                slot.forget(&shared);
+            }
+            DbError::from(e)
+        })
     }
 }
 
@@ -213,6 +224,15 @@ impl Slot {
         Ok(shared)
     }
 
+    /// Drops `lost` as the current connection (if it still is), so the
+    /// next read opens another.
+    fn forget(&self, lost: &Arc<Shared>) {
+        let mut current = self.current.lock().expect("not poisoned");
+        if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, lost)) {
+            *current = None;
+        }
+    }
+
     fn live(&self) -> Option<Arc<Shared>> {
         let current = self.current.lock().expect("not poisoned");
         current.as_ref().filter(|s| !s.client.is_closed() && s.opened.elapsed() < super::pool::MAX_LIFETIME).cloned()
@@ -220,7 +240,7 @@ impl Slot {
 }
 
 impl Shared {
-    async fn prepare(&self, stmt: &Statement) -> Result<tokio_postgres::Statement, DbError> {
+    async fn prepare(&self, stmt: &Statement) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
         let types = || stmt.params.iter().map(Param::pg_type);
         if let Some(found) =
             self.prepared.lock().expect("not poisoned").get(&stmt.sql).and_then(|variants| {
@@ -230,7 +250,7 @@ impl Shared {
             return Ok(found);
         }
         let types: Vec<Type> = types().collect();
-        let prepared = self.client.prepare_typed(&stmt.sql, &types).await.map_err(DbError::from)?;
+        let prepared = self.client.prepare_typed(&stmt.sql, &types).await?;
         let mut cache = self.prepared.lock().expect("not poisoned");
         if cache.len() >= MAX_PREPARED {
             cache.clear();
