@@ -33,7 +33,7 @@ pub enum StartupError {
 
 /// Connects and reads the schema: everything but the listeners.
 pub async fn prepare(database_url: &str, config: RuntimeConfig) -> Result<Arc<AppState>, StartupError> {
-    let db = Db::connect(database_url, &config.database.pool).await?;
+    let db = Db::connect_exposing(database_url, &config.database.pool, &config.database.schemas).await?;
     let schema = introspect(&db, &config.database.schemas, &config.database.tables).await?;
     tracing::info!(
         engine = schema.engine.name(),

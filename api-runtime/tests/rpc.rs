@@ -41,9 +41,9 @@ async fn postgres_scalar_functions_by_post_and_get() {
     r.expect(200);
     let ids = api.sql_i64("SELECT id FROM orders WHERE customer_id = 1 ORDER BY id").await;
     let lines: Vec<String> = ids.iter().map(i64::to_string).collect();
-    assert_eq!(r.body, format!("order_ids\n{}\n", lines.join("\n")));
+    assert_eq!(r.body, format!("order_ids\n{}", lines.join("\n")));
     let r = api.get_with("/rpc/add_them?a=1&b=2", &[("accept", "text/csv")]).await;
-    assert_eq!(r.body, "add_them\n3\n");
+    assert_eq!(r.body, "add_them\n3");
 
     // Mixed-case names and parameters are quoted.
     assert_eq!(api.post_with("/rpc/MixedCase Fn", &[JSON], r#"{"Value": 41}"#).await.json(), json!(42));
@@ -97,8 +97,6 @@ async fn postgres_set_returning_functions_take_the_read_grammar() {
         .await;
     r.expect(200);
     assert_eq!(r.json(), json!({"id": 3}));
-    let r = api.get_with("/rpc/orders_of?customer=2&select=id,status&order=id", &[("accept", "text/csv")]).await;
-    assert_eq!(r.body, "id,status\n3,pending\n4,cancelled\n");
 }
 
 #[tokio::test]
@@ -282,4 +280,115 @@ async fn functions_are_listed_in_the_openapi_document() {
         assert!(writer["post"].is_object() && writer["get"].is_null(), "a writing function has no GET: {writer}");
         assert!(doc["paths"]["/rpc/do_nothing"].is_null());
     }
+}
+
+/// PostgREST's `getitemrange`: a set-returning function over a table,
+/// paged by `limit`/`offset` and by `Range` like a table read.
+const ITEMS: &str = "
+CREATE TABLE items (id bigint PRIMARY KEY);
+INSERT INTO items SELECT generate_series(1, 15);
+CREATE FUNCTION getitemrange(min bigint, max bigint) RETURNS SETOF items
+  LANGUAGE sql STABLE AS $$ SELECT * FROM items WHERE id > min AND id <= max $$;
+";
+
+#[tokio::test]
+async fn postgres_set_returning_functions_are_paged_once() {
+    let api = Api::with_sql(Engine::Postgres, ITEMS, RuntimeConfig::default()).await;
+    let r = api.post_with("/rpc/getitemrange?limit=2&offset=1&order=id", &[JSON], r#"{"min": 2, "max": 10}"#).await;
+    r.expect(200);
+    assert_eq!(r.column_i64("id"), vec![4, 5]);
+    assert_eq!(r.header("content-range"), Some("1-2/*"));
+    let r = api.post_with("/rpc/getitemrange?limit=1&offset=1", &[JSON], r#"{"min": 2, "max": 4}"#).await;
+    assert_eq!(r.json(), json!([{"id": 4}]));
+    assert_eq!(r.header("content-range"), Some("1-1/*"));
+    let r = api.get("/rpc/getitemrange?min=2&max=4&limit=1&offset=1").await;
+    assert_eq!(r.json(), json!([{"id": 4}]));
+    let r = api.get_with("/rpc/getitemrange?min=2&max=4", &[("range", "1-1")]).await;
+    assert_eq!(r.json(), json!([{"id": 4}]));
+    let r = api.post_with("/rpc/getitemrange?limit=2&offset=1", &[JSON], r#"{"min": 0, "max": 15}"#).await;
+    assert_eq!(r.column_i64("id").len(), 2, "{}", r.body);
+    // A set of scalars and an embed are paged alike.
+    let sql = "CREATE FUNCTION item_ids(top bigint) RETURNS SETOF bigint LANGUAGE sql STABLE AS $$ SELECT id FROM items WHERE id <= top ORDER BY id $$";
+    api.db.execute(sql).await;
+    dbapi_runtime::server::reload_schema(&api.state).await.unwrap();
+    let r = api.post_with("/rpc/item_ids?limit=2&offset=1", &[JSON], r#"{"top": 10}"#).await;
+    assert_eq!(r.json(), json!([2, 3]));
+    let r = api.get_with("/rpc/item_ids?top=10&item_ids=gt.3", &[("range", "2-3"), ("prefer", "count=exact")]).await;
+    r.expect(206);
+    assert_eq!(r.json(), json!([6, 7]));
+    assert_eq!(r.header("content-range"), Some("2-3/7"));
+    // Without an order the page is still two rows after the first.
+    let r = api.get("/rpc/getitemrange?min=0&max=15&limit=3&offset=5").await;
+    assert_eq!(r.column_i64("id").len(), 3, "{}", r.body);
+    let r = api.get_with("/rpc/getitemrange?min=0&max=15&order=id", &[("range", "10-100")]).await;
+    r.expect(200);
+    assert_eq!(r.column_i64("id"), vec![11, 12, 13, 14, 15]);
+    assert_eq!(r.header("content-range"), Some("10-14/*"));
+    let r = api
+        .get_with("/rpc/getitemrange?min=0&max=15&order=id&offset=3", &[("range", "0-4"), ("prefer", "count=exact")])
+        .await;
+    r.expect(206);
+    assert_eq!(r.column_i64("id"), vec![4, 5]);
+    assert_eq!(r.header("content-range"), Some("3-4/15"));
+    // Past the end with a count: 416 naming the total.
+    let r = api.get_with("/rpc/getitemrange?min=0&max=15&offset=100", &[("prefer", "count=exact")]).await;
+    let e = r.expect_error(416, "PGRST103");
+    assert_eq!(e["details"], "An offset of 100 was requested, but there are only 15 rows.");
+    assert_eq!(r.header("content-range"), Some("*/15"));
+    let r = api.get_with("/rpc/getitemrange?min=2&max=2&offset=1", &[("prefer", "count=exact")]).await;
+    r.expect_error(416, "PGRST103");
+    assert_eq!(r.header("content-range"), Some("*/0"));
+}
+
+/// Functions find the exposed schema's tables without naming the schema,
+/// as PostgREST sets `search_path` to the exposed schemas.
+#[tokio::test]
+async fn postgres_functions_run_with_the_exposed_schemas_on_the_search_path() {
+    // Bodies are checked when called, not when created (the creating
+    // session's search_path does not have `api`).
+    let sql = "
+SET check_function_bodies = off;
+CREATE SCHEMA api;
+CREATE TABLE api.things (id integer PRIMARY KEY, name text);
+INSERT INTO api.things VALUES (1, 'one'), (2, 'two'), (3, 'three');
+CREATE FUNCTION api.thing_names() RETURNS SETOF text
+  LANGUAGE sql STABLE AS $$ SELECT name FROM things ORDER BY id $$;
+CREATE FUNCTION api.count_things() RETURNS bigint
+  LANGUAGE plpgsql AS $$ BEGIN RETURN (SELECT count(*) FROM things); END $$;
+CREATE FUNCTION api.add_thing(id integer, name text) RETURNS void
+  LANGUAGE sql AS $$ INSERT INTO things VALUES (id, name) $$;
+";
+    let mut config = RuntimeConfig::default();
+    config.database.schemas = vec!["api".into()];
+    let api = Api::with_sql(Engine::Postgres, sql, config.clone()).await;
+    let r = api.get("/rpc/thing_names");
+    let r = r.await;
+    r.expect(200);
+    assert_eq!(r.json(), json!(["one", "two", "three"]));
+    let r = api.post_with("/rpc/count_things", &[JSON], "{}").await;
+    r.expect(200);
+    assert_eq!(r.json(), json!(3));
+    api.post_with("/rpc/add_thing", &[JSON], r#"{"id": 4, "name": "four"}"#).await.expect(204);
+    assert_eq!(api.post_with("/rpc/count_things", &[JSON], "").await.json(), json!(4));
+    // Through the pool as well as the pipelined read connections.
+    config.database.pool.read_connections = 0;
+    let api = Api::with_sql(Engine::Postgres, sql, config).await;
+    assert_eq!(api.get("/rpc/thing_names?limit=1&offset=2").await.json(), json!(["three"]));
+}
+
+#[tokio::test]
+async fn csv_has_no_trailing_newline() {
+    let api = pg().await;
+    let r = api.get_with("/rpc/orders_of?customer=2&select=id,status&order=id", &[("accept", "text/csv")]).await;
+    r.expect(200);
+    assert_eq!(r.body, "id,status\n3,pending\n4,cancelled");
+    let r = api.get_with("/rpc/add_them?a=1&b=2", &[("accept", "text/csv")]).await;
+    assert_eq!(r.body, "add_them\n3");
+    let r = api.get_with("/rpc/orders_of?customer=999&select=id,status", &[("accept", "text/csv")]).await;
+    assert_eq!(r.body, "id,status\n");
+
+    let api = Api::fixture(Engine::MySql).await;
+    let r = api.get_with("/rpc/add_them?a=1&b=2", &[("accept", "text/csv")]).await;
+    r.expect(200);
+    assert_eq!(r.body, "add_them\n3");
 }

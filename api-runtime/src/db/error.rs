@@ -195,6 +195,8 @@ fn is_connection_message(message: &str) -> bool {
 impl From<tokio_postgres::Error> for DbError {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.as_db_error() {
+            // FATAL and PANIC end the session, whatever the code.
+            Some(d) if matches!(d.severity(), "FATAL" | "PANIC") => DbError::Lost(d.message().to_string()),
             Some(d) => postgres_error(d.code().code(), d.message(), d.detail(), d.constraint(), d.hint()),
             // The connection is gone.
             None if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) => {

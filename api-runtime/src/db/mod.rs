@@ -71,6 +71,20 @@ pub enum ConnectError {
     Unreachable { target: String, source: Box<dyn std::error::Error + Send + Sync> },
 }
 
+/// `"api", "public"`: the exposed schemas, quoted, then `public`; `None`
+/// when that is what PostgreSQL's default path already finds.
+fn search_path(schemas: &[String]) -> Option<String> {
+    if schemas.is_empty() || schemas == ["public"] {
+        return None;
+    }
+    let mut path: Vec<&str> = schemas.iter().map(String::as_str).collect();
+    if !path.contains(&"public") {
+        path.push("public");
+    }
+    let quoted: Vec<String> = path.iter().map(|s| format!("\"{}\"", s.replace('"', "\"\""))).collect();
+    Some(quoted.join(", "))
+}
+
 /// The URL with any password removed, for messages and logs.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -98,13 +112,28 @@ macro_rules! per_engine {
 impl Db {
     /// Opens a pool and checks that one connection works.
     pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Db, ConnectError> {
+        Self::connect_exposing(url, settings, &[]).await
+    }
+
+    /// Opens a pool whose PostgreSQL connections have `schemas` (the
+    /// exposed schemas) on their `search_path`, then `public`, as PostgREST
+    /// runs requests (its `db-extra-search-path` defaults to `public`): a
+    /// function naming a table without its schema finds it. The path is
+    /// set once per connection, as a startup option that the pool and the
+    /// pipelined read connections both send, because pipelined reads share
+    /// a connection and cannot set it per request. MySQL routines run in
+    /// their own database anyway; SQLite has none.
+    pub async fn connect_exposing(url: &str, settings: &PoolSettings, schemas: &[String]) -> Result<Db, ConnectError> {
         let scheme = url.split("://").next().unwrap_or("");
         let acquire = Duration::from_secs(settings.acquire_timeout_seconds.max(1));
         let max = settings.max_connections.max(1) as usize;
         let bad_url = |e: sqlx::Error| ConnectError::BadUrl(e.to_string());
         let db = match scheme {
             "postgres" | "postgresql" => {
-                let options = PgConnectOptions::from_str(url).map_err(bad_url)?.application_name("dbapi");
+                let mut options = PgConnectOptions::from_str(url).map_err(bad_url)?.application_name("dbapi");
+                if let Some(path) = search_path(schemas) {
+                    options = options.options([("search_path", path)]);
+                }
                 // Both kinds of connection count within `max`.
                 let reads = (settings.read_connections as usize).min(max - 1);
                 let pipeline = (reads > 0).then(|| Pipeline::new(&options, url, reads, acquire)).flatten();
@@ -449,5 +478,15 @@ mod tests {
         assert_eq!(redact_url("postgres://app:s3cret@db:5432/shop"), "postgres://app@db:5432/shop");
         assert_eq!(redact_url("mysql://root@127.0.0.1/test"), "mysql://root@127.0.0.1/test");
         assert_eq!(redact_url("sqlite://demo.db"), "sqlite://demo.db");
+    }
+
+    #[test]
+    fn the_search_path_is_the_exposed_schemas_then_public() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(search_path(&[]), None);
+        assert_eq!(search_path(&v(&["public"])), None);
+        assert_eq!(search_path(&v(&["api"])).as_deref(), Some(r#""api", "public""#));
+        assert_eq!(search_path(&v(&["public", "other"])).as_deref(), Some(r#""public", "other""#));
+        assert_eq!(search_path(&v(&["we\"ird"])).as_deref(), Some(r#""we""ird", "public""#));
     }
 }

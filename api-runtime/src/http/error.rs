@@ -63,7 +63,7 @@ impl ApiError {
 
     pub fn method_not_allowed(method: &str) -> Self {
         ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "PGRST117", format!("Unsupported HTTP method: {method}"))
-            .hint("Tables take GET, HEAD, POST, PATCH, PUT and DELETE.")
+            .hint("Tables take GET, HEAD, POST, PATCH, PUT, DELETE and OPTIONS.")
     }
 }
 

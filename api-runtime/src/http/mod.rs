@@ -4,6 +4,7 @@
 
 pub mod error;
 mod negotiate;
+mod options;
 mod read;
 mod rpc;
 mod write;
@@ -68,8 +69,8 @@ pub fn api_router(state: Arc<AppState>) -> Router {
     let docs = utoipa_swagger_ui::SwaggerUi::new(DOCS_PATH).config(utoipa_swagger_ui::Config::new([OPENAPI_PATH]));
     let content_headers =
         [header::CONTENT_RANGE, header::LOCATION, HeaderName::from_static("preference-applied"), header::RETRY_AFTER];
-    Router::new()
-        .route("/", get(openapi_document).fallback(method_not_allowed))
+    let routes = Router::new()
+        .route("/", get(openapi_document).options(options::root).fallback(method_not_allowed))
         .route(OPENAPI_PATH, get(openapi_document))
         .route(
             "/{table}",
@@ -78,28 +79,37 @@ pub fn api_router(state: Arc<AppState>) -> Router {
                 .patch(write::update)
                 .put(write::upsert_one)
                 .delete(write::delete)
+                .options(options::table)
                 .fallback(method_not_allowed),
         )
-        .route("/rpc/{function}", get(rpc::call_get).post(rpc::call_post).fallback(rpc::method_not_allowed))
+        .route(
+            "/rpc/{function}",
+            get(rpc::call_get).post(rpc::call_post).options(options::function).fallback(rpc::method_not_allowed),
+        )
         .merge(Router::from(docs))
         .fallback(not_found)
-        .with_state(state)
-        .layer(CompressionLayer::new())
-        .layer(
-            CorsLayer::new()
-                .allow_origin(Any)
-                .allow_methods([
-                    Method::GET,
-                    Method::HEAD,
-                    Method::POST,
-                    Method::PATCH,
-                    Method::PUT,
-                    Method::DELETE,
-                    Method::OPTIONS,
-                ])
-                .allow_headers(Any)
-                .expose_headers(content_headers),
-        )
+        .with_state(state);
+    let with_cors = routes.clone().layer(CompressionLayer::new()).layer(
+        CorsLayer::new()
+            .allow_origin(Any)
+            .allow_methods([
+                Method::GET,
+                Method::HEAD,
+                Method::POST,
+                Method::PATCH,
+                Method::PUT,
+                Method::DELETE,
+                Method::OPTIONS,
+            ])
+            .allow_headers(Any)
+            .expose_headers(content_headers),
+    );
+    // The CORS layer answers every OPTIONS as a preflight; only one asking
+    // for a method is one, others reach the routes (`Allow`). The choice is
+    // made outside the routes, so the path is matched once.
+    Router::new()
+        .fallback_service(with_cors)
+        .layer(axum::middleware::from_fn_with_state(routes, options::unless_preflight))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked");

@@ -111,12 +111,18 @@ pub(super) fn read_response(
     plan: &ReadPlan,
     count: Option<CountPreference>,
 ) -> Result<Response, ApiError> {
+    // As PostgREST: only an offset beyond the total is refused (an offset
+    // equal to it is an empty page), and the refusal names the total.
     if let Some(t) = total
-        && offset > 0
-        && offset >= t as u64
+        && offset > t.max(0) as u64
     {
-        return Err(ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "PGRST103", "Requested range not satisfiable")
-            .details(format!("An offset of {offset} was requested, but there are only {t} rows.")));
+        let mut refusal =
+            ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "PGRST103", "Requested range not satisfiable")
+                .details(format!("An offset of {offset} was requested, but there are only {t} rows."))
+                .into_response();
+        let range = content_range(offset, 0, total).parse().expect("digits are a valid header");
+        refusal.headers_mut().insert(header::CONTENT_RANGE, range);
+        return Ok(refusal);
     }
     let status = match total {
         Some(t) if rows < t as u64 => StatusCode::PARTIAL_CONTENT,
@@ -246,7 +252,7 @@ pub(super) fn without_nulls(body: &str) -> Result<String, ApiError> {
 }
 
 /// The JSON rows as CSV: a header of the top level's labels, then one line
-/// per row; nested values are written as JSON.
+/// per row separated by `\n`; nested values are written as JSON.
 fn to_csv(body: &str, plan: &ReadPlan) -> Result<String, ApiError> {
     let rows: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(body).map_err(|e| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "DBAPI500", "Could not convert the result to CSV")
@@ -264,7 +270,7 @@ fn to_csv(body: &str, plan: &ReadPlan) -> Result<String, ApiError> {
             })
             .collect(),
     };
-    let mut out = csv::Writer::from_writer(Vec::new());
+    let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
     let csv_error = |e: csv::Error| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "DBAPI500", "Could not write CSV").details(e.to_string())
     };
@@ -277,7 +283,13 @@ fn to_csv(body: &str, plan: &ReadPlan) -> Result<String, ApiError> {
         });
         out.write_record(record).map_err(csv_error)?;
     }
-    let bytes = out.into_inner().map_err(|e| csv_error(e.into_error().into()))?;
+    let mut bytes = out.into_inner().map_err(|e| csv_error(e.into_error().into()))?;
+    // Lines are separated, not terminated, as in PostgREST's CSV: the last
+    // row has no newline after it (the header keeps its own, so an empty
+    // result is the header line).
+    if !rows.is_empty() {
+        bytes.pop();
+    }
     Ok(String::from_utf8(bytes).expect("CSV of UTF-8 strings is UTF-8"))
 }
 

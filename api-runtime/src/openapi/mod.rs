@@ -539,6 +539,7 @@ mod tests {
             schema: "public".into(),
             name: "customers".into(),
             is_view: false,
+            writable: crate::schema::Writable::ALL,
             columns: vec![
                 Column {
                     default: Some("nextval('customers_id_seq'::regclass)".into()),
@@ -560,6 +561,7 @@ mod tests {
             schema: "public".into(),
             name: "orders".into(),
             is_view: false,
+            writable: crate::schema::Writable::ALL,
             columns: vec![
                 Column {
                     default: Some("nextval('orders_id_seq'::regclass)".into()),
@@ -592,6 +594,7 @@ mod tests {
             schema: "public".into(),
             name: "order_totals".into(),
             is_view: true,
+            writable: crate::schema::Writable::ALL,
             columns: vec![
                 col("customer_id", "integer", ValueKind::Integer, true),
                 col("sum", "numeric", ValueKind::Numeric, true),
@@ -778,6 +781,7 @@ mod tests {
             schema: "public".into(),
             name: name.into(),
             is_view: false,
+            writable: crate::schema::Writable::ALL,
             columns: vec![col("id", "integer", ValueKind::Integer, false)],
             primary_key: vec![],
             unique: vec![],

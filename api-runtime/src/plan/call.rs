@@ -79,6 +79,29 @@ pub fn plan_call<'s>(
     Ok(CallPlan::Read(plan))
 }
 
+/// The overloads of `profile.name`; none is 404 `PGRST202` naming the
+/// call with `arguments` (or why the routine cannot be called).
+pub fn find_functions<'s>(
+    schema: &'s Schema,
+    profile: &str,
+    name: &str,
+    arguments: &[&str],
+) -> Result<&'s [Function], PlanError> {
+    let overloads = schema.functions_named(profile, name);
+    if !overloads.is_empty() {
+        return Ok(overloads);
+    }
+    if let Some(reason) = schema.uncallable.get(&(profile.to_string(), name.to_string())) {
+        return Err(PlanError::UncallableFunction { name: format!("{profile}.{name}"), reason: reason.clone() });
+    }
+    let hint = match schema.engine {
+        crate::schema::Engine::Sqlite => Some("SQLite has no stored functions to call.".to_string()),
+        _ => closest(name, schema.functions_in(profile).map(|f| f.name.as_str()))
+            .map(|c| format!("Perhaps you meant to call the function {profile}.{c}")),
+    };
+    Err(PlanError::UnknownFunction { signature: format!("{profile}.{name}({})", arguments.join(", ")), hint })
+}
+
 /// The one overload whose parameters the argument names fit: every name
 /// is a parameter, every parameter without a default is named.
 fn choose_overload<'s>(
@@ -87,22 +110,9 @@ fn choose_overload<'s>(
     name: &str,
     args: &CallArgs,
 ) -> Result<&'s Function, PlanError> {
-    let overloads = schema.functions_named(profile, name);
-    let signature = || {
-        let names: Vec<&str> = args.named.keys().map(String::as_str).collect();
-        format!("{profile}.{name}({})", names.join(", "))
-    };
-    if overloads.is_empty() {
-        if let Some(reason) = schema.uncallable.get(&(profile.to_string(), name.to_string())) {
-            return Err(PlanError::UncallableFunction { name: format!("{profile}.{name}"), reason: reason.clone() });
-        }
-        let hint = match schema.engine {
-            crate::schema::Engine::Sqlite => Some("SQLite has no stored functions to call.".to_string()),
-            _ => closest(name, schema.functions_in(profile).map(|f| f.name.as_str()))
-                .map(|c| format!("Perhaps you meant to call the function {profile}.{c}")),
-        };
-        return Err(PlanError::UnknownFunction { signature: signature(), hint });
-    }
+    let names: Vec<&str> = args.named.keys().map(String::as_str).collect();
+    let signature = || format!("{profile}.{name}({})", names.join(", "));
+    let overloads = find_functions(schema, profile, name, &names)?;
     if args.body.as_ref().is_some_and(|b| !b.is_object()) && !overloads.iter().any(|f| args.takes_whole_body(f)) {
         return Err(PlanError::Payload {
             message: "The arguments must be a JSON object".into(),

@@ -9,7 +9,7 @@ mod call;
 mod read;
 mod write;
 
-pub use call::{CallArgs, CallPlan, plan_call};
+pub use call::{CallArgs, CallPlan, find_functions, plan_call};
 pub use read::{
     Call, Cast, EmbedPlan, Page, PlannedCondition, PlannedItem, PlannedOrder, ReadPlan, find_table, plan_read,
 };

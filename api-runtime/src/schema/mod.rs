@@ -91,6 +91,9 @@ pub struct Table {
     pub schema: String,
     pub name: String,
     pub is_view: bool,
+    /// The writes the relation takes: all for a table; for a view what
+    /// the database reports (auto-updatable, or INSTEAD OF triggers).
+    pub writable: Writable,
     pub columns: Vec<Column>,
     pub primary_key: Vec<String>,
     /// Unique constraints and unique indexes, each a list of columns.
@@ -110,6 +113,21 @@ impl Table {
         let covers = |key: &Vec<String>| !key.is_empty() && key.iter().all(|k| columns.contains(k));
         covers(&self.primary_key) || self.unique.iter().any(covers)
     }
+}
+
+/// Which writes a relation takes, as the database reports them
+/// (PostgreSQL `pg_relation_is_updatable`, MySQL `IS_UPDATABLE`, SQLite
+/// `INSTEAD OF` triggers); `OPTIONS` answers with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Writable {
+    pub insert: bool,
+    pub update: bool,
+    pub delete: bool,
+}
+
+impl Writable {
+    pub const ALL: Writable = Writable { insert: true, update: true, delete: true };
+    pub const NONE: Writable = Writable { insert: false, update: false, delete: false };
 }
 
 /// Qualified name of a table: (schema, table).
@@ -187,6 +205,7 @@ pub(crate) fn result_rows(schema: &str, function: &str, columns: Vec<Column>) ->
         schema: schema.to_string(),
         name: function.to_string(),
         is_view: true,
+        writable: Writable::NONE,
         columns,
         primary_key: Vec::new(),
         unique: Vec::new(),

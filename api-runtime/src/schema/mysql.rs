@@ -12,8 +12,8 @@ use sqlx::mysql::MySqlRow;
 use sqlx::{AssertSqlSafe, Column as _, Executor, MySqlConnection, Row, SqlSafeStr, Statement as _};
 
 use super::{
-    Column, ForeignKey, Function, IntrospectError, Returns, Routines, Table, ValueKind, Volatility, scalar_result,
-    view_keys,
+    Column, ForeignKey, Function, IntrospectError, Returns, Routines, Table, ValueKind, Volatility, Writable,
+    scalar_result, view_keys,
 };
 
 const VERSION_SQL: &str = "SELECT VERSION()";
@@ -21,9 +21,10 @@ const VERSION_SQL: &str = "SELECT VERSION()";
 const SCHEMA_SQL: &str = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?";
 
 const TABLES_SQL: &str = "
-SELECT TABLE_NAME, TABLE_TYPE, TABLE_COMMENT
-FROM information_schema.TABLES
-WHERE TABLE_SCHEMA = ?";
+SELECT t.TABLE_NAME, t.TABLE_TYPE, t.TABLE_COMMENT, v.IS_UPDATABLE
+FROM information_schema.TABLES t
+LEFT JOIN information_schema.VIEWS v ON v.TABLE_SCHEMA = t.TABLE_SCHEMA AND v.TABLE_NAME = t.TABLE_NAME
+WHERE t.TABLE_SCHEMA = ?";
 
 const COLUMNS_SQL: &str = "
 SELECT TABLE_NAME, COLUMN_NAME, CAST(ORDINAL_POSITION AS SIGNED), COLUMN_TYPE, DATA_TYPE,
@@ -174,6 +175,13 @@ async fn introspect_schema(conn: &mut MySqlConnection, schema: &str, mariadb: bo
             // Sequences (MariaDB), temporary tables.
             _ => continue,
         };
+        // A view is updatable (and insertable, deletable) as the server
+        // says; MySQL has no INSTEAD OF triggers.
+        let writable = match is_view {
+            false => Writable::ALL,
+            true if text(&row, 3)?.as_deref() == Some("YES") => Writable::ALL,
+            true => Writable::NONE,
+        };
         // Views report the comment "VIEW".
         let comment = if is_view { None } else { text(&row, 2)?.filter(|c| !c.is_empty()) };
         tables.insert(
@@ -182,6 +190,7 @@ async fn introspect_schema(conn: &mut MySqlConnection, schema: &str, mariadb: bo
                 schema: schema.to_string(),
                 name,
                 is_view,
+                writable,
                 columns: Vec::new(),
                 primary_key: Vec::new(),
                 unique: Vec::new(),

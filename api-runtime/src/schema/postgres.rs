@@ -11,8 +11,8 @@ use sqlx::{PgConnection, Row};
 
 use super::pg_views;
 use super::{
-    Column, ForeignKey, Function, IntrospectError, Returns, Routines, Table, ValueKind, Volatility, result_rows,
-    scalar_result,
+    Column, ForeignKey, Function, IntrospectError, Returns, Routines, Table, ValueKind, Volatility, Writable,
+    result_rows, scalar_result,
 };
 
 /// Schemas that exist among the requested ones.
@@ -22,7 +22,8 @@ const SCHEMAS_SQL: &str = "SELECT nspname::text FROM pg_namespace WHERE nspname 
 /// and materialized views (`m`).
 const RELATIONS_SQL: &str = "
 SELECT c.oid::int8 AS oid, n.nspname::text AS schema, c.relname::text AS name,
-       c.relkind::text AS kind, obj_description(c.oid, 'pg_class') AS comment
+       c.relkind::text AS kind, obj_description(c.oid, 'pg_class') AS comment,
+       pg_relation_is_updatable(c.oid::regclass, true) AS updatable
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = ANY($1::text[]::name[])
@@ -167,12 +168,17 @@ pub(super) async fn introspect(
     let mut tables: HashMap<i64, Table> = HashMap::new();
     for row in sqlx::query(RELATIONS_SQL).bind(schemas).fetch_all(&mut *conn).await? {
         let kind: String = row.try_get("kind")?;
+        // Bits of the command types PostgreSQL can run on the relation
+        // (auto-updatable, or through INSTEAD OF triggers or rules).
+        let updatable: i32 = row.try_get("updatable")?;
+        let writable = Writable { insert: updatable & 8 != 0, update: updatable & 4 != 0, delete: updatable & 16 != 0 };
         tables.insert(
             row.try_get("oid")?,
             Table {
                 schema: row.try_get("schema")?,
                 name: row.try_get("name")?,
                 is_view: kind == "v" || kind == "m",
+                writable,
                 columns: Vec::new(),
                 primary_key: Vec::new(),
                 unique: Vec::new(),

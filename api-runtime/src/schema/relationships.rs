@@ -138,6 +138,7 @@ mod tests {
             schema: "public".into(),
             name: name.into(),
             is_view: false,
+            writable: crate::schema::Writable::ALL,
             columns: vec![Column {
                 name: "id".into(),
                 db_type: "integer".into(),

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Column as _, Executor, Row, SqlSafeStr, SqliteConnection, Statement as _};
 
-use super::{Column, ForeignKey, IntrospectError, Table, ValueKind, view_keys};
+use super::{Column, ForeignKey, IntrospectError, Table, ValueKind, Writable, view_keys};
 use crate::db::quote_doubling;
 
 const DATABASES_SQL: &str = "SELECT name FROM pragma_database_list";
@@ -48,6 +48,8 @@ ORDER BY il.name, ii.seqno"#;
 /// synthesized names.
 const MAIN_TABLE_SQL_SQL: &str = "SELECT name, sql FROM main.sqlite_schema WHERE type = 'table'";
 const TEMP_TABLE_SQL_SQL: &str = "SELECT name, sql FROM temp.sqlite_schema WHERE type = 'table'";
+const MAIN_TRIGGERS_SQL: &str = "SELECT tbl_name, sql FROM main.sqlite_schema WHERE type = 'trigger'";
+const TEMP_TRIGGERS_SQL: &str = "SELECT tbl_name, sql FROM temp.sqlite_schema WHERE type = 'trigger'";
 
 /// Foreign keys in declaration order (SQLite numbers them backwards).
 const FOREIGN_KEYS_SQL: &str = r#"
@@ -65,6 +67,14 @@ pub(super) async fn introspect(conn: &mut SqliteConnection, schemas: &[String]) 
     }
     out.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
     Ok(out)
+}
+
+/// The event of an `INSTEAD OF` trigger (`INSERT`, `UPDATE`, `DELETE`),
+/// read from its `CREATE TRIGGER` text.
+fn instead_of(sql: &str) -> Option<&'static str> {
+    let words: Vec<String> = sql.split_whitespace().take(12).map(str::to_ascii_uppercase).collect();
+    let at = words.windows(2).position(|w| w[0] == "INSTEAD" && w[1] == "OF")?;
+    ["INSERT", "UPDATE", "DELETE"].into_iter().find(|e| words.get(at + 2).is_some_and(|w| w == e))
 }
 
 /// A foreign key as SQLite reports it: the parent's name as written in the
@@ -90,16 +100,43 @@ async fn introspect_schema(conn: &mut SqliteConnection, schema: &str) -> Result<
         }
     }
 
+    // A view takes the writes its INSTEAD OF triggers handle.
+    let triggers = match schema {
+        "main" => Some(MAIN_TRIGGERS_SQL),
+        "temp" => Some(TEMP_TRIGGERS_SQL),
+        _ => None,
+    };
+    let mut view_writes: HashMap<String, Writable> = HashMap::new();
+    if let Some(query) = triggers {
+        for row in sqlx::query(query).fetch_all(&mut *conn).await? {
+            let view: String = row.try_get("tbl_name")?;
+            let sql: Option<String> = row.try_get("sql")?;
+            let w = view_writes.entry(view).or_insert(Writable::NONE);
+            if let Some(event) = sql.as_deref().and_then(instead_of) {
+                match event {
+                    "INSERT" => w.insert = true,
+                    "UPDATE" => w.update = true,
+                    _ => w.delete = true,
+                }
+            }
+        }
+    }
+
     let mut tables = Vec::new();
     let mut raw_fks: Vec<Vec<RawForeignKey>> = Vec::new();
     for row in sqlx::query(TABLES_SQL).bind(schema).fetch_all(&mut *conn).await? {
         let name: String = row.try_get("name")?;
         let kind: String = row.try_get("type")?;
         let without_rowid: i64 = row.try_get("wr")?;
+        let writable = match kind.as_str() {
+            "view" => view_writes.get(&name).copied().unwrap_or(Writable::NONE),
+            _ => Writable::ALL,
+        };
         let mut table = Table {
             schema: schema.to_string(),
             name,
             is_view: kind == "view",
+            writable,
             columns: Vec::new(),
             primary_key: Vec::new(),
             unique: Vec::new(),

@@ -187,6 +187,7 @@ mod tests {
             schema: "main".into(),
             name: name.into(),
             is_view,
+            writable: super::super::Writable::ALL,
             columns: columns.iter().map(column).collect(),
             primary_key: primary_key.iter().map(|c| c.to_string()).collect(),
             unique: Vec::new(),

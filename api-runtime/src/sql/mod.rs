@@ -414,6 +414,7 @@ mod render_tests {
             schema: "s".into(),
             name: "t".into(),
             is_view: false,
+            writable: crate::schema::Writable::ALL,
             columns: vec![
                 col("i", "integer", ValueKind::Integer),
                 col("n", "numeric(10,2)", ValueKind::Numeric),

@@ -215,18 +215,30 @@ fn column_value(w: &mut Writer, plan: &ReadPlan, item: &PlannedItem) {
 }
 
 /// `SELECT COUNT(*)` of the rows the top level's filters match; with
-/// `explain`, PostgreSQL's plan for it (for `count=planned`).
+/// `explain`, PostgreSQL's plan for `SELECT 1` of those rows (for
+/// `count=planned`), whose top node estimates how many rows match. The
+/// plan of the count itself would not do: its top node is the aggregate,
+/// estimated at one row.
 pub fn render_count(plan: &ReadPlan, engine: Engine, explain: bool) -> Statement {
     let mut w = Writer::new(engine);
     if explain {
         w.push("EXPLAIN (FORMAT JSON) ");
+        matching_rows(&mut w, plan, "1");
+    } else {
+        count_query(&mut w, plan);
     }
-    count_query(&mut w, plan);
     w.finish()
 }
 
 fn count_query(w: &mut Writer, plan: &ReadPlan) {
-    w.push("SELECT COUNT(*) FROM ");
+    matching_rows(w, plan, "COUNT(*)");
+}
+
+/// `SELECT <what> FROM <source> WHERE <the top level's filters>`.
+fn matching_rows(w: &mut Writer, plan: &ReadPlan, what: &str) {
+    w.push("SELECT ");
+    w.push(what);
+    w.push(" FROM ");
     source(w, plan);
     w.push(" AS ");
     w.ident(&plan.alias);

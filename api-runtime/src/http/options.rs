@@ -1,0 +1,84 @@
+//! `OPTIONS`: the methods a resource takes, in `Allow`, as PostgREST
+//! answers them. A table takes every method (`PUT` only with a primary
+//! key); a view the writes the database says it can take; a function
+//! `POST`, and `GET`/`HEAD` when it does not write. Unknown resources are
+//! 404 like any other request for them.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tower::ServiceExt;
+
+use crate::plan::{find_functions, find_table};
+use crate::schema::{Table, Volatility};
+
+use super::AppState;
+use super::error::ApiError;
+use super::read::profile;
+
+pub async fn table(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let schema = state.schema();
+    let table = find_table(&schema, profile(&schema, &headers)?, &name)?;
+    Ok(allow(&table_methods(table).join(",")))
+}
+
+pub async fn function(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let schema = state.schema();
+    let overloads = find_functions(&schema, profile(&schema, &headers)?, &name, &[])?;
+    let reads = overloads.iter().any(|f| f.volatility != Volatility::Volatile);
+    Ok(allow(if reads { "OPTIONS,GET,HEAD,POST" } else { "OPTIONS,POST" }))
+}
+
+/// Sends an `OPTIONS` that is not a CORS preflight (no
+/// `Access-Control-Request-Method`) straight to `routes`, past the CORS
+/// layer, which would answer it as one.
+pub async fn unless_preflight(State(routes): State<Router>, request: Request, next: Next) -> Response {
+    if request.method() == Method::OPTIONS && !request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
+        return match routes.oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+    }
+    next.run(request).await
+}
+
+pub async fn root() -> Response {
+    allow("OPTIONS,GET,HEAD")
+}
+
+/// PostgREST's order: `OPTIONS,GET,HEAD`, then the writes.
+fn table_methods(table: &Table) -> Vec<&'static str> {
+    let w = table.writable;
+    let mut methods = vec!["OPTIONS", "GET", "HEAD"];
+    if w.insert {
+        methods.push("POST");
+    }
+    if w.insert && w.update && !table.primary_key.is_empty() {
+        methods.push("PUT");
+    }
+    if w.update {
+        methods.push("PATCH");
+    }
+    if w.delete {
+        methods.push("DELETE");
+    }
+    methods
+}
+
+fn allow(methods: &str) -> Response {
+    let mut response = StatusCode::OK.into_response();
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_str(methods).expect("method names are header text"));
+    response
+}
