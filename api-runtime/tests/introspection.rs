@@ -410,7 +410,7 @@ async fn mysql_tables_columns_and_keys() {
         ("born", "date", ValueKind::Date),
         ("at_time", "time", ValueKind::Time),
         ("made_at", "datetime", ValueKind::Timestamp),
-        ("seen_at", "timestamp", ValueKind::Timestamp),
+        ("seen_at", "timestamp", ValueKind::TimestampTz),
         ("photo", "blob", ValueKind::Bytes),
         ("digest", "varbinary(32)", ValueKind::Bytes),
         ("notes", "longtext", ValueKind::Text),

@@ -531,7 +531,15 @@ mod tests {
     use crate::schema::{ForeignKey, Function, Returns, Routines, Volatility};
 
     fn col(name: &str, db_type: &str, kind: ValueKind, nullable: bool) -> Column {
-        Column { name: name.into(), db_type: db_type.into(), kind, nullable, default: None, comment: None }
+        Column {
+            name: name.into(),
+            db_type: db_type.into(),
+            kind,
+            nullable,
+            default: None,
+            comment: None,
+            representation: None,
+        }
     }
 
     fn sample() -> Schema {

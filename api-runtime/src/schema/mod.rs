@@ -74,6 +74,22 @@ pub struct Column {
     /// The default expression as the database reports it.
     pub default: Option<String>,
     pub comment: Option<String>,
+    /// PostgreSQL: how a domain column is presented and read, when casts
+    /// on its domain say so.
+    pub representation: Option<Box<Representation>>,
+}
+
+/// The functions behind the casts on a column's domain, as PostgREST's
+/// "Domain Representations" uses them: each is `(schema, name)`, called on
+/// the value directly (PostgreSQL itself ignores casts on domains).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Representation {
+    /// `domain -> json`: the value in responses.
+    pub output: Option<(String, String)>,
+    /// `text -> domain`: filter values from the query string.
+    pub filter: Option<(String, String)>,
+    /// `json -> domain`: values in request bodies.
+    pub input: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

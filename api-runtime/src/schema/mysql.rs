@@ -127,6 +127,7 @@ async fn introspect_routines(
         nullable: true,
         default: None,
         comment: None,
+        representation: None,
     };
     for row in sqlx::query(ROUTINES_SQL).bind(schema).fetch_all(&mut *conn).await? {
         let name = req(&row, 0)?;
@@ -234,6 +235,7 @@ async fn introspect_schema(conn: &mut MySqlConnection, schema: &str, mariadb: bo
             nullable: req(&row, 5)? == "YES",
             default,
             comment: text(&row, 7)?.filter(|c| !c.is_empty()),
+            representation: None,
         };
         columns.push((table, ordinal, column));
     }

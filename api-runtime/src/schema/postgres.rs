@@ -11,8 +11,8 @@ use sqlx::{PgConnection, Row};
 
 use super::pg_views;
 use super::{
-    Column, ForeignKey, Function, IntrospectError, Returns, Routines, Table, ValueKind, Volatility, Writable,
-    result_rows, scalar_result,
+    Column, ForeignKey, Function, IntrospectError, Representation, Returns, Routines, Table, ValueKind, Volatility,
+    Writable, result_rows, scalar_result,
 };
 
 /// Schemas that exist among the requested ones.
@@ -145,6 +145,23 @@ WHERE n.nspname = ANY($1::text[]::name[])
                   WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
 ORDER BY 1, 2, p.oid";
 
+/// Casts between a domain and json or text made with a function:
+/// PostgREST's domain representations (json, as its documentation writes
+/// them). PostgreSQL ignores casts on domains, so the functions are
+/// called directly.
+const DOMAIN_CASTS_SQL: &str = "
+SELECT c.castsource::int8 AS source, c.casttarget::int8 AS target,
+       st.typtype::text AS source_typtype, tt.typtype::text AS target_typtype,
+       st.typname::text AS source_name,
+       pn.nspname::text AS fn_schema, p.proname::text AS fn_name
+FROM pg_cast c
+JOIN pg_proc p ON p.oid = c.castfunc
+JOIN pg_namespace pn ON pn.oid = p.pronamespace
+JOIN pg_type st ON st.oid = c.castsource
+JOIN pg_type tt ON tt.oid = c.casttarget
+WHERE (st.typtype = 'd' AND tt.oid = 'json'::regtype)
+   OR (tt.typtype = 'd' AND st.oid IN ('text'::regtype, 'json'::regtype))";
+
 /// A type as far as the value kind needs it.
 struct PgType {
     name: String,
@@ -204,6 +221,8 @@ pub(super) async fn introspect(
         );
     }
 
+    let representations = domain_representations(conn).await?;
+
     // Columns of composite types (not relations) only serve as function results.
     let mut composites: HashMap<i64, Vec<Column>> = HashMap::new();
     let mut attnames: HashMap<(i64, i32), String> = HashMap::new();
@@ -211,13 +230,15 @@ pub(super) async fn introspect(
         let rel: i64 = row.try_get("rel")?;
         attnames.insert((rel, row.try_get("attnum")?), row.try_get("name")?);
         let not_null: bool = row.try_get("not_null")?;
+        let type_oid: i64 = row.try_get("type_oid")?;
         let column = Column {
             name: row.try_get("name")?,
             db_type: row.try_get("db_type")?,
-            kind: kind_of(&types, row.try_get("type_oid")?, 0),
+            kind: kind_of(&types, type_oid, 0),
             nullable: !not_null,
             default: row.try_get("dflt")?,
             comment: row.try_get("comment")?,
+            representation: representations.get(&type_oid).cloned().map(Box::new),
         };
         match tables.get_mut(&rel) {
             Some(table) => table.columns.push(column),
@@ -264,6 +285,23 @@ pub(super) async fn introspect(
     Ok((tables, routines))
 }
 
+/// The representation of each domain that has casts to or from json or
+/// text, by the domain's type oid.
+async fn domain_representations(conn: &mut PgConnection) -> Result<HashMap<i64, Representation>, IntrospectError> {
+    let mut out: HashMap<i64, Representation> = HashMap::new();
+    for row in sqlx::query(DOMAIN_CASTS_SQL).fetch_all(&mut *conn).await? {
+        let function = Some((row.try_get("fn_schema")?, row.try_get("fn_name")?));
+        if row.try_get::<String, _>("source_typtype")? == "d" {
+            out.entry(row.try_get("source")?).or_default().output = function;
+        } else if row.try_get::<String, _>("source_name")? == "text" {
+            out.entry(row.try_get("target")?).or_default().filter = function;
+        } else {
+            out.entry(row.try_get("target")?).or_default().input = function;
+        }
+    }
+    Ok(out)
+}
+
 /// Reads the functions, deciding for each how a call's result is read.
 async fn functions(
     conn: &mut PgConnection,
@@ -298,6 +336,7 @@ async fn functions(
                 nullable: true,
                 default: None,
                 comment: None,
+                representation: None,
             };
             if matches!(mode, "o" | "b" | "t") {
                 outputs.push(column.clone());
@@ -346,6 +385,7 @@ async fn functions(
                 nullable: true,
                 default: None,
                 comment: None,
+                representation: None,
             };
             Returns::Scalar(scalar_result(&schema, &name, value))
         };

@@ -146,6 +146,7 @@ mod tests {
                 nullable: false,
                 default: None,
                 comment: None,
+                representation: None,
             }],
             primary_key: pk.iter().map(|s| s.to_string()).collect(),
             unique: vec![],

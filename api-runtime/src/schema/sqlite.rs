@@ -479,6 +479,7 @@ fn column(row: &SqliteRow) -> Result<Column, sqlx::Error> {
         nullable: not_null == 0,
         default: row.try_get("dflt_value")?,
         comment: None,
+        representation: None,
     })
 }
 

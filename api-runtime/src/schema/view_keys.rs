@@ -182,6 +182,7 @@ mod tests {
             nullable: true,
             default: None,
             comment: None,
+            representation: None,
         };
         Table {
             schema: "main".into(),

@@ -406,7 +406,15 @@ mod render_tests {
     use crate::schema::{Schema, Table};
 
     fn col(name: &str, db_type: &str, kind: ValueKind) -> Column {
-        Column { name: name.into(), db_type: db_type.into(), kind, nullable: true, default: None, comment: None }
+        Column {
+            name: name.into(),
+            db_type: db_type.into(),
+            kind,
+            nullable: true,
+            default: None,
+            comment: None,
+            representation: None,
+        }
     }
 
     fn schema(engine: Engine) -> Schema {

@@ -27,6 +27,38 @@ impl Postgres {
 
 /// The values as one array parameter, converted from text once per
 /// statement (a sub-select) rather than once per row compared.
+/// A filter value for `column`: through its domain's cast from text when
+/// it has one (domain representations), else cast to `ty`.
+fn filter_param(w: &mut Writer, column: &Column, json_path: &[JsonStep], value: Param, ty: &str) {
+    match filter_cast(column, json_path) {
+        Some((schema, function)) => {
+            w.table(schema, function);
+            w.push("(");
+            w.param(value, "text");
+            w.push(")");
+        }
+        None => w.param(value, ty),
+    }
+}
+
+/// [`filter_param`] for a list of values, as an array.
+fn filter_array(w: &mut Writer, column: &Column, json_path: &[JsonStep], values: &[String], array_type: &str) {
+    match filter_cast(column, json_path) {
+        Some((schema, function)) => {
+            w.push("ARRAY(SELECT ");
+            w.table(schema, function);
+            w.push("(dbapi_value) FROM unnest(");
+            w.param(Param::Text(array_literal(values)), "text[]");
+            w.push(") AS dbapi_value)");
+        }
+        None => array_param(w, values, array_type),
+    }
+}
+
+fn filter_cast<'c>(column: &'c Column, json_path: &[JsonStep]) -> Option<&'c (String, String)> {
+    column.representation.as_ref().and_then(|r| r.filter.as_ref()).filter(|_| json_path.is_empty())
+}
+
 fn array_param(w: &mut Writer, values: &[String], array_type: &str) {
     // The outer cast keeps ANY(...) from reading the sub-select as a set of
     // rows to compare with.
@@ -195,12 +227,12 @@ impl Dialect for Postgres {
                     Operator::IsDistinct => {
                         jsonb_lhs(w);
                         w.push(" IS DISTINCT FROM ");
-                        w.param(value, &ty);
+                        filter_param(w, column, json_path, value, &ty);
                     }
                     op => {
                         jsonb_lhs(w);
                         w.push(comparison_operator(*op));
-                        w.param(value, &ty);
+                        filter_param(w, column, json_path, value, &ty);
                     }
                 }
             }
@@ -217,14 +249,17 @@ impl Dialect for Postgres {
                     Quantifier::Any => "ANY(",
                     Quantifier::All => "ALL(",
                 });
-                let elem = if pattern { "text[]".to_string() } else { format!("{ty}[]") };
-                array_param(w, values, &elem);
+                if pattern {
+                    array_param(w, values, "text[]");
+                } else {
+                    filter_array(w, column, json_path, values, &format!("{ty}[]"));
+                }
                 w.push(")");
             }
             Operation::In(values) => {
                 jsonb_lhs(w);
                 w.push(" = ANY(");
-                array_param(w, values, &format!("{ty}[]"));
+                filter_array(w, column, json_path, values, &format!("{ty}[]"));
                 w.push(")");
             }
             Operation::Is(v) => {
@@ -276,6 +311,16 @@ impl Dialect for Postgres {
     fn write_value(&self, w: &mut Writer, column: &Column, value: &serde_json::Value) {
         use serde_json::Value;
         let ty = base_type(&column.db_type);
+        // A domain with a cast from json reads the body's value through it.
+        if let Some((schema, function)) = column.representation.as_ref().and_then(|r| r.input.as_ref())
+            && !value.is_null()
+        {
+            w.table(schema, function);
+            w.push("(");
+            w.param(Param::Text(value.to_string()), "json");
+            w.push(")");
+            return;
+        }
         let param = match value {
             Value::Null => Param::Null,
             // A JSON column stores the value as JSON: a string stays a string.

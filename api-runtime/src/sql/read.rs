@@ -198,6 +198,16 @@ pub fn render_void_call(call: &Call, engine: Engine) -> Statement {
 fn column_value(w: &mut Writer, plan: &ReadPlan, item: &PlannedItem) {
     let PlannedItem::Column { column, json_path, cast, .. } = item else { return };
     let d = w.dialect;
+    // A domain with a cast to json is presented through it.
+    if let (Some((schema, function)), true, None) =
+        (column.representation.as_ref().and_then(|r| r.output.as_ref()), json_path.is_empty(), cast)
+    {
+        w.table(schema, function);
+        w.push("(");
+        w.column(&plan.alias, &column.name);
+        w.push(")");
+        return;
+    }
     let kind = effective_kind(column, json_path, *cast);
     d.json_value(w, &kind, &|w| {
         let col = |w: &mut Writer| {

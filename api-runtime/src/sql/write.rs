@@ -7,7 +7,7 @@ use crate::plan::{Cast, DeletePlan, InsertPlan, Missing, ReadPlan, UpdatePlan};
 use crate::schema::{Column, Engine, Table};
 
 use super::read::where_clause;
-use super::{Statement, Writer};
+use super::{Fragment, Statement, Writer};
 
 /// Parameters one statement may carry; SQLite allows 32766 and PostgreSQL
 /// and MySQL 65535, so bulk inserts are split below the smallest.
@@ -65,13 +65,34 @@ pub fn render_insert(
 }
 
 fn returning_keys(w: &mut Writer, table: &Table) {
-    let d = w.dialect;
     w.push(" RETURNING ");
     for (i, key) in table.primary_key.iter().enumerate() {
         if i > 0 {
             w.push(", ");
         }
-        d.cast(w, Cast::Text, &|w| w.ident(key));
+        key_as_text(w, table.column(key), &|w| w.ident(key));
+    }
+}
+
+/// A key column as text, in the form a filter takes back: PostgreSQL
+/// domains whose filter values are read through a cast from text give
+/// their presented form (the text of their cast to json), everything else
+/// its plain text.
+fn key_as_text(w: &mut Writer, column: Option<&Column>, expr: &Fragment) {
+    let presented =
+        column.and_then(|c| c.representation.as_deref()).filter(|r| r.filter.is_some()).and_then(|r| r.output.as_ref());
+    match presented {
+        Some((schema, function)) => {
+            w.push("(");
+            w.table(schema, function);
+            w.push("(");
+            expr(w);
+            w.push(") #>> '{}')");
+        }
+        None => {
+            let d = w.dialect;
+            d.cast(w, Cast::Text, expr)
+        }
     }
 }
 
@@ -85,7 +106,7 @@ pub fn render_keys(target: &ReadPlan, engine: Engine) -> Statement {
         if i > 0 {
             w.push(", ");
         }
-        d.cast(&mut w, Cast::Text, &|w| w.column(&target.alias, key));
+        key_as_text(&mut w, target.table.column(key), &|w| w.column(&target.alias, key));
     }
     w.push(" FROM ");
     w.table(&target.table.schema, &target.table.name);
