@@ -151,9 +151,10 @@ describe('count', () => {
     // planned is the planner's estimate (PostgreSQL statistics): only its
     // type is certain. estimated is exact below the max-rows threshold,
     // which a 12-row table is.
+    // As for an exact count, a total above the page's rows is a 206.
     const planned = await orders('id', { count: 'planned' }).lt('id', 3).order('id');
-    assert.deepEqual(ids(ok(planned)), [1, 2]);
     assert.ok(Number.isInteger(planned.count) && planned.count >= 0, `planned count: ${planned.count}`);
+    assert.deepEqual(ids(ok(planned, planned.count > 2 ? 206 : 200)), [1, 2]);
     const estimated = await orders('id', { count: 'estimated' }).lt('id', 3).order('id');
     assert.deepEqual(ids(ok(estimated)), [1, 2]);
     assert.equal(estimated.count, 2);

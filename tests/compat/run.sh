@@ -85,6 +85,22 @@ if [[ ! -f "$stamp_file" || "$(cat "$stamp_file")" != "$lock_stamp" ]]; then
     printf '%s\n' "$lock_stamp" >"$stamp_file"
 fi
 
+# ------------------------------------------------------------ python client
+
+# postgrest-py in a virtualenv of its own, made again when requirements.txt
+# changes.
+PY_DIR="$COMPAT_DIR/py"
+VENV="$COMPAT_DIR/.venv"
+py_stamp="$(cksum <"$PY_DIR/requirements.txt")"
+if [[ ! -f "$VENV/.dbapi-compat-stamp" || "$(cat "$VENV/.dbapi-compat-stamp")" != "$py_stamp" ]]; then
+    log "installing postgrest-py into $VENV (pip install -r py/requirements.txt)"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV" || die "python3 -m venv failed: install python3-venv (apt-get install python3-venv)"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$PY_DIR/requirements.txt" \
+        || die "pip install failed in $VENV (is the PyPI registry reachable?)"
+    printf '%s\n' "$py_stamp" >"$VENV/.dbapi-compat-stamp"
+fi
+
 # ------------------------------------------------------------ runtime binary
 
 if [[ -n "${DBAPI_RUNTIME_BIN:-}" ]]; then
@@ -295,6 +311,11 @@ for engine in "${ENGINES[@]}"; do
             --test-reporter=tap --test-reporter-destination="$tap" \
             "$@" "${TEST_FILES[@]}"
     ) || rc=$?
+    py_log="$WORK_DIR/$engine-py.log"
+    py_rc=0
+    DBAPI_URL="http://127.0.0.1:$API_PORT" DBAPI_ENGINE="$engine" \
+        "$VENV/bin/python" -m unittest discover -s "$PY_DIR" -p 'test_*.py' -v >"$py_log" 2>&1 || py_rc=$?
+    cat "$py_log"
     stop_server
 
     pass="$(tap_count "$tap" pass)"
@@ -303,6 +324,9 @@ for engine in "${ENGINES[@]}"; do
     todo="$(tap_count "$tap" todo)"
     counts="${pass:-?} passed, ${fail:-?} failed, ${skip:-0} skipped"
     [[ "${todo:-0}" == 0 ]] || counts+=", $todo todo"
+    py_ran="$(sed -n 's/^Ran \([0-9]*\) tests\? in .*/\1/p' "$py_log" | tail -n 1)"
+    counts+="; postgrest-py: ${py_ran:-?} run, $( ((py_rc == 0)) && echo ok || echo FAILED)"
+    ((py_rc == 0)) || rc=1
     if ((rc != 0)); then
         summary+=("$engine: FAILED ($counts)")
         failed=1

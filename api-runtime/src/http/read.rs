@@ -183,6 +183,12 @@ pub(super) fn profile<'s>(schema: &'s Schema, headers: &HeaderMap) -> Result<&'s
 pub(super) fn profile_from<'s>(schema: &'s Schema, headers: &HeaderMap, header: &str) -> Result<&'s str, ApiError> {
     match headers.get(header).and_then(|v| v.to_str().ok()) {
         None => Ok(schema.default_schema()),
+        // PostgreSQL's default schema, which clients such as postgrest-py
+        // name in every request: on engines without schemas of that name
+        // it is the default one.
+        Some("public") if schema.engine != Engine::Postgres && !schema.schemas.iter().any(|s| s == "public") => {
+            Ok(schema.default_schema())
+        }
         Some(wanted) => schema.schemas.iter().find(|s| *s == wanted).map(String::as_str).ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_ACCEPTABLE,
