@@ -295,3 +295,17 @@ async fn max_rows_caps_embedded_arrays(engine: Engine) {
         json!([{"name": "Ann", "title": ["A1", "A2"]}])
     );
 }
+
+/// Embeds in a function's result rows are capped like a table's.
+#[tokio::test]
+async fn max_rows_caps_arrays_embedded_in_function_results() {
+    let mut config = RuntimeConfig::default();
+    config.api.max_rows = 2;
+    let function = "CREATE FUNCTION authors_named(who text) RETURNS SETOF authors
+                    LANGUAGE sql STABLE AS 'SELECT * FROM authors WHERE name = who';";
+    let api = Api::with_sql(Engine::Postgres, &format!("{SCHEMA}{function}"), config).await;
+    assert_eq!(
+        get_json(&api, "/rpc/authors_named?who=Ann&select=name,books(id)&books.order=id").await,
+        json!([{"name": "Ann", "books": [{"id": 1}, {"id": 2}]}])
+    );
+}

@@ -36,7 +36,8 @@ pub async fn call_get(
     let (named, rest) = split_arguments(&schema, profile, &name, uri.query().unwrap_or(""));
     let request = ReadRequest::parse(&state, &headers, &rest)?;
     let args = CallArgs { named, ..CallArgs::default() };
-    let plan = plan_call(&schema, profile, &name, &args, &request.query, request.page)?;
+    let mut plan = plan_call(&schema, profile, &name, &args, &request.query, request.page)?;
+    plan.cap_embeds(state.config.api.max_rows);
     let function = plan.function();
     if function.volatility == Volatility::Volatile {
         return Err(ApiError::new(
@@ -84,7 +85,8 @@ pub async fn call_post(
         _ => Map::new(),
     };
     let args = CallArgs { named, body: Some(body), single_object: request.prefs.single_object_params == Some(true) };
-    let plan = plan_call(&schema, profile, &name, &args, &request.query, request.page)?;
+    let mut plan = plan_call(&schema, profile, &name, &args, &request.query, request.page)?;
+    plan.cap_embeds(state.config.api.max_rows);
     let mut tx = state.db.begin().await?;
     let outcome = run_in(&mut tx, &schema, &plan, &request).await;
     match outcome {

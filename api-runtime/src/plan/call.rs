@@ -17,6 +17,15 @@ pub enum CallPlan<'s> {
     Read(ReadPlan<'s>),
 }
 
+impl CallPlan<'_> {
+    /// See [`ReadPlan::cap_embeds`].
+    pub fn cap_embeds(&mut self, max: u64) {
+        if let CallPlan::Read(read) = self {
+            read.cap_embeds(max);
+        }
+    }
+}
+
 impl<'s> CallPlan<'s> {
     pub fn function(&self) -> &'s Function {
         match self {
