@@ -423,3 +423,24 @@ async fn columns_on_patch_set_every_listed_column(engine: Engine) {
     assert_eq!(r.json(), json!([{"name": "C", "city": null}]));
     assert_eq!(api.sql_text("SELECT city FROM customers WHERE id = 3").await, [None]);
 }
+
+/// The OpenAPI document promises what a POST sends: a 201 (or a merge's
+/// 200) has a body only with `return=representation`, and a single row's
+/// URL in `Location`.
+#[tokio::test]
+async fn openapi_says_a_created_answer_has_a_body_only_with_representation() {
+    let api = Api::fixture(Engine::Sqlite).await;
+    let doc = api.get("/").await.json();
+    let responses = &doc["paths"]["/customers"]["post"]["responses"];
+    for status in ["201", "200"] {
+        let description = responses[status]["description"].as_str().unwrap();
+        assert!(description.contains("only with `Prefer: return=representation`"), "{status}: {description}");
+    }
+    assert!(responses["201"]["headers"]["Location"].is_object(), "{}", responses["201"]);
+    // As the document says: no body without representation.
+    let minimal = api.post_with("/customers", &[], r#"{"id": 9101, "name": "Minimal"}"#).await;
+    assert_eq!(minimal.expect(201).body, "");
+    assert_eq!(minimal.header("content-type"), None);
+    let full = api.post_with("/customers", &[REPRESENTATION], r#"{"id": 9102, "name": "Full"}"#).await;
+    assert_eq!(full.expect(201).json()[0]["name"], "Full");
+}

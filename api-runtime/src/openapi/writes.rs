@@ -1,6 +1,7 @@
 //! Write operations on a table in the OpenAPI document: POST (insert and
 //! upsert), PATCH, PUT (tables with a primary key) and DELETE.
 
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, OperationBuilder};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder, Ref};
@@ -33,10 +34,14 @@ pub(super) fn add_write_operations(item: &mut PathItem, engine: Engine, table: &
         ))
         .parameter(query_parameter("select", "The columns of the returned representation.".into(), string()))
         .request_body(Some(body(RefOr::T(one_or_many.into()))))
-        .response("201", rows_response("Created.", rows()))
+        .response("201", created_response(rows()))
         .response(
             "200",
-            rows_response("An upsert (`resolution=merge-duplicates`) that only updated existing rows.", rows()),
+            rows_response(
+                "An upsert (`resolution=merge-duplicates`) that only updated existing rows. The body holds the \
+                 rows only with `Prefer: return=representation`; otherwise it is empty.",
+                rows(),
+            ),
         );
     item.post = Some(finish(insert));
 
@@ -103,6 +108,24 @@ fn rows_response(description: &str, rows: RefOr<utoipa::openapi::Schema>) -> uto
     ResponseBuilder::new()
         .description(description)
         .header_ref("Content-Range", Ref::new("#/components/headers/Content-Range"))
+        .content("application/json", ContentBuilder::new().schema(Some(rows)).build())
+        .build()
+}
+
+/// POST's 201: a body only with `return=representation`, and `Location`
+/// for a single inserted row.
+fn created_response(rows: RefOr<utoipa::openapi::Schema>) -> utoipa::openapi::Response {
+    let location = HeaderBuilder::new()
+        .schema(Some(string()))
+        .description(Some("The URL of a single inserted row (`/{table}?id=eq.1`), on a table with a primary key."))
+        .build();
+    ResponseBuilder::new()
+        .description(
+            "Created. The body holds the rows only with `Prefer: return=representation`; otherwise \
+             (`return=minimal`, the default, or `return=headers-only`) it is empty.",
+        )
+        .header_ref("Content-Range", Ref::new("#/components/headers/Content-Range"))
+        .header("Location", location)
         .content("application/json", ContentBuilder::new().schema(Some(rows)).build())
         .build()
 }
