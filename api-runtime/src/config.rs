@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use dbapi_crds::config::{RuntimeConfig, parse_runtime_config_parts};
+use dbapi_crds::config::{RuntimeConfig, parse_runtime_config_parts, path_prefix_problem};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -129,6 +129,9 @@ fn read_documents(paths: &[PathBuf]) -> Result<RuntimeConfig, ConfigError> {
     if config.database.pool.max_connections == 0 {
         return Err(invalid("database.pool.maxConnections must be at least 1".into()));
     }
+    if let Some(problem) = config.api.path_prefix.as_deref().and_then(path_prefix_problem) {
+        return Err(invalid(format!("api.pathPrefix: {problem}")));
+    }
     if let Some(field) = unimplemented_setting(&config) {
         return Err(invalid(format!(
             "{field} is not implemented by this runtime version ({}); remove it or upgrade the runtime",
@@ -178,6 +181,13 @@ mod tests {
         assert!(err.contains("readConnections"), "{err}");
         std::fs::write(&bad, "api:\n  maxRows: 0\n").unwrap();
         assert!(load(&args(Some(bad.clone()))).unwrap_err().to_string().contains("api.maxRows"));
+        std::fs::write(&bad, "api:\n  pathPrefix: /rest/v1/\n").unwrap();
+        let err = load(&args(Some(bad.clone()))).unwrap_err().to_string();
+        assert!(err.contains("api.pathPrefix") && err.contains("must not end with"), "{err}");
+        std::fs::write(&bad, "api:\n  pathPrefix: rest\n").unwrap();
+        assert!(load(&args(Some(bad.clone()))).unwrap_err().to_string().contains("api.pathPrefix"));
+        std::fs::write(&bad, "api:\n  pathPrefix: /rest/v1\n").unwrap();
+        assert_eq!(load(&args(Some(bad.clone()))).unwrap().api.prefix(), "/rest/v1");
         let missing = load(&args(Some(dir.join("missing.yaml")))).unwrap_err().to_string();
         assert!(missing.contains("missing.yaml"), "{missing}");
         std::fs::remove_dir_all(&dir).unwrap();

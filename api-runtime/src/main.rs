@@ -55,7 +55,10 @@ async fn run(command: Command) -> Result<(), StartupError> {
                     message: format!("{profile:?} is not an exposed schema; use one of {}", schema.schemas.join(", ")),
                 }));
             }
-            let doc = openapi::document(&schema, profile, state.config.api.max_rows);
+            let doc = openapi::served_under(
+                openapi::document(&schema, profile, state.config.api.max_rows),
+                state.config.api.prefix(),
+            );
             println!("{}", serde_json::to_string_pretty(&doc).expect("the OpenAPI document serializes"));
             state.db.close().await;
             Ok(())

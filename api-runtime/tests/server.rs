@@ -102,6 +102,10 @@ fn start_up_errors_are_clear_and_fail() {
     let (ok, err) = run(&["serve", "--database-url", &db_url, "--config", config.to_str().unwrap()]);
     assert!(!ok);
     assert!(err.contains("maxConections") && err.contains("config.yaml"), "{err}");
+    std::fs::write(&config, "api:\n  pathPrefix: /rest/v1/\n").unwrap();
+    let (ok, err) = run(&["serve", "--database-url", &db_url, "--config", config.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("api.pathPrefix") && err.contains("must not end with"), "{err}");
 
     let (ok, err) = run(&["serve", "--database-url", &db_url, "--schemas", "nope"]);
     assert!(!ok);

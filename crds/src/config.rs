@@ -200,11 +200,16 @@ pub struct ApiSettings {
     /// change every row.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allow_unfiltered_writes: Vec<String>,
+    /// A path every API route lives under (`/rest/v1`, as Supabase serves
+    /// PostgREST, so `createClient(url, key)` works unchanged); none means
+    /// the API is at `/`. Starts with `/`, has no trailing slash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
 }
 
 impl Default for ApiSettings {
     fn default() -> Self {
-        Self { max_rows: 1000, max_body_bytes: 16 * 1024 * 1024, allow_unfiltered_writes: vec![] }
+        Self { max_rows: 1000, max_body_bytes: 16 * 1024 * 1024, allow_unfiltered_writes: vec![], path_prefix: None }
     }
 }
 
@@ -212,6 +217,35 @@ impl ApiSettings {
     pub fn allows_unfiltered_write(&self, table: &str) -> bool {
         self.allow_unfiltered_writes.iter().any(|p| glob_match(p, table))
     }
+
+    /// The path prefix as routes are built from it: empty when none is set.
+    pub fn prefix(&self) -> &str {
+        self.path_prefix.as_deref().unwrap_or("")
+    }
+}
+
+/// Why a `pathPrefix` value cannot be served, or `None` when it can: it
+/// must start with `/`, end without one, and have only non-empty segments
+/// of URL-safe characters (letters, digits, `-`, `.`, `_`, `~`), none of
+/// them `.` or `..`.
+pub fn path_prefix_problem(prefix: &str) -> Option<String> {
+    let Some(rest) = prefix.strip_prefix('/') else {
+        return Some(format!("{prefix:?} must start with \"/\" (for example \"/rest/v1\")"));
+    };
+    if rest.is_empty() || rest.ends_with('/') {
+        return Some(format!("{prefix:?} must not end with \"/\" (leave the key out to serve the API at \"/\")"));
+    }
+    for segment in rest.split('/') {
+        if segment.is_empty() || segment == "." || segment == ".." {
+            return Some(format!("{prefix:?} has an empty, \".\" or \"..\" segment"));
+        }
+        if let Some(c) = segment.chars().find(|c| !(c.is_ascii_alphanumeric() || "-._~".contains(*c))) {
+            return Some(format!(
+                "{prefix:?} has {c:?}; use only letters, digits, \"-\", \".\", \"_\", \"~\" and \"/\""
+            ));
+        }
+    }
+    None
 }
 
 /// Parses the YAML document, naming the offending key on error.
@@ -332,6 +366,21 @@ mod tests {
         assert_eq!(c.database.schemas, vec!["public"]);
         assert_eq!(c.database.pool.max_connections, 3);
         assert_eq!(c.api_keys[0].hashes[0].sha256, "abc");
+    }
+
+    #[test]
+    fn path_prefixes_are_absolute_paths_of_url_safe_segments() {
+        let c = parse_runtime_config("api: {pathPrefix: /rest/v1}").unwrap();
+        assert_eq!(c.api.path_prefix.as_deref(), Some("/rest/v1"));
+        assert_eq!(c.api.prefix(), "/rest/v1");
+        assert_eq!(ApiSettings::default().prefix(), "");
+        for good in ["/rest/v1", "/api", "/a-b_c.d~e/v2"] {
+            assert_eq!(path_prefix_problem(good), None, "{good}");
+        }
+        for bad in ["", "/", "rest/v1", "/rest/v1/", "/rest//v1", "/rest/../v1", "/rest/{table}", "/a b", "/a?b", "/é"]
+        {
+            assert!(path_prefix_problem(bad).is_some(), "{bad:?} should be refused");
+        }
     }
 
     #[test]

@@ -61,6 +61,9 @@ fn sorted_keys(value: serde_json::Value) -> serde_json::Value {
 const DNS_SUBDOMAIN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 /// A key of a Secret's data.
 const SECRET_KEY: &str = r"^[-._a-zA-Z0-9]+$";
+/// `api.pathPrefix` as the runtime accepts it: `/`-separated segments of
+/// URL-safe characters, none empty, `.` or `..`, no trailing slash.
+const PATH_PREFIX: &str = r"^(/([-._~a-zA-Z0-9]*[-_~a-zA-Z0-9][-._~a-zA-Z0-9]*|\.\.\.+))+$";
 /// Role names: they appear in tokens' role claims and in audit logs.
 const ROLE_NAME: &str = r"^[a-z0-9]([-a-z0-9_]*[a-z0-9])?$";
 /// API key names: an RFC 1123 label, as they become part of a Secret's name.
@@ -200,6 +203,13 @@ pub struct DatabaseSpec {
     /// row.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_unfiltered_writes: Vec<String>,
+    /// A path every API route lives under, such as `/rest/v1` (where
+    /// supabase-js's `createClient(url, key)` calls the API); other paths
+    /// are 404. Unset: the API is at `/`. Starts with `/`, no trailing
+    /// slash, segments of letters, digits, `-`, `.`, `_` and `~`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", length(max = 256), regex(pattern = PATH_PREFIX))]
+    pub path_prefix: Option<String>,
     /// How the pods re-read the schema without a restart.
     #[serde(default)]
     pub reload: ReloadSpec,

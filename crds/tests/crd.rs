@@ -293,6 +293,7 @@ fn cases() -> Vec<Case> {
     maxRows: 500
     maxBodyBytes: 1048576
     allowUnfilteredWrites: [scratch_*]
+    pathPrefix: /rest/v1
     reload: {notifyChannel: "", intervalSeconds: 300}
   runtime:
     replicas: {min: 1, max: 1}
@@ -496,6 +497,20 @@ fn cases() -> Vec<Case> {
                 "spec.database.maxBodyBytes: Invalid value: 10: spec.database.maxBodyBytes in body should be greater than or equal to 1024",
                 "spec.database.reload.intervalSeconds: Invalid value: 90000: spec.database.reload.intervalSeconds in body should be less than or equal to 86400",
                 "spec.database.reload.notifyChannel: Too long: may not be more than 63 bytes",
+            ],
+        ),
+        case(
+            "a path prefix with a trailing slash",
+            shop_with("pool: {maxConnections: 20}", "pool: {maxConnections: 20}\n    pathPrefix: /rest/v1/"),
+            &[
+                r#"spec.database.pathPrefix: Invalid value: "/rest/v1/": spec.database.pathPrefix in body should match '^(/([-._~a-zA-Z0-9]*[-_~a-zA-Z0-9][-._~a-zA-Z0-9]*|\.\.\.+))+$'"#,
+            ],
+        ),
+        case(
+            "a path prefix without its leading slash, or with a dot-dot segment",
+            shop_with("pool: {maxConnections: 20}", "pool: {maxConnections: 20}\n    pathPrefix: rest/../v1"),
+            &[
+                r#"spec.database.pathPrefix: Invalid value: "rest/../v1": spec.database.pathPrefix in body should match '^(/([-._~a-zA-Z0-9]*[-_~a-zA-Z0-9][-._~a-zA-Z0-9]*|\.\.\.+))+$'"#,
             ],
         ),
         case(

@@ -56,9 +56,15 @@ impl ApiError {
         self
     }
 
-    pub fn not_found(path: &str) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "PGRST125", format!("Invalid path specified in request URL: {path}"))
-            .hint("Tables are served at /{table}; the OpenAPI document is at / and the docs page at /_/docs/.")
+    /// A path no route takes; `prefix` is `api.pathPrefix` (or empty).
+    pub fn not_found(path: &str, prefix: &str) -> Self {
+        let root = if prefix.is_empty() { "/" } else { prefix };
+        ApiError::new(StatusCode::NOT_FOUND, "PGRST125", format!("Invalid path specified in request URL: {path}")).hint(
+            format!(
+                "Tables are served at {prefix}/{{table}}; the OpenAPI document is at {root} and the docs page at \
+                 {prefix}/_/docs/."
+            ),
+        )
     }
 
     pub fn method_not_allowed(method: &str) -> Self {

@@ -64,16 +64,26 @@ impl AppState {
     }
 }
 
-/// The API router on the public port.
+/// The API router on the public port. Every route lives under
+/// `api.pathPrefix` (validated at start-up); other paths are 404.
 pub fn api_router(state: Arc<AppState>) -> Router {
-    let docs = utoipa_swagger_ui::SwaggerUi::new(DOCS_PATH).config(utoipa_swagger_ui::Config::new([OPENAPI_PATH]));
+    let prefix = state.config.api.prefix().to_string();
+    let docs = utoipa_swagger_ui::SwaggerUi::new(format!("{prefix}{DOCS_PATH}"))
+        .config(utoipa_swagger_ui::Config::new([format!("{prefix}{OPENAPI_PATH}")]));
     let content_headers =
         [header::CONTENT_RANGE, header::LOCATION, HeaderName::from_static("preference-applied"), header::RETRY_AFTER];
-    let routes = Router::new()
-        .route("/", get(openapi_document).options(options::root).fallback(method_not_allowed))
-        .route(OPENAPI_PATH, get(openapi_document))
+    let root = || get(openapi_document).options(options::root).fallback(method_not_allowed);
+    let mut routes = Router::new();
+    if prefix.is_empty() {
+        routes = routes.route("/", root());
+    } else {
+        // Both `/rest/v1` and `/rest/v1/` are the prefix's root.
+        routes = routes.route(&prefix, root()).route(&format!("{prefix}/"), root());
+    }
+    let routes = routes
+        .route(&format!("{prefix}{OPENAPI_PATH}"), get(openapi_document))
         .route(
-            "/{table}",
+            &format!("{prefix}/{{table}}"),
             get(read::read)
                 .post(write::insert)
                 .patch(write::update)
@@ -83,7 +93,7 @@ pub fn api_router(state: Arc<AppState>) -> Router {
                 .fallback(method_not_allowed),
         )
         .route(
-            "/rpc/{function}",
+            &format!("{prefix}/rpc/{{function}}"),
             get(rpc::call_get).post(rpc::call_post).options(options::function).fallback(rpc::method_not_allowed),
         )
         .merge(Router::from(docs))
@@ -127,7 +137,10 @@ pub fn admin_router(state: Arc<AppState>) -> Router {
 async fn openapi_document(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
     let schema = state.schema();
     let profile = read::profile(&schema, &headers)?;
-    let doc = crate::openapi::document(&schema, profile, state.config.api.max_rows);
+    let doc = crate::openapi::served_under(
+        crate::openapi::document(&schema, profile, state.config.api.max_rows),
+        state.config.api.prefix(),
+    );
     let body = serde_json::to_vec(&doc).map_err(|e| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "DBAPI500", "Could not render the OpenAPI document")
             .details(e.to_string())
@@ -135,8 +148,8 @@ async fn openapi_document(State(state): State<Arc<AppState>>, headers: HeaderMap
     Ok(([(header::CONTENT_TYPE, "application/openapi+json; charset=utf-8")], body).into_response())
 }
 
-async fn not_found(uri: Uri) -> ApiError {
-    ApiError::not_found(uri.path())
+async fn not_found(State(state): State<Arc<AppState>>, uri: Uri) -> ApiError {
+    ApiError::not_found(uri.path(), state.config.api.prefix())
 }
 
 async fn method_not_allowed(method: Method) -> ApiError {

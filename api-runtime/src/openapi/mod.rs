@@ -102,6 +102,16 @@ pub fn document(schema: &Schema, profile: &str, max_rows: u64) -> OpenApi {
         .build()
 }
 
+/// The document as served under `api.pathPrefix`: its paths stay relative
+/// (`/orders`) and the prefix is the server they resolve against, so
+/// Swagger UI and generated clients call `/rest/v1/orders`.
+pub fn served_under(mut doc: OpenApi, prefix: &str) -> OpenApi {
+    if !prefix.is_empty() {
+        doc.servers = Some(vec![utoipa::openapi::Server::new(prefix)]);
+    }
+    doc
+}
+
 // ---------------------------------------------------------------------------
 // Document-level text
 

@@ -81,6 +81,7 @@ pub fn runtime_config(api: &DatabaseApi, keys: &[KeyMaterial]) -> (RuntimeConfig
             max_rows: spec.database.max_rows,
             max_body_bytes: spec.database.max_body_bytes,
             allow_unfiltered_writes: spec.database.allow_unfiltered_writes.clone(),
+            path_prefix: spec.database.path_prefix.clone(),
         },
         auth: spec.auth.as_ref().map(|auth| AuthSettings {
             // The HMAC secret reaches the pods as DBAPI_JWT_SECRET, never

@@ -79,6 +79,7 @@ spec:
     maxRows: 500
     maxBodyBytes: 1048576
     allowUnfilteredWrites: [scratch_*]
+    pathPrefix: /rest/v1
     reload: {{notifyChannel: schema_changed, intervalSeconds: 600}}
   runtime:
     image: registry.example.com/dbapi-runtime:1.2.3

@@ -38,6 +38,8 @@ struct WriteRequest {
     representation: Representation,
     /// The representation and whether null members are stripped.
     negotiated: Negotiated,
+    /// `api.pathPrefix` (or empty), which `Location` starts with.
+    path_prefix: String,
 }
 
 async fn prepare(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Result<WriteRequest, ApiError> {
@@ -47,7 +49,8 @@ async fn prepare(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Result<Wri
     let representation = negotiated.representation;
     let query = parse_query(uri.query().unwrap_or(""))?;
     let prefs = parse_prefer(headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()))?;
-    Ok(WriteRequest { schema, profile, query, prefs, representation, negotiated })
+    let path_prefix = state.config.api.prefix().to_string();
+    Ok(WriteRequest { schema, profile, query, prefs, representation, negotiated, path_prefix })
 }
 
 /// The body as JSON rows, within the configured size. An HTML form body
@@ -238,7 +241,7 @@ async fn finish(
         h.insert(header::CONTENT_RANGE, range.parse().expect("digits are a valid header"));
     }
     if let Some(location) = written.location
-        && let Ok(v) = location.parse()
+        && let Ok(v) = format!("{}{location}", req.path_prefix).parse()
     {
         h.insert(header::LOCATION, v);
     }
