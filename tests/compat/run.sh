@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # PostgREST-client compatibility suite: drives dbapi-runtime with
 # @supabase/postgrest-js (tests/compat/*.test.mjs, node's built-in test
-# runner) on PostgreSQL, MariaDB/MySQL and SQLite.
+# runner), postgrest-py (tests/compat/py) and @supabase/supabase-js
+# (tests/compat/supabase*.test.mjs, through createClient(url, key)) on
+# PostgreSQL, MariaDB/MySQL and SQLite.
 #
 #     DBAPI_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/postgres \
 #     DBAPI_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306/mysql \
@@ -12,9 +14,10 @@
 #
 # For each engine: a fresh, uniquely named database (a temp file for SQLite)
 # is created and loaded with api-runtime/tests/fixtures/<engine>.sql, the
-# runtime serves it on free ports, the tests run against it, and everything
-# (server, database, temp files) is removed afterwards, also on failure or
-# Ctrl-C.
+# runtime serves it on free ports under `api.pathPrefix: /rest/v1` (where
+# supabase-js calls it; the PostgREST clients get the prefixed URL), the
+# tests run against it, and everything (server, database, temp files) is
+# removed afterwards, also on failure or Ctrl-C.
 #
 # Knobs (environment):
 #     DBAPI_TEST_PG_URL          PostgreSQL superuser URL (needed for postgres)
@@ -117,6 +120,11 @@ fi
 # ------------------------------------------------------------ cleanup state
 
 WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/dbapi-compat.XXXXXXXX")"
+# Served as a Supabase project serves PostgREST, so createClient(url, key)
+# works unchanged.
+PATH_PREFIX=/rest/v1
+CONFIG_FILE="$WORK_DIR/config.yaml"
+printf 'api:\n  pathPrefix: %s\n' "$PATH_PREFIX" >"$CONFIG_FILE"
 SERVER_PID=""
 PG_DBS=()
 MY_DBS=()
@@ -237,7 +245,7 @@ start_server() {
         [[ "$API_PORT" != "$admin_port" ]] || continue
         : >"$log"
         NO_COLOR=1 DBAPI_LOG="${DBAPI_LOG:-info}" "$RUNTIME_BIN" serve --database-url "$url" \
-            --listen "127.0.0.1:$API_PORT" --admin-listen "127.0.0.1:$admin_port" </dev/null >>"$log" 2>&1 &
+            --config "$CONFIG_FILE" --listen "127.0.0.1:$API_PORT" --admin-listen "127.0.0.1:$admin_port" </dev/null >>"$log" 2>&1 &
         SERVER_PID=$!
         for ((i = 0; i < timeout * 5; i++)); do
             if ! kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -273,8 +281,11 @@ tap_count() { sed -n "s/^# $2 \([0-9]*\)\$/\1/p" "$1" | tail -n 1; }
 
 # ------------------------------------------------------------ the runs
 
-mapfile -t TEST_FILES < <(cd "$COMPAT_DIR" && ls -1 -- *.test.mjs)
+# postgrest-js suites, and the supabase-js ones, run (and counted) apart.
+mapfile -t TEST_FILES < <(cd "$COMPAT_DIR" && ls -1 -- *.test.mjs | grep -v '^supabase')
+mapfile -t SUPABASE_FILES < <(cd "$COMPAT_DIR" && ls -1 -- supabase*.test.mjs)
 ((${#TEST_FILES[@]} > 0)) || die "no *.test.mjs files in $COMPAT_DIR"
+((${#SUPABASE_FILES[@]} > 0)) || die "no supabase*.test.mjs files in $COMPAT_DIR"
 
 summary=()
 failed=0
@@ -286,6 +297,7 @@ for engine in "${ENGINES[@]}"; do
     name="dbapi_compat_${engine}_${suffix}"
     server_log="$WORK_DIR/$engine-runtime.log"
     tap="$WORK_DIR/$engine.tap"
+    supabase_tap="$WORK_DIR/$engine-supabase.tap"
 
     case "$engine" in
         postgres) PG_DBS+=("$name") ;;
@@ -303,19 +315,28 @@ for engine in "${ENGINES[@]}"; do
         continue
     fi
 
+    base_url="http://127.0.0.1:$API_PORT"
+    # node_tests TAP FILES...: node's test runner on FILES, spec to stdout.
+    node_tests() {
+        local tap_file="$1"
+        shift
+        (
+            cd "$COMPAT_DIR"
+            DBAPI_URL="$base_url$PATH_PREFIX" DBAPI_BASE_URL="$base_url" DBAPI_ENGINE="$engine" \
+                node --test --test-reporter=spec --test-reporter-destination=stdout \
+                --test-reporter=tap --test-reporter-destination="$tap_file" \
+                "$@"
+        )
+    }
     rc=0
-    (
-        cd "$COMPAT_DIR"
-        DBAPI_URL="http://127.0.0.1:$API_PORT" DBAPI_ENGINE="$engine" \
-            node --test --test-reporter=spec --test-reporter-destination=stdout \
-            --test-reporter=tap --test-reporter-destination="$tap" \
-            "$@" "${TEST_FILES[@]}"
-    ) || rc=$?
+    node_tests "$tap" "$@" "${TEST_FILES[@]}" || rc=$?
     py_log="$WORK_DIR/$engine-py.log"
     py_rc=0
-    DBAPI_URL="http://127.0.0.1:$API_PORT" DBAPI_ENGINE="$engine" \
+    DBAPI_URL="$base_url$PATH_PREFIX" DBAPI_ENGINE="$engine" \
         "$VENV/bin/python" -m unittest discover -s "$PY_DIR" -p 'test_*.py' -v >"$py_log" 2>&1 || py_rc=$?
     cat "$py_log"
+    supabase_rc=0
+    node_tests "$supabase_tap" "$@" "${SUPABASE_FILES[@]}" || supabase_rc=$?
     stop_server
 
     pass="$(tap_count "$tap" pass)"
@@ -327,6 +348,11 @@ for engine in "${ENGINES[@]}"; do
     py_ran="$(sed -n 's/^Ran \([0-9]*\) tests\? in .*/\1/p' "$py_log" | tail -n 1)"
     counts+="; postgrest-py: ${py_ran:-?} run, $( ((py_rc == 0)) && echo ok || echo FAILED)"
     ((py_rc == 0)) || rc=1
+    sb_pass="$(tap_count "$supabase_tap" pass)"
+    sb_fail="$(tap_count "$supabase_tap" fail)"
+    sb_skip="$(tap_count "$supabase_tap" skipped)"
+    counts+="; supabase-js: ${sb_pass:-?} passed, ${sb_fail:-?} failed, ${sb_skip:-0} skipped"
+    ((supabase_rc == 0)) || rc=1
     if ((rc != 0)); then
         summary+=("$engine: FAILED ($counts)")
         failed=1
