@@ -195,6 +195,15 @@ fn openapi_command_prints_the_document() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["paths"]["/widgets"]["get"].is_object());
+    assert!(doc.get("servers").is_none(), "no prefix, no server");
+    let config = dir.join("prefix.yaml");
+    std::fs::write(&config, "api: {pathPrefix: /rest/v1}\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["openapi", "--database-url", &url, "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["servers"], serde_json::json!([{"url": "/rest/v1"}]), "the paths resolve under the prefix");
     let (ok, err) = run(&["openapi", "--database-url", &url, "--profile", "nope"]);
     assert!(!ok && err.contains("nope"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
