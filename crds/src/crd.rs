@@ -119,6 +119,10 @@ pub struct DatabaseApiSpec {
     /// The API runtime pods: image, replicas, autoscaling and resources.
     #[serde(default)]
     pub runtime: RuntimeSpec,
+    /// Connection and request limits of each pod's HTTP server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "ServerSpec")]
+    pub server: Option<ServerSpec>,
     /// Response cache in Redis: either `managed` (the operator runs one) or
     /// `external` (yours). Unset: no cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -203,6 +207,82 @@ pub struct DatabaseSpec {
     /// How the pods re-read the schema without a restart.
     #[serde(default)]
     pub reload: ReloadSpec,
+    /// The database cancels a statement running longer than this many
+    /// milliseconds and the request is answered 504 (PostgreSQL
+    /// `statement_timeout`, MariaDB `max_statement_time`, SQLite a deadline).
+    /// Unset: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64", range(min = 1))]
+    pub statement_timeout_ms: Option<u64>,
+    /// Longest request URL (path and query string, bytes); longer ones are
+    /// answered 414. Unset: 8192.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64", range(min = 256))]
+    pub max_url_bytes: Option<u64>,
+    /// Most filter conditions in one request, counting those in logic trees
+    /// and on embedded resources; more are answered 400. Unset: 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u32", range(min = 1))]
+    pub max_filters: Option<u32>,
+    /// Most embedded resources in one select; more are answered 400.
+    /// Unset: 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u32")]
+    pub max_embeds: Option<u32>,
+    /// Cross-origin requests from browsers. Unset: any origin, no
+    /// credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "CorsSpec")]
+    pub cors: Option<CorsSpec>,
+}
+
+/// CORS answers of the API.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CorsSpec {
+    /// Origins allowed (`https://app.example.com`), or `*` for any. Empty:
+    /// any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
+    /// Methods allowed. Empty: every method the API takes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_methods: Vec<String>,
+    /// Request headers allowed. Empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_headers: Vec<String>,
+    /// Whether browsers may send credentials (needs explicit origins).
+    #[serde(default)]
+    pub allow_credentials: bool,
+    /// Seconds a browser may cache a preflight answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64")]
+    pub max_age_seconds: Option<u64>,
+}
+
+/// Limits of each runtime pod's HTTP server; each unset field keeps the
+/// runtime's default.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerSpec {
+    /// Seconds a client may take to send a whole request head before its
+    /// connection is closed. Unset: 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64", range(min = 1))]
+    pub header_read_timeout_seconds: Option<u64>,
+    /// Seconds an idle keep-alive connection stays open. Unset: 60.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64", range(min = 1))]
+    pub idle_timeout_seconds: Option<u64>,
+    /// Seconds a request may run before it is answered 504 and its query
+    /// cancelled. Unset: 60.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64", range(min = 1))]
+    pub request_timeout_seconds: Option<u64>,
+    /// Most client connections one pod serves at once; more wait to be
+    /// accepted. Unset: 10000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u32", range(min = 1))]
+    pub max_connections: Option<u32>,
 }
 
 fn default_max_rows() -> u64 {
