@@ -46,6 +46,7 @@ async fn prepare(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Result<Wri
     let negotiated = negotiate(header_str(headers, header::ACCEPT))?;
     let representation = negotiated.representation;
     let query = parse_query(uri.query().unwrap_or(""))?;
+    crate::limits::check_query(&query, &state.config.api)?;
     let prefs = parse_prefer(headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()))?;
     Ok(WriteRequest { schema, profile, query, prefs, representation, negotiated })
 }
