@@ -7,10 +7,12 @@ use serde::{Deserialize, Serialize};
 /// CORS answers of the API.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!self.allowCredentials || (size(self.allowedOrigins) > 0 && !self.allowedOrigins.exists(o, o == '*'))").message("cors.allowCredentials needs cors.allowedOrigins to list the origins (browsers refuse credentials with *)"))]
 pub struct CorsSpec {
     /// Origins allowed (`https://app.example.com`), or `*` for any. Empty:
     /// any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(max = 253)))]
     pub allowed_origins: Vec<String>,
     /// Methods allowed. Empty: every method the API takes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
