@@ -147,22 +147,15 @@ async fn connection(
     };
     let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
     tokio::pin!(conn);
+    // One timer per connection, moved when the phase changes.
+    let timer = tokio::time::sleep(limits.header_read);
+    tokio::pin!(timer);
     let mut stopping = false;
     loop {
-        let deadline = match clock.phase() {
-            Phase::Idle(since) => Some((since + limits.idle, "idle")),
-            Phase::Head(since) => Some((since + limits.header_read, "request head not received in time")),
-            Phase::Busy(_) => None,
-        };
-        let expired = async {
-            match deadline {
-                Some((at, why)) => {
-                    tokio::time::sleep_until(at).await;
-                    why
-                }
-                None => std::future::pending().await,
-            }
-        };
+        let deadline = due(clock.phase(), limits);
+        if let Some((at, _)) = deadline {
+            timer.as_mut().reset(at);
+        }
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
@@ -170,13 +163,15 @@ async fn connection(
                 }
                 return;
             }
-            why = expired => {
+            _ = timer.as_mut(), if deadline.is_some() => {
                 // The phase may have moved on while the timer ran.
-                if matches!(clock.phase(), Phase::Busy(_)) {
-                    continue;
+                match due(clock.phase(), limits) {
+                    Some((at, why)) if Instant::now() >= at => {
+                        tracing::debug!(reason = why, "closing a connection");
+                        return;
+                    }
+                    _ => {}
                 }
-                tracing::debug!(reason = why, "closing a connection");
-                return;
             }
             _ = clock.changed.notified() => {}
             _ = stop.wait_for(|s| *s), if !stopping => {
@@ -184,6 +179,16 @@ async fn connection(
                 conn.as_mut().graceful_shutdown();
             }
         }
+    }
+}
+
+/// When a connection in `phase` is to be closed, and why; never while it
+/// serves a request.
+fn due(phase: Phase, limits: Limits) -> Option<(Instant, &'static str)> {
+    match phase {
+        Phase::Idle(since) => Some((since + limits.idle, "idle")),
+        Phase::Head(since) => Some((since + limits.header_read, "request head not received in time")),
+        Phase::Busy(_) => None,
     }
 }
 
