@@ -5,13 +5,15 @@
 //! `plan` (names checked against `schema`) → `sql` (one renderer per
 //! dialect) → `db` (execution; the database builds the JSON). `config`
 //! reads flags and the configuration document, `server` runs start-up and
-//! shutdown, `openapi` describes the live schema, `demo` bundles a sample.
+//! shutdown, `limits` bounds what one request or
+//! connection may take, `openapi` describes the live schema, `demo` bundles a sample.
 
 pub mod config;
 pub mod db;
 pub mod demo;
 pub mod grammar;
 pub mod http;
+pub mod limits;
 pub mod openapi;
 pub mod plan;
 pub mod schema;

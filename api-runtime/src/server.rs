@@ -27,13 +27,17 @@ pub enum StartupError {
     Bind { addr: SocketAddr, flag: &'static str, source: std::io::Error },
     #[error("could not create the demo database at {path}: {reason}")]
     Demo { path: String, reason: String },
+    #[error("invalid configuration: {0}")]
+    Limits(String),
     #[error("the server stopped with an error: {0}")]
     Serve(std::io::Error),
 }
 
 /// Connects and reads the schema: everything but the listeners.
 pub async fn prepare(database_url: &str, config: RuntimeConfig) -> Result<Arc<AppState>, StartupError> {
-    let db = Db::connect_exposing(database_url, &config.database.pool, &config.database.schemas).await?;
+    crate::limits::validate(&config).map_err(StartupError::Limits)?;
+    let deadline = crate::limits::database_deadline(&config);
+    let db = Db::connect_exposing(database_url, &config.database.pool, &config.database.schemas, deadline).await?;
     let schema = introspect(&db, &config.database.schemas, &config.database.tables).await?;
     tracing::info!(
         engine = schema.engine.name(),
@@ -66,7 +70,8 @@ pub async fn serve(
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let api_server = axum::serve(api, api_router(state.clone())).with_graceful_shutdown(stopped(stop_rx.clone()));
+    let api_server =
+        crate::limits::connections::serve(api, api_router(state.clone()), &state.config.server, stop_rx.clone());
     let admin_server = axum::serve(admin, admin_router(state.clone())).with_graceful_shutdown(stopped(stop_rx));
     let signals = {
         let state = state.clone();
@@ -78,7 +83,7 @@ pub async fn serve(
         }
     };
     tokio::spawn(signals);
-    let (a, b) = tokio::join!(api_server.into_future(), admin_server.into_future());
+    let (a, b) = tokio::join!(api_server, admin_server.into_future());
     a.and(b).map_err(StartupError::Serve)?;
     // Let the last responses flush before the pool goes.
     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -31,6 +31,46 @@ pub struct RuntimeConfig {
     /// Default request rate limit per caller.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// Connection and request limits of the HTTP server.
+    #[serde(skip_serializing_if = "ServerSettings::is_default")]
+    pub server: ServerSettings,
+}
+
+/// What one client may hold of the server: how long it may take to send a
+/// request head, keep an idle connection, or keep a request running, and how
+/// many connections the process serves at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// A connection that has not sent a whole request head (request line
+    /// and headers) this many seconds after it started sending one is closed.
+    pub header_read_timeout_seconds: u64,
+    /// A keep-alive connection with no request for this many seconds is
+    /// closed.
+    pub idle_timeout_seconds: u64,
+    /// A request still running after this many seconds is answered 504 and
+    /// its database work is cancelled.
+    pub request_timeout_seconds: u64,
+    /// Most client connections served at once; further ones wait to be
+    /// accepted until one closes.
+    pub max_connections: u32,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            header_read_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            request_timeout_seconds: 60,
+            max_connections: 10_000,
+        }
+    }
+}
+
+impl ServerSettings {
+    pub fn is_default(&self) -> bool {
+        *self == ServerSettings::default()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -130,6 +170,12 @@ pub struct DatabaseSettings {
     pub pool: PoolSettings,
     /// How the schema is re-read without a restart.
     pub reload: ReloadSettings,
+    /// The database cancels a statement that runs longer than this
+    /// (milliseconds; PostgreSQL `statement_timeout`, MariaDB
+    /// `max_statement_time`, SQLite a progress-handler deadline); the
+    /// request is answered 504 `57014`. None: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement_timeout_ms: Option<u64>,
 }
 
 /// The runtime re-reads the schema on SIGHUP always, on a PostgreSQL
@@ -205,11 +251,90 @@ pub struct ApiSettings {
     /// the API is at `/`. Starts with `/`, has no trailing slash.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path_prefix: Option<String>,
+    /// Longest request target (path and query string, in bytes); longer
+    /// ones are answered 414.
+    #[serde(skip_serializing_if = "is_default_max_url_bytes")]
+    pub max_url_bytes: u64,
+    /// Most filter conditions in one request, counting those inside logic
+    /// trees and on embedded resources; more are answered 400.
+    #[serde(skip_serializing_if = "is_default_max_filters")]
+    pub max_filters: u32,
+    /// Most embedded resources in one `select`, nested ones included; more
+    /// are answered 400.
+    #[serde(skip_serializing_if = "is_default_max_embeds")]
+    pub max_embeds: u32,
+    /// Cross-origin requests from browsers.
+    #[serde(skip_serializing_if = "CorsSettings::is_default")]
+    pub cors: CorsSettings,
+}
+
+const DEFAULT_MAX_URL_BYTES: u64 = 8192;
+const DEFAULT_MAX_FILTERS: u32 = 100;
+const DEFAULT_MAX_EMBEDS: u32 = 20;
+
+fn is_default_max_url_bytes(v: &u64) -> bool {
+    *v == DEFAULT_MAX_URL_BYTES
+}
+
+fn is_default_max_filters(v: &u32) -> bool {
+    *v == DEFAULT_MAX_FILTERS
+}
+
+fn is_default_max_embeds(v: &u32) -> bool {
+    *v == DEFAULT_MAX_EMBEDS
 }
 
 impl Default for ApiSettings {
     fn default() -> Self {
-        Self { max_rows: 1000, max_body_bytes: 16 * 1024 * 1024, allow_unfiltered_writes: vec![], path_prefix: None }
+        Self {
+            max_rows: 1000,
+            max_body_bytes: 16 * 1024 * 1024,
+            allow_unfiltered_writes: vec![],
+            path_prefix: None,
+            max_url_bytes: DEFAULT_MAX_URL_BYTES,
+            max_filters: DEFAULT_MAX_FILTERS,
+            max_embeds: DEFAULT_MAX_EMBEDS,
+            cors: CorsSettings::default(),
+        }
+    }
+}
+
+/// CORS, as browsers ask for it. The default is PostgREST's: any origin,
+/// every method the API takes, any request header, no credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct CorsSettings {
+    /// Origins allowed (`https://app.example.com`), or `*` for any.
+    pub allowed_origins: Vec<String>,
+    /// Methods allowed; empty means every method the API takes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_methods: Vec<String>,
+    /// Request headers allowed; empty means any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_headers: Vec<String>,
+    /// Whether browsers may send cookies and credentials (not with `*`
+    /// origins).
+    pub allow_credentials: bool,
+    /// How long browsers may cache a preflight answer (seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_age_seconds: Option<u64>,
+}
+
+impl Default for CorsSettings {
+    fn default() -> Self {
+        CorsSettings {
+            allowed_origins: vec!["*".into()],
+            allowed_methods: vec![],
+            allowed_headers: vec![],
+            allow_credentials: false,
+            max_age_seconds: None,
+        }
+    }
+}
+
+impl CorsSettings {
+    pub fn is_default(&self) -> bool {
+        *self == CorsSettings::default()
     }
 }
 
@@ -389,5 +514,30 @@ mod tests {
         let c = parse_runtime_config("api: {maxRows: 50}").unwrap();
         assert_eq!(c.api.max_rows, 50);
         assert_eq!(c.database.pool, PoolSettings::default());
+    }
+
+    #[test]
+    fn limits_have_their_defaults_and_round_trip() {
+        let c = RuntimeConfig::default();
+        assert_eq!((c.api.max_url_bytes, c.api.max_filters, c.api.max_embeds), (8192, 100, 20));
+        assert_eq!(c.api.cors.allowed_origins, vec!["*"]);
+        assert!(!c.api.cors.allow_credentials);
+        assert_eq!(c.database.statement_timeout_ms, None);
+        assert_eq!(c.server.header_read_timeout_seconds, 10);
+        assert_eq!(c.server.max_connections, 10_000);
+        // Defaults are left out of a rendered document.
+        let rendered = serde_yaml::to_string(&c).unwrap();
+        for key in ["maxUrlBytes", "maxFilters", "maxEmbeds", "cors", "statementTimeoutMs", "server"] {
+            assert!(!rendered.contains(key), "{rendered}");
+        }
+        let yaml = "api: {maxUrlBytes: 100, maxFilters: 3, maxEmbeds: 2, cors: {allowedOrigins: [https://a.example], \
+                    allowCredentials: true, maxAgeSeconds: 60}}\ndatabase: {statementTimeoutMs: 250}\n\
+                    server: {headerReadTimeoutSeconds: 1, idleTimeoutSeconds: 2, requestTimeoutSeconds: 3, maxConnections: 4}\n";
+        let c = parse_runtime_config(yaml).unwrap();
+        assert_eq!(c.server.max_connections, 4);
+        assert_eq!(c.database.statement_timeout_ms, Some(250));
+        assert_eq!(parse_runtime_config(&serde_yaml::to_string(&c).unwrap()).unwrap(), c);
+        let err = parse_runtime_config("server: {maxConnection: 3}").unwrap_err();
+        assert!(err.to_string().contains("maxConnection"), "{err}");
     }
 }

@@ -34,6 +34,9 @@ use serde_json::Value;
 
 use crate::config::TableFilter;
 
+mod limits;
+pub use limits::{CorsSpec, ServerSpec};
+
 /// The CustomResourceDefinition as YAML, as `dbapi-operator crd` prints it
 /// and the Helm chart ships it.
 pub fn crd_yaml() -> String {
@@ -122,6 +125,10 @@ pub struct DatabaseApiSpec {
     /// The API runtime pods: image, replicas, autoscaling and resources.
     #[serde(default)]
     pub runtime: RuntimeSpec,
+    /// Connection and request limits of each pod's HTTP server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "ServerSpec")]
+    pub server: Option<ServerSpec>,
     /// Response cache in Redis: either `managed` (the operator runs one) or
     /// `external` (yours). Unset: no cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -213,6 +220,33 @@ pub struct DatabaseSpec {
     /// How the pods re-read the schema without a restart.
     #[serde(default)]
     pub reload: ReloadSpec,
+    /// The database cancels a statement running longer than this many
+    /// milliseconds and the request is answered 504 (PostgreSQL
+    /// `statement_timeout`, MariaDB `max_statement_time`, SQLite a deadline).
+    /// Unset: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64", range(min = 1))]
+    pub statement_timeout_ms: Option<u64>,
+    /// Longest request URL (path and query string, bytes); longer ones are
+    /// answered 414. Unset: 8192.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64", range(min = 256))]
+    pub max_url_bytes: Option<u64>,
+    /// Most filter conditions in one request, counting those in logic trees
+    /// and on embedded resources; more are answered 400. Unset: 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u32", range(min = 1))]
+    pub max_filters: Option<u32>,
+    /// Most embedded resources in one select; more are answered 400.
+    /// Unset: 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u32")]
+    pub max_embeds: Option<u32>,
+    /// Cross-origin requests from browsers. Unset: any origin, no
+    /// credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "CorsSpec")]
+    pub cors: Option<CorsSpec>,
 }
 
 fn default_max_rows() -> u64 {

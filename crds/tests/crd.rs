@@ -184,7 +184,7 @@ fn cel_rules_compile_and_are_bounded() {
     let (mut rules, mut problems) = (0, Vec::new());
     walk(&schema(), "", &mut rules, &mut problems);
     assert!(problems.is_empty(), "{problems:#?}");
-    assert_eq!(rules, 6, "the rules the validation table covers");
+    assert_eq!(rules, 7, "the rules the validation table covers");
 }
 
 const NOT_CHECKED: &str = ": some validation rules were not checked because the object was invalid; correct the \
@@ -477,6 +477,30 @@ fn cases() -> Vec<Case> {
             ),
             &[
                 "spec.runtime.scaleDownStabilizationSeconds: Invalid value: 7200: spec.runtime.scaleDownStabilizationSeconds in body should be less than or equal to 3600",
+            ],
+        ),
+        case(
+            "every request and connection limit",
+            shop_with(
+                "pool: {maxConnections: 20}",
+                "pool: {maxConnections: 20}\n    statementTimeoutMs: 5000\n    maxUrlBytes: 4096\n    maxFilters: 50\n    \
+                 maxEmbeds: 5\n    cors: {allowedOrigins: [\"https://shop.example.com\"], allowedMethods: [GET], \
+                 allowedHeaders: [prefer], allowCredentials: true, maxAgeSeconds: 600}\n  server: \
+                 {headerReadTimeoutSeconds: 5, idleTimeoutSeconds: 30, requestTimeoutSeconds: 20, maxConnections: 500}",
+            ),
+            &[],
+        ),
+        case(
+            "credentials with any origin, no connections, a zero statement timeout",
+            shop_with(
+                "pool: {maxConnections: 20}",
+                "pool: {maxConnections: 20}\n    statementTimeoutMs: 0\n    cors: {allowedOrigins: [\"*\"], allowCredentials: true}\n  \
+                 server: {maxConnections: 0}",
+            ),
+            &[
+                "spec.database.cors: cors.allowCredentials needs cors.allowedOrigins to list the origins (browsers refuse credentials with *)",
+                "spec.database.statementTimeoutMs: Invalid value: 0: spec.database.statementTimeoutMs in body should be greater than or equal to 1",
+                "spec.server.maxConnections: Invalid value: 0: spec.server.maxConnections in body should be greater than or equal to 1",
             ],
         ),
         case(

@@ -81,6 +81,17 @@ fn lost_sqlstate(code: &str) -> bool {
 }
 
 impl DbError {
+    /// The database cancelled a statement that ran past its time
+    /// (`database.statementTimeoutMs`), whatever the engine calls that.
+    pub(crate) fn statement_timeout(reason: &str) -> Self {
+        DbError::Rejected {
+            code: "57014".into(),
+            message: "The statement took longer than the database allows and was cancelled".into(),
+            detail: Some(reason.to_string()),
+            hint: Some("Narrow the request (filters, a smaller limit) or raise database.statementTimeoutMs.".into()),
+        }
+    }
+
     /// The same failure met while getting a connection, not while using
     /// one: nothing ran, so there is nothing a retry would repeat, and a
     /// database that cannot be reached is unavailable.
@@ -106,6 +117,9 @@ fn postgres_error(
     if unavailable_sqlstate(code) {
         return DbError::Unavailable(message.to_string());
     }
+    if code == "57014" {
+        return DbError::statement_timeout(message);
+    }
     let detail = match (detail, constraint) {
         (Some(detail), Some(c)) => Some(format!("{detail} (constraint {c})")),
         (None, Some(c)) => Some(format!("constraint {c}")),
@@ -126,6 +140,11 @@ fn rejected(d: &dyn sqlx::error::DatabaseError, code: String) -> DbError {
         if my.number() == 1644 {
             return DbError::Rejected { code: "P0001".into(), message, detail: None, hint: None };
         }
+        // MariaDB's max_statement_time (1969), MySQL's max_execution_time
+        // (3024).
+        if matches!(my.number(), 1969 | 3024) {
+            return DbError::statement_timeout(&message);
+        }
         match my.number() {
             1062 => Some("23505"),
             1451 | 1452 | 1216 | 1217 => Some("23503"),
@@ -137,6 +156,10 @@ fn rejected(d: &dyn sqlx::error::DatabaseError, code: String) -> DbError {
             _ => None,
         }
     } else {
+        // SQLITE_INTERRUPT: the progress handler's deadline passed.
+        if code == "9" {
+            return DbError::statement_timeout(&message);
+        }
         // SQLite's extended result codes.
         match code.as_str() {
             "2067" | "1555" => Some("23505"),

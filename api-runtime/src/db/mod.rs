@@ -16,6 +16,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, Database, Executor, MySql, Postgres, Row, Sqlite};
 
+mod deadline;
 mod error;
 pub mod pipeline;
 pub mod pool;
@@ -112,7 +113,7 @@ macro_rules! per_engine {
 impl Db {
     /// Opens a pool and checks that one connection works.
     pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Db, ConnectError> {
-        Self::connect_exposing(url, settings, &[]).await
+        Self::connect_exposing(url, settings, &[], None).await
     }
 
     /// Opens a pool whose PostgreSQL connections have `schemas` (the
@@ -123,7 +124,17 @@ impl Db {
     /// pipelined read connections both send, because pipelined reads share
     /// a connection and cannot set it per request. MySQL routines run in
     /// their own database anyway; SQLite has none.
-    pub async fn connect_exposing(url: &str, settings: &PoolSettings, schemas: &[String]) -> Result<Db, ConnectError> {
+    ///
+    /// `statement_timeout` makes the database cancel a statement running
+    /// longer (57014): PostgreSQL's `statement_timeout`, also a startup
+    /// option for the same reason; MariaDB's `max_statement_time`, a
+    /// session variable; on SQLite a progress handler (see `deadline`).
+    pub async fn connect_exposing(
+        url: &str,
+        settings: &PoolSettings,
+        schemas: &[String],
+        statement_timeout: Option<Duration>,
+    ) -> Result<Db, ConnectError> {
         let scheme = url.split("://").next().unwrap_or("");
         let acquire = Duration::from_secs(settings.acquire_timeout_seconds.max(1));
         let max = settings.max_connections.max(1) as usize;
@@ -133,6 +144,10 @@ impl Db {
                 let mut options = PgConnectOptions::from_str(url).map_err(bad_url)?.application_name("dbapi");
                 if let Some(path) = search_path(schemas) {
                     options = options.options([("search_path", path)]);
+                }
+                if let Some(limit) = statement_timeout {
+                    // A number the runtime formats: milliseconds.
+                    options = options.options([("statement_timeout", limit.as_millis().max(1).to_string())]);
                 }
                 // Both kinds of connection count within `max`.
                 let reads = (settings.read_connections as usize).min(max - 1);
@@ -148,12 +163,18 @@ impl Db {
                     .timezone(Some("+00:00".to_string()));
                 // JSON_ARRAYAGG is bounded by group_concat_max_len (1 MiB by
                 // default): lift it for whole pages.
-                let init = Some("SET SESSION group_concat_max_len = 4294967295");
-                Db::MySql(pool::build(Connector::new(options, init), max, acquire))
+                let mut init = String::from("SET SESSION group_concat_max_len = 4294967295");
+                if let Some(limit) = statement_timeout {
+                    // Seconds, as a decimal the runtime formats.
+                    let ms = limit.as_millis().max(1);
+                    init.push_str(&format!(", max_statement_time = {}.{:03}", ms / 1000, ms % 1000));
+                }
+                Db::MySql(pool::build(Connector::new(options, Some(init)), max, acquire))
             }
             "sqlite" => {
                 let options = SqliteConnectOptions::from_str(url).map_err(bad_url)?.foreign_keys(true);
-                Db::Sqlite(pool::build(Connector::new(options, None), max, acquire))
+                let connector = Connector::new(options, None).with_deadline(statement_timeout);
+                Db::Sqlite(pool::build(connector, max, acquire))
             }
             other => return Err(ConnectError::UnsupportedScheme(other.to_string())),
         };

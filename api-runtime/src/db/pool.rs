@@ -30,15 +30,24 @@ pub(super) const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 pub struct Connector<DB: Database> {
     pub options: <DB::Connection as Connection>::Options,
     /// Run on every new connection (session settings).
-    init: Option<&'static str>,
+    init: Option<String>,
+    /// SQLite: each operation is interrupted past this long (the
+    /// statement timeout, through sqlite3's progress handler).
+    deadline: Option<Duration>,
     /// Counts the connections found closed by the server; a connection
     /// vetted before the latest one is pinged before its next use.
     losses: Arc<AtomicU64>,
 }
 
 impl<DB: Database> Connector<DB> {
-    pub fn new(options: <DB::Connection as Connection>::Options, init: Option<&'static str>) -> Self {
-        Connector { options, init, losses: Arc::default() }
+    pub fn new(options: <DB::Connection as Connection>::Options, init: Option<String>) -> Self {
+        Connector { options, init, deadline: None, losses: Arc::default() }
+    }
+
+    /// SQLite connections interrupt an operation that runs past `limit`.
+    pub fn with_deadline(mut self, limit: Option<Duration>) -> Self {
+        self.deadline = limit;
+        self
     }
 }
 
@@ -53,6 +62,9 @@ pub struct Pooled<DB: Database> {
     /// The pool's loss count when this connection was last known good.
     vetted_at: u64,
     losses: Arc<AtomicU64>,
+    /// SQLite with a statement timeout: when the running operation is to
+    /// be interrupted, read by the connection's progress handler.
+    deadline: Option<(Duration, Arc<super::deadline::Deadline>)>,
 }
 
 /// An error that can tell whether the connection it came from is gone.
@@ -76,11 +88,22 @@ where
 
     async fn create(&self) -> Result<Pooled<DB>, sqlx::Error> {
         let mut conn = self.options.connect().await?;
-        if let Some(init) = self.init {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(init)).execute(&mut conn).await?;
+        if let Some(init) = &self.init {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(init.as_str())).execute(&mut conn).await?;
         }
+        let deadline = match self.deadline {
+            Some(limit) => Some((limit, super::deadline::install(&mut conn).await?)),
+            None => None,
+        };
         let losses = self.losses.clone();
-        Ok(Pooled { conn, settled: true, in_transaction: false, vetted_at: losses.load(Ordering::Acquire), losses })
+        Ok(Pooled {
+            conn,
+            settled: true,
+            in_transaction: false,
+            vetted_at: losses.load(Ordering::Acquire),
+            losses,
+            deadline,
+        })
     }
 
     async fn recycle(&self, pooled: &mut Pooled<DB>, metrics: &Metrics) -> RecycleResult<sqlx::Error> {
@@ -138,9 +161,13 @@ where
         F: Future<Output = Result<T, E>> + 'c,
         E: ConnectionFailure,
     {
-        let Pooled { conn, settled, losses, .. } = self;
+        let Pooled { conn, settled, losses, deadline, .. } = self;
         *settled = false;
+        let armed = deadline.as_ref().map(|(limit, d)| d.arm(*limit));
         let out = op(conn).await;
+        if let Some(armed) = armed {
+            armed.disarm();
+        }
         *settled = out.is_ok();
         if out.as_ref().err().is_some_and(E::connection_lost) {
             losses.fetch_add(1, Ordering::AcqRel);
@@ -205,7 +232,7 @@ mod tests {
 
     fn one_connection() -> Pool<Sqlite> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:").unwrap();
-        build(Connector::new(options, Some("CREATE TABLE t (x int)")), 1, Duration::from_secs(2))
+        build(Connector::new(options, Some("CREATE TABLE t (x int)".into())), 1, Duration::from_secs(2))
     }
 
     #[tokio::test]

@@ -22,7 +22,6 @@ use axum::routing::get;
 use dbapi_crds::config::RuntimeConfig;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
-use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::db::Db;
@@ -98,28 +97,20 @@ pub fn api_router(state: Arc<AppState>) -> Router {
         )
         .merge(Router::from(docs))
         .fallback(not_found)
-        .with_state(state);
-    let with_cors = routes.clone().layer(CompressionLayer::new()).layer(
-        CorsLayer::new()
-            .allow_origin(Any)
-            .allow_methods([
-                Method::GET,
-                Method::HEAD,
-                Method::POST,
-                Method::PATCH,
-                Method::PUT,
-                Method::DELETE,
-                Method::OPTIONS,
-            ])
-            .allow_headers(Any)
-            .expose_headers(content_headers),
-    );
+        .with_state(state.clone());
+    let with_cors = routes
+        .clone()
+        .layer(CompressionLayer::new())
+        .layer(crate::limits::cors::layer(&state.config.api.cors, content_headers));
     // The CORS layer answers every OPTIONS as a preflight; only one asking
     // for a method is one, others reach the routes (`Allow`). The choice is
     // made outside the routes, so the path is matched once.
+    let request_timeout = Duration::from_secs(state.config.server.request_timeout_seconds.max(1));
     Router::new()
         .fallback_service(with_cors)
         .layer(axum::middleware::from_fn_with_state(routes, options::unless_preflight))
+        .layer(axum::middleware::from_fn_with_state(request_timeout, crate::limits::request::timeout))
+        .layer(axum::middleware::from_fn_with_state(state.config.api.max_url_bytes, crate::limits::request::url_length))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked");

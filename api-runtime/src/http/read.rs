@@ -158,6 +158,7 @@ impl ReadRequest {
     pub fn parse(state: &AppState, headers: &HeaderMap, query: &str) -> Result<ReadRequest, ApiError> {
         let negotiated = negotiate(header_str(headers, header::ACCEPT))?;
         let query = parse_query(query)?;
+        crate::limits::check_query(&query, &state.config.api)?;
         let prefs = parse_prefer(headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()))?;
         let range = match header_str(headers, header::RANGE) {
             Some(v) => parse_range_header(v).map_err(|e| {

@@ -14,6 +14,10 @@
 //! | database.pool.maxConnections           | `database.pool.maxConnections` (per replica)      |
 //! | database.pool.acquireTimeoutSeconds    | `database.pool.acquireTimeoutSeconds`             |
 //! | database.maxRows                       | `api.maxRows`                                     |
+//! | database.maxUrlBytes / maxFilters      | `api.maxUrlBytes` / `api.maxFilters`              |
+//! | database.maxEmbeds / cors              | `api.maxEmbeds` / `api.cors`                      |
+//! | database.statementTimeoutMs            | `database.statementTimeoutMs`                     |
+//! | server.*                               | `server.*` (each unset field: the default)        |
 //! | runtime.*                              | Deployment, HorizontalPodAutoscaler               |
 //! | cache.managed / external               | env `DBAPI_REDIS_URL`, the cache Deployment       |
 //! | cache.defaultTTLSeconds                | `cache.defaultTtlSeconds`                         |
@@ -29,10 +33,10 @@
 use std::collections::BTreeMap;
 
 use dbapi_crds::config::{
-    ApiKey, ApiSettings, AuthSettings, CacheSettings, DatabaseSettings, JwtSettings, KeyHash, PoolSettings, RateLimit,
-    ReloadSettings, Role, RoleRule, RuntimeConfig,
+    ApiKey, ApiSettings, AuthSettings, CacheSettings, CorsSettings, DatabaseSettings, JwtSettings, KeyHash,
+    PoolSettings, RateLimit, ReloadSettings, Role, RoleRule, RuntimeConfig, ServerSettings,
 };
-use dbapi_crds::crd::{DatabaseApi, RateLimitSpec, RoleSpec, RuleSpec};
+use dbapi_crds::crd::{CorsSpec, DatabaseApi, RateLimitSpec, RoleSpec, RuleSpec, ServerSpec};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use sha2::{Digest, Sha256};
@@ -76,13 +80,9 @@ pub fn runtime_config(api: &DatabaseApi, keys: &[KeyMaterial]) -> (RuntimeConfig
                 notify_channel: spec.database.reload.notify_channel.clone(),
                 interval_seconds: spec.database.reload.interval_seconds,
             },
+            statement_timeout_ms: spec.database.statement_timeout_ms,
         },
-        api: ApiSettings {
-            max_rows: spec.database.max_rows,
-            max_body_bytes: spec.database.max_body_bytes,
-            allow_unfiltered_writes: spec.database.allow_unfiltered_writes.clone(),
-            path_prefix: spec.database.path_prefix.clone(),
-        },
+        api: api_settings(&spec.database),
         auth: spec.auth.as_ref().map(|auth| AuthSettings {
             // The HMAC secret reaches the pods as DBAPI_JWT_SECRET, never
             // through the ConfigMap.
@@ -97,6 +97,7 @@ pub fn runtime_config(api: &DatabaseApi, keys: &[KeyMaterial]) -> (RuntimeConfig
         api_keys: Vec::new(),
         cache: spec.cache.as_ref().map(|cache| CacheSettings { default_ttl_seconds: cache.default_ttl_seconds }),
         rate_limit: spec.rate_limit.as_ref().map(rate_limit),
+        server: spec.server.as_ref().map(server).unwrap_or_default(),
     };
 
     let by_name: BTreeMap<&str, &KeyMaterial> = keys.iter().map(|k| (k.name.as_str(), k)).collect();
@@ -120,6 +121,47 @@ pub fn runtime_config(api: &DatabaseApi, keys: &[KeyMaterial]) -> (RuntimeConfig
         .collect();
     let secret = RuntimeConfig { api_keys, ..RuntimeConfig::default() };
     (public, secret)
+}
+
+/// The API settings, which the spec keeps under `spec.database`; an unset
+/// limit keeps the runtime's default.
+fn api_settings(spec: &dbapi_crds::crd::DatabaseSpec) -> ApiSettings {
+    let defaults = ApiSettings::default();
+    ApiSettings {
+        max_rows: spec.max_rows,
+        max_body_bytes: spec.max_body_bytes,
+        allow_unfiltered_writes: spec.allow_unfiltered_writes.clone(),
+        path_prefix: spec.path_prefix.clone(),
+        max_url_bytes: spec.max_url_bytes.unwrap_or(defaults.max_url_bytes),
+        max_filters: spec.max_filters.unwrap_or(defaults.max_filters),
+        max_embeds: spec.max_embeds.unwrap_or(defaults.max_embeds),
+        cors: spec.cors.as_ref().map(cors).unwrap_or_default(),
+    }
+}
+
+fn cors(spec: &CorsSpec) -> CorsSettings {
+    let defaults = CorsSettings::default();
+    CorsSettings {
+        allowed_origins: if spec.allowed_origins.is_empty() {
+            defaults.allowed_origins
+        } else {
+            spec.allowed_origins.clone()
+        },
+        allowed_methods: spec.allowed_methods.clone(),
+        allowed_headers: spec.allowed_headers.clone(),
+        allow_credentials: spec.allow_credentials,
+        max_age_seconds: spec.max_age_seconds,
+    }
+}
+
+fn server(spec: &ServerSpec) -> ServerSettings {
+    let d = ServerSettings::default();
+    ServerSettings {
+        header_read_timeout_seconds: spec.header_read_timeout_seconds.unwrap_or(d.header_read_timeout_seconds),
+        idle_timeout_seconds: spec.idle_timeout_seconds.unwrap_or(d.idle_timeout_seconds),
+        request_timeout_seconds: spec.request_timeout_seconds.unwrap_or(d.request_timeout_seconds),
+        max_connections: spec.max_connections.unwrap_or(d.max_connections),
+    }
 }
 
 fn role(spec: &RoleSpec) -> Role {
@@ -207,7 +249,7 @@ mod tests {
     use dbapi_crds::config::parse_runtime_config_parts;
 
     use super::*;
-    use crate::resources::test_fixtures::{full, full_external_cache, full_keys, minimal};
+    use crate::resources::test_fixtures::{full, full_external_cache, full_keys, minimal, with_limits};
 
     fn parts(api: &DatabaseApi, keys: &[KeyMaterial]) -> (String, String) {
         let (public, secret) = runtime_config(api, keys);
@@ -240,6 +282,28 @@ mod tests {
         assert_eq!(config_secret.data.as_ref().unwrap()[CONFIG_FILE].0, secret_file.as_bytes());
         insta::assert_yaml_snapshot!("full_config_map", config_map);
         insta::assert_yaml_snapshot!("full_config_secret", config_secret);
+    }
+
+    #[test]
+    fn limits_reach_the_document_and_unset_ones_keep_their_defaults() {
+        let (public, _) = runtime_config(&with_limits(), &[]);
+        assert_eq!(public.database.statement_timeout_ms, Some(2500));
+        assert_eq!((public.api.max_url_bytes, public.api.max_filters, public.api.max_embeds), (4096, 30, 5));
+        assert_eq!(public.api.cors.allowed_origins, ["https://shop.example.com"]);
+        assert_eq!(public.api.cors.allowed_methods, ["GET", "POST"]);
+        assert!(public.api.cors.allowed_headers.is_empty());
+        assert!(public.api.cors.allow_credentials);
+        assert_eq!(public.api.cors.max_age_seconds, Some(600));
+        let defaults = ServerSettings::default();
+        assert_eq!(
+            public.server,
+            ServerSettings { header_read_timeout_seconds: 5, request_timeout_seconds: 30, ..defaults }
+        );
+        let (a, b) = parts(&with_limits(), &[]);
+        assert_eq!(parse_runtime_config_parts(&[&a, &b]).unwrap(), public);
+        // Unset, they stay out of the document (and out of its checksum).
+        let (minimal_public, _) = parts(&minimal(), &[]);
+        assert!(!minimal_public.contains("server") && !minimal_public.contains("cors"), "{minimal_public}");
     }
 
     #[test]

@@ -31,6 +31,29 @@ spec:
     ))
 }
 
+/// Every request and connection limit set.
+pub(crate) fn with_limits() -> DatabaseApi {
+    parse(&format!(
+        "{METADATA}
+spec:
+  database:
+    urlSecretRef: {{name: shop-db, key: url}}
+    statementTimeoutMs: 2500
+    maxUrlBytes: 4096
+    maxFilters: 30
+    maxEmbeds: 5
+    cors:
+      allowedOrigins: [https://shop.example.com]
+      allowedMethods: [GET, POST]
+      allowCredentials: true
+      maxAgeSeconds: 600
+  server:
+    headerReadTimeoutSeconds: 5
+    requestTimeoutSeconds: 30
+"
+    ))
+}
+
 /// The spec fields after `cache:`, shared by the managed and external
 /// variants.
 const FULL_REST: &str = r#"

@@ -48,6 +48,7 @@ async fn prepare(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Result<Wri
     let negotiated = negotiate(header_str(headers, header::ACCEPT))?;
     let representation = negotiated.representation;
     let query = parse_query(uri.query().unwrap_or(""))?;
+    crate::limits::check_query(&query, &state.config.api)?;
     let prefs = parse_prefer(headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()))?;
     let path_prefix = state.config.api.prefix().to_string();
     Ok(WriteRequest { schema, profile, query, prefs, representation, negotiated, path_prefix })
