@@ -71,6 +71,26 @@ pub struct ServeArgs {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub listen: ListenArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RedisArgs {
+    /// redis:// (or rediss://) URL of the Redis that all replicas share the
+    /// rate limits through; without it each process limits by itself.
+    #[arg(long, env = "DBAPI_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key this runtime writes (several APIs can share
+    /// one Redis under different prefixes).
+    #[arg(long, env = "DBAPI_REDIS_KEY_PREFIX", default_value = "dbapi:")]
+    pub redis_key_prefix: String,
+}
+
+impl RedisArgs {
+    pub fn settings(&self) -> crate::limits::rate::RedisSettings {
+        crate::limits::rate::RedisSettings { url: self.redis_url.clone(), key_prefix: self.redis_key_prefix.clone() }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -152,8 +172,6 @@ pub fn unimplemented_setting(config: &RuntimeConfig) -> Option<&'static str> {
         Some("apiKeys")
     } else if config.cache.is_some() {
         Some("cache")
-    } else if config.rate_limit.is_some() {
-        Some("rateLimit")
     } else {
         None
     }
@@ -207,8 +225,9 @@ mod tests {
         std::fs::write(&b, "apiKeys: [{name: k, role: reader, hashes: [{sha256: ab}]}]\n").unwrap();
         let err = load(&two).unwrap_err().to_string();
         assert!(err.contains("apiKeys") && err.contains("not implemented"), "{err}");
+        // Rate limits are implemented (per client IP).
         std::fs::write(&b, "rateLimit: {requestsPerMinute: 5, burst: 1}\n").unwrap();
-        assert!(load(&two).unwrap_err().to_string().contains("rateLimit"));
+        assert_eq!(load(&two).unwrap().rate_limit.map(|r| r.requests_per_minute), Some(5));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -33,7 +33,7 @@ async fn run(command: Command) -> Result<(), StartupError> {
     match command {
         Command::Serve(args) => {
             let config = config::load(&args.database)?;
-            let state = server::prepare(&args.database.database_url, config).await?;
+            let state = server::prepare_shared(&args.database.database_url, config, &args.redis.settings()).await?;
             server::serve(state, &args.listen, |_, _| {}).await
         }
         Command::Demo(args) => {

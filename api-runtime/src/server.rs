@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::config::{ConfigError, ListenArgs};
 use crate::db::{ConnectError, Db};
 use crate::http::{AppState, admin_router, api_router};
+use crate::limits::rate::{RateLimiter, RedisSettings};
 use crate::schema::{IntrospectError, introspect};
 
 /// Why the runtime could not start; each says what to change.
@@ -33,8 +34,19 @@ pub enum StartupError {
     Serve(std::io::Error),
 }
 
-/// Connects and reads the schema: everything but the listeners.
+/// Connects and reads the schema: everything but the listeners. A rate
+/// limit is per process here; [`prepare_shared`] shares it through Redis.
 pub async fn prepare(database_url: &str, config: RuntimeConfig) -> Result<Arc<AppState>, StartupError> {
+    prepare_shared(database_url, config, &RedisSettings::default()).await
+}
+
+/// [`prepare`], with the rate limit shared through `redis` when it has a
+/// URL.
+pub async fn prepare_shared(
+    database_url: &str,
+    config: RuntimeConfig,
+    redis: &RedisSettings,
+) -> Result<Arc<AppState>, StartupError> {
     crate::limits::validate(&config).map_err(StartupError::Limits)?;
     let deadline = crate::limits::database_deadline(&config);
     let db = Db::connect_exposing(database_url, &config.database.pool, &config.database.schemas, deadline).await?;
@@ -45,7 +57,11 @@ pub async fn prepare(database_url: &str, config: RuntimeConfig) -> Result<Arc<Ap
         tables = schema.tables.len(),
         "schema loaded"
     );
-    Ok(AppState::new(db, schema, config))
+    let rate = match &config.rate_limit {
+        Some(limit) => Some(RateLimiter::new(limit, &config.api, redis).await.map_err(StartupError::Limits)?),
+        None => None,
+    };
+    Ok(AppState::new(db, schema, config, rate))
 }
 
 /// Binds the API and admin ports; `on_listening` gets the bound addresses

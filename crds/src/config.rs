@@ -28,7 +28,8 @@ pub struct RuntimeConfig {
     /// Response cache (the Redis URL comes from `DBAPI_REDIS_URL`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheSettings>,
-    /// Default request rate limit per caller.
+    /// Request rate limit per caller: per client IP for anonymous calls,
+    /// enforced across replicas through Redis (`DBAPI_REDIS_URL`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
     /// Connection and request limits of the HTTP server.
@@ -149,10 +150,15 @@ pub struct CacheSettings {
     pub default_ttl_seconds: u32,
 }
 
+/// A GCRA (token bucket) per caller: one request every
+/// `60 / requestsPerMinute` seconds, and a caller that has been idle may
+/// send `burst + 1` requests at once.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RateLimit {
+    /// Sustained requests per minute (at least 1).
     pub requests_per_minute: u32,
+    /// Requests allowed at once above the sustained rate.
     pub burst: u32,
 }
 
@@ -266,11 +272,26 @@ pub struct ApiSettings {
     /// Cross-origin requests from browsers.
     #[serde(skip_serializing_if = "CorsSettings::is_default")]
     pub cors: CorsSettings,
+    /// Proxies and load balancers (CIDRs such as `10.0.0.0/8`, or single
+    /// addresses) whose `clientIpHeader` is believed. A request from any
+    /// other peer is limited by its socket address, whatever it sends.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
+    /// The header a trusted proxy puts the client's address in. In a list
+    /// (`X-Forwarded-For: client, proxy1, proxy2`) the right-most address
+    /// that is not itself a trusted proxy is the client.
+    #[serde(skip_serializing_if = "is_default_client_ip_header")]
+    pub client_ip_header: String,
 }
 
 const DEFAULT_MAX_URL_BYTES: u64 = 8192;
 const DEFAULT_MAX_FILTERS: u32 = 100;
 const DEFAULT_MAX_EMBEDS: u32 = 20;
+pub const DEFAULT_CLIENT_IP_HEADER: &str = "X-Forwarded-For";
+
+fn is_default_client_ip_header(v: &str) -> bool {
+    v == DEFAULT_CLIENT_IP_HEADER
+}
 
 fn is_default_max_url_bytes(v: &u64) -> bool {
     *v == DEFAULT_MAX_URL_BYTES
@@ -295,6 +316,8 @@ impl Default for ApiSettings {
             max_filters: DEFAULT_MAX_FILTERS,
             max_embeds: DEFAULT_MAX_EMBEDS,
             cors: CorsSettings::default(),
+            trusted_proxies: vec![],
+            client_ip_header: DEFAULT_CLIENT_IP_HEADER.into(),
         }
     }
 }
@@ -525,9 +548,20 @@ mod tests {
         assert_eq!(c.database.statement_timeout_ms, None);
         assert_eq!(c.server.header_read_timeout_seconds, 10);
         assert_eq!(c.server.max_connections, 10_000);
+        assert!(c.api.trusted_proxies.is_empty());
+        assert_eq!(c.api.client_ip_header, "X-Forwarded-For");
         // Defaults are left out of a rendered document.
         let rendered = serde_yaml::to_string(&c).unwrap();
-        for key in ["maxUrlBytes", "maxFilters", "maxEmbeds", "cors", "statementTimeoutMs", "server"] {
+        for key in [
+            "maxUrlBytes",
+            "maxFilters",
+            "maxEmbeds",
+            "cors",
+            "statementTimeoutMs",
+            "server",
+            "trustedProxies",
+            "clientIpHeader",
+        ] {
             assert!(!rendered.contains(key), "{rendered}");
         }
         let yaml = "api: {maxUrlBytes: 100, maxFilters: 3, maxEmbeds: 2, cors: {allowedOrigins: [https://a.example], \
@@ -536,6 +570,12 @@ mod tests {
         let c = parse_runtime_config(yaml).unwrap();
         assert_eq!(c.server.max_connections, 4);
         assert_eq!(c.database.statement_timeout_ms, Some(250));
+        assert_eq!(parse_runtime_config(&serde_yaml::to_string(&c).unwrap()).unwrap(), c);
+        let c = parse_runtime_config("api: {trustedProxies: [10.0.0.0/8], clientIpHeader: X-Real-IP}").unwrap();
+        assert_eq!(
+            (c.api.trusted_proxies.as_slice(), c.api.client_ip_header.as_str()),
+            (&["10.0.0.0/8".to_string()][..], "X-Real-IP")
+        );
         assert_eq!(parse_runtime_config(&serde_yaml::to_string(&c).unwrap()).unwrap(), c);
         let err = parse_runtime_config("server: {maxConnection: 3}").unwrap_err();
         assert!(err.to_string().contains("maxConnection"), "{err}");

@@ -38,14 +38,21 @@ pub struct AppState {
     pub db: Db,
     pub config: RuntimeConfig,
     schema: ArcSwap<Schema>,
+    /// The request rate limit (`rateLimit`), when one is configured.
+    pub rate: Option<Arc<crate::limits::rate::RateLimiter>>,
     /// Cleared when shutdown starts, so readiness fails before the
     /// listeners close.
     accepting: AtomicBool,
 }
 
 impl AppState {
-    pub fn new(db: Db, schema: Schema, config: RuntimeConfig) -> Arc<Self> {
-        Arc::new(AppState { db, config, schema: ArcSwap::from_pointee(schema), accepting: AtomicBool::new(true) })
+    pub fn new(
+        db: Db,
+        schema: Schema,
+        config: RuntimeConfig,
+        rate: Option<Arc<crate::limits::rate::RateLimiter>>,
+    ) -> Arc<Self> {
+        Arc::new(AppState { db, config, schema: ArcSwap::from_pointee(schema), rate, accepting: AtomicBool::new(true) })
     }
 
     /// The current schema; a request keeps the one it started with.
@@ -69,8 +76,15 @@ pub fn api_router(state: Arc<AppState>) -> Router {
     let prefix = state.config.api.prefix().to_string();
     let docs = utoipa_swagger_ui::SwaggerUi::new(format!("{prefix}{DOCS_PATH}"))
         .config(utoipa_swagger_ui::Config::new([format!("{prefix}{OPENAPI_PATH}")]));
-    let content_headers =
-        [header::CONTENT_RANGE, header::LOCATION, HeaderName::from_static("preference-applied"), header::RETRY_AFTER];
+    let content_headers = [
+        header::CONTENT_RANGE,
+        header::LOCATION,
+        HeaderName::from_static("preference-applied"),
+        header::RETRY_AFTER,
+        HeaderName::from_static("ratelimit-limit"),
+        HeaderName::from_static("ratelimit-remaining"),
+        HeaderName::from_static("ratelimit-reset"),
+    ];
     let root = || get(openapi_document).options(options::root).fallback(method_not_allowed);
     let mut routes = Router::new();
     if prefix.is_empty() {
@@ -98,6 +112,14 @@ pub fn api_router(state: Arc<AppState>) -> Router {
         .merge(Router::from(docs))
         .fallback(not_found)
         .with_state(state.clone());
+    // Every route is limited (the admin port never is); the CORS layer
+    // outside still answers preflights unlimited and labels 429s.
+    let routes = match &state.rate {
+        Some(limiter) => {
+            routes.layer(axum::middleware::from_fn_with_state(limiter.clone(), crate::limits::rate::limit))
+        }
+        None => routes,
+    };
     let with_cors = routes
         .clone()
         .layer(CompressionLayer::new())

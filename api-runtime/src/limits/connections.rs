@@ -16,6 +16,7 @@
 //! each request.
 
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -63,9 +64,9 @@ pub async fn serve(
                 }
             }
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, or a connection reset before
                     // it was accepted: wait a little and go on.
@@ -80,7 +81,7 @@ pub async fn serve(
             warned_full = false;
         }
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(stream, router.clone(), limits, stop.clone(), permit));
+        tokio::spawn(connection(stream, peer, router.clone(), limits, stop.clone(), permit));
     }
     drop(listener);
     // Every connection holds a permit until it has closed.
@@ -124,6 +125,7 @@ impl Clock {
 
 async fn connection(
     stream: TcpStream,
+    peer: SocketAddr,
     router: Router,
     limits: Limits,
     mut stop: watch::Receiver<bool>,
@@ -138,8 +140,12 @@ async fn connection(
             clock.set(|p| Phase::Busy(if let Phase::Busy(n) = p { n + 1 } else { 1 }));
             let busy = Busy(clock.clone());
             let router = router.clone();
+            // The peer address, as axum's `ConnectInfo` (the rate limit's
+            // client IP).
+            let mut request = request.map(Body::new);
+            request.extensions_mut().insert(ConnectInfo(peer));
             async move {
-                let response = router.oneshot(request.map(Body::new)).await?;
+                let response = router.oneshot(request).await?;
                 // The request counts as running until its body is sent.
                 Ok::<_, std::convert::Infallible>(response.map(|body| Body::new(Guarded { body, _busy: busy })))
             }

@@ -5,6 +5,8 @@
 //!   and of embedded resources (400), the time a request may run (504);
 //! - `cors`: which browser origins may call the API (tower-http's
 //!   `CorsLayer`, from `api.cors`);
+//! - `rate`: how often one caller may call (per client IP today), shared
+//!   by all replicas through Redis;
 //! - `connections`: the API listener itself: how long a client may take
 //!   to send a request head, how long an idle connection stays, and how
 //!   many connections are served at once.
@@ -14,6 +16,7 @@
 
 pub mod connections;
 pub mod cors;
+pub mod rate;
 pub mod request;
 
 use std::time::Duration;
@@ -52,6 +55,10 @@ pub fn validate(config: &RuntimeConfig) -> Result<(), String> {
     }
     if config.database.statement_timeout_ms == Some(0) {
         return Err("database.statementTimeoutMs must be at least 1 (leave it out for no limit)".into());
+    }
+    rate::ClientIp::new(&config.api)?;
+    if let Some(limit) = &config.rate_limit {
+        rate::Quota::new(limit)?;
     }
     cors::validate(&config.api.cors)
 }

@@ -136,6 +136,8 @@ fn api_settings(spec: &dbapi_crds::crd::DatabaseSpec) -> ApiSettings {
         max_filters: spec.max_filters.unwrap_or(defaults.max_filters),
         max_embeds: spec.max_embeds.unwrap_or(defaults.max_embeds),
         cors: spec.cors.as_ref().map(cors).unwrap_or_default(),
+        trusted_proxies: defaults.trusted_proxies,
+        client_ip_header: defaults.client_ip_header,
     }
 }
 

@@ -1,0 +1,569 @@
+//! Request rate limits (issue 18, item 5): how often one caller may call.
+//!
+//! A GCRA per caller (the "generic cell rate algorithm", a token bucket
+//! kept as one number): a caller may make one request every
+//! `T = 60 s / requestsPerMinute`, and one that has been idle may make
+//! `burst + 1` at once. Its state is the *theoretical arrival time* (TAT):
+//! when the caller's bucket would be full again.
+//!
+//! - Across replicas the TAT lives in Redis, one key per caller, read and
+//!   written by one Lua script ([`GCRA_SCRIPT`], sent with `EVALSHA`, and
+//!   with `EVAL` when the server answers `NOSCRIPT`), with Redis's own
+//!   clock so replicas' clocks do not matter. The key expires when the
+//!   bucket is full again, so idle callers leave nothing behind. One round
+//!   trip per request.
+//! - Without Redis (no `DBAPI_REDIS_URL`, or Redis unreachable) each
+//!   replica limits by itself with `governor`, keyed the same way. An
+//!   outage is logged once when it starts and once when Redis is back; a
+//!   probe retries Redis every second meanwhile, so requests never wait on
+//!   a Redis that is down.
+//!
+//! Who the caller is: today the client IP ([`ClientIp`]), as every call is
+//! anonymous; API keys and roles become other [`Caller`]s with their own
+//! [`Quota`] and key in the same script.
+//!
+//! Headers of every response to a limited caller (IETF draft
+//! `RateLimit-*` headers): `RateLimit-Limit` the caller's bucket size
+//! (`burst + 1`), `RateLimit-Remaining` the requests it may still send at
+//! once, `RateLimit-Reset` the seconds (rounded up) until its bucket is full
+//! again. A refused request is 429 `DBAPI429` with `Retry-After`: the
+//! seconds (rounded up) until the next request is allowed.
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use dbapi_crds::config::{ApiSettings, RateLimit};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use ipnet::IpNet;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::http::error::ApiError;
+
+/// How long a request waits for Redis before it is limited in-process
+/// instead (and Redis is taken as down until the probe reaches it).
+const REDIS_WAIT: Duration = Duration::from_millis(500);
+/// How often the probe tries a Redis that is down.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// The GCRA in one atomic step. KEYS[1]: the caller's key. ARGV[1]: the
+/// emission interval T (µs); ARGV[2]: the bucket size (`burst + 1`).
+/// Returns `{allowed (0|1), remaining, reset (µs until the bucket is full),
+/// retry (µs until the next request is allowed; 0 when allowed)}`.
+pub const GCRA_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local capacity = interval * tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local after = tat + interval - now
+if after > capacity then
+  return {0, 0, tat - now, after - capacity}
+end
+redis.call('SET', KEYS[1], now + after, 'PX', math.ceil(after / 1000))
+return {1, math.floor((capacity - after) / interval), after, 0}
+";
+
+/// A rate as the limiter applies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// One request per this many microseconds, sustained.
+    pub interval_us: u64,
+    /// Requests a rested caller may send at once (`burst + 1`).
+    pub capacity: u32,
+}
+
+impl Quota {
+    pub fn new(limit: &RateLimit) -> Result<Quota, String> {
+        if limit.requests_per_minute == 0 {
+            return Err("rateLimit.requestsPerMinute must be at least 1".into());
+        }
+        let capacity = limit.burst.checked_add(1).ok_or("rateLimit.burst is too large")?;
+        Ok(Quota { interval_us: 60_000_000 / u64::from(limit.requests_per_minute), capacity })
+    }
+
+    fn governor(self) -> governor::Quota {
+        let period = Duration::from_micros(self.interval_us.max(1));
+        governor::Quota::with_period(period)
+            .expect("the period is at least 1 µs")
+            .allow_burst(NonZeroU32::new(self.capacity).unwrap_or(NonZeroU32::MIN))
+    }
+}
+
+/// What the limiter said about one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Until the caller's bucket is full again.
+    pub reset: Duration,
+    /// Until the next request is allowed (refused requests only).
+    pub retry_after: Duration,
+}
+
+impl Decision {
+    /// From the script's reply `{allowed, remaining, reset_us, retry_us}`.
+    fn from_script(quota: Quota, reply: [i64; 4]) -> Decision {
+        let micros = |v: i64| Duration::from_micros(v.max(0) as u64);
+        Decision {
+            allowed: reply[0] == 1,
+            limit: quota.capacity,
+            remaining: reply[1].clamp(0, i64::from(quota.capacity)) as u32,
+            reset: micros(reply[2]),
+            retry_after: micros(reply[3]),
+        }
+    }
+
+    /// The `RateLimit-*` headers (and `Retry-After` when refused).
+    fn write_headers(&self, headers: &mut HeaderMap) {
+        headers.insert(RATELIMIT_LIMIT, HeaderValue::from(self.limit));
+        headers.insert(RATELIMIT_REMAINING, HeaderValue::from(self.remaining));
+        headers.insert(RATELIMIT_RESET, HeaderValue::from(ceil_seconds(self.reset)));
+    }
+}
+
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
+/// Whole seconds, rounded up: a client that waits that long is in time.
+pub fn ceil_seconds(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// Who a request is counted against. Only anonymous calls exist today;
+/// API keys and roles add variants (with their own quota) here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Caller {
+    /// An anonymous call, by client address (an IPv6 client by its /64,
+    /// which one host usually holds whole).
+    Ip(IpAddr),
+}
+
+impl Caller {
+    pub fn anonymous(ip: IpAddr) -> Caller {
+        match ip.to_canonical() {
+            IpAddr::V6(v6) => {
+                let network = u128::from(v6) & !((1u128 << 64) - 1);
+                Caller::Ip(IpAddr::V6(Ipv6Addr::from(network)))
+            }
+            v4 => Caller::Ip(v4),
+        }
+    }
+
+    fn redis_key(&self, prefix: &str) -> String {
+        match self {
+            Caller::Ip(ip) => format!("{prefix}rate:ip:{ip}"),
+        }
+    }
+}
+
+/// How the client's address is found: the socket peer, or, when the peer
+/// is a trusted proxy, the address that proxy reports in `header`.
+#[derive(Debug, Clone)]
+pub struct ClientIp {
+    trusted: Vec<IpNet>,
+    header: HeaderName,
+}
+
+impl ClientIp {
+    pub fn new(api: &ApiSettings) -> Result<ClientIp, String> {
+        let trusted = api
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<IpNet>()
+                    .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| format!("api.trustedProxies: {p:?} is neither a CIDR (10.0.0.0/8) nor an address"))
+            })
+            .collect::<Result<_, _>>()?;
+        let header = HeaderName::try_from(api.client_ip_header.as_str())
+            .map_err(|_| format!("api.clientIpHeader: {:?} is not a header name", api.client_ip_header))?;
+        Ok(ClientIp { trusted, header })
+    }
+
+    fn is_trusted(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.trusted.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The client's address. From an untrusted peer, the peer. From a
+    /// trusted one, the header's addresses are read right to left (the
+    /// nearest hop first, over every line of the header) and the first
+    /// that is not a trusted proxy is the client; an entry that is not an
+    /// address ends the walk at the last trusted hop, so a forged or
+    /// garbled value never names someone else.
+    pub fn resolve(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let peer = peer.to_canonical();
+        if !self.is_trusted(peer) {
+            return peer;
+        }
+        let mut nearest = peer;
+        let lines: Vec<&HeaderValue> = headers.get_all(&self.header).iter().collect();
+        for line in lines.into_iter().rev() {
+            let Ok(text) = line.to_str() else { return nearest };
+            for entry in text.rsplit(',') {
+                let Some(ip) = parse_hop(entry.trim()) else { return nearest };
+                if !self.is_trusted(ip) {
+                    return ip;
+                }
+                nearest = ip;
+            }
+        }
+        nearest
+    }
+}
+
+/// `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` or `[2001:db8::1]:443`.
+fn parse_hop(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<SocketAddr>().map(|s| s.ip()))
+        .ok()
+        .or_else(|| entry.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
+        .map(|ip: IpAddr| ip.to_canonical())
+}
+
+type LocalLimiter =
+    governor::RateLimiter<Caller, DefaultKeyedStateStore<Caller>, DefaultClock, StateInformationMiddleware>;
+
+/// The limiter of one runtime process.
+pub struct RateLimiter {
+    quota: Quota,
+    clients: ClientIp,
+    redis: Option<Arc<SharedLimit>>,
+    local: LocalLimiter,
+}
+
+/// The limit shared by all replicas through Redis.
+struct SharedLimit {
+    connection: ConnectionManager,
+    script: redis::Script,
+    key_prefix: String,
+    /// False from the first failure until the probe reaches Redis again.
+    up: AtomicBool,
+}
+
+/// Where the shared limit lives: `DBAPI_REDIS_URL` and the prefix of its
+/// keys.
+#[derive(Debug, Clone, Default)]
+pub struct RedisSettings {
+    pub url: Option<String>,
+    pub key_prefix: String,
+}
+
+impl RateLimiter {
+    /// The limiter for `limit`, shared through Redis when a URL is given.
+    /// Redis need not be up: until it is, limits are per process.
+    pub async fn new(limit: &RateLimit, api: &ApiSettings, redis: &RedisSettings) -> Result<Arc<RateLimiter>, String> {
+        let quota = Quota::new(limit)?;
+        let clients = ClientIp::new(api)?;
+        let local = governor::RateLimiter::keyed(quota.governor()).with_middleware::<StateInformationMiddleware>();
+        let redis = match redis.url.as_deref().filter(|u| !u.is_empty()) {
+            None => {
+                tracing::info!("rate limits are per replica: no DBAPI_REDIS_URL");
+                None
+            }
+            Some(url) => {
+                let client = redis::Client::open(url)
+                    .map_err(|e| format!("DBAPI_REDIS_URL is not a Redis URL ({})", e.category()))?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(REDIS_WAIT))
+                    .set_response_timeout(Some(REDIS_WAIT))
+                    .set_number_of_retries(1)
+                    .set_max_delay(PROBE_EVERY);
+                let connection = ConnectionManager::new_lazy_with_config(client, config)
+                    .map_err(|e| format!("cannot use DBAPI_REDIS_URL: {}", e.category()))?;
+                Some(Arc::new(SharedLimit {
+                    connection,
+                    script: redis::Script::new(GCRA_SCRIPT),
+                    key_prefix: redis.key_prefix.clone(),
+                    up: AtomicBool::new(true),
+                }))
+            }
+        };
+        let limiter = Arc::new(RateLimiter { quota, clients, redis, local });
+        if let Some(shared) = &limiter.redis {
+            match tokio::time::timeout(REDIS_WAIT * 2, shared.ping()).await {
+                Ok(Ok(())) => tracing::info!("rate limits are shared by all replicas through Redis"),
+                _ => shared.went_down("Redis does not answer at start-up"),
+            }
+        }
+        limiter.spawn_local_cleanup();
+        Ok(limiter)
+    }
+
+    /// Counts one request of `caller` and says whether it may go on.
+    pub async fn check(&self, caller: Caller) -> Decision {
+        if let Some(shared) = self.redis.as_ref().filter(|s| s.up.load(Ordering::Relaxed)) {
+            match tokio::time::timeout(REDIS_WAIT, shared.check(caller, self.quota)).await {
+                Ok(Ok(decision)) => return decision,
+                Ok(Err(e)) => shared.went_down(&e.to_string()),
+                Err(_) => shared.went_down("no answer in time"),
+            }
+        }
+        self.check_locally(caller)
+    }
+
+    fn check_locally(&self, caller: Caller) -> Decision {
+        let interval = Duration::from_micros(self.quota.interval_us);
+        match self.local.check_key(&caller) {
+            Ok(state) => {
+                let remaining = state.remaining_burst_capacity().min(self.quota.capacity);
+                Decision {
+                    allowed: true,
+                    limit: self.quota.capacity,
+                    remaining,
+                    reset: interval * (self.quota.capacity - remaining),
+                    retry_after: Duration::ZERO,
+                }
+            }
+            Err(not_until) => {
+                let retry_after = not_until.wait_time_from(DefaultClock::default().now());
+                Decision {
+                    allowed: false,
+                    limit: self.quota.capacity,
+                    remaining: 0,
+                    reset: retry_after + interval * (self.quota.capacity - 1),
+                    retry_after,
+                }
+            }
+        }
+    }
+
+    /// Forgets callers whose bucket is full again, so the in-process map
+    /// stays as small as the set of recent callers.
+    fn spawn_local_cleanup(self: &Arc<Self>) {
+        let limiter = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                ticks.tick().await;
+                let Some(limiter) = limiter.upgrade() else { return };
+                limiter.local.retain_recent();
+                limiter.local.shrink_to_fit();
+            }
+        });
+    }
+}
+
+impl SharedLimit {
+    async fn ping(&self) -> redis::RedisResult<()> {
+        let mut connection = self.connection.clone();
+        redis::cmd("PING").query_async::<()>(&mut connection).await
+    }
+
+    /// One round trip: `EVALSHA`, or `EVAL` (which also caches the script)
+    /// when this Redis has not seen it yet.
+    async fn check(&self, caller: Caller, quota: Quota) -> redis::RedisResult<Decision> {
+        let key = caller.redis_key(&self.key_prefix);
+        let mut connection = self.connection.clone();
+        let call = |command: &str, script: &str| {
+            let mut cmd = redis::cmd(command);
+            cmd.arg(script).arg(1).arg(&key).arg(quota.interval_us).arg(quota.capacity);
+            cmd
+        };
+        let reply: [i64; 4] = match call("EVALSHA", self.script.get_hash()).query_async(&mut connection).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                call("EVAL", GCRA_SCRIPT).query_async(&mut connection).await?
+            }
+            other => other?,
+        };
+        Ok(Decision::from_script(quota, reply))
+    }
+
+    /// Marks Redis down (logging once per outage) and starts the probe
+    /// that brings it back.
+    fn went_down(self: &Arc<Self>, why: &str) {
+        if !self.up.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        tracing::warn!(reason = why, "Redis is unreachable: rate limits are per replica until it is back");
+        let shared = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PROBE_EVERY).await;
+                if let Ok(Ok(())) = tokio::time::timeout(REDIS_WAIT * 2, shared.ping()).await {
+                    shared.up.store(true, Ordering::SeqCst);
+                    tracing::info!("Redis is back: rate limits are shared by all replicas again");
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// The middleware: counts the request against its caller, answers 429 past
+/// the limit, and puts the `RateLimit-*` headers on every response.
+pub async fn limit(State(limiter): State<Arc<RateLimiter>>, request: Request, next: Next) -> Response {
+    // Without a peer address (a router called in-process) every call is one
+    // caller.
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip());
+    let caller = Caller::anonymous(limiter.clients.resolve(peer, request.headers()));
+    let decision = limiter.check(caller).await;
+    let mut response = if decision.allowed {
+        next.run(request).await
+    } else {
+        let retry = ceil_seconds(decision.retry_after).max(1);
+        tracing::debug!(target: "audit", client_ip = %caller_ip(caller), status = 429, "rate limited");
+        let mut error = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "DBAPI429",
+            format!("Too many requests: at most {} at once, then one every {}", decision.limit, pace(limiter.quota)),
+        )
+        .hint(format!("Retry in {retry} s."));
+        error.retry_after = Some(retry);
+        error.into_response()
+    };
+    decision.write_headers(response.headers_mut());
+    response
+}
+
+fn caller_ip(caller: Caller) -> IpAddr {
+    match caller {
+        Caller::Ip(ip) => ip,
+    }
+}
+
+fn pace(quota: Quota) -> String {
+    let ms = quota.interval_us / 1000;
+    if ms >= 1000 && ms.is_multiple_of(1000) { format!("{} s", ms / 1000) } else { format!("{ms} ms") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clients(trusted: &[&str], header: &str) -> ClientIp {
+        let api = ApiSettings {
+            trusted_proxies: trusted.iter().map(|s| s.to_string()).collect(),
+            client_ip_header: header.into(),
+            ..ApiSettings::default()
+        };
+        ClientIp::new(&api).unwrap()
+    }
+
+    fn headers(name: &'static str, values: &[&'static str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(name, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_header_counts_only_from_a_trusted_peer() {
+        let c = clients(&["10.0.0.0/8", "192.168.1.7"], "X-Forwarded-For");
+        let xff = headers("x-forwarded-for", &["203.0.113.9"]);
+        // An untrusted peer's header is ignored.
+        assert_eq!(c.resolve(ip("198.51.100.1"), &xff), ip("198.51.100.1"));
+        assert_eq!(c.resolve(ip("10.1.2.3"), &xff), ip("203.0.113.9"));
+        assert_eq!(c.resolve(ip("192.168.1.7"), &xff), ip("203.0.113.9"));
+        assert_eq!(c.resolve(ip("192.168.1.8"), &xff), ip("192.168.1.8"));
+        // No header: the proxy itself.
+        assert_eq!(c.resolve(ip("10.1.2.3"), &HeaderMap::new()), ip("10.1.2.3"));
+        // Nobody trusted: always the peer.
+        assert_eq!(clients(&[], "X-Forwarded-For").resolve(ip("10.1.2.3"), &xff), ip("10.1.2.3"));
+    }
+
+    #[test]
+    fn the_right_most_untrusted_hop_is_the_client() {
+        let c = clients(&["10.0.0.0/8"], "X-Forwarded-For");
+        // The client can forge the left part, never the hops our proxies add.
+        let h = headers("x-forwarded-for", &["1.1.1.1, 203.0.113.9, 10.0.0.2"]);
+        assert_eq!(c.resolve(ip("10.0.0.1"), &h), ip("203.0.113.9"));
+        // Over several header lines, the last line is the nearest.
+        let h = headers("x-forwarded-for", &["1.1.1.1, 203.0.113.9", "10.0.0.3,10.0.0.2"]);
+        assert_eq!(c.resolve(ip("10.0.0.1"), &h), ip("203.0.113.9"));
+        // Every hop trusted: the farthest one.
+        let h = headers("x-forwarded-for", &["10.9.9.9, 10.0.0.2"]);
+        assert_eq!(c.resolve(ip("10.0.0.1"), &h), ip("10.9.9.9"));
+        // Garbage stops the walk at the last trusted hop.
+        let h = headers("x-forwarded-for", &["203.0.113.9, unknown, 10.0.0.2"]);
+        assert_eq!(c.resolve(ip("10.0.0.1"), &h), ip("10.0.0.2"));
+        // Ports, brackets, IPv6 and IPv4-mapped addresses.
+        let h = headers("x-forwarded-for", &["[2001:db8::1]:443, 203.0.113.9:5678"]);
+        assert_eq!(c.resolve(ip("::ffff:10.0.0.1"), &h), ip("203.0.113.9"));
+        let h = headers("x-forwarded-for", &["2001:db8::1"]);
+        assert_eq!(c.resolve(ip("10.0.0.1"), &h), ip("2001:db8::1"));
+    }
+
+    #[test]
+    fn another_header_can_be_configured() {
+        let c = clients(&["127.0.0.1/32"], "X-Real-IP");
+        let h = headers("x-real-ip", &["203.0.113.9"]);
+        assert_eq!(c.resolve(ip("127.0.0.1"), &h), ip("203.0.113.9"));
+        let xff = headers("x-forwarded-for", &["203.0.113.9"]);
+        assert_eq!(c.resolve(ip("127.0.0.1"), &xff), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn bad_settings_name_their_key() {
+        let mut api = ApiSettings { trusted_proxies: vec!["10.0.0.0/33".into()], ..ApiSettings::default() };
+        assert!(ClientIp::new(&api).unwrap_err().contains("api.trustedProxies"));
+        api.trusted_proxies = vec![];
+        api.client_ip_header = "bad header".into();
+        assert!(ClientIp::new(&api).unwrap_err().contains("api.clientIpHeader"));
+        let zero = RateLimit { requests_per_minute: 0, burst: 1 };
+        assert!(Quota::new(&zero).unwrap_err().contains("requestsPerMinute"));
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        assert_eq!(Caller::anonymous(ip("2001:db8:1:2:aaaa::1")), Caller::Ip(ip("2001:db8:1:2::")));
+        assert_eq!(Caller::anonymous(ip("::ffff:203.0.113.9")), Caller::Ip(ip("203.0.113.9")));
+        assert_eq!(Caller::Ip(ip("203.0.113.9")).redis_key("p:"), "p:rate:ip:203.0.113.9");
+    }
+
+    #[test]
+    fn quota_and_headers_arithmetic() {
+        let q = Quota::new(&RateLimit { requests_per_minute: 120, burst: 4 }).unwrap();
+        assert_eq!(q, Quota { interval_us: 500_000, capacity: 5 });
+        assert_eq!(Quota::new(&RateLimit { requests_per_minute: 1, burst: 0 }).unwrap().capacity, 1);
+        assert_eq!(ceil_seconds(Duration::from_micros(1)), 1);
+        assert_eq!(ceil_seconds(Duration::from_secs(2)), 2);
+        assert_eq!(ceil_seconds(Duration::from_millis(2001)), 3);
+        let d = Decision::from_script(q, [0, 0, 2_400_000, 400_001]);
+        assert!(!d.allowed);
+        let mut h = HeaderMap::new();
+        d.write_headers(&mut h);
+        let value = |name| h[name].to_str().unwrap();
+        assert_eq!((value(RATELIMIT_LIMIT), value(RATELIMIT_REMAINING), value(RATELIMIT_RESET)), ("5", "0", "3"));
+        assert_eq!(ceil_seconds(d.retry_after), 1);
+        // A negative or oversized reply is clamped, never wraps.
+        let d = Decision::from_script(q, [1, 99, -5, 0]);
+        assert_eq!((d.allowed, d.remaining, d.reset), (true, 5, Duration::ZERO));
+    }
+
+    #[tokio::test]
+    async fn the_local_limiter_refuses_past_the_bucket() {
+        let limit = RateLimit { requests_per_minute: 1, burst: 2 };
+        let limiter = RateLimiter::new(&limit, &ApiSettings::default(), &RedisSettings::default()).await.unwrap();
+        let a = Caller::Ip(ip("203.0.113.1"));
+        let remaining: Vec<_> =
+            [0; 3].iter().map(|_| limiter.check_locally(a)).map(|d| (d.allowed, d.remaining)).collect();
+        assert_eq!(remaining, [(true, 2), (true, 1), (true, 0)]);
+        let refused = limiter.check_locally(a);
+        assert!(!refused.allowed);
+        assert!((59..=60).contains(&ceil_seconds(refused.retry_after)), "{refused:?}");
+        // Another caller has its own bucket.
+        assert!(limiter.check_locally(Caller::Ip(ip("203.0.113.2"))).allowed);
+    }
+}
