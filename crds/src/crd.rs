@@ -134,8 +134,10 @@ pub struct DatabaseApiSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "CacheSpec")]
     pub cache: Option<CacheSpec>,
-    /// Default rate limit per caller (API key or token subject); an API key's
-    /// own rateLimit replaces it. Unset: no limit.
+    /// Default rate limit per caller: per client IP for calls without a key
+    /// (see database.trustedProxies), shared by all pods through Redis when
+    /// cache is set (each pod limits by itself while Redis is unreachable).
+    /// Unset: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "RateLimitSpec")]
     pub rate_limit: Option<RateLimitSpec>,
@@ -247,7 +249,26 @@ pub struct DatabaseSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "CorsSpec")]
     pub cors: Option<CorsSpec>,
+    /// Proxies and load balancers in front of the pods (CIDRs such as
+    /// `10.0.0.0/8`, or single addresses) whose clientIpHeader is believed
+    /// when rate limits find the client's address. Empty: the socket peer
+    /// is the client.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(max = 64), regex(pattern = IP_OR_CIDR)))]
+    pub trusted_proxies: Vec<String>,
+    /// The header a trusted proxy names the client in; in a list the
+    /// right-most address that is not a trusted proxy is the client. Unset:
+    /// X-Forwarded-For.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", length(min = 1, max = 64), regex(pattern = HEADER_NAME))]
+    pub client_ip_header: Option<String>,
 }
+
+/// An IPv4 or IPv6 address, optionally with a prefix length (the runtime
+/// checks the rest).
+const IP_OR_CIDR: &str = r"^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$";
+/// An HTTP header name (an RFC 9110 token).
+const HEADER_NAME: &str = r"^[-!#$%&'*+.^_`|~0-9A-Za-z]+$";
 
 fn default_max_rows() -> u64 {
     1000

@@ -491,6 +491,26 @@ fn cases() -> Vec<Case> {
             &[],
         ),
         case(
+            "trusted proxies and the client IP header",
+            shop_with(
+                "pool: {maxConnections: 20}",
+                "pool: {maxConnections: 20}\n    trustedProxies: [10.0.0.0/8, 192.168.1.7, \"fd00::/8\"]\n    \
+                 clientIpHeader: X-Real-IP",
+            ),
+            &[],
+        ),
+        case(
+            "a trusted proxy that is a host name, a header name with a space",
+            shop_with(
+                "pool: {maxConnections: 20}",
+                "pool: {maxConnections: 20}\n    trustedProxies: [lb.example.com]\n    clientIpHeader: X Real IP",
+            ),
+            &[
+                r#"spec.database.clientIpHeader: Invalid value: "X Real IP": spec.database.clientIpHeader in body should match '^[-!#$%&'*+.^_`|~0-9A-Za-z]+$'"#,
+                r#"spec.database.trustedProxies[0]: Invalid value: "lb.example.com": spec.database.trustedProxies[0] in body should match '^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$'"#,
+            ],
+        ),
+        case(
             "credentials with any origin, no connections, a zero statement timeout",
             shop_with(
                 "pool: {maxConnections: 20}",

@@ -17,11 +17,13 @@
 //! | database.maxUrlBytes / maxFilters      | `api.maxUrlBytes` / `api.maxFilters`              |
 //! | database.maxEmbeds / cors              | `api.maxEmbeds` / `api.cors`                      |
 //! | database.statementTimeoutMs            | `database.statementTimeoutMs`                     |
+//! | database.trustedProxies                | `api.trustedProxies`                              |
+//! | database.clientIpHeader                | `api.clientIpHeader`                              |
 //! | server.*                               | `server.*` (each unset field: the default)        |
 //! | runtime.*                              | Deployment, HorizontalPodAutoscaler               |
 //! | cache.managed / external               | env `DBAPI_REDIS_URL`, the cache Deployment       |
 //! | cache.defaultTTLSeconds                | `cache.defaultTtlSeconds`                         |
-//! | rateLimit                              | `rateLimit`                                       |
+//! | rateLimit                              | `rateLimit` (shared through `DBAPI_REDIS_URL`)    |
 //! | auth.jwt.secretRef                     | env `DBAPI_JWT_SECRET` (Deployment)               |
 //! | auth.jwt.roleClaim / audience          | `auth.jwt.roleClaim` / `auth.jwt.audience`        |
 //! | auth.anonymousRole                     | `auth.anonymousRole`                              |
@@ -136,8 +138,8 @@ fn api_settings(spec: &dbapi_crds::crd::DatabaseSpec) -> ApiSettings {
         max_filters: spec.max_filters.unwrap_or(defaults.max_filters),
         max_embeds: spec.max_embeds.unwrap_or(defaults.max_embeds),
         cors: spec.cors.as_ref().map(cors).unwrap_or_default(),
-        trusted_proxies: defaults.trusted_proxies,
-        client_ip_header: defaults.client_ip_header,
+        trusted_proxies: spec.trusted_proxies.clone(),
+        client_ip_header: spec.client_ip_header.clone().unwrap_or(defaults.client_ip_header),
     }
 }
 
@@ -296,6 +298,8 @@ mod tests {
         assert!(public.api.cors.allowed_headers.is_empty());
         assert!(public.api.cors.allow_credentials);
         assert_eq!(public.api.cors.max_age_seconds, Some(600));
+        assert_eq!(public.api.trusted_proxies, ["10.0.0.0/8", "fd00::/8"]);
+        assert_eq!(public.api.client_ip_header, "X-Real-IP");
         let defaults = ServerSettings::default();
         assert_eq!(
             public.server,
@@ -306,6 +310,7 @@ mod tests {
         // Unset, they stay out of the document (and out of its checksum).
         let (minimal_public, _) = parts(&minimal(), &[]);
         assert!(!minimal_public.contains("server") && !minimal_public.contains("cors"), "{minimal_public}");
+        assert!(!minimal_public.contains("trustedProxies") && !minimal_public.contains("clientIpHeader"));
     }
 
     #[test]

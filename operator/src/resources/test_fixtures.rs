@@ -42,6 +42,8 @@ spec:
     maxUrlBytes: 4096
     maxFilters: 30
     maxEmbeds: 5
+    trustedProxies: [10.0.0.0/8, fd00::/8]
+    clientIpHeader: X-Real-IP
     cors:
       allowedOrigins: [https://shop.example.com]
       allowedMethods: [GET, POST]
