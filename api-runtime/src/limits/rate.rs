@@ -57,8 +57,10 @@ const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// The GCRA in one atomic step. KEYS[1]: the caller's key. ARGV[1]: the
 /// emission interval T (µs); ARGV[2]: the bucket size (`burst + 1`).
 /// Returns `{allowed (0|1), remaining, reset (µs until the bucket is full),
-/// retry (µs until the next request is allowed; 0 when allowed)}`.
+/// retry (µs until the next request is allowed; 0 when allowed)}`. (Redis
+/// before 5 needs `replicate_commands` to write after reading `TIME`.)
 pub const GCRA_SCRIPT: &str = r"
+if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
@@ -209,8 +211,7 @@ impl ClientIp {
             return peer;
         }
         let mut nearest = peer;
-        let lines: Vec<&HeaderValue> = headers.get_all(&self.header).iter().collect();
-        for line in lines.into_iter().rev() {
+        for line in headers.get_all(&self.header).iter().rev() {
             let Ok(text) = line.to_str() else { return nearest };
             for entry in text.rsplit(',') {
                 let Some(ip) = parse_hop(entry.trim()) else { return nearest };
