@@ -77,7 +77,7 @@ pub struct ServeArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct RedisArgs {
-    /// redis:// (or rediss://) URL of the Redis that all replicas share the
+    /// redis:// URL (TLS is not built in) of the Redis that all replicas share the
     /// rate limits through; without it each process limits by itself.
     #[arg(long, env = "DBAPI_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,

@@ -275,6 +275,11 @@ impl RateLimiter {
                 tracing::info!("rate limits are per replica: no DBAPI_REDIS_URL");
                 None
             }
+            Some(url) if url.starts_with("rediss://") => {
+                return Err("DBAPI_REDIS_URL: rediss:// (TLS) is not built into this runtime; use redis:// \
+                            (a private network, or a TLS-terminating sidecar)"
+                    .into());
+            }
             Some(url) => {
                 let client = redis::Client::open(url)
                     .map_err(|e| format!("DBAPI_REDIS_URL is not a Redis URL ({})", e.category()))?;
@@ -566,5 +571,15 @@ mod tests {
         assert!((59..=60).contains(&ceil_seconds(refused.retry_after)), "{refused:?}");
         // Another caller has its own bucket.
         assert!(limiter.check_locally(Caller::Ip(ip("203.0.113.2"))).allowed);
+    }
+
+    #[tokio::test]
+    async fn a_tls_redis_url_is_refused_at_start_up() {
+        let limit = RateLimit { requests_per_minute: 60, burst: 0 };
+        let redis = RedisSettings { url: Some("rediss://cache:6380".into()), key_prefix: "t:".into() };
+        let Err(e) = RateLimiter::new(&limit, &ApiSettings::default(), &redis).await else {
+            panic!("rediss:// was accepted")
+        };
+        assert!(e.contains("rediss://") && e.contains("DBAPI_REDIS_URL"), "{e}");
     }
 }
