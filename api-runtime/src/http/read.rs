@@ -7,7 +7,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::db::ReadOutput;
-use crate::grammar::{ApiQuery, CountPreference, RangeHeader, parse_prefer, parse_query, parse_range_header};
+use crate::grammar::{
+    ApiQuery, CountPreference, Preferences, RangeHeader, parse_prefer, parse_query, parse_range_header,
+};
 use crate::plan::{Page, PlannedItem, ReadPlan, plan_read};
 use crate::schema::{Engine, Schema};
 use crate::sql::{render_count, render_read, render_read_in_zone, render_set_time_zone, render_time_zone_check};
@@ -51,14 +53,8 @@ pub async fn read(
     };
 
     let rows = output.page_rows.max(0) as u64;
-    let mut response = read_response(output.body, rows, total, page.offset, negotiated, &plan, prefs.count)?;
-    if prefs.timezone.is_some() {
-        let applied =
-            crate::grammar::Preferences { count: prefs.count, timezone: prefs.timezone, ..Default::default() };
-        let value = applied.applied().and_then(|a| a.parse().ok());
-        response.headers_mut().insert("preference-applied", value.expect("an applied zone is header text"));
-    }
-    Ok(response)
+    let applied = Preferences { count: prefs.count, timezone: prefs.timezone, ..Default::default() };
+    read_response(output.body, rows, total, page.offset, negotiated, &plan, &applied)
 }
 
 /// The read with `Prefer: timezone` applied, as PostgREST applies it:
@@ -101,7 +97,7 @@ async fn fetch_in_zone(
 
 /// A page of rows as the response: 416 past the end, 206 when the total
 /// shows more rows, the body in the negotiated representation,
-/// `Content-Range` and the applied count preference.
+/// `Content-Range` and the preferences it honoured (`applied`).
 pub(super) fn read_response(
     body: String,
     rows: u64,
@@ -109,7 +105,7 @@ pub(super) fn read_response(
     offset: u64,
     negotiated: Negotiated,
     plan: &ReadPlan,
-    count: Option<CountPreference>,
+    applied: &Preferences,
 ) -> Result<Response, ApiError> {
     // As PostgREST: only an offset beyond the total is refused (an offset
     // equal to it is an empty page), and the refusal names the total.
@@ -138,7 +134,7 @@ pub(super) fn read_response(
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(negotiated.content_type()));
     h.insert(header::CONTENT_RANGE, content_range(offset, rows, total).parse().expect("digits are a valid header"));
-    if let Some(applied) = (crate::grammar::Preferences { count, ..Default::default() }).applied() {
+    if let Some(applied) = applied.applied() {
         h.insert("preference-applied", applied.parse().expect("preference tokens are valid header text"));
     }
     Ok(response)

@@ -151,7 +151,8 @@ fn respond(
     let as_values = function.is_scalar() && negotiated.representation != Representation::Csv;
     let body = if as_values { scalar_values(&output.body)? } else { output.body };
     if function.set_returning || negotiated.representation != Representation::Json {
-        return read_response(body, rows, total, request.page.offset, negotiated, plan, request.prefs.count);
+        let applied = crate::grammar::Preferences { count: request.prefs.count, ..Default::default() };
+        return read_response(body, rows, total, request.page.offset, negotiated, plan, &applied);
     }
     let single = match serde_json::from_str::<Value>(&body) {
         Ok(Value::Array(mut items)) if !items.is_empty() => items.swap_remove(0).to_string(),
