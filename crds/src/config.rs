@@ -35,6 +35,19 @@ pub struct RuntimeConfig {
     /// Connection and request limits of the HTTP server.
     #[serde(skip_serializing_if = "ServerSettings::is_default")]
     pub server: ServerSettings,
+    /// Where the audit log (writes and denied requests) goes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditSettings>,
+}
+
+/// The audit log: one JSON line per write and per denied request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// A file the lines are appended to; without it they go to stdout
+    /// with the logs (`target: audit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 /// What one client may hold of the server: how long it may take to send a
@@ -83,6 +96,11 @@ pub struct AuthSettings {
     /// means they are refused.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anonymous_role: Option<String>,
+    /// PostgreSQL: also run each request as the database role of the same
+    /// name (`SET LOCAL ROLE`) with PostgREST's `request.*` settings, so
+    /// grants and Row Level Security policies apply.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub postgres_roles: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -92,17 +110,52 @@ pub struct JwtSettings {
     /// (the operator passes it that way, from the referenced Secret).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
-    /// The claim holding the role name.
+    /// The claim holding the role name: a dotted path
+    /// (`app_metadata.role`; PostgREST's `.app_metadata.role` too).
     pub role_claim: String,
+    /// When set, the token's `aud` must contain it; when not, `aud` is not
+    /// required.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
+    /// Signature algorithms accepted (`HS256`, `RS256`, `ES256`, `EdDSA`,
+    /// ...); default `[HS256]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub algorithms: Vec<String>,
+    /// A PEM file with the public key (RSA, EC or Ed25519) tokens are
+    /// verified with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key_file: Option<String>,
+    /// A JWKS document to fetch keys from, chosen by `kid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_url: Option<String>,
+    /// A JWKS document on disk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_file: Option<String>,
+    /// How often `jwksUrl` is fetched again [300].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_refresh_seconds: Option<u64>,
+    /// When set, the token's `iss` must equal it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf` [30].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leeway_seconds: Option<u64>,
 }
+
+/// `auth.jwt.jwksRefreshSeconds` when unset.
+pub const DEFAULT_JWKS_REFRESH_SECONDS: u64 = 300;
+/// `auth.jwt.leewaySeconds` when unset.
+pub const DEFAULT_JWT_LEEWAY_SECONDS: u64 = 30;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Role {
     pub name: String,
     pub rules: Vec<RoleRule>,
+    /// Request rate limit shared by every caller with this role (keys
+    /// with their own `rateLimit` use that instead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -118,6 +171,10 @@ pub struct RoleRule {
     /// A filter in the URL grammar (`region=eq.eu`) added to every request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub row_filter: Option<String>,
+    /// Function names or globs the role may call under `/rpc/` (with a
+    /// verb from `verbs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -443,7 +500,7 @@ fn merge_yaml(into: &mut serde_yaml::Value, from: serde_yaml::Value) {
 }
 
 /// Shell-style glob with `*` (any run) and `?` (one character).
-fn glob_match(pattern: &str, text: &str) -> bool {
+pub fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     let (mut pi, mut ti) = (0, 0);
     let (mut star, mut mark) = (None, 0);

@@ -120,6 +120,7 @@ pub fn api_router(state: Arc<AppState>) -> Router {
         }
         None => routes,
     };
+    let routes = routes.layer(axum::middleware::from_fn(crate::auth::authenticate));
     let with_cors = routes
         .clone()
         .layer(CompressionLayer::new())

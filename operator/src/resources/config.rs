@@ -92,14 +92,17 @@ pub fn runtime_config(api: &DatabaseApi, keys: &[KeyMaterial]) -> (RuntimeConfig
                 secret: None,
                 role_claim: jwt.role_claim.clone(),
                 audience: jwt.audience.clone(),
+                ..JwtSettings::default()
             }),
             anonymous_role: auth.anonymous_role.clone(),
+            ..AuthSettings::default()
         }),
         roles: spec.roles.iter().map(role).collect(),
         api_keys: Vec::new(),
         cache: spec.cache.as_ref().map(|cache| CacheSettings { default_ttl_seconds: cache.default_ttl_seconds }),
         rate_limit: spec.rate_limit.as_ref().map(rate_limit),
         server: spec.server.as_ref().map(server).unwrap_or_default(),
+        audit: None,
     };
 
     let by_name: BTreeMap<&str, &KeyMaterial> = keys.iter().map(|k| (k.name.as_str(), k)).collect();
@@ -169,7 +172,7 @@ fn server(spec: &ServerSpec) -> ServerSettings {
 }
 
 fn role(spec: &RoleSpec) -> Role {
-    Role { name: spec.name.clone(), rules: spec.rules.iter().map(rule).collect() }
+    Role { name: spec.name.clone(), rules: spec.rules.iter().map(rule).collect(), rate_limit: None }
 }
 
 fn rule(spec: &RuleSpec) -> RoleRule {
@@ -178,6 +181,7 @@ fn rule(spec: &RuleSpec) -> RoleRule {
         verbs: spec.verbs.clone(),
         columns: spec.columns.clone(),
         row_filter: spec.row_filter.clone(),
+        functions: Vec::new(),
     }
 }
 

@@ -8,9 +8,7 @@ use dbapi_crds::crd::{ApiKeySpec, DatabaseApi};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use sha2::{Digest, Sha256};
 
-use super::config::hex;
 use super::{child_meta, names};
 
 /// The data key of the plaintext API key in its Secret.
@@ -64,22 +62,13 @@ pub fn rotation_token(api: &DatabaseApi, key: &ApiKeySpec) -> String {
     format!("{}/{}", key.rotation, requested)
 }
 
-/// SHA-256 of a string, lower-case hex: what the runtime compares a
-/// presented key against.
-pub fn sha256_hex(s: &str) -> String {
-    hex(&Sha256::digest(s.as_bytes()))
-}
+/// What the runtime compares a presented key against; one function for both.
+pub use dbapi_crds::keys::sha256_hex;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::resources::test_fixtures::{full, minimal};
-
-    #[test]
-    fn sha256_of_known_strings() {
-        assert_eq!(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-        assert_eq!(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    }
 
     #[test]
     fn rotation_tokens() {
