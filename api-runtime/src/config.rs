@@ -38,6 +38,18 @@ pub enum Command {
     Demo(DemoArgs),
     /// Print the OpenAPI document of a database and exit.
     Openapi(OpenapiArgs),
+    /// Print a new API key and the `apiKeys` entry that accepts it.
+    Keygen(KeygenArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KeygenArgs {
+    /// The key's name, as logs, metrics and the audit log show it.
+    #[arg(long)]
+    pub name: String,
+    /// The role (from `roles`) the key is served as.
+    #[arg(long)]
+    pub role: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -164,14 +176,17 @@ fn read_documents(paths: &[PathBuf]) -> Result<RuntimeConfig, ConfigError> {
 /// The first setting of the shared document that this runtime cannot honour
 /// yet. Refusing it beats serving without the protection it asks for.
 pub fn unimplemented_setting(config: &RuntimeConfig) -> Option<&'static str> {
-    if config.auth.is_some() {
-        Some("auth")
+    let auth = config.auth.as_ref();
+    if auth.is_some_and(|a| a.jwt.is_some()) {
+        Some("auth.jwt")
+    } else if auth.is_some_and(|a| a.postgres_roles) {
+        Some("auth.postgresRoles")
     } else if !config.roles.is_empty() {
         Some("roles")
-    } else if !config.api_keys.is_empty() {
-        Some("apiKeys")
     } else if config.cache.is_some() {
         Some("cache")
+    } else if config.audit.is_some() {
+        Some("audit")
     } else {
         None
     }
@@ -222,9 +237,9 @@ mod tests {
         two.config.push(b.clone());
         let c = load(&two).unwrap();
         assert_eq!((c.api.max_rows, c.database.pool.max_connections), (7, 2));
-        std::fs::write(&b, "apiKeys: [{name: k, role: reader, hashes: [{sha256: ab}]}]\n").unwrap();
+        std::fs::write(&b, "cache: {defaultTtlSeconds: 5}\n").unwrap();
         let err = load(&two).unwrap_err().to_string();
-        assert!(err.contains("apiKeys") && err.contains("not implemented"), "{err}");
+        assert!(err.contains("cache") && err.contains("not implemented"), "{err}");
         // Rate limits are implemented (per client IP).
         std::fs::write(&b, "rateLimit: {requestsPerMinute: 5, burst: 1}\n").unwrap();
         assert_eq!(load(&two).unwrap().rate_limit.map(|r| r.requests_per_minute), Some(5));

@@ -17,6 +17,7 @@ pub mod http;
 pub mod limits;
 pub mod openapi;
 pub mod plan;
+pub mod policy;
 pub mod schema;
 pub mod server;
 pub mod sql;

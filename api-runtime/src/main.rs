@@ -44,6 +44,10 @@ async fn run(command: Command) -> Result<(), StartupError> {
             server::serve(state, &args.listen, |api, admin| print!("{}", demo::banner(&path, created, api, admin)))
                 .await
         }
+        Command::Keygen(args) => {
+            print!("{}", dbapi_runtime::auth::keygen(&args.name, &args.role).map_err(StartupError::Settings)?);
+            Ok(())
+        }
         Command::Openapi(args) => {
             let config = config::load(&args.database)?;
             let state = server::prepare(&args.database.database_url, config).await?;

@@ -29,7 +29,7 @@ pub enum StartupError {
     #[error("could not create the demo database at {path}: {reason}")]
     Demo { path: String, reason: String },
     #[error("invalid configuration: {0}")]
-    Limits(String),
+    Settings(String),
     #[error("the server stopped with an error: {0}")]
     Serve(std::io::Error),
 }
@@ -47,7 +47,7 @@ pub async fn prepare_shared(
     config: RuntimeConfig,
     redis: &RedisSettings,
 ) -> Result<Arc<AppState>, StartupError> {
-    crate::limits::validate(&config).map_err(StartupError::Limits)?;
+    crate::limits::validate(&config).map_err(StartupError::Settings)?;
     let deadline = crate::limits::database_deadline(&config);
     let db = Db::connect_exposing(database_url, &config.database.pool, &config.database.schemas, deadline).await?;
     let schema = introspect(&db, &config.database.schemas, &config.database.tables).await?;
@@ -58,10 +58,11 @@ pub async fn prepare_shared(
         "schema loaded"
     );
     let rate = match &config.rate_limit {
-        Some(limit) => Some(RateLimiter::new(limit, &config.api, redis).await.map_err(StartupError::Limits)?),
+        Some(limit) => Some(RateLimiter::new(limit, &config.api, redis).await.map_err(StartupError::Settings)?),
         None => None,
     };
-    Ok(AppState::new(db, schema, config, rate))
+    let policy = crate::policy::Policy::new(config.clone()).map_err(StartupError::Settings)?;
+    Ok(AppState::new(db, schema, config, rate, policy))
 }
 
 /// Binds the API and admin ports; `on_listening` gets the bound addresses

@@ -6,6 +6,6 @@
 //! not implement yet is never silently ignored.
 
 pub mod config;
-pub mod keys;
 #[cfg(feature = "kube")]
 pub mod crd;
+pub mod keys;

@@ -25,6 +25,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::db::Db;
+use crate::policy::Policy;
 use crate::schema::Schema;
 use error::ApiError;
 
@@ -40,6 +41,9 @@ pub struct AppState {
     schema: ArcSwap<Schema>,
     /// The request rate limit (`rateLimit`), when one is configured.
     pub rate: Option<Arc<crate::limits::rate::RateLimiter>>,
+    /// Keys, tokens and roles: replaced whole when the document is
+    /// reloaded; a request keeps the one it started with.
+    policy: ArcSwap<Policy>,
     /// Cleared when shutdown starts, so readiness fails before the
     /// listeners close.
     accepting: AtomicBool,
@@ -51,8 +55,26 @@ impl AppState {
         schema: Schema,
         config: RuntimeConfig,
         rate: Option<Arc<crate::limits::rate::RateLimiter>>,
+        policy: Policy,
     ) -> Arc<Self> {
-        Arc::new(AppState { db, config, schema: ArcSwap::from_pointee(schema), rate, accepting: AtomicBool::new(true) })
+        Arc::new(AppState {
+            db,
+            config,
+            schema: ArcSwap::from_pointee(schema),
+            rate,
+            policy: ArcSwap::from_pointee(policy),
+            accepting: AtomicBool::new(true),
+        })
+    }
+
+    /// The current keys, tokens and roles.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.load_full()
+    }
+
+    /// Puts a new policy in force for every request that starts from now.
+    pub fn replace_policy(&self, policy: Policy) {
+        self.policy.store(Arc::new(policy));
     }
 
     /// The current schema; a request keeps the one it started with.
@@ -109,7 +131,6 @@ pub fn api_router(state: Arc<AppState>) -> Router {
             &format!("{prefix}/rpc/{{function}}"),
             get(rpc::call_get).post(rpc::call_post).options(options::function).fallback(rpc::method_not_allowed),
         )
-        .merge(Router::from(docs))
         .fallback(not_found)
         .with_state(state.clone());
     // Every route is limited (the admin port never is); the CORS layer
@@ -120,7 +141,12 @@ pub fn api_router(state: Arc<AppState>) -> Router {
         }
         None => routes,
     };
-    let routes = routes.layer(axum::middleware::from_fn(crate::auth::authenticate));
+    // Callers are identified before they are counted (limits are per key
+    // and role). The docs page is static and public; the document it shows
+    // is the caller's.
+    let routes = routes
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::authenticate))
+        .merge(Router::from(docs));
     let with_cors = routes
         .clone()
         .layer(CompressionLayer::new())

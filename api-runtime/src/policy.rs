@@ -1,0 +1,32 @@
+//! What a configuration reload may change, swapped as one: the document
+//! and everything built from it that checks requests (keys, tokens,
+//! roles, rate limits). Settings that need new sockets or connections
+//! (`database`, `server`, `api.pathPrefix`) are read once at start-up from
+//! `AppState::config`.
+
+use std::sync::Arc;
+
+use dbapi_crds::config::RuntimeConfig;
+
+use crate::auth::Authenticator;
+
+#[derive(Debug, Default)]
+pub struct Policy {
+    /// The document this policy was built from.
+    pub config: Arc<RuntimeConfig>,
+    pub authenticator: Authenticator,
+}
+
+impl Policy {
+    /// Builds everything the document asks for, or says what is wrong
+    /// with it (the old policy stays in force on a reload).
+    pub fn new(config: RuntimeConfig) -> Result<Policy, String> {
+        let authenticator = Authenticator::new(&config)?;
+        if !authenticator.enabled() {
+            tracing::warn!(
+                "no apiKeys, roles or auth in the configuration: the API is open to every caller, with full access to every exposed table"
+            );
+        }
+        Ok(Policy { config: Arc::new(config), authenticator })
+    }
+}
