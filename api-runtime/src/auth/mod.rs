@@ -9,6 +9,8 @@
 
 pub mod keys;
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -20,6 +22,8 @@ use jiff::Timestamp;
 
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::limits::client_ip::ClientAddr;
+use crate::limits::rate::{Caller, Quota};
 use keys::{KeyError, KeyRing};
 
 /// Who a request comes from and what it runs as.
@@ -32,6 +36,9 @@ pub struct Identity {
     /// `request.jwt.claims` on PostgreSQL); an empty object for keys and
     /// anonymous calls.
     pub claims: Arc<serde_json::Value>,
+    /// The request rate this caller is held to: its key's `rateLimit`,
+    /// else its role's, else the document's.
+    pub quota: Option<Quota>,
 }
 
 /// How the caller identified itself. Logs and metrics name a key by its
@@ -52,7 +59,26 @@ pub enum Principal {
 
 impl Identity {
     pub fn open() -> Identity {
-        Identity { role: None, principal: Principal::Open, claims: Arc::new(serde_json::json!({})) }
+        Identity { role: None, principal: Principal::Open, claims: empty_claims(), quota: None }
+    }
+
+    /// Who rate limits count this request against: a key by name, a token
+    /// by subject, anyone else by address.
+    pub fn rate_caller(&self, client: IpAddr) -> Caller {
+        match &self.principal {
+            Principal::Key { name } => Caller::Key(name.clone()),
+            Principal::Token { subject: Some(subject) } => Caller::Subject(subject.clone()),
+            _ => Caller::anonymous(client),
+        }
+    }
+
+    /// The key's name or the token's subject, as logs show the caller.
+    pub fn principal_name(&self) -> Option<&str> {
+        match &self.principal {
+            Principal::Key { name } => Some(name),
+            Principal::Token { subject } => subject.as_deref(),
+            Principal::Open | Principal::Anonymous => None,
+        }
     }
 
     /// The claim at a dotted path (`app_metadata.role`), if present.
@@ -69,6 +95,10 @@ pub struct Authenticator {
     enabled: bool,
     keys: KeyRing,
     anonymous_role: Option<Arc<str>>,
+    /// `rateLimit`: anonymous callers, refused callers and callers whose
+    /// key and role set none.
+    default_quota: Option<Quota>,
+    role_quotas: HashMap<Arc<str>, Quota>,
 }
 
 /// Why a request was refused 401. The message is safe to show: it never
@@ -88,10 +118,20 @@ pub enum AuthError {
 impl Authenticator {
     pub fn new(config: &RuntimeConfig) -> Result<Authenticator, String> {
         let auth = config.auth.as_ref();
+        let default_quota = config.rate_limit.as_ref().map(Quota::new).transpose()?;
+        let mut role_quotas = HashMap::new();
+        for (i, role) in config.roles.iter().enumerate() {
+            if let Some(limit) = &role.rate_limit {
+                let quota = Quota::new(limit).map_err(|e| format!("roles[{i}] ({}): {e}", role.name))?;
+                role_quotas.insert(Arc::from(role.name.as_str()), quota);
+            }
+        }
         Ok(Authenticator {
             enabled: auth.is_some() || !config.roles.is_empty() || !config.api_keys.is_empty(),
             keys: KeyRing::new(&config.api_keys)?,
             anonymous_role: auth.and_then(|a| a.anonymous_role.as_deref()).map(Into::into),
+            default_quota,
+            role_quotas,
         })
     }
 
@@ -103,7 +143,7 @@ impl Authenticator {
     /// The caller of a request with these headers, at `now`.
     pub fn identify(&self, headers: &HeaderMap, now: Timestamp) -> Result<Identity, AuthError> {
         if !self.enabled {
-            return Ok(Identity::open());
+            return Ok(Identity { quota: self.default_quota, ..Identity::open() });
         }
         let credentials = Credentials::from_headers(headers);
         if credentials.token.is_some() {
@@ -122,12 +162,21 @@ impl Authenticator {
                 role: Some(entry.role.clone()),
                 principal: Principal::Key { name: entry.name.clone() },
                 claims: empty_claims(),
+                quota: entry.quota.or_else(|| self.role_quota(&entry.role)),
             }),
-            (None, Some(role)) => {
-                Ok(Identity { role: Some(role.clone()), principal: Principal::Anonymous, claims: empty_claims() })
-            }
+            (None, Some(role)) => Ok(Identity {
+                role: Some(role.clone()),
+                principal: Principal::Anonymous,
+                claims: empty_claims(),
+                quota: self.role_quota(role),
+            }),
             (None, None) => Err(AuthError::Missing),
         }
+    }
+
+    /// The role's `rateLimit`, else the document's.
+    fn role_quota(&self, role: &str) -> Option<Quota> {
+        self.role_quotas.get(role).copied().or(self.default_quota)
     }
 }
 
@@ -215,16 +264,30 @@ pub fn keygen(name: &str, role: &str) -> Result<String, String> {
     ))
 }
 
-/// Leaves the caller's [`Identity`] in the request's extensions, or
-/// answers 401.
+/// Leaves the caller's [`Identity`] in the request's extensions (and the
+/// response's, for the audit log), or answers 401. A refused attempt counts
+/// against the client's address under the document's `rateLimit`, so keys
+/// cannot be guessed faster than anonymous calls are allowed.
 pub async fn authenticate(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
     let policy = state.policy();
     match policy.authenticator.identify(request.headers(), Timestamp::now()) {
         Ok(identity) => {
-            request.extensions_mut().insert(Arc::new(identity));
-            next.run(request).await
+            let identity = Arc::new(identity);
+            request.extensions_mut().insert(identity.clone());
+            let mut response = next.run(request).await;
+            response.extensions_mut().insert(identity);
+            response
         }
-        Err(refused) => refused.into_response(),
+        Err(refused) => {
+            if let Some(quota) = policy.authenticator.default_quota {
+                let client = request.extensions().get::<ClientAddr>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0);
+                let decision = state.rate.check(&Caller::anonymous(client), quota).await;
+                if !decision.allowed {
+                    return crate::limits::rate::refusal(&decision, quota);
+                }
+            }
+            refused.into_response()
+        }
     }
 }
 
@@ -242,5 +305,34 @@ mod tests {
         assert_eq!(identity.claim("app_metadata.role"), Some(&serde_json::json!("editor")));
         assert_eq!(identity.claim(".app_metadata.role"), Some(&serde_json::json!("editor")));
         assert_eq!(identity.claim("app_metadata.missing"), None);
+    }
+
+    #[test]
+    fn the_quota_is_the_keys_else_the_roles_else_the_documents() {
+        let doc = |yaml: &str| Authenticator::new(&dbapi_crds::config::parse_runtime_config(yaml).unwrap()).unwrap();
+        let keyed = format!(
+            "rateLimit: {{requestsPerMinute: 60, burst: 0}}\n\
+             auth: {{anonymousRole: web}}\n\
+             roles: [{{name: app, rateLimit: {{requestsPerMinute: 60, burst: 1}}}}, {{name: web}}]\n\
+             apiKeys:\n\
+             - {{name: own, role: app, hashes: [{{sha256: {}}}], rateLimit: {{requestsPerMinute: 60, burst: 2}}}}\n\
+             - {{name: roles, role: app, hashes: [{{sha256: {}}}]}}\n",
+            dbapi_crds::keys::sha256_hex("k1"),
+            dbapi_crds::keys::sha256_hex("k2"),
+        );
+        let auth = doc(&keyed);
+        let capacity = |key: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(k) = key {
+                headers.insert("apikey", HeaderValue::from_str(k).unwrap());
+            }
+            auth.identify(&headers, Timestamp::now()).unwrap().quota.map(|q| q.capacity)
+        };
+        assert_eq!((capacity(Some("k1")), capacity(Some("k2")), capacity(None)), (Some(3), Some(2), Some(1)));
+        assert_eq!(doc("{}").identify(&HeaderMap::new(), Timestamp::now()).unwrap().quota, None);
+        let bad = keyed
+            .replace("rateLimit: {requestsPerMinute: 60, burst: 1}", "rateLimit: {requestsPerMinute: 0, burst: 1}");
+        let config = dbapi_crds::config::parse_runtime_config(&bad).unwrap();
+        assert!(Authenticator::new(&config).unwrap_err().contains("roles[0] (app)"));
     }
 }
