@@ -7,6 +7,8 @@
 //! Without `apiKeys`, `roles` or `auth` in the document the API is open and
 //! every request is [`Identity::open`].
 
+pub mod jwt;
+
 use std::sync::Arc;
 
 use axum::extract::Request;
@@ -33,8 +35,12 @@ pub enum Principal {
     Open,
     /// Neither key nor token: served as `auth.anonymousRole`.
     Anonymous,
-    Key { name: Arc<str> },
-    Token { subject: Option<Arc<str>> },
+    Key {
+        name: Arc<str>,
+    },
+    Token {
+        subject: Option<Arc<str>>,
+    },
 }
 
 impl Identity {
