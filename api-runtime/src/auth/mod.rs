@@ -35,12 +35,8 @@ pub enum Principal {
     Open,
     /// Neither key nor token: served as `auth.anonymousRole`.
     Anonymous,
-    Key {
-        name: Arc<str>,
-    },
-    Token {
-        subject: Option<Arc<str>>,
-    },
+    Key { name: Arc<str> },
+    Token { subject: Option<Arc<str>> },
 }
 
 impl Identity {
