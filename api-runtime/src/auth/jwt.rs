@@ -9,7 +9,7 @@
 //! is set; a token's `aud` is not looked at otherwise). Only the algorithms
 //! in `algorithms` are taken, never `none`, and a key is only used with
 //! algorithms of its own kind, so an HS256 token "signed" with a public key
-//! as its secret is refused. Verified tokens are kept briefly ([`cache`]).
+//! as its secret is refused. Verified tokens are kept briefly (see `cache`).
 //!
 //! Neither a token nor a secret is ever logged or put in a message.
 

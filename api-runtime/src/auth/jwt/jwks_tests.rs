@@ -285,3 +285,15 @@ async fn a_jwks_file_is_read_and_read_again_for_an_unknown_kid() {
     );
     std::fs::remove_file(&path).unwrap();
 }
+
+#[tokio::test]
+async fn an_https_url_is_fetched_over_tls_only() {
+    // This IdP speaks plain HTTP: a TLS hello is not a request it answers,
+    // so a client that fell back to http would be counted.
+    let idp = Idp::start(document(&[rsa1(Some("k1"))])).await;
+    let url = idp.url.replace("http://", "https://");
+    let tuning = Tuning { refresh_every: HOUR, forced_refetch_interval: HOUR };
+    let verifier = JwtVerifier::with_tuning(&url_settings(&url), None, tuning).await.unwrap();
+    assert!(matches!(verifier.verify(&token(&rsa_private(), Some("k1"))).await, Err(TokenError::UnknownKid { .. })));
+    assert_eq!(idp.fetches(), 0);
+}
