@@ -552,10 +552,11 @@ fn suggested_algorithm(key: &PublicKey) -> &'static str {
         })
 }
 
-/// A value taken from a token, fit to quote in a message: no control
-/// characters, at most 64 of them.
+/// A value taken from a token, fit to quote in a message and in a
+/// `WWW-Authenticate` header: printable ASCII without quotes or
+/// backslashes, at most 64 characters.
 fn shown(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).take(64).collect()
+    text.chars().filter(|c| (c.is_ascii_graphic() || *c == ' ') && !matches!(c, '"' | '\\')).take(64).collect()
 }
 
 fn nonempty_str(value: &Option<String>) -> Option<&str> {

@@ -174,6 +174,12 @@ async fn unsigned_tokens_are_refused() {
     // Even with a signature attached.
     let token = format!("{}.{payload}.c2lnbmF0dXJl", b64(&json!({"alg": "none"})));
     assert_eq!(verifier.verify(&token).await.unwrap_err(), TokenError::AlgorithmNotAllowed("none".into()));
+    // What a message quotes from a token is cut short and header-safe.
+    let odd = format!("{}.{payload}.c2ln", b64(&json!({"alg": format!("x\"\\\n\u{e9}{}", "y".repeat(100))})));
+    assert_eq!(
+        verifier.verify(&odd).await.unwrap_err().to_string(),
+        format!("algorithm x{} is not allowed", "y".repeat(63))
+    );
     let no_alg = format!("{}.{payload}.c2ln", b64(&json!({"typ": "JWT"})));
     assert!(matches!(verifier.verify(&no_alg).await.unwrap_err(), TokenError::Malformed(_)));
 }
