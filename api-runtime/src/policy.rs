@@ -20,8 +20,8 @@ pub struct Policy {
 impl Policy {
     /// Builds everything the document asks for, or says what is wrong
     /// with it (the old policy stays in force on a reload).
-    pub fn new(config: RuntimeConfig) -> Result<Policy, String> {
-        let authenticator = Authenticator::new(&config)?;
+    pub async fn new(config: RuntimeConfig) -> Result<Policy, String> {
+        let authenticator = Authenticator::new(&config, std::env::var("DBAPI_JWT_SECRET").ok()).await?;
         if !authenticator.enabled() {
             tracing::warn!(
                 "no apiKeys, roles or auth in the configuration: the API is open to every caller, with full access to every exposed table"

@@ -58,7 +58,7 @@ pub async fn prepare_shared(
         tables = schema.tables.len(),
         "schema loaded"
     );
-    let policy = crate::policy::Policy::new(config.clone()).map_err(StartupError::Settings)?;
+    let policy = crate::policy::Policy::new(config.clone()).await.map_err(StartupError::Settings)?;
     let clients = ClientIp::new(&config.api).map_err(StartupError::Settings)?;
     let limits_in_use = config.rate_limit.is_some()
         || config.roles.iter().any(|r| r.rate_limit.is_some())
