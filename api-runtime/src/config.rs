@@ -183,8 +183,6 @@ pub fn unimplemented_setting(config: &RuntimeConfig) -> Option<&'static str> {
         Some("roles")
     } else if config.cache.is_some() {
         Some("cache")
-    } else if config.audit.is_some() {
-        Some("audit")
     } else {
         None
     }

@@ -9,6 +9,7 @@ use dbapi_crds::config::RuntimeConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::audit::AuditLog;
 use crate::config::{ConfigError, ListenArgs};
 use crate::db::{ConnectError, Db};
 use crate::http::{AppState, admin_router, api_router};
@@ -64,7 +65,9 @@ pub async fn prepare_shared(
         || config.roles.iter().any(|r| r.rate_limit.is_some())
         || config.api_keys.iter().any(|k| k.rate_limit.is_some());
     let rate = RateLimiter::new(redis, limits_in_use).await.map_err(StartupError::Settings)?;
-    Ok(AppState::new(db, schema, config, rate, clients, policy))
+    let audit = AuditLog::open(config.audit.as_ref().and_then(|a| a.path.as_deref()), config.api.prefix())
+        .map_err(StartupError::Settings)?;
+    Ok(AppState::new(db, schema, config, rate, clients, audit, policy))
 }
 
 /// Binds the API and admin ports; `on_listening` gets the bound addresses

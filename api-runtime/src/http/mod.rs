@@ -24,6 +24,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::audit::AuditLog;
 use crate::db::Db;
 use crate::limits::client_ip::ClientIp;
 use crate::limits::rate::RateLimiter;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub rate: Arc<RateLimiter>,
     /// How the client's address is found (`api.trustedProxies`).
     pub clients: Arc<ClientIp>,
+    /// Where writes and refusals are recorded (`audit.path`).
+    pub audit: Arc<AuditLog>,
     /// Keys, tokens and roles: replaced whole when the document is
     /// reloaded; a request keeps the one it started with.
     policy: ArcSwap<Policy>,
@@ -60,6 +63,7 @@ impl AppState {
         config: RuntimeConfig,
         rate: Arc<RateLimiter>,
         clients: ClientIp,
+        audit: AuditLog,
         policy: Policy,
     ) -> Arc<Self> {
         Arc::new(AppState {
@@ -68,6 +72,7 @@ impl AppState {
             schema: ArcSwap::from_pointee(schema),
             rate,
             clients: Arc::new(clients),
+            audit: Arc::new(audit),
             policy: ArcSwap::from_pointee(policy),
             accepting: AtomicBool::new(true),
         })
@@ -148,6 +153,7 @@ pub fn api_router(state: Arc<AppState>) -> Router {
     let routes = routes
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::authenticate))
         .merge(Router::from(docs))
+        .layer(axum::middleware::from_fn_with_state(state.audit.clone(), crate::audit::record))
         .layer(axum::middleware::from_fn_with_state(state.clients.clone(), crate::limits::client_ip::resolve));
     let with_cors = routes
         .clone()

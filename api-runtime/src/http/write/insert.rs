@@ -44,7 +44,7 @@ pub async fn insert(
         Ok(written)
     }
     .await;
-    finish(tx, &req, outcome, Method::POST, &table).await
+    finish(tx, &req, outcome, Method::POST).await
 }
 
 /// Whether an insert runs as exactly one statement whose effect is kept
@@ -88,7 +88,7 @@ pub async fn upsert_one(
         Ok(written)
     }
     .await;
-    finish(tx, &req, outcome, Method::PUT, &table).await
+    finish(tx, &req, outcome, Method::PUT).await
 }
 
 async fn run_insert(
