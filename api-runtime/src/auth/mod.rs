@@ -292,6 +292,26 @@ impl IntoResponse for AuthError {
     }
 }
 
+/// What `auth.postgresRoles` sets on PostgreSQL for this request, as
+/// PostgREST sets it. The credentials are left out of `request.headers`:
+/// a policy has the verified claims instead.
+fn database_session(role: &str, identity: &Identity, request: &Request) -> crate::db::session::Session {
+    const CREDENTIALS: [&str; 4] = ["authorization", "apikey", "x-api-key", "cookie"];
+    let headers: serde_json::Map<String, serde_json::Value> = request
+        .headers()
+        .iter()
+        .filter(|(name, _)| !CREDENTIALS.contains(&name.as_str()))
+        .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.into())))
+        .collect();
+    crate::db::session::Session {
+        role: role.to_string(),
+        claims: identity.claims.to_string(),
+        method: request.method().as_str().to_string(),
+        path: request.uri().path().to_string(),
+        headers: serde_json::Value::Object(headers).to_string(),
+    }
+}
+
 /// A new key and the document entry that accepts it, as `dbapi-runtime
 /// keygen` prints them: the key goes to the client, the entry (its hash
 /// only) into `apiKeys`.
@@ -320,7 +340,14 @@ pub async fn authenticate(State(state): State<Arc<AppState>>, mut request: Reque
         Ok(identity) => {
             let identity = Arc::new(identity);
             request.extensions_mut().insert(identity.clone());
-            let mut response = next.run(request).await;
+            let postgres_roles = policy.config.auth.as_ref().is_some_and(|a| a.postgres_roles);
+            let mut response = match identity.role.as_deref().filter(|_| postgres_roles) {
+                Some(role) => {
+                    let session = Arc::new(database_session(role, &identity, &request));
+                    crate::db::session::scope(session, next.run(request)).await
+                }
+                None => next.run(request).await,
+            };
             response.extensions_mut().insert(identity);
             response
         }
