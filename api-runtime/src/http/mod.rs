@@ -3,6 +3,7 @@
 //! cross-cutting concerns.
 
 pub mod error;
+mod extract;
 mod negotiate;
 mod options;
 mod read;
