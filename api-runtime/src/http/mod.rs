@@ -4,7 +4,7 @@
 
 pub mod error;
 mod extract;
-mod negotiate;
+pub mod negotiate;
 mod options;
 mod read;
 mod rpc;
