@@ -451,6 +451,9 @@ async fn hostile_values_in_writes_change_nothing_else(engine: Engine) {
         // A hostile number where an integer goes (`-0`, `1e999999`, `null`).
         audit.send("POST", "/scratch", &[], &format!("{{\"id\": {text}, \"name\": \"n\"}}")).await;
         audit.send("POST", "/scratch", &[], &serde_json::json!({ "note": text }).to_string()).await;
+        // Function arguments in a body: hostile names and values.
+        audit.send("POST", "/rpc/echo", &[], &format!("{{{key}: \"x\"}}")).await;
+        audit.send("POST", "/rpc/echo", &[], &serde_json::json!({ "txt": text }).to_string()).await;
         let r = audit.send("POST", "/scratch", &rep, &body).await;
         if r.status.is_success() {
             let stored = &r.json()[0];
@@ -569,9 +572,13 @@ async fn hostile_text_that_is_data_matches_literally(engine: Engine) {
             audit.expect(ids == [*id], || format!("GET {uri} for {name:?}: {} {}, want [{id}]", r.status, r.body));
         }
         if engine != Engine::Sqlite {
-            let r = audit.get(&format!("/rpc/echo?txt={}", enc(name))).await;
-            let ok = r.status == 200 && r.json() == serde_json::json!(name);
-            audit.expect(ok, || format!("echo({name:?}) gave {} {}", r.status, r.body));
+            let by_get = audit.get(&format!("/rpc/echo?txt={}", enc(name))).await;
+            let body = serde_json::json!({ "txt": name }).to_string();
+            let by_post = audit.send("POST", "/rpc/echo", &[], &body).await;
+            for r in [by_get, by_post] {
+                let ok = r.status == 200 && r.json() == serde_json::json!(name);
+                audit.expect(ok, || format!("echo({name:?}) gave {} {}", r.status, r.body));
+            }
         }
     }
     audit.finish().await;
