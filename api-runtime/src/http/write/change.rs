@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 
@@ -15,6 +15,7 @@ use crate::sql::{render_count, render_delete, render_keys, render_update};
 use super::{WriteRequest, Written, finish, is_plain_write, json_as_key, prepare, read_payload, represent};
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::http::extract::Path;
 
 pub async fn update(
     State(state): State<Arc<AppState>>,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 
@@ -18,6 +18,7 @@ use super::{
 };
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::http::extract::Path;
 
 pub async fn insert(
     State(state): State<Arc<AppState>>,
