@@ -26,6 +26,7 @@ on_every_engine!(
     hostile_values_in_logic_trees_and_paths,
     hostile_values_in_writes_change_nothing_else,
     hostile_values_in_headers,
+    hostile_values_in_auth_headers,
     hostile_text_that_is_data_matches_literally,
 );
 
@@ -477,11 +478,24 @@ async fn hostile_values_in_writes_change_nothing_else(engine: Engine) {
 /// bearer headers are ignored while no auth is configured; once it is, they
 /// must answer 4xx in the JSON error shape: both pass `check`.
 async fn hostile_values_in_headers(engine: Engine) {
+    hostile_headers(engine, "").await;
+}
+
+/// The same with keys, tokens and an anonymous role configured: a hostile
+/// key or token is a 401 in the JSON error shape, and changes nothing.
+async fn hostile_values_in_auth_headers(engine: Engine) {
+    let auth = "apiKeys: [{name: k, role: web, hashes: [{sha256: 0000000000000000000000000000000000000000000000000000000000000000}]}]\n\
+                auth: {anonymousRole: web, jwt: {secret: a-test-secret-of-at-least-32-bytes!!, roleClaim: role}}\n\
+                roles: [{name: web, rules: [{tables: ['*'], verbs: [GET, POST, PATCH]}]}]\n";
+    hostile_headers(engine, auth).await;
+}
+
+async fn hostile_headers(engine: Engine, auth: &str) {
     // A trusted proxy and a (never reached) rate limit, so the client-IP
     // headers are read.
-    let config: RuntimeConfig = serde_yaml::from_str(
-        "rateLimit: {requestsPerMinute: 100000000, burst: 1000000}\napi: {trustedProxies: [0.0.0.0/0, \"::/0\"]}\n",
-    )
+    let config: RuntimeConfig = serde_yaml::from_str(&format!(
+        "rateLimit: {{requestsPerMinute: 100000000, burst: 1000000}}\napi: {{trustedProxies: [0.0.0.0/0, \"::/0\"]}}\n{auth}"
+    ))
     .unwrap();
     let api = api(engine, config).await;
     let mut audit = Audit::new(&api).await;
@@ -532,7 +546,11 @@ async fn hostile_values_in_headers(engine: Engine) {
         if let Ok(v) = HeaderValue::from_str(value) {
             let r =
                 api.request(Request::get("/people?select=id").header("apikey", v).body(Body::empty()).unwrap()).await;
-            let ok = r.status == 200 || (r.status.is_client_error() && error_shape(&r).is_ok());
+            let ok = if auth.is_empty() {
+                r.status == 200 || (r.status.is_client_error() && error_shape(&r).is_ok())
+            } else {
+                r.status == 401 && error_shape(&r).is_ok() && r.headers.contains_key("www-authenticate")
+            };
             audit.expect(ok, || format!("apikey {}: {} {}", short(value), r.status, short(&r.body)));
         }
     }

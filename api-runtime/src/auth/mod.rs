@@ -228,6 +228,9 @@ fn empty_claims() -> Arc<serde_json::Value> {
     Arc::new(serde_json::Value::Object(Default::default()))
 }
 
+/// What an unreadable credential header counts as: no key's text.
+const UNREADABLE: &str = "\u{fffd}";
+
 /// What a request presents: key texts from `apikey` (Supabase's
 /// convention), `X-API-Key` and a bearer value that is not a JWT; the
 /// bearer value when it is one.
@@ -238,9 +241,16 @@ struct Credentials<'a> {
 
 impl<'a> Credentials<'a> {
     fn from_headers(headers: &'a HeaderMap) -> Credentials<'a> {
-        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+        // A value that is not text is still a credential sent: it becomes
+        // one that matches no key, so the request is refused, not served
+        // as anonymous.
+        let text = |name: &str| headers.get(name).map(|v| v.to_str().map_or(UNREADABLE, str::trim));
         let mut keys: Vec<&str> = ["apikey", "x-api-key"].into_iter().filter_map(text).collect();
+        // Another scheme (Basic, from a proxy) is not ours to judge.
         let bearer = text("authorization").and_then(|v| {
+            if v == UNREADABLE {
+                return Some(v);
+            }
             let (scheme, value) = v.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| value.trim())
         });
