@@ -62,6 +62,7 @@ pub async fn prepare_shared(
         None => None,
     };
     let policy = crate::policy::Policy::new(config.clone()).map_err(StartupError::Settings)?;
+    crate::metrics::global().config_loaded();
     Ok(AppState::new(db, schema, config, rate, policy))
 }
 
