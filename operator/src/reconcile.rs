@@ -120,7 +120,7 @@ async fn reconcile_once(api: &DatabaseApi, ctx: &Context) -> Result<Action> {
 
     let (materials, key_statuses, next_expiry) = ensure_keys(api, ctx, &ns, now).await?;
     let (public, secret) = runtime_config(api, &materials);
-    let checksum = config_checksum(&public, &secret);
+    let checksum = config_checksum(&public);
     apply(&ctx.client, &ns, &config_map(api, &public)?).await?;
     apply(&ctx.client, &ns, &config_secret(api, &secret)?).await?;
 

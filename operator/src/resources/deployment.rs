@@ -32,7 +32,9 @@ pub const SECRET_DIR: &str = "/etc/dbapi/secret";
 pub const RUNTIME_UID: i64 = 65532;
 
 /// The runtime Deployment. `config_checksum` is the checksum of the public
-/// configuration part; a change of it rolls the pods.
+/// configuration part; a change of it rolls the pods. The Secret part (API
+/// keys) is reloaded by the runtime in place: both are mounted as whole
+/// directories (never `subPath`, which kubelet does not update).
 ///
 /// `spec.replicas` is left out when an autoscaler owns it (replicas.min <
 /// replicas.max), so that applying the Deployment never fights the HPA;
