@@ -500,14 +500,30 @@ pub struct AuthSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String", length(max = 63))]
     pub anonymous_role: Option<String>,
+    /// PostgreSQL only: each request also runs as the database role of the
+    /// same name (`SET LOCAL ROLE`) with PostgREST's `request.jwt.claims`,
+    /// `request.method`, `request.path` and `request.headers` settings, so
+    /// grants and Row Level Security policies written for PostgREST or
+    /// Supabase apply. The roles must exist and be granted to the
+    /// database URL's user. Default: false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub postgres_roles: bool,
 }
 
-/// JSON Web Token verification.
+/// JSON Web Token verification. Public keys (RS/ES/EdDSA) come from a
+/// JWKS URL, such as an identity provider's
+/// `/.well-known/jwks.json`: the runtime's file settings
+/// (`publicKeyFile`, `jwksFile`) are not offered here.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.secretRef) || has(self.jwksUrl)").message("auth.jwt needs secretRef (HS256/384/512) or jwksUrl (public keys)"))]
 pub struct JwtSpec {
-    /// The Secret key holding the HMAC secret tokens are signed with.
-    pub secret_ref: SecretKeyRef,
+    /// The Secret key holding the HMAC secret HS256/384/512 tokens are
+    /// signed with; it reaches the pods as `DBAPI_JWT_SECRET`. Unset: only
+    /// jwksUrl's keys verify tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "SecretKeyRef")]
+    pub secret_ref: Option<SecretKeyRef>,
     /// The claim naming the role.
     #[serde(default = "default_role_claim")]
     #[schemars(length(min = 1))]
@@ -516,6 +532,31 @@ pub struct JwtSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub audience: Option<String>,
+    /// Signature algorithms accepted. Empty: HS256.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 10),
+        extend("items" = {"type": "string", "enum": ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA"]})
+    )]
+    pub algorithms: Vec<String>,
+    /// A JSON Web Key Set (https://) whose keys, chosen by `kid`, verify
+    /// tokens; fetched again every jwksRefreshSeconds and when an unknown
+    /// `kid` arrives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", length(max = 2048), regex(pattern = r"^https?://[^\s]+$"))]
+    pub jwks_url: Option<String>,
+    /// Seconds between fetches of jwksUrl. Unset: 300.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64", range(min = 10))]
+    pub jwks_refresh_seconds: Option<u64>,
+    /// Required `iss` claim. Unset: the issuer is not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub issuer: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds. Unset: 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64", range(max = 3600))]
+    pub leeway_seconds: Option<u64>,
 }
 
 fn default_role_claim() -> String {
@@ -532,6 +573,11 @@ pub struct RoleSpec {
     /// What the role may do; a request is allowed when any rule allows it.
     /// Empty: nothing.
     pub rules: Vec<RuleSpec>,
+    /// A rate limit for callers acting as this role, instead of
+    /// spec.rateLimit (a key's own rateLimit still wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "RateLimitSpec")]
+    pub rate_limit: Option<RateLimitSpec>,
 }
 
 /// Tables and verbs a role may use, optionally limited to columns and rows.
@@ -554,6 +600,10 @@ pub struct RuleSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub row_filter: Option<String>,
+    /// Functions (`/rpc/<name>`) the role may call, as names or globs, with
+    /// the verbs above (GET or POST). Empty: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<String>,
 }
 
 /// An API key the operator generates and rotates.

@@ -26,8 +26,12 @@
 //! | rateLimit                              | `rateLimit` (shared through `DBAPI_REDIS_URL`)    |
 //! | auth.jwt.secretRef                     | env `DBAPI_JWT_SECRET` (Deployment)               |
 //! | auth.jwt.roleClaim / audience          | `auth.jwt.roleClaim` / `auth.jwt.audience`        |
-//! | auth.anonymousRole                     | `auth.anonymousRole`                              |
-//! | roles                                  | `roles`                                           |
+//! | auth.jwt.algorithms / issuer           | `auth.jwt.algorithms` / `auth.jwt.issuer`         |
+//! | auth.jwt.jwksUrl / jwksRefreshSeconds  | `auth.jwt.jwksUrl` / `auth.jwt.jwksRefreshSeconds`|
+//! | auth.jwt.leewaySeconds                 | `auth.jwt.leewaySeconds`                          |
+//! | auth.anonymousRole / postgresRoles     | `auth.anonymousRole` / `auth.postgresRoles`       |
+//! | roles (rules[].functions, rateLimit)   | `roles`                                           |
+//! | (not in the CRD)                       | `auth.jwt.publicKeyFile` / `jwksFile`, `audit.path`: keys come from jwksUrl, audit lines go to stdout |
 //! | apiKeys[].name / role / expiresAt      | `apiKeys[]` (Secret part)                         |
 //! | apiKeys[].rateLimit                    | `apiKeys[].rateLimit` (Secret part)               |
 //! | apiKeys[].rotation / grace period      | the operator: `apiKeys[].hashes[]` and `notAfter` |
@@ -92,16 +96,26 @@ pub fn runtime_config(api: &DatabaseApi, keys: &[KeyMaterial]) -> (RuntimeConfig
                 secret: None,
                 role_claim: jwt.role_claim.clone(),
                 audience: jwt.audience.clone(),
-                ..JwtSettings::default()
+                algorithms: jwt.algorithms.clone(),
+                // Files would need volumes; on Kubernetes keys come from a
+                // JWKS URL.
+                public_key_file: None,
+                jwks_url: jwt.jwks_url.clone(),
+                jwks_file: None,
+                jwks_refresh_seconds: jwt.jwks_refresh_seconds,
+                issuer: jwt.issuer.clone(),
+                leeway_seconds: jwt.leeway_seconds,
             }),
             anonymous_role: auth.anonymous_role.clone(),
-            ..AuthSettings::default()
+            postgres_roles: auth.postgres_roles,
         }),
         roles: spec.roles.iter().map(role).collect(),
         api_keys: Vec::new(),
         cache: spec.cache.as_ref().map(|cache| CacheSettings { default_ttl_seconds: cache.default_ttl_seconds }),
         rate_limit: spec.rate_limit.as_ref().map(rate_limit),
         server: spec.server.as_ref().map(server).unwrap_or_default(),
+        // Audit lines go to stdout with the logs, where the cluster collects
+        // them; `audit.path` is not offered by the CRD.
         audit: None,
     };
 
@@ -172,7 +186,11 @@ fn server(spec: &ServerSpec) -> ServerSettings {
 }
 
 fn role(spec: &RoleSpec) -> Role {
-    Role { name: spec.name.clone(), rules: spec.rules.iter().map(rule).collect(), rate_limit: None }
+    Role {
+        name: spec.name.clone(),
+        rules: spec.rules.iter().map(rule).collect(),
+        rate_limit: spec.rate_limit.as_ref().map(rate_limit),
+    }
 }
 
 fn rule(spec: &RuleSpec) -> RoleRule {
@@ -181,7 +199,7 @@ fn rule(spec: &RuleSpec) -> RoleRule {
         verbs: spec.verbs.clone(),
         columns: spec.columns.clone(),
         row_filter: spec.row_filter.clone(),
-        functions: Vec::new(),
+        functions: spec.functions.clone(),
     }
 }
 

@@ -163,8 +163,8 @@ fn env(api: &DatabaseApi) -> Vec<EnvVar> {
             env.push(from_secret("DBAPI_REDIS_URL", &external.url_secret_ref));
         }
     }
-    if let Some(jwt) = spec.auth.as_ref().and_then(|a| a.jwt.as_ref()) {
-        env.push(from_secret("DBAPI_JWT_SECRET", &jwt.secret_ref));
+    if let Some(secret) = spec.auth.as_ref().and_then(|a| a.jwt.as_ref()).and_then(|j| j.secret_ref.as_ref()) {
+        env.push(from_secret("DBAPI_JWT_SECRET", secret));
     }
     env.extend([
         value("DBAPI_LISTEN", &format!("0.0.0.0:{API_PORT}")),
