@@ -3,22 +3,23 @@
 //!
 //! One registry per process ([`global`]), as Prometheus expects of one
 //! scrape target. Every name is in [`names`]. The request counters are
-//! created once per status class, so the hot path is one atomic increment
-//! and one histogram observation: no label is built per request.
+//! created once per status class and the duration histogram is kept in
+//! atomics, so a request costs three relaxed atomic increments: no lock, no
+//! label built per request.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::LazyLock;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::http::{Request, Response};
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// The metric names as scraped (counters get `_total` from the encoder).
@@ -66,7 +67,7 @@ pub struct Metrics {
     redis_outages: Counter,
     /// One counter per status class, indexed by `status / 100 - 1`.
     requests: [Counter; 5],
-    duration: Histogram,
+    duration: DurationHistogram,
 }
 
 /// The process's metrics.
@@ -101,7 +102,7 @@ impl Metrics {
         let by_class = Family::<ClassLabel, Counter>::default();
         let requests = CLASSES.map(|class| by_class.get_or_create(&ClassLabel { class }).clone());
         registry.register(names::HTTP_REQUESTS, "API responses by status class", by_class);
-        let duration = Histogram::new(DURATION_BUCKETS);
+        let duration = DurationHistogram::default();
         registry.register(
             names::HTTP_REQUEST_DURATION,
             "Time from a request's arrival to its response head",
@@ -150,7 +151,7 @@ impl Metrics {
     pub fn observe_request(&self, status: u16, took: Duration) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.requests[class].inc();
-        self.duration.observe(took.as_secs_f64());
+        self.duration.observe(took);
     }
 
     /// The Prometheus (OpenMetrics) text exposition.
@@ -164,6 +165,46 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+/// A histogram of durations kept in atomics: an observation is two relaxed
+/// increments, never a lock (prometheus-client's `Histogram` takes a write
+/// lock for each). The count is the sum of the buckets, so a scrape never
+/// shows them disagree.
+#[derive(Debug, Clone, Default)]
+struct DurationHistogram(Arc<DurationBuckets>);
+
+#[derive(Debug, Default)]
+struct DurationBuckets {
+    /// Observations per bucket (not cumulative); the last is `+Inf`.
+    counts: [AtomicU64; DURATION_BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl DurationHistogram {
+    fn observe(&self, took: Duration) {
+        let seconds = took.as_secs_f64();
+        // The first bucket whose upper bound holds it (`le` is inclusive).
+        let bucket = DURATION_BUCKETS.partition_point(|&bound| bound < seconds);
+        self.0.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.0.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+impl EncodeMetric for DurationHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        // prometheus-client writes `f64::MAX` as `+Inf` and accumulates.
+        let bounds = DURATION_BUCKETS.iter().copied().chain(std::iter::once(f64::MAX));
+        let buckets: Vec<(f64, u64)> = bounds.zip(self.0.counts.iter().map(|c| c.load(Ordering::Relaxed))).collect();
+        let count = buckets.iter().map(|(_, n)| n).sum();
+        let sum = self.0.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
     }
 }
 
@@ -259,7 +300,11 @@ mod tests {
         assert_eq!(sample(&text, "dbapi_http_requests_total{class=\"5xx\"}"), Some(1.0), "{text}");
         assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_count"), Some(3.0), "{text}");
         assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_bucket{le=\"0.005\"}"), Some(1.0), "{text}");
+        assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_bucket{le=\"0.025\"}"), Some(1.0), "{text}");
+        assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_bucket{le=\"0.05\"}"), Some(2.0), "{text}");
+        assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_bucket{le=\"10.0\"}"), Some(2.0), "{text}");
         assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_bucket{le=\"+Inf\"}"), Some(3.0), "{text}");
+        assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_sum"), Some(30.033), "{text}");
         m.redis_outage_ended();
         assert_eq!(sample(&m.render(), "dbapi_rate_limit_redis_fallback_active"), Some(0.0));
     }
