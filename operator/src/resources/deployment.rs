@@ -311,6 +311,27 @@ mod tests {
     }
 
     #[test]
+    fn a_jwks_url_alone_needs_no_jwt_secret() {
+        let has_secret = |api: &DatabaseApi| {
+            env_of(&deployment(api, &defaults(), CHECKSUM)).iter().any(|e| e.name == "DBAPI_JWT_SECRET")
+        };
+        let mut api = full();
+        assert!(has_secret(&api));
+        api.spec.auth.as_mut().unwrap().jwt.as_mut().unwrap().secret_ref = None;
+        assert!(!has_secret(&api));
+    }
+
+    #[test]
+    fn the_config_is_mounted_as_directories_kubelet_updates() {
+        let d = deployment(&full(), &defaults(), CHECKSUM);
+        let container = &d.spec.unwrap().template.spec.unwrap().containers[0];
+        for dir in [CONFIG_DIR, SECRET_DIR] {
+            let mount = container.volume_mounts.iter().flatten().find(|m| m.mount_path == dir).unwrap();
+            assert_eq!(mount.sub_path, None, "a subPath mount is never updated: {dir}");
+        }
+    }
+
+    #[test]
     fn the_minimal_runtime_gets_no_optional_secrets() {
         let names: Vec<_> =
             env_of(&deployment(&minimal(), &defaults(), CHECKSUM)).into_iter().map(|e| e.name).collect();
