@@ -72,7 +72,7 @@ pub struct ListenArgs {
     /// Address of the API.
     #[arg(long, env = "DBAPI_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Address of /healthz and /readyz.
+    /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "DBAPI_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
     pub admin_listen: SocketAddr,
 }
@@ -128,10 +128,54 @@ pub struct OpenapiArgs {
 pub enum ConfigError {
     #[error("could not read the configuration file {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("invalid configuration in {path}: {source}")]
+    /// The parser's message quotes a misplaced value: it is redacted, as it
+    /// may be a key hash or a secret.
+    #[error("invalid configuration in {path}: {}", redact_values(&source.to_string()))]
     Invalid { path: PathBuf, source: dbapi_crds::config::ConfigParseError },
     #[error("invalid configuration in {path}: {message}")]
     Value { path: PathBuf, message: String },
+}
+
+/// `message` with every double-quoted value replaced by `"…"` (serde
+/// quotes the string it could not use: `invalid type: string "…",
+/// expected …`), and any run of 16 or more hex digits elided. Key names,
+/// which serde puts in backticks, stay.
+pub fn redact_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        if c == '"' {
+            if !quoted {
+                out.push_str("\"…");
+            }
+            quoted = !quoted;
+            if !quoted {
+                out.push('"');
+            }
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    if quoted {
+        out.push('"');
+    }
+    elide_hex_runs(&out)
+}
+
+fn elide_hex_runs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_hexdigit() {
+            run.push(c);
+            continue;
+        }
+        out.push_str(if run.len() >= 16 { "…" } else { &run });
+        run.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
 }
 
 /// Reads the document (or the defaults), applies `--schemas` and refuses
@@ -237,6 +281,24 @@ mod tests {
         std::fs::write(&b, "rateLimit: {requestsPerMinute: 5, burst: 1}\n").unwrap();
         assert_eq!(load(&two).unwrap().rate_limit.map(|r| r.requests_per_minute), Some(5));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn parse_errors_never_repeat_a_value() {
+        let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let dir = std::env::temp_dir().join(format!("dbapi-config-redact-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("secret.yaml");
+        // Hashes written as plain strings instead of `{sha256: …}`.
+        std::fs::write(&bad, format!("apiKeys: [{{name: a, role: r, hashes: [\"{hash}\"]}}]\n")).unwrap();
+        let err = load(&args(Some(bad.clone()))).unwrap_err().to_string();
+        assert!(err.contains("apiKeys[0].hashes[0]") && !err.contains(&hash[..16]), "{err}");
+        // The secret put where its section belongs.
+        std::fs::write(&bad, "auth: {jwt: s3cr3t-value}\n").unwrap();
+        let err = load(&args(Some(bad.clone()))).unwrap_err().to_string();
+        assert!(err.contains("auth.jwt") && !err.contains("s3cr3t"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(redact_values("a `key` \"v\" and 0123456789abcdef0 b"), "a `key` \"…\" and … b");
     }
 
     #[test]

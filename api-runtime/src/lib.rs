@@ -4,8 +4,8 @@
 //! `http` (routing, negotiation, responses) → `auth` (who is calling) → `grammar` (URL to AST) →
 //! `plan` (names checked against `schema`) → `sql` (one renderer per
 //! dialect) → `db` (execution; the database builds the JSON). `audit` records writes and refusals, `config`
-//! reads flags and the configuration document, `server` runs start-up and
-//! shutdown, `limits` bounds what one request or
+//! reads flags and the configuration document (`reload` re-reads it on change), `server` runs start-up and
+//! shutdown, `metrics` counts for the admin port's `/metrics`, `limits` bounds what one request or
 //! connection may take, `openapi` describes the live schema, `demo` bundles a sample.
 
 pub mod audit;
@@ -16,9 +16,11 @@ pub mod demo;
 pub mod grammar;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod openapi;
 pub mod plan;
 pub mod policy;
+pub mod reload;
 pub mod schema;
 pub mod server;
 pub mod sql;

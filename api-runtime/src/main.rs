@@ -34,6 +34,7 @@ async fn run(command: Command) -> Result<(), StartupError> {
         Command::Serve(args) => {
             let config = config::load(&args.database)?;
             let state = server::prepare_shared(&args.database.database_url, config, &args.redis.settings()).await?;
+            dbapi_runtime::reload::spawn_config_reloaders(state.clone(), args.database.clone());
             server::serve(state, &args.listen, |_, _| {}).await
         }
         Command::Demo(args) => {

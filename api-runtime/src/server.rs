@@ -72,6 +72,7 @@ pub async fn prepare_shared(
     let rate = RateLimiter::new(redis, limits_in_use).await.map_err(StartupError::Settings)?;
     let audit = AuditLog::open(config.audit.as_ref().and_then(|a| a.path.as_deref()), config.api.prefix())
         .map_err(StartupError::Settings)?;
+    crate::metrics::global().config_loaded();
     Ok(AppState::new(db, schema, config, rate, clients, audit, policy))
 }
 

@@ -34,7 +34,9 @@ use serde_json::Value;
 
 use crate::config::TableFilter;
 
+mod access;
 mod limits;
+pub use access::{ApiKeySpec, AuthSpec, JwtSpec, RoleSpec, RuleSpec};
 pub use limits::{CorsSpec, ServerSpec};
 
 /// The CustomResourceDefinition as YAML, as `dbapi-operator crd` prints it
@@ -484,110 +486,6 @@ pub struct RateLimitSpec {
     /// Requests allowed at once above the sustained rate.
     #[serde(default)]
     pub burst: u32,
-}
-
-/// How callers without an API key are authenticated.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct AuthSpec {
-    /// Accept JSON Web Tokens (HS256) signed with a shared secret; a claim
-    /// names the caller's role. Unset: tokens are refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "JwtSpec")]
-    pub jwt: Option<JwtSpec>,
-    /// The role of requests with neither key nor token; one of spec.roles.
-    /// Unset: such requests are refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "String", length(max = 63))]
-    pub anonymous_role: Option<String>,
-}
-
-/// JSON Web Token verification.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct JwtSpec {
-    /// The Secret key holding the HMAC secret tokens are signed with.
-    pub secret_ref: SecretKeyRef,
-    /// The claim naming the role.
-    #[serde(default = "default_role_claim")]
-    #[schemars(length(min = 1))]
-    pub role_claim: String,
-    /// Required `aud` claim. Unset: the audience is not checked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "String")]
-    pub audience: Option<String>,
-}
-
-fn default_role_claim() -> String {
-    "role".into()
-}
-
-/// A named set of permissions.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct RoleSpec {
-    /// Name of the role: lower-case letters, digits, `-` and `_`.
-    #[schemars(length(max = 63), regex(pattern = ROLE_NAME))]
-    pub name: String,
-    /// What the role may do; a request is allowed when any rule allows it.
-    /// Empty: nothing.
-    pub rules: Vec<RuleSpec>,
-}
-
-/// Tables and verbs a role may use, optionally limited to columns and rows.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct RuleSpec {
-    /// Table names or globs; `*` is every table.
-    #[schemars(length(min = 1))]
-    pub tables: Vec<String>,
-    /// Allowed HTTP methods: GET, POST, PATCH, PUT, DELETE.
-    #[schemars(
-        length(min = 1),
-        extend("items" = {"type": "string", "enum": ["GET", "POST", "PATCH", "PUT", "DELETE"]})
-    )]
-    pub verbs: Vec<String>,
-    /// Visible and writable columns; empty means all.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub columns: Vec<String>,
-    /// A filter in the URL grammar added to every request (`region=eq.eu`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "String")]
-    pub row_filter: Option<String>,
-}
-
-/// An API key the operator generates and rotates.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiKeySpec {
-    /// Name of the key, a DNS label of at most 40 characters; its Secret is
-    /// `<databaseapi>-key-<name>`.
-    #[schemars(length(min = 1, max = 40), regex(pattern = KEY_NAME))]
-    pub name: String,
-    /// The role the key acts as; one of spec.roles.
-    #[schemars(length(max = 63))]
-    pub role: String,
-    /// RFC 3339 time after which the key is refused (`2027-01-01T00:00:00Z`).
-    /// Unset: the key does not expire.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "String", extend("format" = "date-time"))]
-    pub expires_at: Option<String>,
-    /// Raise to rotate the key: a new key is generated and the old one stays
-    /// valid for rotationGracePeriodSeconds. The annotation
-    /// `dbapi.dev/rotate-key-<name>` with any new value does the same.
-    #[serde(default)]
-    pub rotation: u32,
-    /// Seconds a rotated-out key keeps working.
-    #[serde(default = "default_grace")]
-    pub rotation_grace_period_seconds: u64,
-    /// A rate limit for this key instead of spec.rateLimit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "RateLimitSpec")]
-    pub rate_limit: Option<RateLimitSpec>,
-}
-
-fn default_grace() -> u64 {
-    86_400
 }
 
 /// What the operator observed and did.

@@ -184,7 +184,7 @@ fn cel_rules_compile_and_are_bounded() {
     let (mut rules, mut problems) = (0, Vec::new());
     walk(&schema(), "", &mut rules, &mut problems);
     assert!(problems.is_empty(), "{problems:#?}");
-    assert_eq!(rules, 7, "the rules the validation table covers");
+    assert_eq!(rules, 8, "the rules the validation table covers");
 }
 
 const NOT_CHECKED: &str = ": some validation rules were not checked because the object was invalid; correct the \
@@ -592,9 +592,25 @@ fn cases() -> Vec<Case> {
             &["spec.database.urlSecretRef.name: Required value"],
         ),
         case(
-            "jwt without its secretRef",
+            "jwt with neither secretRef nor jwksUrl",
             shop_with("jwt: {secretRef: {name: shop-jwt, key: hmac}, roleClaim: role}", "jwt: {roleClaim: role}"),
-            &["spec.auth.jwt.secretRef: Required value"],
+            &["spec.auth.jwt: auth.jwt needs secretRef (HS256/384/512) or jwksUrl (public keys)"],
+        ),
+        case(
+            "jwt verified by a JWKS URL alone",
+            shop_with(
+                "jwt: {secretRef: {name: shop-jwt, key: hmac}, roleClaim: role}",
+                "jwt: {jwksUrl: \"https://id.example.com/.well-known/jwks.json\", algorithms: [RS256, EdDSA], issuer: https://id.example.com, leewaySeconds: 5, jwksRefreshSeconds: 600}",
+            ),
+            &[],
+        ),
+        case(
+            "a JWT algorithm that does not exist",
+            shop_with("roleClaim: role}", "roleClaim: role, algorithms: [HS256, none]}"),
+            &[
+                ": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
+                r#"spec.auth.jwt.algorithms[1]: Unsupported value: "none": supported values: "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA""#,
+            ],
         ),
         case(
             "a rate limit without requestsPerMinute",

@@ -120,7 +120,7 @@ async fn reconcile_once(api: &DatabaseApi, ctx: &Context) -> Result<Action> {
 
     let (materials, key_statuses, next_expiry) = ensure_keys(api, ctx, &ns, now).await?;
     let (public, secret) = runtime_config(api, &materials);
-    let checksum = config_checksum(&public, &secret);
+    let checksum = config_checksum(&public);
     apply(&ctx.client, &ns, &config_map(api, &public)?).await?;
     apply(&ctx.client, &ns, &config_secret(api, &secret)?).await?;
 
@@ -172,7 +172,7 @@ fn referenced_secrets(api: &DatabaseApi) -> Vec<&SecretKeyRef> {
     let spec = &api.spec;
     let mut refs = vec![&spec.database.url_secret_ref];
     refs.extend(spec.database.read_replica_url_secret_ref.as_ref());
-    refs.extend(spec.auth.as_ref().and_then(|a| a.jwt.as_ref()).map(|j| &j.secret_ref));
+    refs.extend(spec.auth.as_ref().and_then(|a| a.jwt.as_ref()).and_then(|j| j.secret_ref.as_ref()));
     refs.extend(spec.cache.as_ref().and_then(|c| c.external.as_ref()).map(|e| &e.url_secret_ref));
     refs
 }

@@ -1,5 +1,5 @@
 //! The HTTP surface: the API router (tables, OpenAPI, docs page) and the
-//! admin router (health and readiness), with tower-http layers for the
+//! admin router (health, readiness and metrics), with tower-http layers for the
 //! cross-cutting concerns.
 
 pub mod error;
@@ -176,11 +176,21 @@ pub fn api_router(state: Arc<AppState>) -> Router {
                 .hint("The server log has the details.")
                 .into_response()
         }))
+        // Outermost: every answer is counted, a panic's 500 too.
+        .layer(crate::metrics::RequestMetricsLayer)
 }
 
-/// The admin router on its own port: liveness and readiness.
+/// The admin router on its own port: liveness, readiness and metrics.
 pub fn admin_router(state: Arc<AppState>) -> Router {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).with_state(state)
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn metrics() -> Response {
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], crate::metrics::global().render()).into_response()
 }
 
 async fn openapi_document(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {

@@ -14,7 +14,9 @@
 //!   trip per request.
 //! - Without Redis (no `DBAPI_REDIS_URL`, or Redis unreachable) each
 //!   replica limits by itself with `governor`, keyed the same way. An
-//!   outage is logged once when it starts and once when Redis is back; a
+//!   outage is logged once when it starts and once when Redis is back (and
+//!   counted: `dbapi_rate_limit_redis_outages_total`, with
+//!   `dbapi_rate_limit_redis_fallback_active` 1 meanwhile); a
 //!   probe retries Redis every second meanwhile, so requests never wait on
 //!   a Redis that is down.
 //!
@@ -355,12 +357,14 @@ impl SharedLimit {
             return;
         }
         tracing::warn!(reason = why, "Redis is unreachable: rate limits are per replica until it is back");
+        crate::metrics::global().redis_outage_started();
         let shared = self.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(PROBE_EVERY).await;
                 if let Ok(Ok(())) = tokio::time::timeout(REDIS_WAIT * 2, shared.ping()).await {
                     shared.up.store(true, Ordering::SeqCst);
+                    crate::metrics::global().redis_outage_ended();
                     tracing::info!("Redis is back: rate limits are shared by all replicas again");
                     return;
                 }

@@ -26,8 +26,12 @@
 //! | rateLimit                              | `rateLimit` (shared through `DBAPI_REDIS_URL`)    |
 //! | auth.jwt.secretRef                     | env `DBAPI_JWT_SECRET` (Deployment)               |
 //! | auth.jwt.roleClaim / audience          | `auth.jwt.roleClaim` / `auth.jwt.audience`        |
-//! | auth.anonymousRole                     | `auth.anonymousRole`                              |
-//! | roles                                  | `roles`                                           |
+//! | auth.jwt.algorithms / issuer           | `auth.jwt.algorithms` / `auth.jwt.issuer`         |
+//! | auth.jwt.jwksUrl / jwksRefreshSeconds  | `auth.jwt.jwksUrl` / `auth.jwt.jwksRefreshSeconds`|
+//! | auth.jwt.leewaySeconds                 | `auth.jwt.leewaySeconds`                          |
+//! | auth.anonymousRole / postgresRoles     | `auth.anonymousRole` / `auth.postgresRoles`       |
+//! | roles (rules[].functions, rateLimit)   | `roles`                                           |
+//! | (not in the CRD)                       | `auth.jwt.publicKeyFile` / `jwksFile`, `audit.path`: keys come from jwksUrl, audit lines go to stdout |
 //! | apiKeys[].name / role / expiresAt      | `apiKeys[]` (Secret part)                         |
 //! | apiKeys[].rateLimit                    | `apiKeys[].rateLimit` (Secret part)               |
 //! | apiKeys[].rotation / grace period      | the operator: `apiKeys[].hashes[]` and `notAfter` |
@@ -92,16 +96,26 @@ pub fn runtime_config(api: &DatabaseApi, keys: &[KeyMaterial]) -> (RuntimeConfig
                 secret: None,
                 role_claim: jwt.role_claim.clone(),
                 audience: jwt.audience.clone(),
-                ..JwtSettings::default()
+                algorithms: jwt.algorithms.clone(),
+                // Files would need volumes; on Kubernetes keys come from a
+                // JWKS URL.
+                public_key_file: None,
+                jwks_url: jwt.jwks_url.clone(),
+                jwks_file: None,
+                jwks_refresh_seconds: jwt.jwks_refresh_seconds,
+                issuer: jwt.issuer.clone(),
+                leeway_seconds: jwt.leeway_seconds,
             }),
             anonymous_role: auth.anonymous_role.clone(),
-            ..AuthSettings::default()
+            postgres_roles: auth.postgres_roles,
         }),
         roles: spec.roles.iter().map(role).collect(),
         api_keys: Vec::new(),
         cache: spec.cache.as_ref().map(|cache| CacheSettings { default_ttl_seconds: cache.default_ttl_seconds }),
         rate_limit: spec.rate_limit.as_ref().map(rate_limit),
         server: spec.server.as_ref().map(server).unwrap_or_default(),
+        // Audit lines go to stdout with the logs, where the cluster collects
+        // them; `audit.path` is not offered by the CRD.
         audit: None,
     };
 
@@ -172,7 +186,11 @@ fn server(spec: &ServerSpec) -> ServerSettings {
 }
 
 fn role(spec: &RoleSpec) -> Role {
-    Role { name: spec.name.clone(), rules: spec.rules.iter().map(rule).collect(), rate_limit: None }
+    Role {
+        name: spec.name.clone(),
+        rules: spec.rules.iter().map(rule).collect(),
+        rate_limit: spec.rate_limit.as_ref().map(rate_limit),
+    }
 }
 
 fn rule(spec: &RuleSpec) -> RoleRule {
@@ -181,7 +199,7 @@ fn rule(spec: &RuleSpec) -> RoleRule {
         verbs: spec.verbs.clone(),
         columns: spec.columns.clone(),
         row_filter: spec.row_filter.clone(),
-        functions: Vec::new(),
+        functions: spec.functions.clone(),
     }
 }
 
@@ -231,17 +249,18 @@ pub fn config_secret(api: &DatabaseApi, secret: &RuntimeConfig) -> Result<Secret
     })
 }
 
-/// SHA-256 (hex) of both parts of the document, for the pod template
+/// SHA-256 (hex) of the public part of the document, for the pod template
 /// annotation `dbapi.dev/config-checksum`: a change of it rolls the pods.
 ///
-/// The runtime does not re-read its configuration files yet, so every
-/// change, API key hashes included, must restart it to take effect. When
-/// the runtime learns to reload keys in place, the secret part leaves this
-/// checksum, so that rotating a key stops restarting every pod.
-pub fn config_checksum(public: &RuntimeConfig, secret: &RuntimeConfig) -> String {
+/// The secret part (`apiKeys`: hashes, roles, expiry and rate limits of the
+/// keys) is left out: the runtime watches its mounted Secret and reloads
+/// keys in place, so creating, rotating or revoking a key restarts no pod.
+/// The public part stays in: most of it (database, api, server, rateLimit)
+/// is read once at start-up. Its reloadable keys (`roles`, `auth`) roll
+/// the pods too, which is harmless and keeps this one rule simple.
+pub fn config_checksum(public: &RuntimeConfig) -> String {
     let public = public_yaml(public).expect("the runtime configuration document always serializes to YAML");
-    let secret = secret_yaml(secret).expect("the runtime configuration document always serializes to YAML");
-    hex(&Sha256::digest(format!("{public}\n---\n{secret}").as_bytes()))
+    hex(&Sha256::digest(public.as_bytes()))
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -363,25 +382,40 @@ mod tests {
         assert_eq!(names, ["support-desk"]);
     }
 
+    fn checksum(api: &DatabaseApi, keys: &[KeyMaterial]) -> String {
+        config_checksum(&runtime_config(api, keys).0)
+    }
+
     #[test]
-    fn checksum_follows_both_parts() {
+    fn key_material_does_not_roll_the_pods() {
         let api = full();
-        let (public, secret) = runtime_config(&api, &full_keys());
-        let (_, no_keys) = runtime_config(&api, &[]);
-        assert_eq!(config_checksum(&public, &secret), config_checksum(&public, &secret));
-        assert_eq!(config_checksum(&public, &secret).len(), 64);
-        assert_ne!(
-            config_checksum(&public, &secret),
-            config_checksum(&public, &no_keys),
-            "a key change rolls the pods"
-        );
-        let mut changed = api.clone();
-        changed.spec.database.max_rows += 1;
-        assert_ne!(
-            config_checksum(&public, &secret),
-            config_checksum(&runtime_config(&changed, &full_keys()).0, &secret)
-        );
-        insta::assert_snapshot!("full_checksum", config_checksum(&public, &secret));
+        let with_keys = checksum(&api, &full_keys());
+        assert_eq!(with_keys.len(), 64);
+        // No key written yet, a rotation, another hash: the same checksum.
+        assert_eq!(with_keys, checksum(&api, &[]));
+        let mut rotated = full_keys();
+        rotated[1].previous = Some((rotated[1].sha256.clone(), "2030-01-01T00:00:00Z".into()));
+        rotated[1].sha256 = "d".repeat(64);
+        assert_eq!(with_keys, checksum(&api, &rotated));
+        // Nor does a key's own setting: the runtime reloads `apiKeys` whole.
+        let mut revoked = api.clone();
+        revoked.spec.api_keys.pop();
+        revoked.spec.api_keys[0].expires_at = Some("2026-12-31T00:00:00Z".into());
+        assert_ne!(runtime_config(&api, &full_keys()).1, runtime_config(&revoked, &full_keys()).1);
+        assert_eq!(with_keys, checksum(&revoked, &full_keys()));
+    }
+
+    #[test]
+    fn the_public_part_rolls_the_pods() {
+        let api = full();
+        let before = checksum(&api, &full_keys());
+        let mut role = api.clone();
+        role.spec.roles[1].rules[0].verbs.push("DELETE".into());
+        assert_ne!(before, checksum(&role, &full_keys()), "a role change");
+        let mut max_rows = api.clone();
+        max_rows.spec.database.max_rows += 1;
+        assert_ne!(before, checksum(&max_rows, &full_keys()), "a restart-only setting");
+        insta::assert_snapshot!("full_checksum", before);
     }
 
     #[test]

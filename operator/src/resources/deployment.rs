@@ -32,7 +32,9 @@ pub const SECRET_DIR: &str = "/etc/dbapi/secret";
 pub const RUNTIME_UID: i64 = 65532;
 
 /// The runtime Deployment. `config_checksum` is the checksum of the public
-/// configuration part; a change of it rolls the pods.
+/// configuration part; a change of it rolls the pods. The Secret part (API
+/// keys) is reloaded by the runtime in place: both are mounted as whole
+/// directories (never `subPath`, which kubelet does not update).
 ///
 /// `spec.replicas` is left out when an autoscaler owns it (replicas.min <
 /// replicas.max), so that applying the Deployment never fights the HPA;
@@ -161,8 +163,8 @@ fn env(api: &DatabaseApi) -> Vec<EnvVar> {
             env.push(from_secret("DBAPI_REDIS_URL", &external.url_secret_ref));
         }
     }
-    if let Some(jwt) = spec.auth.as_ref().and_then(|a| a.jwt.as_ref()) {
-        env.push(from_secret("DBAPI_JWT_SECRET", &jwt.secret_ref));
+    if let Some(secret) = spec.auth.as_ref().and_then(|a| a.jwt.as_ref()).and_then(|j| j.secret_ref.as_ref()) {
+        env.push(from_secret("DBAPI_JWT_SECRET", secret));
     }
     env.extend([
         value("DBAPI_LISTEN", &format!("0.0.0.0:{API_PORT}")),
@@ -306,6 +308,27 @@ mod tests {
         let r = resources(&api);
         assert_eq!(r.requests.unwrap().get("cpu"), Some(&Quantity("100m".into())));
         assert_eq!(r.limits.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_jwks_url_alone_needs_no_jwt_secret() {
+        let has_secret = |api: &DatabaseApi| {
+            env_of(&deployment(api, &defaults(), CHECKSUM)).iter().any(|e| e.name == "DBAPI_JWT_SECRET")
+        };
+        let mut api = full();
+        assert!(has_secret(&api));
+        api.spec.auth.as_mut().unwrap().jwt.as_mut().unwrap().secret_ref = None;
+        assert!(!has_secret(&api));
+    }
+
+    #[test]
+    fn the_config_is_mounted_as_directories_kubelet_updates() {
+        let d = deployment(&full(), &defaults(), CHECKSUM);
+        let container = &d.spec.unwrap().template.spec.unwrap().containers[0];
+        for dir in [CONFIG_DIR, SECRET_DIR] {
+            let mount = container.volume_mounts.iter().flatten().find(|m| m.mount_path == dir).unwrap();
+            assert_eq!(mount.sub_path, None, "a subPath mount is never updated: {dir}");
+        }
     }
 
     #[test]

@@ -7,6 +7,8 @@ pub mod config;
 pub mod deployment;
 pub mod keys;
 pub mod pod;
+#[cfg(test)]
+mod runtime_accepts;
 pub mod service;
 #[cfg(test)]
 pub(crate) mod test_fixtures;

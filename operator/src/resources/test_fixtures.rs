@@ -63,14 +63,21 @@ const FULL_REST: &str = r#"
   auth:
     jwt:
       secretRef: {name: shop-jwt, key: hmac}
-      roleClaim: app_role
+      roleClaim: app_metadata.role
       audience: shop-api
+      algorithms: [HS256, RS256]
+      jwksUrl: https://id.example.com/.well-known/jwks.json
+      jwksRefreshSeconds: 600
+      issuer: https://id.example.com/
+      leewaySeconds: 10
     anonymousRole: reader
+    postgresRoles: true
   roles:
     - name: reader
       rules:
-        - {tables: ["*"], verbs: [GET]}
+        - {tables: ["*"], verbs: [GET], functions: [search_*]}
     - name: support
+      rateLimit: {requestsPerMinute: 120, burst: 20}
       rules:
         - tables: [orders]
           verbs: [GET, PATCH]

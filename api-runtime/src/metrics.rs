@@ -1,0 +1,311 @@
+//! Prometheus metrics of the runtime, served as text on the admin port's
+//! `GET /metrics` (never on the API port).
+//!
+//! One registry per process ([`global`]), as Prometheus expects of one
+//! scrape target. Every name is in [`names`]. The request counters are
+//! created once per status class and the duration histogram is kept in
+//! atomics, so a request costs three relaxed atomic increments: no lock, no
+//! label built per request.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::http::{Request, Response};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// The metric names as scraped (counters get `_total` from the encoder).
+pub mod names {
+    /// Configuration reloads by `result` (`ok` | `error`).
+    pub const CONFIG_RELOADS: &str = "dbapi_config_reloads";
+    /// When the configuration was last loaded successfully (start-up or
+    /// reload), in Unix seconds.
+    pub const CONFIG_LAST_RELOAD_SUCCESS: &str = "dbapi_config_last_reload_success_timestamp_seconds";
+    /// 1 while Redis is unreachable and rate limits are per replica.
+    pub const REDIS_FALLBACK_ACTIVE: &str = "dbapi_rate_limit_redis_fallback_active";
+    /// Redis outages seen by this replica's rate limiter.
+    pub const REDIS_OUTAGES: &str = "dbapi_rate_limit_redis_outages";
+    /// API responses by status `class` (`1xx` … `5xx`).
+    pub const HTTP_REQUESTS: &str = "dbapi_http_requests";
+    /// Time from a request's arrival to its response head, in seconds.
+    pub const HTTP_REQUEST_DURATION: &str = "dbapi_http_request_duration_seconds";
+}
+
+/// The content type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Request duration buckets: 0.5 ms to 10 s.
+const DURATION_BUCKETS: [f64; 14] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClassLabel {
+    class: &'static str,
+}
+
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+pub struct Metrics {
+    registry: Registry,
+    reloads_ok: Counter,
+    reloads_error: Counter,
+    last_reload_success: Gauge<f64, AtomicU64>,
+    redis_fallback_active: Gauge,
+    redis_outages: Counter,
+    /// One counter per status class, indexed by `status / 100 - 1`.
+    requests: [Counter; 5],
+    duration: DurationHistogram,
+}
+
+/// The process's metrics.
+pub fn global() -> &'static Metrics {
+    static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+    &METRICS
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let reloads = Family::<ResultLabel, Counter>::default();
+        // One statement each: `get_or_create` holds a lock until the end of
+        // its statement.
+        let reloads_ok = reloads.get_or_create(&ResultLabel { result: "ok" }).clone();
+        let reloads_error = reloads.get_or_create(&ResultLabel { result: "error" }).clone();
+        registry.register(names::CONFIG_RELOADS, "Configuration reloads by result", reloads);
+        let last_reload_success = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            names::CONFIG_LAST_RELOAD_SUCCESS,
+            "When the configuration was last loaded successfully, in Unix seconds",
+            last_reload_success.clone(),
+        );
+        let redis_fallback_active = Gauge::default();
+        registry.register(
+            names::REDIS_FALLBACK_ACTIVE,
+            "1 while Redis is unreachable and rate limits are per replica",
+            redis_fallback_active.clone(),
+        );
+        let redis_outages = Counter::default();
+        registry.register(names::REDIS_OUTAGES, "Redis outages seen by the rate limiter", redis_outages.clone());
+        let by_class = Family::<ClassLabel, Counter>::default();
+        let requests = CLASSES.map(|class| by_class.get_or_create(&ClassLabel { class }).clone());
+        registry.register(names::HTTP_REQUESTS, "API responses by status class", by_class);
+        let duration = DurationHistogram::default();
+        registry.register(
+            names::HTTP_REQUEST_DURATION,
+            "Time from a request's arrival to its response head",
+            duration.clone(),
+        );
+        Metrics {
+            registry,
+            reloads_ok,
+            reloads_error,
+            last_reload_success,
+            redis_fallback_active,
+            redis_outages,
+            requests,
+            duration,
+        }
+    }
+
+    /// A configuration was loaded and put in force (at start-up too).
+    pub fn config_loaded(&self) {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        self.last_reload_success.set(now.as_secs_f64());
+    }
+
+    /// Counts one reload attempt.
+    pub fn config_reloaded(&self, ok: bool) {
+        if ok {
+            self.reloads_ok.inc();
+            self.config_loaded();
+        } else {
+            self.reloads_error.inc();
+        }
+    }
+
+    /// Redis became unreachable: rate limits are per replica from now on.
+    pub fn redis_outage_started(&self) {
+        self.redis_outages.inc();
+        self.redis_fallback_active.set(1);
+    }
+
+    /// Redis answers again.
+    pub fn redis_outage_ended(&self) {
+        self.redis_fallback_active.set(0);
+    }
+
+    /// One API response.
+    pub fn observe_request(&self, status: u16, took: Duration) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.requests[class].inc();
+        self.duration.observe(took);
+    }
+
+    /// The Prometheus (OpenMetrics) text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// A histogram of durations kept in atomics: an observation is two relaxed
+/// increments, never a lock (prometheus-client's `Histogram` takes a write
+/// lock for each). The count is the sum of the buckets, so a scrape never
+/// shows them disagree.
+#[derive(Debug, Clone, Default)]
+struct DurationHistogram(Arc<DurationBuckets>);
+
+#[derive(Debug, Default)]
+struct DurationBuckets {
+    /// Observations per bucket (not cumulative); the last is `+Inf`.
+    counts: [AtomicU64; DURATION_BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl DurationHistogram {
+    fn observe(&self, took: Duration) {
+        let seconds = took.as_secs_f64();
+        // The first bucket whose upper bound holds it (`le` is inclusive).
+        let bucket = DURATION_BUCKETS.partition_point(|&bound| bound < seconds);
+        self.0.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.0.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+impl EncodeMetric for DurationHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        // prometheus-client writes `f64::MAX` as `+Inf` and accumulates.
+        let bounds = DURATION_BUCKETS.iter().copied().chain(std::iter::once(f64::MAX));
+        let buckets: Vec<(f64, u64)> = bounds.zip(self.0.counts.iter().map(|c| c.load(Ordering::Relaxed))).collect();
+        let count = buckets.iter().map(|(_, n)| n).sum();
+        let sum = self.0.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+/// Counts every response of the service it wraps in [`global`] and times
+/// it (to the response head; a body still streaming is not waited for).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestMetricsLayer;
+
+impl<S> tower::Layer<S> for RequestMetricsLayer {
+    type Service = RequestMetrics<S>;
+
+    fn layer(&self, inner: S) -> RequestMetrics<S> {
+        RequestMetrics { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestMetrics<S> {
+    inner: S,
+}
+
+impl<S, B, R> tower::Service<Request<B>> for RequestMetrics<S>
+where
+    S: tower::Service<Request<B>, Response = Response<R>>,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = Timed<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Timed<S::Future> {
+        Timed { inner: self.inner.call(request), started: Instant::now() }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The wrapped service's future, observed when it completes.
+    pub struct Timed<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+    }
+}
+
+impl<F, R, E> Future for Timed<F>
+where
+    F: Future<Output = Result<Response<R>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let output = std::task::ready!(this.inner.poll(cx));
+        let status = match &output {
+            Ok(response) => response.status().as_u16(),
+            Err(_) => 500,
+        };
+        global().observe_request(status, this.started.elapsed());
+        Poll::Ready(output)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(text: &str, series: &str) -> Option<f64> {
+        text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[test]
+    fn every_metric_is_exposed_under_its_name() {
+        let m = Metrics::new();
+        m.config_reloaded(true);
+        m.config_reloaded(false);
+        m.config_reloaded(false);
+        m.redis_outage_started();
+        m.observe_request(204, Duration::from_millis(3));
+        m.observe_request(404, Duration::from_millis(30));
+        m.observe_request(599, Duration::from_secs(30));
+        let text = m.render();
+        assert_eq!(sample(&text, "dbapi_config_reloads_total{result=\"ok\"}"), Some(1.0), "{text}");
+        assert_eq!(sample(&text, "dbapi_config_reloads_total{result=\"error\"}"), Some(2.0), "{text}");
+        let when = sample(&text, names::CONFIG_LAST_RELOAD_SUCCESS).unwrap();
+        assert!(when > 1.7e9, "{text}");
+        assert_eq!(sample(&text, "dbapi_rate_limit_redis_fallback_active"), Some(1.0), "{text}");
+        assert_eq!(sample(&text, "dbapi_rate_limit_redis_outages_total"), Some(1.0), "{text}");
+        assert_eq!(sample(&text, "dbapi_http_requests_total{class=\"2xx\"}"), Some(1.0), "{text}");
+        assert_eq!(sample(&text, "dbapi_http_requests_total{class=\"4xx\"}"), Some(1.0), "{text}");
+        assert_eq!(sample(&text, "dbapi_http_requests_total{class=\"5xx\"}"), Some(1.0), "{text}");
+        assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_count"), Some(3.0), "{text}");
+        assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_bucket{le=\"0.005\"}"), Some(1.0), "{text}");
+        assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_bucket{le=\"0.025\"}"), Some(1.0), "{text}");
+        assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_bucket{le=\"0.05\"}"), Some(2.0), "{text}");
+        assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_bucket{le=\"10.0\"}"), Some(2.0), "{text}");
+        assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_bucket{le=\"+Inf\"}"), Some(3.0), "{text}");
+        assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_sum"), Some(30.033), "{text}");
+        m.redis_outage_ended();
+        assert_eq!(sample(&m.render(), "dbapi_rate_limit_redis_fallback_active"), Some(0.0));
+    }
+}

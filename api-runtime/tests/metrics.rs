@@ -1,0 +1,111 @@
+//! The admin port's `/metrics`, on the built binary: responses counted by
+//! status class and timed, never served on the API port, and the rate
+//! limiter's Redis outages (a throwaway `redis-server` that is absent at
+//! start-up and then comes up).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use support::process::{Runtime, free_port, wait_for};
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let dir = std::env::temp_dir().join(support::unique_name());
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn database() -> support::TestDb {
+    support::sqlite_database("CREATE TABLE items (id integer PRIMARY KEY); INSERT INTO items VALUES (1);").await
+}
+
+#[tokio::test]
+async fn metrics_are_on_the_admin_port_only_and_count_responses() {
+    let (root, db) = (TempDir::new(), database().await);
+    let runtime = Runtime::serve(&root.0, &["--database-url", &db.url]);
+    let class = |c: &str| runtime.metric(&format!("dbapi_http_requests_total{{class=\"{c}\"}}"));
+    let count = || runtime.metric("dbapi_http_request_duration_seconds_count");
+    let (ok, missing, observed) = (class("2xx"), class("4xx"), count());
+    assert_eq!(runtime.get("/items", &[]).status, 200);
+    assert_eq!(runtime.get("/nothing_here", &[]).status, 404);
+    // `/metrics` on the API port is a table name like any other: not found.
+    let on_api = runtime.get("/metrics", &[]);
+    assert_eq!(on_api.status, 404, "{}", on_api.body);
+    assert_eq!(class("2xx"), ok + 1.0, "{}", runtime.metrics());
+    assert_eq!(class("4xx"), missing + 2.0, "{}", runtime.metrics());
+    assert_eq!(count(), observed + 3.0);
+    let text = runtime.metrics();
+    for name in [
+        "dbapi_config_last_reload_success_timestamp_seconds",
+        "dbapi_rate_limit_redis_fallback_active 0",
+        "dbapi_rate_limit_redis_outages_total 0",
+        "dbapi_http_request_duration_seconds_bucket{le=\"0.005\"}",
+    ] {
+        assert!(text.contains(name), "{name} missing from {text}");
+    }
+}
+
+struct OwnRedis(Child);
+
+impl OwnRedis {
+    fn start(port: u16, dir: &Path) -> OwnRedis {
+        let binary = ["/usr/bin", "/usr/sbin", "/usr/local/bin"]
+            .iter()
+            .map(|d| Path::new(d).join("redis-server"))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| PathBuf::from("redis-server"));
+        let child = Command::new(binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts (apt-get install redis-server)");
+        OwnRedis(child)
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_redis_outage_is_counted_and_shown_while_it_lasts() {
+    let (root, db) = (TempDir::new(), database().await);
+    std::fs::write(root.0.join("config.yaml"), "rateLimit: {requestsPerMinute: 600, burst: 10}\n").unwrap();
+    let port = free_port();
+    let config = root.0.join("config.yaml").to_string_lossy().into_owned();
+    let url = format!("redis://127.0.0.1:{port}");
+    // Nothing listens on the port yet: down from start-up.
+    let runtime = Runtime::serve(
+        &root.0,
+        &["--database-url", &db.url, "--config", &config, "--redis-url", &url, "--redis-key-prefix", "metrics:"],
+    );
+    assert_eq!(runtime.metric("dbapi_rate_limit_redis_outages_total"), 1.0, "{}", runtime.metrics());
+    assert_eq!(runtime.metric("dbapi_rate_limit_redis_fallback_active"), 1.0);
+    assert_eq!(runtime.get("/items", &[]).status, 200, "no request fails while Redis is down");
+
+    let _redis = OwnRedis::start(port, &root.0);
+    wait_for(
+        Duration::from_secs(30),
+        || format!("the limiter to return to Redis: {}", runtime.log()),
+        || (runtime.metric("dbapi_rate_limit_redis_fallback_active") == 0.0).then_some(()),
+    );
+    assert_eq!(runtime.metric("dbapi_rate_limit_redis_outages_total"), 1.0, "still one outage");
+}

@@ -1,0 +1,130 @@
+//! The built runtime binary as a child process on free ports, and plain
+//! HTTP/1.1 requests to it.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_dbapi-runtime");
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+}
+
+/// One HTTP/1.1 GET over a plain socket.
+pub fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Reply> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra}\r\n")?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Ok(Reply { status, headers, body: body.to_string() })
+}
+
+/// Calls `probe` until it returns `Some`, or panics with `what` after
+/// `within`: for conditions that become true asynchronously.
+pub fn wait_for<T>(within: Duration, what: impl Fn() -> String, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {within:?} waiting for {}", what());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A runtime process, killed on drop; its stderr goes to `log_path`.
+pub struct Runtime {
+    pub child: Child,
+    pub api: u16,
+    pub admin: u16,
+    pub log_path: PathBuf,
+}
+
+impl Runtime {
+    /// `serve` with `args` (database URL, `--config`, …) added, in `dir`
+    /// (where the log goes); returns once `/readyz` answers 200.
+    pub fn serve(dir: &Path, args: &[&str]) -> Runtime {
+        let log_path = dir.join("stderr.log");
+        let (api, admin) = (free_port(), free_port());
+        let child = Command::new(BIN)
+            .arg("serve")
+            .args(args)
+            .args(["--listen", &format!("127.0.0.1:{api}"), "--admin-listen", &format!("127.0.0.1:{admin}")])
+            .env_remove("DBAPI_REDIS_URL")
+            .env_remove("DBAPI_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .expect("the binary starts");
+        let mut runtime = Runtime { child, api, admin, log_path };
+        let ready = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Reply { status: 200, .. }) = get(admin, "/readyz", &[]) {
+                return runtime;
+            }
+            if let Ok(Some(status)) = runtime.child.try_wait() {
+                panic!("the runtime exited ({status}): {}", runtime.log());
+            }
+            assert!(Instant::now() < ready, "the runtime did not become ready: {}", runtime.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        get(self.api, path, headers).expect("the API answers")
+    }
+
+    /// The admin port's `/metrics` text.
+    pub fn metrics(&self) -> String {
+        let r = get(self.admin, "/metrics", &[]).expect("the admin port answers");
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
+    }
+
+    /// One sample of `/metrics` (`name{labels}`), 0 when absent.
+    pub fn metric(&self, series: &str) -> f64 {
+        sample(&self.metrics(), series).unwrap_or(0.0)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Sends `signal` (`HUP`, `TERM`, …) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{signal} failed");
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of `series` in a Prometheus text exposition.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
