@@ -181,8 +181,6 @@ pub fn unimplemented_setting(config: &RuntimeConfig) -> Option<&'static str> {
         Some("auth.jwt")
     } else if auth.is_some_and(|a| a.postgres_roles) {
         Some("auth.postgresRoles")
-    } else if !config.roles.is_empty() {
-        Some("roles")
     } else if config.cache.is_some() {
         Some("cache")
     } else if config.audit.is_some() {

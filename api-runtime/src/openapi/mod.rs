@@ -11,8 +11,11 @@
 //! output is deterministic.
 
 mod functions;
+mod roles;
 mod tables;
 mod writes;
+
+pub use roles::only_granted;
 
 use std::collections::{BTreeMap, BTreeSet};
 

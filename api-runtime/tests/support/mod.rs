@@ -306,3 +306,4 @@ pub fn fixture(file: &str) -> Option<String> {
 }
 
 pub mod api;
+pub mod roles;
