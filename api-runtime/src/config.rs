@@ -238,6 +238,9 @@ mod tests {
         std::fs::write(&b, "cache: {defaultTtlSeconds: 5}\n").unwrap();
         let err = load(&two).unwrap_err().to_string();
         assert!(err.contains("cache") && err.contains("not implemented"), "{err}");
+        // Roles are enforced, so a document with them loads.
+        std::fs::write(&b, "roles: [{name: reader, rules: [{tables: ['*'], verbs: [GET]}]}]\n").unwrap();
+        assert_eq!(load(&two).unwrap().roles.len(), 1);
         // Rate limits are implemented (per client IP).
         std::fs::write(&b, "rateLimit: {requestsPerMinute: 5, burst: 1}\n").unwrap();
         assert_eq!(load(&two).unwrap().rate_limit.map(|r| r.requests_per_minute), Some(5));

@@ -83,16 +83,21 @@ impl Access {
     }
 
     fn view(&self, roles: &HashMap<String, Arc<RoleRules>>, role: &Arc<str>, schema: &Arc<Schema>) -> Arc<RoleView> {
+        // Every role `roles` does not define shares one empty view, so
+        // callers naming roles at will (token claims) cannot grow the cache.
+        let empty = RoleRules::default();
+        let (key, rules) = match roles.get(&**role) {
+            Some(rules) => (role.clone(), &**rules),
+            None => (Arc::from(""), &empty),
+        };
         let mut views = self.views.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((built_from, view)) = views.get(role)
+        if let Some((built_from, view)) = views.get(&key)
             && Arc::ptr_eq(built_from, schema)
         {
             return view.clone();
         }
-        let empty = RoleRules::default();
-        let rules = roles.get(&**role).map_or(&empty, |r| r);
         let view = Arc::new(RoleView::build(rules, schema));
-        views.insert(role.clone(), (schema.clone(), view.clone()));
+        views.insert(key, (schema.clone(), view.clone()));
         view
     }
 }
@@ -161,5 +166,22 @@ impl RoleView {
 
     pub fn function(&self, key: &TableKey) -> Option<Verbs> {
         self.functions.get(key).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_name_the_bad_key_and_refuse_duplicate_roles() {
+        let doc = |yaml: &str| serde_yaml::from_str::<RuntimeConfig>(yaml).unwrap();
+        let bad = doc("roles: [{name: a, rules: [{tables: [t], verbs: [GET], rowFilter: 'x=nope.1'}]}]");
+        let e = crate::policy::Policy::new(bad).unwrap_err();
+        assert!(e.starts_with("roles[0].rules[0].rowFilter:"), "{e}");
+        let twice = doc("roles: [{name: a, rules: []}, {name: a, rules: []}]");
+        assert!(Access::new(&twice).unwrap_err().starts_with("roles[1].name"));
+        assert!(!Access::new(&doc("{}")).unwrap().enforced());
+        assert!(Access::new(&doc("roles: [{name: a, rules: []}]")).unwrap().enforced());
     }
 }
