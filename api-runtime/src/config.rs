@@ -177,14 +177,10 @@ fn read_documents(paths: &[PathBuf]) -> Result<RuntimeConfig, ConfigError> {
 /// yet. Refusing it beats serving without the protection it asks for.
 pub fn unimplemented_setting(config: &RuntimeConfig) -> Option<&'static str> {
     let auth = config.auth.as_ref();
-    if auth.is_some_and(|a| a.jwt.is_some()) {
-        Some("auth.jwt")
-    } else if auth.is_some_and(|a| a.postgres_roles) {
+    if auth.is_some_and(|a| a.postgres_roles) {
         Some("auth.postgresRoles")
     } else if config.cache.is_some() {
         Some("cache")
-    } else if config.audit.is_some() {
-        Some("audit")
     } else {
         None
     }

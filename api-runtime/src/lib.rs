@@ -3,11 +3,12 @@
 //! The request pipeline, one module per step (DESIGN §3):
 //! `http` (routing, negotiation, responses) → `auth` (who is calling) → `grammar` (URL to AST) →
 //! `plan` (names checked against `schema`) → `sql` (one renderer per
-//! dialect) → `db` (execution; the database builds the JSON). `config`
+//! dialect) → `db` (execution; the database builds the JSON). `audit` records writes and refusals, `config`
 //! reads flags and the configuration document, `server` runs start-up and
 //! shutdown, `limits` bounds what one request or
 //! connection may take, `openapi` describes the live schema, `demo` bundles a sample.
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;

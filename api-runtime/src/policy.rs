@@ -24,8 +24,8 @@ pub struct Policy {
 impl Policy {
     /// Builds everything the document asks for, or says what is wrong
     /// with it (the old policy stays in force on a reload).
-    pub fn new(config: RuntimeConfig) -> Result<Policy, String> {
-        let authenticator = Authenticator::new(&config)?;
+    pub async fn new(config: RuntimeConfig) -> Result<Policy, String> {
+        let authenticator = Authenticator::new(&config, std::env::var("DBAPI_JWT_SECRET").ok()).await?;
         let access = Access::new(&config)?;
         if !authenticator.enabled() {
             tracing::warn!(

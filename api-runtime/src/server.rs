@@ -9,9 +9,11 @@ use dbapi_crds::config::RuntimeConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::audit::AuditLog;
 use crate::config::{ConfigError, ListenArgs};
 use crate::db::{ConnectError, Db};
 use crate::http::{AppState, admin_router, api_router};
+use crate::limits::client_ip::ClientIp;
 use crate::limits::rate::{RateLimiter, RedisSettings};
 use crate::schema::{IntrospectError, introspect};
 
@@ -57,12 +59,15 @@ pub async fn prepare_shared(
         tables = schema.tables.len(),
         "schema loaded"
     );
-    let rate = match &config.rate_limit {
-        Some(limit) => Some(RateLimiter::new(limit, &config.api, redis).await.map_err(StartupError::Settings)?),
-        None => None,
-    };
-    let policy = crate::policy::Policy::new(config.clone()).map_err(StartupError::Settings)?;
-    Ok(AppState::new(db, schema, config, rate, policy))
+    let policy = crate::policy::Policy::new(config.clone()).await.map_err(StartupError::Settings)?;
+    let clients = ClientIp::new(&config.api).map_err(StartupError::Settings)?;
+    let limits_in_use = config.rate_limit.is_some()
+        || config.roles.iter().any(|r| r.rate_limit.is_some())
+        || config.api_keys.iter().any(|k| k.rate_limit.is_some());
+    let rate = RateLimiter::new(redis, limits_in_use).await.map_err(StartupError::Settings)?;
+    let audit = AuditLog::open(config.audit.as_ref().and_then(|a| a.path.as_deref()), config.api.prefix())
+        .map_err(StartupError::Settings)?;
+    Ok(AppState::new(db, schema, config, rate, clients, audit, policy))
 }
 
 /// Binds the API and admin ports; `on_listening` gets the bound addresses

@@ -117,3 +117,62 @@ async fn the_docs_page_is_public_and_the_open_api_stays_open() {
     open.get("/notes").await.expect(200);
     open.get_with("/notes", &[("apikey", "anything")]).await.expect(200);
 }
+
+const SECRET: &str = "a-test-secret-of-at-least-32-bytes!!";
+
+fn token(claims: serde_json::Value) -> String {
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).unwrap();
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+#[tokio::test]
+async fn tokens_are_verified_and_name_a_defined_role() {
+    let yaml = format!(
+        "auth: {{anonymousRole: web, jwt: {{secret: '{SECRET}', roleClaim: app_metadata.role, audience: api}}}}\n\
+         roles: [{{name: editor, rules: [{{tables: ['*'], verbs: [GET]}}]}}, {{name: web, rules: [{{tables: ['*'], verbs: [GET]}}]}}]\n\
+         apiKeys: [{{name: app, role: web, hashes: [{{sha256: {}}}]}}]\n",
+        sha256_hex("dbapi_app")
+    );
+    let config = dbapi_crds::config::parse_runtime_config(&yaml).unwrap();
+    let api = Api::with_sql(Engine::Sqlite, SQL, config).await;
+    let bearer = |t: &str| format!("Bearer {t}");
+    let good =
+        token(serde_json::json!({"sub": "u1", "aud": "api", "exp": now() + 60, "app_metadata": {"role": "editor"}}));
+    api.get_with("/notes", &[("authorization", &bearer(&good))]).await.expect(200);
+    // The project key beside the user's token, as supabase-js sends them.
+    api.get_with("/notes", &[("apikey", "dbapi_app"), ("authorization", &bearer(&good))]).await.expect(200);
+    // A wrong key beside a good token is still refused.
+    api.get_with("/notes", &[("apikey", "dbapi_bad"), ("authorization", &bearer(&good))])
+        .await
+        .expect_error(401, "DBAPI401");
+
+    let expired = token(serde_json::json!({"aud": "api", "exp": now() - 120, "app_metadata": {"role": "editor"}}));
+    let refused = api.get_with("/notes", &[("authorization", &bearer(&expired))]).await;
+    let error = refused.expect_error(401, "PGRST303");
+    assert!(error["message"].as_str().unwrap().contains("expired"), "{error}");
+    let challenge = refused.header("www-authenticate").unwrap();
+    assert!(challenge.starts_with(r#"Bearer error="invalid_token""#), "{challenge}");
+    assert!(!refused.body.contains(&expired) && !challenge.contains(&expired));
+
+    let wrong_audience = token(serde_json::json!({"aud": "other", "app_metadata": {"role": "editor"}}));
+    api.get_with("/notes", &[("authorization", &bearer(&wrong_audience))]).await.expect(401);
+    let unknown_role = token(serde_json::json!({"aud": "api", "app_metadata": {"role": "postgres"}}));
+    let error =
+        api.get_with("/notes", &[("authorization", &bearer(&unknown_role))]).await.expect_error(401, "PGRST303");
+    assert!(error["message"].as_str().unwrap().contains("postgres"), "{error}");
+    // Signed with another secret: a forged role claim.
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &serde_json::json!({"aud": "api", "app_metadata": {"role": "editor"}}),
+        &jsonwebtoken::EncodingKey::from_secret(b"another-secret-of-at-least-32-bytes!!").unwrap(),
+    )
+    .unwrap();
+    api.get_with("/notes", &[("authorization", &bearer(&forged))]).await.expect_error(401, "PGRST301");
+    // No role claim: the anonymous role.
+    let plain = token(serde_json::json!({"aud": "api", "sub": "u2"}));
+    api.get_with("/notes", &[("authorization", &bearer(&plain))]).await.expect(200);
+}

@@ -304,3 +304,40 @@ async fn rate_limit_believes_the_forwarded_for_header_only_from_trusted_proxies(
     assert_eq!(server.get_from("/items", "203.0.113.1").status, 200);
     assert_eq!(server.get_from("/items", "203.0.113.2").status, 429);
 }
+
+/// Key `fast` has its own limit (two at once); other keys and refused
+/// attempts fall under the document's (three at once).
+const KEYED: &str = "rateLimit: {requestsPerMinute: 1, burst: 2}
+apiKeys:
+- {name: fast, role: app, hashes: [{sha256: 3ea1ddd10e1ff8f9e4b1a5a3f1d8b0d0e5c4b0d7f2f5a1c9e8d7c6b5a4f3e2d1}], rateLimit: {requestsPerMinute: 1, burst: 1}}
+- {name: plain, role: app, hashes: [{sha256: PLAIN}]}
+";
+
+#[tokio::test]
+async fn rate_limits_count_keys_by_name_and_refused_attempts_by_address() {
+    use dbapi_crds::keys::sha256_hex;
+    let db = database().await;
+    let (redis, prefix) = (redis_url(), key_prefix());
+    let config = KEYED
+        .replace("3ea1ddd10e1ff8f9e4b1a5a3f1d8b0d0e5c4b0d7f2f5a1c9e8d7c6b5a4f3e2d1", &sha256_hex("dbapi_fast"))
+        .replace("PLAIN", &sha256_hex("dbapi_plain"));
+    let a = Server::start(&db.url, &config, Some((&redis, &prefix)));
+    let b = Server::start(&db.url, &config, Some((&redis, &prefix)));
+    let with_key = |server: &Server, key: &str| get(server.api, "/items", &[("apikey", key)]).unwrap();
+    // The key's own bucket, shared by both processes.
+    let first = with_key(&a, "dbapi_fast");
+    assert_eq!((first.status, first.number("RateLimit-Limit"), first.number("RateLimit-Remaining")), (200, 2, 1));
+    assert_eq!(with_key(&b, "dbapi_fast").status, 200);
+    let refused = with_key(&a, "dbapi_fast");
+    assert_eq!((refused.status, refused.number("RateLimit-Limit")), (429, 2), "{}", refused.body);
+    // Another key is another caller, under the document's limit.
+    let plain = with_key(&b, "dbapi_plain");
+    assert_eq!((plain.status, plain.number("RateLimit-Limit"), plain.number("RateLimit-Remaining")), (200, 3, 2));
+    // Wrong keys count against the client's address: three 401s, then 429,
+    // and the address's bucket is not the keys'.
+    for _ in 0..3 {
+        assert_eq!(with_key(&a, "dbapi_guess").status, 401);
+    }
+    assert_refused(&with_key(&b, "dbapi_guess"));
+    assert_eq!(with_key(&a, "dbapi_plain").status, 200);
+}

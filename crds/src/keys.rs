@@ -20,9 +20,9 @@ pub fn sha256_hex(key: &str) -> String {
     hex(&Sha256::digest(key.as_bytes()))
 }
 
-/// The raw SHA-256 of the key text.
-pub fn sha256(key: &str) -> [u8; 32] {
-    Sha256::digest(key.as_bytes()).into()
+/// The raw SHA-256 of a key text (or of any bytes: tokens, documents).
+pub fn sha256(bytes: impl AsRef<[u8]>) -> [u8; 32] {
+    Sha256::digest(bytes.as_ref()).into()
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -8,6 +8,8 @@ use dbapi_crds::config::ApiKey;
 use jiff::Timestamp;
 use subtle::ConstantTimeEq;
 
+use crate::limits::rate::Quota;
+
 /// The configured keys, ready to check presented key texts against.
 #[derive(Debug, Default)]
 pub struct KeyRing {
@@ -27,7 +29,8 @@ struct AcceptedHash {
 pub struct KeyEntry {
     pub name: Arc<str>,
     pub role: Arc<str>,
-    pub rate_limit: Option<dbapi_crds::config::RateLimit>,
+    /// The key's own `rateLimit`.
+    pub quota: Option<Quota>,
 }
 
 /// Why a presented key was refused; safe to show the client.
@@ -50,11 +53,8 @@ impl KeyRing {
                 return Err(format!("apiKeys[{i}]: every key needs a name and a role"));
             }
             let expires_at = parse_time(key.expires_at.as_deref()).map_err(|e| format!("{}: {e}", at("expiresAt")))?;
-            let entry = Arc::new(KeyEntry {
-                name: key.name.as_str().into(),
-                role: key.role.as_str().into(),
-                rate_limit: key.rate_limit.clone(),
-            });
+            let quota = key.rate_limit.as_ref().map(Quota::new).transpose().map_err(|e| format!("{}: {e}", at("")))?;
+            let entry = Arc::new(KeyEntry { name: key.name.as_str().into(), role: key.role.as_str().into(), quota });
             for (j, hash) in key.hashes.iter().enumerate() {
                 let sha256 = parse_sha256(&hash.sha256).ok_or_else(|| {
                     format!("{}: expected the 64 hex digits of a SHA-256", at(&format!("hashes[{j}].sha256")))

@@ -7,8 +7,11 @@
 //! Without `apiKeys`, `roles` or `auth` in the document the API is open and
 //! every request is [`Identity::open`].
 
+pub mod jwt;
 pub mod keys;
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -20,6 +23,9 @@ use jiff::Timestamp;
 
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::limits::client_ip::ClientAddr;
+use crate::limits::rate::{Caller, Quota};
+use jwt::{JwtVerifier, TokenError, looks_like_jwt};
 use keys::{KeyError, KeyRing};
 
 /// Who a request comes from and what it runs as.
@@ -32,6 +38,9 @@ pub struct Identity {
     /// `request.jwt.claims` on PostgreSQL); an empty object for keys and
     /// anonymous calls.
     pub claims: Arc<serde_json::Value>,
+    /// The request rate this caller is held to: its key's `rateLimit`,
+    /// else its role's, else the document's.
+    pub quota: Option<Quota>,
 }
 
 /// How the caller identified itself. Logs and metrics name a key by its
@@ -52,7 +61,26 @@ pub enum Principal {
 
 impl Identity {
     pub fn open() -> Identity {
-        Identity { role: None, principal: Principal::Open, claims: Arc::new(serde_json::json!({})) }
+        Identity { role: None, principal: Principal::Open, claims: empty_claims(), quota: None }
+    }
+
+    /// Who rate limits count this request against: a key by name, a token
+    /// by subject, anyone else by address.
+    pub fn rate_caller(&self, client: IpAddr) -> Caller {
+        match &self.principal {
+            Principal::Key { name } => Caller::Key(name.clone()),
+            Principal::Token { subject: Some(subject) } => Caller::Subject(subject.clone()),
+            _ => Caller::anonymous(client),
+        }
+    }
+
+    /// The key's name or the token's subject, as logs show the caller.
+    pub fn principal_name(&self) -> Option<&str> {
+        match &self.principal {
+            Principal::Key { name } => Some(name),
+            Principal::Token { subject } => subject.as_deref(),
+            Principal::Open | Principal::Anonymous => None,
+        }
     }
 
     /// The claim at a dotted path (`app_metadata.role`), if present.
@@ -68,7 +96,15 @@ pub struct Authenticator {
     /// API is open.
     enabled: bool,
     keys: KeyRing,
+    /// `auth.jwt`: how tokens are verified.
+    jwt: Option<JwtVerifier>,
     anonymous_role: Option<Arc<str>>,
+    /// The roles a token may name: `roles[].name` and the anonymous role.
+    roles: Vec<Arc<str>>,
+    /// `rateLimit`: anonymous callers, refused callers and callers whose
+    /// key and role set none.
+    default_quota: Option<Quota>,
+    role_quotas: HashMap<Arc<str>, Quota>,
 }
 
 /// Why a request was refused 401. The message is safe to show: it never
@@ -83,15 +119,39 @@ pub enum AuthError {
     ConflictingKeys,
     #[error("JWTs are not accepted: auth.jwt is not configured")]
     TokensNotConfigured,
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("The JWT names the role \"{0}\", which this API does not define")]
+    UnknownRole(String),
 }
 
 impl Authenticator {
-    pub fn new(config: &RuntimeConfig) -> Result<Authenticator, String> {
+    /// `env_jwt_secret` is `DBAPI_JWT_SECRET`, which wins over
+    /// `auth.jwt.secret`.
+    pub async fn new(config: &RuntimeConfig, env_jwt_secret: Option<String>) -> Result<Authenticator, String> {
         let auth = config.auth.as_ref();
+        let default_quota = config.rate_limit.as_ref().map(Quota::new).transpose()?;
+        let mut role_quotas = HashMap::new();
+        for (i, role) in config.roles.iter().enumerate() {
+            if let Some(limit) = &role.rate_limit {
+                let quota = Quota::new(limit).map_err(|e| format!("roles[{i}] ({}): {e}", role.name))?;
+                role_quotas.insert(Arc::from(role.name.as_str()), quota);
+            }
+        }
+        let jwt = match auth.and_then(|a| a.jwt.as_ref()) {
+            Some(settings) => Some(JwtVerifier::new(settings, env_jwt_secret).await.map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let mut roles: Vec<Arc<str>> = config.roles.iter().map(|r| Arc::from(r.name.as_str())).collect();
+        roles.extend(auth.and_then(|a| a.anonymous_role.as_deref()).map(Arc::from));
         Ok(Authenticator {
             enabled: auth.is_some() || !config.roles.is_empty() || !config.api_keys.is_empty(),
             keys: KeyRing::new(&config.api_keys)?,
+            jwt,
+            roles,
             anonymous_role: auth.and_then(|a| a.anonymous_role.as_deref()).map(Into::into),
+            default_quota,
+            role_quotas,
         })
     }
 
@@ -100,34 +160,67 @@ impl Authenticator {
         self.enabled
     }
 
-    /// The caller of a request with these headers, at `now`.
-    pub fn identify(&self, headers: &HeaderMap, now: Timestamp) -> Result<Identity, AuthError> {
+    /// The caller of a request with these headers, at `now`. Every
+    /// credential sent must be valid; a token decides the role over a key
+    /// sent with it (Supabase clients send the project key beside the
+    /// user's token).
+    pub async fn identify(&self, headers: &HeaderMap, now: Timestamp) -> Result<Identity, AuthError> {
         if !self.enabled {
-            return Ok(Identity::open());
+            return Ok(Identity { quota: self.default_quota, ..Identity::open() });
         }
         let credentials = Credentials::from_headers(headers);
-        if credentials.token.is_some() {
-            return Err(AuthError::TokensNotConfigured);
-        }
-        let mut key_entry: Option<Arc<keys::KeyEntry>> = None;
-        for text in credentials.keys {
-            let entry = self.keys.check(text, now)?;
-            match &key_entry {
-                Some(seen) if !Arc::ptr_eq(seen, &entry) => return Err(AuthError::ConflictingKeys),
-                _ => key_entry = Some(entry),
-            }
+        let key_entry = self.check_keys(&credentials.keys, now)?;
+        if let Some(token) = credentials.token {
+            let jwt = self.jwt.as_ref().ok_or(AuthError::TokensNotConfigured)?;
+            let claims = jwt.verify(token).await?;
+            let role = match jwt.role_of(&claims) {
+                Some(named) => Some(
+                    self.roles
+                        .iter()
+                        .find(|r| &***r == named)
+                        .cloned()
+                        .ok_or_else(|| AuthError::UnknownRole(named.to_string()))?,
+                ),
+                None => self.anonymous_role.clone(),
+            };
+            let role = role.ok_or(AuthError::Missing)?;
+            let subject = claims.get("sub").and_then(|s| s.as_str()).map(Arc::<str>::from);
+            let quota = key_entry.as_ref().and_then(|k| k.quota).or_else(|| self.role_quota(&role));
+            return Ok(Identity { role: Some(role), principal: Principal::Token { subject }, claims, quota });
         }
         match (key_entry, &self.anonymous_role) {
             (Some(entry), _) => Ok(Identity {
                 role: Some(entry.role.clone()),
                 principal: Principal::Key { name: entry.name.clone() },
                 claims: empty_claims(),
+                quota: entry.quota.or_else(|| self.role_quota(&entry.role)),
             }),
-            (None, Some(role)) => {
-                Ok(Identity { role: Some(role.clone()), principal: Principal::Anonymous, claims: empty_claims() })
-            }
+            (None, Some(role)) => Ok(Identity {
+                role: Some(role.clone()),
+                principal: Principal::Anonymous,
+                claims: empty_claims(),
+                quota: self.role_quota(role),
+            }),
             (None, None) => Err(AuthError::Missing),
         }
+    }
+
+    /// The key all the key texts sent name, if any were sent.
+    fn check_keys(&self, texts: &[&str], now: Timestamp) -> Result<Option<Arc<keys::KeyEntry>>, AuthError> {
+        let mut key_entry: Option<Arc<keys::KeyEntry>> = None;
+        for text in texts {
+            let entry = self.keys.check(text, now)?;
+            match &key_entry {
+                Some(seen) if !Arc::ptr_eq(seen, &entry) => return Err(AuthError::ConflictingKeys),
+                _ => key_entry = Some(entry),
+            }
+        }
+        Ok(key_entry)
+    }
+
+    /// The role's `rateLimit`, else the document's.
+    fn role_quota(&self, role: &str) -> Option<Quota> {
+        self.role_quotas.get(role).copied().or(self.default_quota)
     }
 }
 
@@ -163,14 +256,6 @@ impl<'a> Credentials<'a> {
     }
 }
 
-/// Three dot-separated base64url segments, as every JWS compact token.
-fn looks_like_jwt(value: &str) -> bool {
-    let segments: Vec<&str> = value.split('.').collect();
-    segments.len() == 3
-        && segments[..2].iter().all(|s| !s.is_empty())
-        && segments.iter().all(|s| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-}
-
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
         let (code, hint, challenge) = match &self {
@@ -187,6 +272,16 @@ impl IntoResponse for AuthError {
             AuthError::TokensNotConfigured => (
                 "PGRST301",
                 "Send an API key instead, or configure auth.jwt.",
+                r#"Bearer error="invalid_token""#.to_string(),
+            ),
+            AuthError::Token(e) => (
+                e.code(),
+                "Get a new token from the identity provider.",
+                format!(r#"Bearer error="invalid_token", error_description="{e}""#),
+            ),
+            AuthError::UnknownRole(_) => (
+                "PGRST303",
+                "The token's role claim must name one of the API's roles.",
                 r#"Bearer error="invalid_token""#.to_string(),
             ),
         };
@@ -215,16 +310,30 @@ pub fn keygen(name: &str, role: &str) -> Result<String, String> {
     ))
 }
 
-/// Leaves the caller's [`Identity`] in the request's extensions, or
-/// answers 401.
+/// Leaves the caller's [`Identity`] in the request's extensions (and the
+/// response's, for the audit log), or answers 401. A refused attempt counts
+/// against the client's address under the document's `rateLimit`, so keys
+/// cannot be guessed faster than anonymous calls are allowed.
 pub async fn authenticate(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
     let policy = state.policy();
-    match policy.authenticator.identify(request.headers(), Timestamp::now()) {
+    match policy.authenticator.identify(request.headers(), Timestamp::now()).await {
         Ok(identity) => {
-            request.extensions_mut().insert(Arc::new(identity));
-            next.run(request).await
+            let identity = Arc::new(identity);
+            request.extensions_mut().insert(identity.clone());
+            let mut response = next.run(request).await;
+            response.extensions_mut().insert(identity);
+            response
         }
-        Err(refused) => refused.into_response(),
+        Err(refused) => {
+            if let Some(quota) = policy.authenticator.default_quota {
+                let client = request.extensions().get::<ClientAddr>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0);
+                let decision = state.rate.check(&Caller::anonymous(client), quota).await;
+                if !decision.allowed {
+                    return crate::limits::rate::refusal(&decision, quota);
+                }
+            }
+            refused.into_response()
+        }
     }
 }
 
@@ -242,5 +351,44 @@ mod tests {
         assert_eq!(identity.claim("app_metadata.role"), Some(&serde_json::json!("editor")));
         assert_eq!(identity.claim(".app_metadata.role"), Some(&serde_json::json!("editor")));
         assert_eq!(identity.claim("app_metadata.missing"), None);
+    }
+
+    #[test]
+    fn the_quota_is_the_keys_else_the_roles_else_the_documents() {
+        let doc = |yaml: &str| {
+            let config = dbapi_crds::config::parse_runtime_config(yaml).unwrap();
+            futures_util::FutureExt::now_or_never(Authenticator::new(&config, None)).unwrap().unwrap()
+        };
+        let keyed = format!(
+            "rateLimit: {{requestsPerMinute: 60, burst: 0}}\n\
+             auth: {{anonymousRole: web}}\n\
+             roles: [{{name: app, rateLimit: {{requestsPerMinute: 60, burst: 1}}}}, {{name: web}}]\n\
+             apiKeys:\n\
+             - {{name: own, role: app, hashes: [{{sha256: {}}}], rateLimit: {{requestsPerMinute: 60, burst: 2}}}}\n\
+             - {{name: roles, role: app, hashes: [{{sha256: {}}}]}}\n",
+            dbapi_crds::keys::sha256_hex("k1"),
+            dbapi_crds::keys::sha256_hex("k2"),
+        );
+        let auth = doc(&keyed);
+        let capacity = |key: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(k) = key {
+                headers.insert("apikey", HeaderValue::from_str(k).unwrap());
+            }
+            futures_util::FutureExt::now_or_never(auth.identify(&headers, Timestamp::now()))
+                .unwrap()
+                .unwrap()
+                .quota
+                .map(|q| q.capacity)
+        };
+        assert_eq!((capacity(Some("k1")), capacity(Some("k2")), capacity(None)), (Some(3), Some(2), Some(1)));
+        let open = doc("{}");
+        let identified = futures_util::FutureExt::now_or_never(open.identify(&HeaderMap::new(), Timestamp::now()));
+        assert_eq!(identified.unwrap().unwrap().quota, None);
+        let bad = keyed
+            .replace("rateLimit: {requestsPerMinute: 60, burst: 1}", "rateLimit: {requestsPerMinute: 0, burst: 1}");
+        let config = dbapi_crds::config::parse_runtime_config(&bad).unwrap();
+        let refused = futures_util::FutureExt::now_or_never(Authenticator::new(&config, None)).unwrap();
+        assert!(refused.unwrap_err().contains("roles[0] (app)"));
     }
 }

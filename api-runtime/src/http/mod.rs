@@ -24,7 +24,10 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::audit::AuditLog;
 use crate::db::Db;
+use crate::limits::client_ip::ClientIp;
+use crate::limits::rate::RateLimiter;
 use crate::policy::Policy;
 use crate::schema::Schema;
 use error::ApiError;
@@ -39,8 +42,12 @@ pub struct AppState {
     pub db: Db,
     pub config: RuntimeConfig,
     schema: ArcSwap<Schema>,
-    /// The request rate limit (`rateLimit`), when one is configured.
-    pub rate: Option<Arc<crate::limits::rate::RateLimiter>>,
+    /// Counts requests against the quotas the policy gives each caller.
+    pub rate: Arc<RateLimiter>,
+    /// How the client's address is found (`api.trustedProxies`).
+    pub clients: Arc<ClientIp>,
+    /// Where writes and refusals are recorded (`audit.path`).
+    pub audit: Arc<AuditLog>,
     /// Keys, tokens and roles: replaced whole when the document is
     /// reloaded; a request keeps the one it started with.
     policy: ArcSwap<Policy>,
@@ -54,7 +61,9 @@ impl AppState {
         db: Db,
         schema: Schema,
         config: RuntimeConfig,
-        rate: Option<Arc<crate::limits::rate::RateLimiter>>,
+        rate: Arc<RateLimiter>,
+        clients: ClientIp,
+        audit: AuditLog,
         policy: Policy,
     ) -> Arc<Self> {
         Arc::new(AppState {
@@ -62,6 +71,8 @@ impl AppState {
             config,
             schema: ArcSwap::from_pointee(schema),
             rate,
+            clients: Arc::new(clients),
+            audit: Arc::new(audit),
             policy: ArcSwap::from_pointee(policy),
             accepting: AtomicBool::new(true),
         })
@@ -141,18 +152,15 @@ pub fn api_router(state: Arc<AppState>) -> Router {
         .with_state(state.clone());
     // Every route is limited (the admin port never is); the CORS layer
     // outside still answers preflights unlimited and labels 429s.
-    let routes = match &state.rate {
-        Some(limiter) => {
-            routes.layer(axum::middleware::from_fn_with_state(limiter.clone(), crate::limits::rate::limit))
-        }
-        None => routes,
-    };
+    let routes = routes.layer(axum::middleware::from_fn_with_state(state.rate.clone(), crate::limits::rate::limit));
     // Callers are identified before they are counted (limits are per key
     // and role). The docs page is static and public; the document it shows
     // is the caller's.
     let routes = routes
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::authenticate))
-        .merge(Router::from(docs));
+        .merge(Router::from(docs))
+        .layer(axum::middleware::from_fn_with_state(state.audit.clone(), crate::audit::record))
+        .layer(axum::middleware::from_fn_with_state(state.clients.clone(), crate::limits::client_ip::resolve));
     let with_cors = routes
         .clone()
         .layer(CompressionLayer::new())

@@ -5,8 +5,9 @@
 //!   and of embedded resources (400), the time a request may run (504);
 //! - `cors`: which browser origins may call the API (tower-http's
 //!   `CorsLayer`, from `api.cors`);
-//! - `rate`: how often one caller may call (per client IP today), shared
-//!   by all replicas through Redis;
+//! - `rate`: how often one caller (key, token subject or client address)
+//!   may call, shared by all replicas through Redis;
+//! - `client_ip`: the client's address, behind trusted proxies too;
 //! - `connections`: the API listener itself: how long a client may take
 //!   to send a request head, how long an idle connection stays, and how
 //!   many connections are served at once.
@@ -14,6 +15,7 @@
 //! The database's own statement timeout lives with the connections it is
 //! set on (`db`); [`database_deadline`] says what it is.
 
+pub mod client_ip;
 pub mod connections;
 pub mod cors;
 pub mod rate;
@@ -56,10 +58,7 @@ pub fn validate(config: &RuntimeConfig) -> Result<(), String> {
     if config.database.statement_timeout_ms == Some(0) {
         return Err("database.statementTimeoutMs must be at least 1 (leave it out for no limit)".into());
     }
-    rate::ClientIp::new(&config.api)?;
-    if let Some(limit) = &config.rate_limit {
-        rate::Quota::new(limit)?;
-    }
+    client_ip::ClientIp::new(&config.api)?;
     cors::validate(&config.api.cors)
 }
 

@@ -18,9 +18,10 @@
 //!   probe retries Redis every second meanwhile, so requests never wait on
 //!   a Redis that is down.
 //!
-//! Who the caller is: today the client IP ([`ClientIp`]), as every call is
-//! anonymous; API keys and roles become other [`Caller`]s with their own
-//! [`Quota`] and key in the same script.
+//! Who the caller is ([`Caller`]): an API key by its name, a token by its
+//! subject, anything else by its client address. Its quota is the key's
+//! own `rateLimit`, else its role's, else the document's (chosen by
+//! `auth`, which knows the caller).
 //!
 //! Headers of every response to a limited caller (IETF draft
 //! `RateLimit-*` headers): `RateLimit-Limit` the caller's bucket size
@@ -29,23 +30,25 @@
 //! again. A refused request is 429 `DBAPI429` with `Retry-After`: the
 //! seconds (rounded up) until the next request is allowed.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use dbapi_crds::config::{ApiSettings, RateLimit};
+use dbapi_crds::config::RateLimit;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
-use ipnet::IpNet;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::client_ip::ClientAddr;
+use crate::auth::Identity;
 use crate::http::error::ApiError;
 
 /// How long a request waits for Redis before it is limited in-process
@@ -76,7 +79,7 @@ return {1, math.floor((capacity - after) / interval), after, 0}
 ";
 
 /// A rate as the limiter applies it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Quota {
     /// One request per this many microseconds, sustained.
     pub interval_us: u64,
@@ -126,8 +129,8 @@ impl Decision {
         }
     }
 
-    /// The `RateLimit-*` headers (and `Retry-After` when refused).
-    fn write_headers(&self, headers: &mut HeaderMap) {
+    /// The `RateLimit-*` headers.
+    pub fn write_headers(&self, headers: &mut HeaderMap) {
         headers.insert(RATELIMIT_LIMIT, HeaderValue::from(self.limit));
         headers.insert(RATELIMIT_REMAINING, HeaderValue::from(self.remaining));
         headers.insert(RATELIMIT_RESET, HeaderValue::from(ceil_seconds(self.reset)));
@@ -143,13 +146,16 @@ pub fn ceil_seconds(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
-/// Who a request is counted against. Only anonymous calls exist today;
-/// API keys and roles add variants (with their own quota) here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Who a request is counted against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Caller {
-    /// An anonymous call, by client address (an IPv6 client by its /64,
-    /// which one host usually holds whole).
+    /// A call without key or token subject, by client address (an IPv6
+    /// client by its /64, which one host usually holds whole).
     Ip(IpAddr),
+    /// An API key, by its name.
+    Key(Arc<str>),
+    /// A token, by its `sub` claim.
+    Subject(Arc<str>),
 }
 
 impl Caller {
@@ -166,84 +172,21 @@ impl Caller {
     fn redis_key(&self, prefix: &str) -> String {
         match self {
             Caller::Ip(ip) => format!("{prefix}rate:ip:{ip}"),
+            Caller::Key(name) => format!("{prefix}rate:key:{name}"),
+            Caller::Subject(sub) => format!("{prefix}rate:sub:{sub}"),
         }
     }
-}
-
-/// How the client's address is found: the socket peer, or, when the peer
-/// is a trusted proxy, the address that proxy reports in `header`.
-#[derive(Debug, Clone)]
-pub struct ClientIp {
-    trusted: Vec<IpNet>,
-    header: HeaderName,
-}
-
-impl ClientIp {
-    pub fn new(api: &ApiSettings) -> Result<ClientIp, String> {
-        let trusted = api
-            .trusted_proxies
-            .iter()
-            .map(|p| {
-                p.parse::<IpNet>()
-                    .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| format!("api.trustedProxies: {p:?} is neither a CIDR (10.0.0.0/8) nor an address"))
-            })
-            .collect::<Result<_, _>>()?;
-        let header = HeaderName::try_from(api.client_ip_header.as_str())
-            .map_err(|_| format!("api.clientIpHeader: {:?} is not a header name", api.client_ip_header))?;
-        Ok(ClientIp { trusted, header })
-    }
-
-    fn is_trusted(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        self.trusted.iter().any(|net| net.contains(&ip))
-    }
-
-    /// The client's address. From an untrusted peer, the peer. From a
-    /// trusted one, the header's addresses are read right to left (the
-    /// nearest hop first, over every line of the header) and the first
-    /// that is not a trusted proxy is the client; an entry that is not an
-    /// address ends the walk at the last trusted hop, so a forged or
-    /// garbled value never names someone else.
-    pub fn resolve(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        let peer = peer.to_canonical();
-        if !self.is_trusted(peer) {
-            return peer;
-        }
-        let mut nearest = peer;
-        for line in headers.get_all(&self.header).iter().rev() {
-            let Ok(text) = line.to_str() else { return nearest };
-            for entry in text.rsplit(',') {
-                let Some(ip) = parse_hop(entry.trim()) else { return nearest };
-                if !self.is_trusted(ip) {
-                    return ip;
-                }
-                nearest = ip;
-            }
-        }
-        nearest
-    }
-}
-
-/// `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` or `[2001:db8::1]:443`.
-fn parse_hop(entry: &str) -> Option<IpAddr> {
-    entry
-        .parse::<IpAddr>()
-        .or_else(|_| entry.parse::<SocketAddr>().map(|s| s.ip()))
-        .ok()
-        .or_else(|| entry.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
-        .map(|ip: IpAddr| ip.to_canonical())
 }
 
 type LocalLimiter =
     governor::RateLimiter<Caller, DefaultKeyedStateStore<Caller>, DefaultClock, StateInformationMiddleware>;
 
-/// The limiter of one runtime process.
+/// The limiter of one runtime process. Quotas come with each check (they
+/// depend on the caller and are reloaded with the document).
 pub struct RateLimiter {
-    quota: Quota,
-    clients: ClientIp,
     redis: Option<Arc<SharedLimit>>,
-    local: LocalLimiter,
+    /// The in-process buckets, one keyed limiter per quota in use.
+    local: RwLock<HashMap<Quota, Arc<LocalLimiter>>>,
 }
 
 /// The limit shared by all replicas through Redis.
@@ -264,15 +207,16 @@ pub struct RedisSettings {
 }
 
 impl RateLimiter {
-    /// The limiter for `limit`, shared through Redis when a URL is given.
-    /// Redis need not be up: until it is, limits are per process.
-    pub async fn new(limit: &RateLimit, api: &ApiSettings, redis: &RedisSettings) -> Result<Arc<RateLimiter>, String> {
-        let quota = Quota::new(limit)?;
-        let clients = ClientIp::new(api)?;
-        let local = governor::RateLimiter::keyed(quota.governor()).with_middleware::<StateInformationMiddleware>();
+    /// The limiter, shared through Redis when a URL is given. Redis need
+    /// not be up: until it is, limits are per process. `in_use` says
+    /// whether the document sets any limit now (then Redis is tried at
+    /// once, and the log says how limits are shared).
+    pub async fn new(redis: &RedisSettings, in_use: bool) -> Result<Arc<RateLimiter>, String> {
         let redis = match redis.url.as_deref().filter(|u| !u.is_empty()) {
             None => {
-                tracing::info!("rate limits are per replica: no DBAPI_REDIS_URL");
+                if in_use {
+                    tracing::info!("rate limits are per replica: no DBAPI_REDIS_URL");
+                }
                 None
             }
             Some(url) if url.starts_with("rediss://") => {
@@ -298,8 +242,8 @@ impl RateLimiter {
                 }))
             }
         };
-        let limiter = Arc::new(RateLimiter { quota, clients, redis, local });
-        if let Some(shared) = &limiter.redis {
+        let limiter = Arc::new(RateLimiter { redis, local: RwLock::default() });
+        if let Some(shared) = limiter.redis.as_ref().filter(|_| in_use) {
             match tokio::time::timeout(REDIS_WAIT * 2, shared.ping()).await {
                 Ok(Ok(())) => tracing::info!("rate limits are shared by all replicas through Redis"),
                 _ => shared.went_down("Redis does not answer at start-up"),
@@ -309,28 +253,29 @@ impl RateLimiter {
         Ok(limiter)
     }
 
-    /// Counts one request of `caller` and says whether it may go on.
-    pub async fn check(&self, caller: Caller) -> Decision {
+    /// Counts one request of `caller` against `quota` and says whether it
+    /// may go on.
+    pub async fn check(&self, caller: &Caller, quota: Quota) -> Decision {
         if let Some(shared) = self.redis.as_ref().filter(|s| s.up.load(Ordering::Relaxed)) {
-            match tokio::time::timeout(REDIS_WAIT, shared.check(caller, self.quota)).await {
+            match tokio::time::timeout(REDIS_WAIT, shared.check(caller, quota)).await {
                 Ok(Ok(decision)) => return decision,
                 Ok(Err(e)) => shared.went_down(&e.to_string()),
                 Err(_) => shared.went_down("no answer in time"),
             }
         }
-        self.check_locally(caller)
+        self.check_locally(caller, quota)
     }
 
-    fn check_locally(&self, caller: Caller) -> Decision {
-        let interval = Duration::from_micros(self.quota.interval_us);
-        match self.local.check_key(&caller) {
+    fn check_locally(&self, caller: &Caller, quota: Quota) -> Decision {
+        let interval = Duration::from_micros(quota.interval_us);
+        match self.local_limiter(quota).check_key(caller) {
             Ok(state) => {
-                let remaining = state.remaining_burst_capacity().min(self.quota.capacity);
+                let remaining = state.remaining_burst_capacity().min(quota.capacity);
                 Decision {
                     allowed: true,
-                    limit: self.quota.capacity,
+                    limit: quota.capacity,
                     remaining,
-                    reset: interval * (self.quota.capacity - remaining),
+                    reset: interval * (quota.capacity - remaining),
                     retry_after: Duration::ZERO,
                 }
             }
@@ -338,13 +283,25 @@ impl RateLimiter {
                 let retry_after = not_until.wait_time_from(DefaultClock::default().now());
                 Decision {
                     allowed: false,
-                    limit: self.quota.capacity,
+                    limit: quota.capacity,
                     remaining: 0,
-                    reset: retry_after + interval * (self.quota.capacity - 1),
+                    reset: retry_after + interval * (quota.capacity - 1),
                     retry_after,
                 }
             }
         }
+    }
+
+    fn local_limiter(&self, quota: Quota) -> Arc<LocalLimiter> {
+        if let Some(limiter) = self.local.read().expect("the limiter map is never poisoned").get(&quota) {
+            return limiter.clone();
+        }
+        let mut map = self.local.write().expect("the limiter map is never poisoned");
+        map.entry(quota)
+            .or_insert_with(|| {
+                Arc::new(governor::RateLimiter::keyed(quota.governor()).with_middleware::<StateInformationMiddleware>())
+            })
+            .clone()
     }
 
     /// Forgets callers whose bucket is full again, so the in-process map
@@ -356,8 +313,11 @@ impl RateLimiter {
             loop {
                 ticks.tick().await;
                 let Some(limiter) = limiter.upgrade() else { return };
-                limiter.local.retain_recent();
-                limiter.local.shrink_to_fit();
+                let map = limiter.local.read().expect("the limiter map is never poisoned");
+                for local in map.values() {
+                    local.retain_recent();
+                    local.shrink_to_fit();
+                }
             }
         });
     }
@@ -371,7 +331,7 @@ impl SharedLimit {
 
     /// One round trip: `EVALSHA`, or `EVAL` (which also caches the script)
     /// when this Redis has not seen it yet.
-    async fn check(&self, caller: Caller, quota: Quota) -> redis::RedisResult<Decision> {
+    async fn check(&self, caller: &Caller, quota: Quota) -> redis::RedisResult<Decision> {
         let key = caller.redis_key(&self.key_prefix);
         let mut connection = self.connection.clone();
         let call = |command: &str, script: &str| {
@@ -409,39 +369,38 @@ impl SharedLimit {
     }
 }
 
-/// The middleware: counts the request against its caller, answers 429 past
-/// the limit, and puts the `RateLimit-*` headers on every response.
+/// The middleware: counts the request against its caller (the
+/// [`Identity`] `auth` left, by the quota it chose), answers 429 past the
+/// limit, and puts the `RateLimit-*` headers on every response of a
+/// limited caller.
 pub async fn limit(State(limiter): State<Arc<RateLimiter>>, request: Request, next: Next) -> Response {
-    // Without a peer address (a router called in-process) every call is one
-    // caller.
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip());
-    let caller = Caller::anonymous(limiter.clients.resolve(peer, request.headers()));
-    let decision = limiter.check(caller).await;
-    let mut response = if decision.allowed {
-        next.run(request).await
-    } else {
-        let retry = ceil_seconds(decision.retry_after).max(1);
-        tracing::debug!(target: "audit", client_ip = %caller_ip(caller), status = 429, "rate limited");
-        let mut error = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "DBAPI429",
-            format!("Too many requests: at most {} at once, then one every {}", decision.limit, pace(limiter.quota)),
-        )
-        .hint(format!("Retry in {retry} s."));
-        error.retry_after = Some(retry);
-        error.into_response()
-    };
+    let identity = request.extensions().get::<Arc<Identity>>().cloned();
+    let Some(quota) = identity.as_ref().and_then(|i| i.quota) else { return next.run(request).await };
+    let client = request.extensions().get::<ClientAddr>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0);
+    let caller = identity.as_deref().map_or_else(|| Caller::anonymous(client), |i| i.rate_caller(client));
+    let decision = limiter.check(&caller, quota).await;
+    if !decision.allowed {
+        return refusal(&decision, quota);
+    }
+    let mut response = next.run(request).await;
     decision.write_headers(response.headers_mut());
     response
 }
 
-fn caller_ip(caller: Caller) -> IpAddr {
-    match caller {
-        Caller::Ip(ip) => ip,
-    }
+/// The 429 of a refused request, with `Retry-After` and the
+/// `RateLimit-*` headers.
+pub fn refusal(decision: &Decision, quota: Quota) -> Response {
+    let retry = ceil_seconds(decision.retry_after).max(1);
+    let mut error = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "DBAPI429",
+        format!("Too many requests: at most {} at once, then one every {}", decision.limit, pace(quota)),
+    )
+    .hint(format!("Retry in {retry} s."));
+    error.retry_after = Some(retry);
+    let mut response = error.into_response();
+    decision.write_headers(response.headers_mut());
+    response
 }
 
 fn pace(quota: Quota) -> String {
@@ -453,80 +412,12 @@ fn pace(quota: Quota) -> String {
 mod tests {
     use super::*;
 
-    fn clients(trusted: &[&str], header: &str) -> ClientIp {
-        let api = ApiSettings {
-            trusted_proxies: trusted.iter().map(|s| s.to_string()).collect(),
-            client_ip_header: header.into(),
-            ..ApiSettings::default()
-        };
-        ClientIp::new(&api).unwrap()
-    }
-
-    fn headers(name: &'static str, values: &[&'static str]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for v in values {
-            h.append(name, HeaderValue::from_static(v));
-        }
-        h
-    }
-
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
     }
 
     #[test]
-    fn the_header_counts_only_from_a_trusted_peer() {
-        let c = clients(&["10.0.0.0/8", "192.168.1.7"], "X-Forwarded-For");
-        let xff = headers("x-forwarded-for", &["203.0.113.9"]);
-        // An untrusted peer's header is ignored.
-        assert_eq!(c.resolve(ip("198.51.100.1"), &xff), ip("198.51.100.1"));
-        assert_eq!(c.resolve(ip("10.1.2.3"), &xff), ip("203.0.113.9"));
-        assert_eq!(c.resolve(ip("192.168.1.7"), &xff), ip("203.0.113.9"));
-        assert_eq!(c.resolve(ip("192.168.1.8"), &xff), ip("192.168.1.8"));
-        // No header: the proxy itself.
-        assert_eq!(c.resolve(ip("10.1.2.3"), &HeaderMap::new()), ip("10.1.2.3"));
-        // Nobody trusted: always the peer.
-        assert_eq!(clients(&[], "X-Forwarded-For").resolve(ip("10.1.2.3"), &xff), ip("10.1.2.3"));
-    }
-
-    #[test]
-    fn the_right_most_untrusted_hop_is_the_client() {
-        let c = clients(&["10.0.0.0/8"], "X-Forwarded-For");
-        // The client can forge the left part, never the hops our proxies add.
-        let h = headers("x-forwarded-for", &["1.1.1.1, 203.0.113.9, 10.0.0.2"]);
-        assert_eq!(c.resolve(ip("10.0.0.1"), &h), ip("203.0.113.9"));
-        // Over several header lines, the last line is the nearest.
-        let h = headers("x-forwarded-for", &["1.1.1.1, 203.0.113.9", "10.0.0.3,10.0.0.2"]);
-        assert_eq!(c.resolve(ip("10.0.0.1"), &h), ip("203.0.113.9"));
-        // Every hop trusted: the farthest one.
-        let h = headers("x-forwarded-for", &["10.9.9.9, 10.0.0.2"]);
-        assert_eq!(c.resolve(ip("10.0.0.1"), &h), ip("10.9.9.9"));
-        // Garbage stops the walk at the last trusted hop.
-        let h = headers("x-forwarded-for", &["203.0.113.9, unknown, 10.0.0.2"]);
-        assert_eq!(c.resolve(ip("10.0.0.1"), &h), ip("10.0.0.2"));
-        // Ports, brackets, IPv6 and IPv4-mapped addresses.
-        let h = headers("x-forwarded-for", &["[2001:db8::1]:443, 203.0.113.9:5678"]);
-        assert_eq!(c.resolve(ip("::ffff:10.0.0.1"), &h), ip("203.0.113.9"));
-        let h = headers("x-forwarded-for", &["2001:db8::1"]);
-        assert_eq!(c.resolve(ip("10.0.0.1"), &h), ip("2001:db8::1"));
-    }
-
-    #[test]
-    fn another_header_can_be_configured() {
-        let c = clients(&["127.0.0.1/32"], "X-Real-IP");
-        let h = headers("x-real-ip", &["203.0.113.9"]);
-        assert_eq!(c.resolve(ip("127.0.0.1"), &h), ip("203.0.113.9"));
-        let xff = headers("x-forwarded-for", &["203.0.113.9"]);
-        assert_eq!(c.resolve(ip("127.0.0.1"), &xff), ip("127.0.0.1"));
-    }
-
-    #[test]
-    fn bad_settings_name_their_key() {
-        let mut api = ApiSettings { trusted_proxies: vec!["10.0.0.0/33".into()], ..ApiSettings::default() };
-        assert!(ClientIp::new(&api).unwrap_err().contains("api.trustedProxies"));
-        api.trusted_proxies = vec![];
-        api.client_ip_header = "bad header".into();
-        assert!(ClientIp::new(&api).unwrap_err().contains("api.clientIpHeader"));
+    fn zero_rates_are_refused() {
         let zero = RateLimit { requests_per_minute: 0, burst: 1 };
         assert!(Quota::new(&zero).unwrap_err().contains("requestsPerMinute"));
     }
@@ -536,6 +427,7 @@ mod tests {
         assert_eq!(Caller::anonymous(ip("2001:db8:1:2:aaaa::1")), Caller::Ip(ip("2001:db8:1:2::")));
         assert_eq!(Caller::anonymous(ip("::ffff:203.0.113.9")), Caller::Ip(ip("203.0.113.9")));
         assert_eq!(Caller::Ip(ip("203.0.113.9")).redis_key("p:"), "p:rate:ip:203.0.113.9");
+        assert_eq!(Caller::Key("ci".into()).redis_key("p:"), "p:rate:key:ci");
     }
 
     #[test]
@@ -560,26 +452,28 @@ mod tests {
 
     #[tokio::test]
     async fn the_local_limiter_refuses_past_the_bucket() {
-        let limit = RateLimit { requests_per_minute: 1, burst: 2 };
-        let limiter = RateLimiter::new(&limit, &ApiSettings::default(), &RedisSettings::default()).await.unwrap();
+        let quota = Quota::new(&RateLimit { requests_per_minute: 1, burst: 2 }).unwrap();
+        let limiter = RateLimiter::new(&RedisSettings::default(), true).await.unwrap();
         let a = Caller::Ip(ip("203.0.113.1"));
         let remaining: Vec<_> =
-            [0; 3].iter().map(|_| limiter.check_locally(a)).map(|d| (d.allowed, d.remaining)).collect();
+            [0; 3].iter().map(|_| limiter.check_locally(&a, quota)).map(|d| (d.allowed, d.remaining)).collect();
         assert_eq!(remaining, [(true, 2), (true, 1), (true, 0)]);
-        let refused = limiter.check_locally(a);
+        let refused = limiter.check_locally(&a, quota);
         assert!(!refused.allowed);
         assert!((59..=60).contains(&ceil_seconds(refused.retry_after)), "{refused:?}");
-        // Another caller has its own bucket.
-        assert!(limiter.check_locally(Caller::Ip(ip("203.0.113.2"))).allowed);
+        // Another caller has its own bucket, and a key named like an
+        // address is another caller.
+        assert!(limiter.check_locally(&Caller::Ip(ip("203.0.113.2")), quota).allowed);
+        assert!(limiter.check_locally(&Caller::Key("203.0.113.1".into()), quota).allowed);
+        // Another quota is counted apart.
+        let wide = Quota::new(&RateLimit { requests_per_minute: 600, burst: 9 }).unwrap();
+        assert_eq!(limiter.check_locally(&a, wide).remaining, 9);
     }
 
     #[tokio::test]
     async fn a_tls_redis_url_is_refused_at_start_up() {
-        let limit = RateLimit { requests_per_minute: 60, burst: 0 };
         let redis = RedisSettings { url: Some("rediss://cache:6380".into()), key_prefix: "t:".into() };
-        let Err(e) = RateLimiter::new(&limit, &ApiSettings::default(), &redis).await else {
-            panic!("rediss:// was accepted")
-        };
+        let Err(e) = RateLimiter::new(&redis, false).await else { panic!("rediss:// was accepted") };
         assert!(e.contains("rediss://") && e.contains("DBAPI_REDIS_URL"), "{e}");
     }
 }

@@ -43,7 +43,7 @@ pub async fn update(
     req.scope.restrict(&mut plan.target, Some(Verb::Patch))?;
     let checked = checks_rows(&req, plan.target.table, Verb::Patch)?;
     if is_plain_write(&req) && !checked {
-        return run_plain(&state, &req, &render_update(&plan, req.schema.engine), Method::PATCH, &table).await;
+        return run_plain(&state, &req, &render_update(&plan, req.schema.engine), Method::PATCH).await;
     }
     let mut tx = state.db.begin().await?;
     let outcome = async {
@@ -75,7 +75,7 @@ pub async fn update(
         Ok(Written::changed(count, body))
     }
     .await;
-    finish(tx, &req, outcome, Method::PATCH, &table).await
+    finish(tx, &req, outcome, Method::PATCH).await
 }
 
 pub async fn delete(
@@ -91,7 +91,7 @@ pub async fn delete(
     refuse_unfiltered(&state, &plan.target, "DELETE")?;
     req.scope.restrict(&mut plan.target, Some(Verb::Delete))?;
     if is_plain_write(&req) {
-        return run_plain(&state, &req, &render_delete(&plan, req.schema.engine), Method::DELETE, &table).await;
+        return run_plain(&state, &req, &render_delete(&plan, req.schema.engine), Method::DELETE).await;
     }
     let mut tx = state.db.begin().await?;
     let outcome = async {
@@ -103,7 +103,7 @@ pub async fn delete(
         Ok(Written::changed(keys.as_ref().map_or(affected, |k| k.len() as u64), body))
     }
     .await;
-    finish(tx, &req, outcome, Method::DELETE, &table).await
+    finish(tx, &req, outcome, Method::DELETE).await
 }
 
 /// A PATCH or DELETE that is its one statement ([`is_plain_write`]), in
@@ -113,11 +113,10 @@ async fn run_plain(
     req: &WriteRequest,
     statement: &crate::sql::Statement,
     method: Method,
-    table: &str,
 ) -> Result<Response, ApiError> {
     let mut tx = state.db.autocommit().await?;
     let outcome = tx.execute(statement).await.map(|rows| Written::changed(rows, None)).map_err(ApiError::from);
-    finish(tx, req, outcome, method, table).await
+    finish(tx, req, outcome, method).await
 }
 
 /// The primary keys of the rows a PATCH or DELETE will change, locked;

@@ -56,7 +56,7 @@ pub async fn insert(
         Ok(written)
     }
     .await;
-    finish(tx, &req, outcome, Method::POST, &table).await
+    finish(tx, &req, outcome, Method::POST).await
 }
 
 /// Whether an insert runs as exactly one statement whose effect is kept
@@ -105,7 +105,7 @@ pub async fn upsert_one(
         Ok(written)
     }
     .await;
-    finish(tx, &req, outcome, Method::PUT, &table).await
+    finish(tx, &req, outcome, Method::PUT).await
 }
 
 /// 42703 for a body key, `columns=` or `on_conflict=` column the role may

@@ -263,7 +263,6 @@ async fn finish(
     req: &WriteRequest,
     outcome: Result<Written, ApiError>,
     method: Method,
-    table: &str,
 ) -> Result<Response, ApiError> {
     let prefs = &req.prefs;
     // A singular response promises exactly one row: anything else is
@@ -283,12 +282,10 @@ async fn finish(
         Ok(w) => w,
         Err(e) => {
             let _ = tx.rollback().await;
-            tracing::info!(target: "audit", %method, table, status = e.status.as_u16(), code = %e.code, "write refused");
             return Err(e);
         }
     };
     tx.finish(prefs.tx_rollback != Some(true)).await?;
-    tracing::info!(target: "audit", %method, table, status = written.status.as_u16(), rows = written.rows, "write");
     let body = match written.body {
         Some(body) if req.negotiated.strip_nulls => Some(without_nulls(&body)?),
         other => other,
@@ -298,6 +295,7 @@ async fn finish(
         Some(body) => (written.status, body).into_response(),
         None => written.status.into_response(),
     };
+    response.extensions_mut().insert(crate::audit::RowsAffected(written.rows));
     let h = response.headers_mut();
     if has_body {
         // A write has no CSV form: its rows come back as JSON.

@@ -177,7 +177,7 @@ mod tests {
     fn policies_name_the_bad_key_and_refuse_duplicate_roles() {
         let doc = |yaml: &str| serde_yaml::from_str::<RuntimeConfig>(yaml).unwrap();
         let bad = doc("roles: [{name: a, rules: [{tables: [t], verbs: [GET], rowFilter: 'x=nope.1'}]}]");
-        let e = crate::policy::Policy::new(bad).unwrap_err();
+        let e = Access::new(&bad).unwrap_err();
         assert!(e.starts_with("roles[0].rules[0].rowFilter:"), "{e}");
         let twice = doc("roles: [{name: a, rules: []}, {name: a, rules: []}]");
         assert!(Access::new(&twice).unwrap_err().starts_with("roles[1].name"));

@@ -1,0 +1,166 @@
+//! The audit log (issue 18, item 6): one JSON line per write and per
+//! refused request (401, 403, 429): when, which request, who (key name or
+//! token subject, and role), from where, what (method, table or function),
+//! the status and the rows affected.
+//!
+//! Never a secret, a token, a key, a query string or a row's values: the
+//! line is built only from the [`Identity`] `auth` left, the route's path
+//! and what the write handler reports ([`RowsAffected`]). Lines go to the
+//! logs (target `audit`) or, with `audit.path`, to that file.
+
+use std::fs::File;
+use std::io::{LineWriter, Write};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::Serialize;
+
+use crate::auth::Identity;
+use crate::limits::client_ip::ClientAddr;
+
+/// Rows a write touched; the write handlers leave it on their response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowsAffected(pub u64);
+
+/// Where audit lines go.
+pub struct AuditLog {
+    file: Option<Mutex<LineWriter<File>>>,
+    /// The API's path prefix, left out of the resource named.
+    prefix: String,
+    /// Request ids: a per-process start value and a counter.
+    process: u64,
+    next_id: AtomicU64,
+}
+
+/// One line.
+#[derive(Serialize)]
+struct Line<'a> {
+    time: String,
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    principal: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'a str>,
+    client_ip: Option<IpAddr>,
+    method: &'a str,
+    resource: &'a str,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rows: Option<u64>,
+}
+
+impl AuditLog {
+    /// To the logs, or appended to `path`.
+    pub fn open(path: Option<&str>, prefix: &str) -> Result<AuditLog, String> {
+        let file = match path {
+            Some(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| format!("audit.path: cannot open {path} for appending: {e}"))?;
+                Some(Mutex::new(LineWriter::new(file)))
+            }
+            None => None,
+        };
+        let process =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+                ^ u64::from(std::process::id()).rotate_left(32);
+        Ok(AuditLog { file, prefix: prefix.to_string(), process, next_id: AtomicU64::new(0) })
+    }
+
+    fn request_id(&self) -> String {
+        format!("{:016x}{:08x}", self.process, self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn write(&self, line: &Line) {
+        match &self.file {
+            Some(file) => {
+                let mut text = serde_json::to_vec(line).expect("an audit line serializes");
+                text.push(b'\n');
+                let mut file = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if let Err(e) = file.write_all(&text) {
+                    tracing::error!(error = %e, "could not write the audit log");
+                }
+            }
+            None => tracing::info!(
+                target: "audit",
+                request_id = line.request_id,
+                principal = line.principal,
+                role = line.role,
+                client_ip = line.client_ip.map(|ip| ip.to_string()),
+                method = line.method,
+                resource = line.resource,
+                status = line.status,
+                rows = line.rows,
+                "audit"
+            ),
+        }
+    }
+}
+
+/// Whether a request is audited: writes (and calls by POST, which may
+/// write), and every refusal of who is calling or how often.
+fn audited(method: &Method, status: StatusCode) -> bool {
+    matches!(*method, Method::POST | Method::PATCH | Method::PUT | Method::DELETE)
+        || matches!(status.as_u16(), 401 | 403 | 429)
+}
+
+/// The middleware: writes the line of an audited request and gives its
+/// response the `X-Request-Id` the line carries.
+pub async fn record(State(log): State<Arc<AuditLog>>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
+    let mut response = next.run(request).await;
+    if !audited(&method, response.status()) {
+        return response;
+    }
+    let identity = response.extensions().get::<Arc<Identity>>().cloned();
+    let rows = response.extensions().get::<RowsAffected>().map(|r| r.0);
+    let request_id = log.request_id();
+    let resource = path.strip_prefix(log.prefix.as_str()).unwrap_or(&path).trim_start_matches('/');
+    log.write(&Line {
+        time: jiff::Timestamp::now().to_string(),
+        request_id: &request_id,
+        principal: identity.as_deref().and_then(Identity::principal_name),
+        role: identity.as_deref().and_then(|i| i.role.as_deref()),
+        client_ip: client,
+        method: method.as_str(),
+        resource,
+        status: response.status().as_u16(),
+        rows,
+    });
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_and_refusals_are_audited() {
+        assert!(audited(&Method::POST, StatusCode::CREATED));
+        assert!(audited(&Method::DELETE, StatusCode::BAD_REQUEST));
+        assert!(audited(&Method::GET, StatusCode::UNAUTHORIZED));
+        assert!(audited(&Method::GET, StatusCode::FORBIDDEN));
+        assert!(audited(&Method::HEAD, StatusCode::TOO_MANY_REQUESTS));
+        assert!(!audited(&Method::GET, StatusCode::OK));
+        assert!(!audited(&Method::GET, StatusCode::NOT_FOUND));
+        assert!(!audited(&Method::OPTIONS, StatusCode::OK));
+    }
+
+    #[test]
+    fn request_ids_differ() {
+        let log = AuditLog::open(None, "").unwrap();
+        assert_ne!(log.request_id(), log.request_id());
+    }
+}
