@@ -23,6 +23,7 @@ on_every_engine!(
     put_and_upserts_stay_inside_the_filter,
     functions_need_a_rule_naming_them,
     claims_fill_row_filters_as_bound_values,
+    claims_from_tokens_fill_row_filters,
 );
 
 const RETURN: (&str, &str) = ("prefer", "return=representation");
@@ -196,4 +197,43 @@ async fn claims_fill_row_filters_as_bound_values(engine: Engine) {
             .unwrap();
     open.restrict(&mut plan, Some(Verb::Get)).unwrap();
     assert!(plan.conditions.is_empty());
+}
+
+const SECRET: &str = "a-roles-test-secret-of-at-least-32-bytes";
+
+/// The same filter over HTTP, with the claims of real signed tokens.
+async fn claims_from_tokens_fill_row_filters(engine: Engine) {
+    let mut config = support::roles::config();
+    config.auth = Some(dbapi_crds::config::AuthSettings {
+        jwt: Some(dbapi_crds::config::JwtSettings {
+            secret: Some(SECRET.into()),
+            role_claim: "role".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let api = support::api::Api::with_sql(engine, support::roles::SQL, config).await;
+    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 300;
+    let read = |claims: serde_json::Value| {
+        let mut claims = claims;
+        claims["role"] = json!("owner");
+        claims["exp"] = json!(exp);
+        let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).unwrap();
+        let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap();
+        let api = &api;
+        async move {
+            let r = api.get_with("/orders?order=id", &[("authorization", &format!("Bearer {token}"))]).await;
+            r.expect(200);
+            ids(&r.json())
+        }
+    };
+    assert_eq!(read(json!({"sub": "u2"})).await, vec![1, 2, 3, 5]);
+    assert_eq!(read(json!({"sub": "u3"})).await, vec![1, 3, 4]);
+    assert_eq!(read(json!({})).await, vec![1, 3]);
+    for hostile in ["u9,is_public.is.false", "u9),or(id.gt.0", "u2' OR '1'='1"] {
+        assert_eq!(read(json!({ "sub": hostile })).await, vec![1, 3], "{hostile}");
+    }
+    // The caller's own rows are its to read, and only those.
+    let r = api.get_with("/orders?select=id,owner_id&is_public=is.false", &[support::roles::OWNER]).await;
+    assert_eq!(r.json(), json!([]));
 }
