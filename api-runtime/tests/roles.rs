@@ -21,6 +21,7 @@ on_every_engine!(
     openapi_shows_each_role_what_it_may_do,
     options_answer_per_role,
     without_roles_keys_have_full_access,
+    views_follow_schema_and_policy_reloads,
 );
 
 async fn tables_without_a_rule_answer_as_missing(engine: Engine) {
@@ -240,4 +241,22 @@ async fn without_roles_keys_have_full_access(engine: Engine) {
     r.expect(200);
     assert_eq!(ids(&r.json()), vec![1, 2, 3, 4, 5]);
     api.get("/orders").await.expect_error(401, "PGRST302");
+}
+
+async fn views_follow_schema_and_policy_reloads(engine: Engine) {
+    let api = shop(engine).await;
+    api.get_with("/eu_regions", &[CLERK]).await.expect_error(404, "PGRST205");
+    api.db.execute("CREATE VIEW eu_regions AS SELECT code FROM regions WHERE code = 'eu'").await;
+    dbapi_runtime::server::reload_schema(&api.state).await.unwrap();
+    // The clerk's `eu_*` rule takes in the new view once the schema is
+    // re-read; the cached view of the old schema is not used.
+    assert_eq!(api.get_with("/eu_regions", &[CLERK]).await.json(), json!([{"code": "eu"}]));
+    // A new document replaces the rules for the next request.
+    let mut config = support::roles::config();
+    config.roles.retain(|r| r.name != "clerk");
+    let policy = dbapi_runtime::policy::Policy::new(config).await.unwrap();
+    api.state.replace_policy(policy);
+    api.get_with("/eu_regions", &[CLERK]).await.expect_error(404, "PGRST205");
+    api.get_with("/orders", &[CLERK]).await.expect_error(404, "PGRST205");
+    api.get_with("/orders", &[READER]).await.expect(200);
 }
