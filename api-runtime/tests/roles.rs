@@ -9,7 +9,7 @@ mod support;
 
 use serde_json::json;
 use support::Engine;
-use support::roles::{CLERK, NOBODY, OWNER, READER, WRITER, ids, keys, shop};
+use support::roles::{CLERK, NOBODY, OWNER, PUTTER, READER, WRITER, ids, keys, shop};
 
 on_every_engine!(
     tables_without_a_rule_answer_as_missing,
@@ -231,6 +231,8 @@ async fn options_answer_per_role(engine: Engine) {
         allow(&api.send("OPTIONS", "/orders", &[CLERK], "").await).as_deref(),
         Some("OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE")
     );
+    // PUT alone is PUT alone, whatever POST and PATCH are.
+    assert_eq!(allow(&api.send("OPTIONS", "/orders", &[PUTTER], "").await).as_deref(), Some("OPTIONS,PUT"));
 }
 
 async fn without_roles_keys_have_full_access(engine: Engine) {

@@ -31,8 +31,10 @@ pub async fn table(
     let scope = state.scope(&identity);
     let schema = &scope.schema;
     let table = find_table(schema, profile(schema, &headers)?, &name)?;
-    let mut methods = table_methods(table);
-    // A role is answered with what it may do.
+    // A role is answered with what it may do of what the relation takes
+    // (the role's view narrows `writable`; the full table says what the
+    // database allows).
+    let mut methods = table_methods(scope.full_table(table).unwrap_or(table));
     if let Some(grants) = scope.grants(table) {
         let verbs = grants.verbs();
         methods.retain(|m| Verb::parse(m).is_none_or(|v| verbs.contains(v)));

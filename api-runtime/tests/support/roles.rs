@@ -40,6 +40,7 @@ pub const CLERK: (&str, &str) = ("apikey", "dbapi_clerk");
 pub const READER: (&str, &str) = ("apikey", "dbapi_reader");
 pub const WRITER: (&str, &str) = ("apikey", "dbapi_writer");
 pub const OWNER: (&str, &str) = ("apikey", "dbapi_owner");
+pub const PUTTER: (&str, &str) = ("apikey", "dbapi_putter");
 /// A key whose role `roles` does not define: it sees nothing.
 pub const NOBODY: (&str, &str) = ("apikey", "dbapi_nobody");
 
@@ -47,6 +48,7 @@ pub const NOBODY: (&str, &str) = ("apikey", "dbapi_nobody");
 ///   (GET), the view, tags (POST only), and `order_*` functions by POST.
 /// - reader: GET on every table, view and function.
 /// - writer: POST on audit, nothing else.
+/// - putter: PUT on orders, nothing else.
 /// - owner: GET on orders it owns (`${claims.sub}`) or that are public.
 pub const ROLES: &str = r#"
 roles:
@@ -74,6 +76,10 @@ roles:
     rules:
       - tables: [audit]
         verbs: [POST]
+  - name: putter
+    rules:
+      - tables: [orders]
+        verbs: [PUT]
   - name: owner
     rules:
       - tables: [orders]
@@ -83,9 +89,14 @@ roles:
 
 pub fn config() -> RuntimeConfig {
     let mut config: RuntimeConfig = serde_yaml::from_str(ROLES).expect("the roles document parses");
-    for (name, role) in
-        [("clerk", "clerk"), ("reader", "reader"), ("writer", "writer"), ("owner", "owner"), ("nobody", "ghost")]
-    {
+    for (name, role) in [
+        ("clerk", "clerk"),
+        ("reader", "reader"),
+        ("writer", "writer"),
+        ("owner", "owner"),
+        ("putter", "putter"),
+        ("nobody", "ghost"),
+    ] {
         config.api_keys.push(dbapi_crds::config::ApiKey {
             name: name.into(),
             role: role.into(),
