@@ -250,6 +250,14 @@ async fn claims_from_tokens_fill_row_filters(engine: Engine) {
     for hostile in ["u9,is_public.is.false", "u9),or(id.gt.0", "u2' OR '1'='1"] {
         assert_eq!(read(json!({ "sub": hostile })).await, vec![1, 3], "{hostile}");
     }
+    // A placeholder in the request's own URL is a literal value: only the
+    // configuration's filters name claims.
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).unwrap();
+    let claims = json!({"sub": "u2", "role": "owner", "exp": exp});
+    let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap();
+    let r = api.get_with("/orders?owner_id=eq.${claims.sub}", &[("authorization", &format!("Bearer {token}"))]).await;
+    r.expect(200);
+    assert_eq!(r.json(), json!([]));
     // The caller's own rows are its to read, and only those.
     let r = api.get_with("/orders?select=id,owner_id&is_public=is.false", &[support::roles::OWNER]).await;
     assert_eq!(r.json(), json!([]));
