@@ -16,6 +16,10 @@
 #                                median ratio, each against its own pgbench
 #   bench/run.sh --all           also W6 (hot) and W5 (insert, POST)
 #   bench/run.sh --writes        W5 only, then bench/bulk_insert.sh
+#   bench/run.sh --secured       also a run with an API key, a role with a
+#                                row filter and a rate limit too high to
+#                                trigger (issue 18: within 15 % of the
+#                                default run)
 #
 # Environment (all optional):
 #   SHARED_BENCH   the shared harness (default: <repo>/../shared/bench)
@@ -40,13 +44,14 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SHARED_BENCH=${SHARED_BENCH:-$(cd "$REPO/.." && pwd)/shared/bench}
 BIN=$REPO/target/release/dbapi-runtime
 
-QUICK=0 ALL=0 WRITES=0 POOLS="" READS="" REPEAT=1
+QUICK=0 ALL=0 WRITES=0 POOLS="" READS="" REPEAT=1 SECURED=0
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) QUICK=1 ;;
         --all) ALL=1 ;;
         --writes) WRITES=1 ;;
+        --secured) SECURED=1 ;;
         --pools) shift; [ $# -gt 0 ] || { echo "--pools needs a list, e.g. 8,16,32" >&2; exit 2; }
                  POOLS=${1//,/ } ;;
         --pools=*) POOLS=${1#--pools=}; POOLS=${POOLS//,/ } ;;
@@ -209,7 +214,21 @@ RUN_DIRS=()
 run_once() {   # $1 = "pool-N", "reads-N" or "" (runtime defaults), $2 = targets, $3 = repetition
     local variant=$1 targets=$2 rep=$3 cmd="$BIN serve --listen $LISTEN --admin-listen $ADMIN_LISTEN"
     local tag=${variant:-default}
+    local headers=""
     case $variant in
+        secured)
+            # A fixed, bench-only key: the runtime stores and compares its hash.
+            local key=dbapi_bench0000000000000000000000000000000000000000000000000000000000
+            headers="apikey: $key"
+            cat >"$CONF_DIR/secured.yaml" <<EOF
+apiKeys:
+- {name: bench, role: reader, hashes: [{sha256: $(printf %s "$key" | sha256sum | cut -d' ' -f1)}]}
+roles:
+- name: reader
+  rateLimit: {requestsPerMinute: 600000000, burst: 1000000}
+  rules: [{tables: ["*"], verbs: [GET, POST], rowFilter: "total=gte.0"}]
+EOF
+            ;;
         pool-*) printf 'database:\n  pool:\n    maxConnections: %s\n' "${variant#pool-}" >"$CONF_DIR/$variant.yaml" ;;
         reads-*) printf 'database:\n  pool:\n    readConnections: %s\n' "${variant#reads-}" >"$CONF_DIR/$variant.yaml" ;;
     esac
@@ -220,7 +239,7 @@ run_once() {   # $1 = "pool-N", "reads-N" or "" (runtime defaults), $2 = targets
     say "shared run.sh: TARGETS=\"$targets\" WORKLOADS=\"$WORKLOADS\" $tag -> $dir"
     mkdir -p "$dir"
     start_rss_sampler "$dir/rss.log"
-    RUN_ID=$run_id TARGETS=$targets OURS_CMD=$cmd OURS_VERSION="$VERSION, $tag" \
+    RUN_ID=$run_id TARGETS=$targets OURS_CMD=$cmd OURS_VERSION="$VERSION, $tag" OURS_HEADERS=$headers \
         "$SHARED_BENCH/run.sh" || say "shared run.sh exited with $?"
     stop_rss_sampler
     echo "$tag" >"$dir/pool"
@@ -235,6 +254,7 @@ for rep in $(seq "$REPEAT"); do
         else run_once "$variant" "ours" "$rep"; fi
     done
     if [ "$first" = 1 ]; then run_once "" "pgbench ours" "$rep"; fi
+    if [ "$SECURED" = 1 ]; then run_once secured "ours" "$rep"; fi
 done
 
 # ---------------------------------------------------------------- summary

@@ -176,14 +176,7 @@ fn read_documents(paths: &[PathBuf]) -> Result<RuntimeConfig, ConfigError> {
 /// The first setting of the shared document that this runtime cannot honour
 /// yet. Refusing it beats serving without the protection it asks for.
 pub fn unimplemented_setting(config: &RuntimeConfig) -> Option<&'static str> {
-    let auth = config.auth.as_ref();
-    if auth.is_some_and(|a| a.postgres_roles) {
-        Some("auth.postgresRoles")
-    } else if config.cache.is_some() {
-        Some("cache")
-    } else {
-        None
-    }
+    if config.cache.is_some() { Some("cache") } else { None }
 }
 
 #[cfg(test)]

@@ -52,6 +52,11 @@ pub async fn prepare_shared(
     crate::limits::validate(&config).map_err(StartupError::Settings)?;
     let deadline = crate::limits::database_deadline(&config);
     let db = Db::connect_exposing(database_url, &config.database.pool, &config.database.schemas, deadline).await?;
+    if config.auth.as_ref().is_some_and(|a| a.postgres_roles) && !matches!(db, Db::Postgres(..)) {
+        return Err(StartupError::Settings(
+            "auth.postgresRoles runs requests as PostgreSQL roles: remove it for MySQL/MariaDB and SQLite".into(),
+        ));
+    }
     let schema = introspect(&db, &config.database.schemas, &config.database.tables).await?;
     tracing::info!(
         engine = schema.engine.name(),

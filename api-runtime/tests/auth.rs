@@ -71,6 +71,14 @@ async fn keys_are_required_and_checked(engine: Engine) {
         assert!(refused.header("www-authenticate").unwrap().contains("invalid_token"));
         assert!(!refused.body.contains("dbapi_"), "the key is repeated: {}", refused.body);
     }
+    // A credential that is not text is refused, not ignored.
+    let unreadable = axum::http::HeaderValue::from_bytes("dbapi_é".as_bytes()).unwrap();
+    for name in ["apikey", "authorization"] {
+        let request = axum::http::Request::get("/notes").header(name, unreadable.clone());
+        api.request(request.body(axum::body::Body::empty()).unwrap()).await.expect_error(401, "DBAPI401");
+    }
+    // Another scheme is not a credential of ours.
+    api.get_with("/notes", &[("authorization", "Basic dXNlcjpwYXNz")]).await.expect_error(401, "PGRST302");
     // Writes are refused the same way, and nothing is written.
     api.post_with("/notes", &[("apikey", "dbapi_wrong")], r#"{"id":2,"body":"two"}"#).await.expect(401);
     assert_eq!(api.count("notes").await, 1);

@@ -228,6 +228,9 @@ fn empty_claims() -> Arc<serde_json::Value> {
     Arc::new(serde_json::Value::Object(Default::default()))
 }
 
+/// What an unreadable credential header counts as: no key's text.
+const UNREADABLE: &str = "\u{fffd}";
+
 /// What a request presents: key texts from `apikey` (Supabase's
 /// convention), `X-API-Key` and a bearer value that is not a JWT; the
 /// bearer value when it is one.
@@ -238,9 +241,16 @@ struct Credentials<'a> {
 
 impl<'a> Credentials<'a> {
     fn from_headers(headers: &'a HeaderMap) -> Credentials<'a> {
-        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+        // A value that is not text is still a credential sent: it becomes
+        // one that matches no key, so the request is refused, not served
+        // as anonymous.
+        let text = |name: &str| headers.get(name).map(|v| v.to_str().map_or(UNREADABLE, str::trim));
         let mut keys: Vec<&str> = ["apikey", "x-api-key"].into_iter().filter_map(text).collect();
+        // Another scheme (Basic, from a proxy) is not ours to judge.
         let bearer = text("authorization").and_then(|v| {
+            if v == UNREADABLE {
+                return Some(v);
+            }
             let (scheme, value) = v.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| value.trim())
         });
@@ -292,6 +302,26 @@ impl IntoResponse for AuthError {
     }
 }
 
+/// What `auth.postgresRoles` sets on PostgreSQL for this request, as
+/// PostgREST sets it. The credentials are left out of `request.headers`:
+/// a policy has the verified claims instead.
+fn database_session(role: &str, identity: &Identity, request: &Request) -> crate::db::session::Session {
+    const CREDENTIALS: [&str; 4] = ["authorization", "apikey", "x-api-key", "cookie"];
+    let headers: serde_json::Map<String, serde_json::Value> = request
+        .headers()
+        .iter()
+        .filter(|(name, _)| !CREDENTIALS.contains(&name.as_str()))
+        .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.into())))
+        .collect();
+    crate::db::session::Session {
+        role: role.to_string(),
+        claims: identity.claims.to_string(),
+        method: request.method().as_str().to_string(),
+        path: request.uri().path().to_string(),
+        headers: serde_json::Value::Object(headers).to_string(),
+    }
+}
+
 /// A new key and the document entry that accepts it, as `dbapi-runtime
 /// keygen` prints them: the key goes to the client, the entry (its hash
 /// only) into `apiKeys`.
@@ -320,7 +350,14 @@ pub async fn authenticate(State(state): State<Arc<AppState>>, mut request: Reque
         Ok(identity) => {
             let identity = Arc::new(identity);
             request.extensions_mut().insert(identity.clone());
-            let mut response = next.run(request).await;
+            let postgres_roles = policy.config.auth.as_ref().is_some_and(|a| a.postgres_roles);
+            let mut response = match identity.role.as_deref().filter(|_| postgres_roles) {
+                Some(role) => {
+                    let session = Arc::new(database_session(role, &identity, &request));
+                    crate::db::session::scope(session, next.run(request)).await
+                }
+                None => next.run(request).await,
+            };
             response.extensions_mut().insert(identity);
             response
         }

@@ -20,6 +20,7 @@ mod deadline;
 mod error;
 pub mod pipeline;
 pub mod pool;
+pub mod session;
 pub use error::DbError;
 use pipeline::Pipeline;
 use pool::{Connector, Lease, Pool};
@@ -204,6 +205,23 @@ impl Db {
         self.pipeline().filter(|_| !stmt.one_off)
     }
 
+    /// The request's PostgreSQL settings, when it has any.
+    fn session(&self) -> Option<std::sync::Arc<session::Session>> {
+        match self {
+            Db::Postgres(..) => session::current(),
+            _ => None,
+        }
+    }
+
+    /// The first row of a read, each column as text, run in a pooled
+    /// transaction that sets the request's settings first.
+    async fn first_row_in_session(&self, stmt: &Statement) -> Result<Option<Vec<Option<String>>>, DbError> {
+        let mut tx = self.begin().await?;
+        let rows = tx.fetch_text_rows(stmt).await?;
+        tx.commit().await?;
+        Ok(rows.into_iter().next())
+    }
+
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), DbError> {
         per_engine!(self, Db, p => leased(p).await?.run(|c| sqlx::query("SELECT 1").execute(c)).await.map(drop)?);
@@ -212,9 +230,16 @@ impl Db {
 
     /// Runs a read statement whose single row is (body, page_rows, total).
     pub async fn fetch_read(&self, stmt: &Statement) -> Result<ReadOutput, DbError> {
+        let session = self.session();
         read_once_more(|| async {
             if let Some(pipeline) = self.pipeline_for(stmt) {
-                return pipeline.fetch_read(stmt).await;
+                return pipeline.fetch_read(stmt, session.as_deref()).await;
+            }
+            if session.is_some() {
+                let mut tx = self.begin().await?;
+                let output = tx.fetch_read(stmt).await?;
+                tx.commit().await?;
+                return Ok(output);
             }
             Ok(per_engine!(self, Db, p => read_output(&leased(p).await?.run(|c| bound(stmt).fetch_one(c)).await?)?))
         })
@@ -224,9 +249,16 @@ impl Db {
     /// Runs a statement whose first column of the first row is an integer
     /// (counts and estimates).
     pub async fn fetch_i64(&self, stmt: &Statement) -> Result<Option<i64>, DbError> {
+        let session = self.session();
         read_once_more(|| async {
             if let Some(pipeline) = self.pipeline_for(stmt) {
-                return pipeline.fetch_i64(stmt).await;
+                return pipeline.fetch_i64(stmt, session.as_deref()).await;
+            }
+            if session.is_some() {
+                let first = self.first_row_in_session(stmt).await?.and_then(|row| row.into_iter().next().flatten());
+                return first
+                    .map(|text| text.trim().parse().map_err(|_| DbError::Other(format!("not an integer: {text}"))))
+                    .transpose();
             }
             let value: Option<Option<i64>> = per_engine!(self, Db, p => {
                 let row = leased(p).await?.run(|c| bound(stmt).fetch_optional(c)).await?;
@@ -240,9 +272,13 @@ impl Db {
     /// Runs a statement whose first column of the first row is text (for
     /// `EXPLAIN (FORMAT JSON)`).
     pub async fn fetch_text(&self, stmt: &Statement) -> Result<Option<String>, DbError> {
+        let session = self.session();
         read_once_more(|| async {
             if let Some(pipeline) = self.pipeline_for(stmt) {
-                return pipeline.fetch_text(stmt).await;
+                return pipeline.fetch_text(stmt, session.as_deref()).await;
+            }
+            if session.is_some() {
+                return Ok(self.first_row_in_session(stmt).await?.and_then(|row| row.into_iter().next().flatten()));
             }
             Ok(per_engine!(self, Db, p => {
                 let row = leased(p).await?.run(|c| bound(stmt).fetch_optional(c)).await?;
@@ -252,8 +288,17 @@ impl Db {
         .await
     }
 
-    /// Starts a transaction: every write of a request runs in one.
+    /// Starts a transaction: every write of a request runs in one. The
+    /// request's PostgreSQL settings, if any, are set first.
     pub async fn begin(&self) -> Result<Tx, DbError> {
+        let mut tx = self.begin_plain().await?;
+        if let Some(session) = self.session() {
+            tx.fetch_text_rows(&session.statement()).await?;
+        }
+        Ok(tx)
+    }
+
+    async fn begin_plain(&self) -> Result<Tx, DbError> {
         Ok(match self {
             Db::Postgres(p, _) => Tx::Postgres(Conn::begin(p, "BEGIN").await?),
             Db::MySql(p) => Tx::MySql(Conn::begin(p, "BEGIN").await?),
@@ -265,8 +310,12 @@ impl Db {
     }
 
     /// A connection for a request that runs exactly one statement: no
-    /// transaction around it (see [`Conn::autocommit`]).
+    /// transaction around it (see [`Conn::autocommit`]), unless the
+    /// request's PostgreSQL settings need one.
     pub async fn autocommit(&self) -> Result<Tx, DbError> {
+        if self.session().is_some() {
+            return self.begin().await;
+        }
         Ok(match self {
             Db::Postgres(p, _) => Tx::Postgres(Conn::autocommit(p).await?),
             Db::MySql(p) => Tx::MySql(Conn::autocommit(p).await?),

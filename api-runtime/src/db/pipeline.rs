@@ -34,6 +34,11 @@ use tokio::sync::Semaphore;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, NoTls, Row};
 
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::task::Poll;
+
+use super::session::Session;
 use super::{DbError, Param, ReadOutput, Statement};
 
 /// Reads in flight on one connection beyond which others wait for a
@@ -79,6 +84,10 @@ struct Shared {
     /// SQL text -> its statements, one per list of parameter types (the
     /// same text may be bound with values of other types).
     prepared: Mutex<HashMap<String, Vec<Prepared>>>,
+    /// Reads send their messages under the shared side; a request with
+    /// settings sends its transaction under the exclusive side, so no other
+    /// read's messages fall inside it.
+    send_order: tokio::sync::RwLock<()>,
 }
 
 /// A statement prepared for values of these types.
@@ -135,9 +144,11 @@ impl Pipeline {
         self.inner.slots[0].connection(&self.inner).await.map(drop)
     }
 
-    /// Runs a read statement whose single row is (body, page_rows, total).
-    pub async fn fetch_read(&self, stmt: &Statement) -> Result<ReadOutput, DbError> {
-        let row = self.query_opt(stmt).await?.ok_or_else(|| DbError::Other("a read returned no row".into()))?;
+    /// Runs a read statement whose single row is (body, page_rows, total),
+    /// with the request's `session` settings when it has some.
+    pub async fn fetch_read(&self, stmt: &Statement, session: Option<&Session>) -> Result<ReadOutput, DbError> {
+        let row =
+            self.query_opt(stmt, session).await?.ok_or_else(|| DbError::Other("a read returned no row".into()))?;
         Ok(ReadOutput {
             body: row.try_get::<_, Option<AnyText>>(0).map_err(other)?.map_or_else(|| "[]".into(), |t| t.0),
             page_rows: row.try_get::<_, Option<AnyInt>>(1).map_err(other)?.map_or(0, |n| n.0),
@@ -146,14 +157,14 @@ impl Pipeline {
     }
 
     /// The first column of the first row as an integer.
-    pub async fn fetch_i64(&self, stmt: &Statement) -> Result<Option<i64>, DbError> {
-        let Some(row) = self.query_opt(stmt).await? else { return Ok(None) };
+    pub async fn fetch_i64(&self, stmt: &Statement, session: Option<&Session>) -> Result<Option<i64>, DbError> {
+        let Some(row) = self.query_opt(stmt, session).await? else { return Ok(None) };
         Ok(row.try_get::<_, Option<AnyInt>>(0).map_err(other)?.map(|n| n.0))
     }
 
     /// The first column of the first row as text.
-    pub async fn fetch_text(&self, stmt: &Statement) -> Result<Option<String>, DbError> {
-        let Some(row) = self.query_opt(stmt).await? else { return Ok(None) };
+    pub async fn fetch_text(&self, stmt: &Statement, session: Option<&Session>) -> Result<Option<String>, DbError> {
+        let Some(row) = self.query_opt(stmt, session).await? else { return Ok(None) };
         Ok(row.try_get::<_, Option<AnyText>>(0).map_err(other)?.map(|t| t.0))
     }
 
@@ -175,7 +186,7 @@ impl Pipeline {
         }
     }
 
-    async fn query_opt(&self, stmt: &Statement) -> Result<Option<Row>, DbError> {
+    async fn query_opt(&self, stmt: &Statement, session: Option<&Session>) -> Result<Option<Row>, DbError> {
         let inner = &self.inner;
         let _place = tokio::time::timeout(inner.acquire_timeout, inner.places.acquire())
             .await
@@ -186,18 +197,36 @@ impl Pipeline {
         slot.in_flight.fetch_add(1, Ordering::Relaxed);
         let _in_flight = InFlight(slot);
         let shared = slot.connection(inner).await.map_err(unavailable)?;
-        let result = async {
-            let prepared = shared.prepare(stmt).await?;
-            let params: Vec<&(dyn ToSql + Sync)> = stmt.params.iter().map(|p| p as _).collect();
-            shared.client.query_opt(&prepared, &params).await.map_err(DbError::from)
-        }
-        .await;
+        let result = match session {
+            None => shared.query_opt(stmt).await,
+            Some(session) => shared.query_opt_in_session(session, stmt).await,
+        };
         if let Err(DbError::Lost(reason)) = &result {
             tracing::warn!(%reason, "a pipelined database connection was closed; replacing it and checking the others");
             slot.discard(&shared);
             inner.losses.fetch_add(1, Ordering::AcqRel);
         }
         result
+    }
+}
+
+/// Polls `future` once and says what it gave.
+async fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+    let mut future = future;
+    std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await
+}
+
+/// The output of a future polled once already (`first`).
+async fn finish<T, E, F: Future<Output = Result<T, E>>>(
+    future: Pin<&mut F>,
+    first: Poll<Result<T, E>>,
+) -> Result<T, DbError>
+where
+    DbError: From<E>,
+{
+    match first {
+        Poll::Ready(result) => result.map_err(DbError::from),
+        Poll::Pending => future.await.map_err(DbError::from),
     }
 }
 
@@ -238,8 +267,13 @@ impl Slot {
                 tracing::warn!(error = %e, "pipelined database connection ended");
             }
         });
-        let shared =
-            Arc::new(Shared { client, opened: Instant::now(), vetted_at, prepared: Mutex::new(HashMap::new()) });
+        let shared = Arc::new(Shared {
+            client,
+            opened: Instant::now(),
+            vetted_at,
+            prepared: Mutex::new(HashMap::new()),
+            send_order: tokio::sync::RwLock::new(()),
+        });
         *self.current.lock().expect("not poisoned") = Some(shared.clone());
         Ok(shared)
     }
@@ -260,6 +294,57 @@ impl Slot {
 }
 
 impl Shared {
+    /// One read on its own. Its messages go out under the shared side of
+    /// `send_order`, so none lands inside another request's transaction.
+    async fn query_opt(&self, stmt: &Statement) -> Result<Option<Row>, DbError> {
+        let prepared = self.prepare(stmt).await?;
+        let params: Vec<&(dyn ToSql + Sync)> = stmt.params.iter().map(|p| p as _).collect();
+        let mut read = pin!(self.client.query_opt(&prepared, &params));
+        // tokio-postgres sends a query's messages when it is first polled.
+        let first = {
+            let _order = self.send_order.read().await;
+            poll_once(read.as_mut()).await
+        };
+        match first {
+            Poll::Ready(result) => result.map_err(DbError::from),
+            Poll::Pending => read.await.map_err(DbError::from),
+        }
+    }
+
+    /// `BEGIN; set the request's settings; the read; COMMIT`, sent back to
+    /// back under the exclusive side of `send_order`: the connection runs
+    /// them in a row, and the other reads it carries are pipelined before
+    /// and after.
+    async fn query_opt_in_session(&self, session: &Session, stmt: &Statement) -> Result<Option<Row>, DbError> {
+        let settings = session.statement();
+        let set = self.prepare(&settings).await?;
+        let prepared = self.prepare(stmt).await?;
+        let set_params: Vec<&(dyn ToSql + Sync)> = settings.params.iter().map(|p| p as _).collect();
+        let params: Vec<&(dyn ToSql + Sync)> = stmt.params.iter().map(|p| p as _).collect();
+        let mut begin = pin!(self.client.batch_execute("BEGIN"));
+        let mut set = pin!(self.client.query(&set, &set_params));
+        let mut read = pin!(self.client.query_opt(&prepared, &params));
+        let mut commit = pin!(self.client.batch_execute("COMMIT"));
+        let firsts = {
+            let _order = self.send_order.write().await;
+            (
+                poll_once(begin.as_mut()).await,
+                poll_once(set.as_mut()).await,
+                poll_once(read.as_mut()).await,
+                poll_once(commit.as_mut()).await,
+            )
+        };
+        let begun = finish(begin, firsts.0).await;
+        let set = finish(set, firsts.1).await;
+        let read = finish(read, firsts.2).await;
+        let committed = finish(commit, firsts.3).await;
+        begun?;
+        set?;
+        let row = read?;
+        committed?;
+        Ok(row)
+    }
+
     async fn prepare(&self, stmt: &Statement) -> Result<tokio_postgres::Statement, DbError> {
         let types = || stmt.params.iter().map(Param::pg_type);
         if let Some(found) =

@@ -225,7 +225,7 @@ fn status_for_database_code(code: &str) -> StatusCode {
         "23505" | "23503" | "23000" | "2067" | "1555" | "787" => StatusCode::CONFLICT,
         "42501" => StatusCode::FORBIDDEN,
         // A table dropped since the schema was read (until the next reload).
-        "42P01" => StatusCode::NOT_FOUND,
+        "42P01" | "42S02" => StatusCode::NOT_FOUND,
         "42883" | "42804" | "2201B" => StatusCode::BAD_REQUEST,
         // RAISE EXCEPTION (MySQL: SIGNAL) in a function: the client's error.
         "P0001" => StatusCode::BAD_REQUEST,
@@ -239,6 +239,13 @@ fn status_for_database_code(code: &str) -> StatusCode {
         "57014" => StatusCode::GATEWAY_TIMEOUT,
         c if c.starts_with("22") || c.starts_with("23") => StatusCode::BAD_REQUEST,
         c if c.starts_with("08") || c.starts_with("53") => StatusCode::SERVICE_UNAVAILABLE,
+        // Infinite recursion in a policy or view is the schema's fault.
+        "42P17" => StatusCode::INTERNAL_SERVER_ERROR,
+        // The rest of class 42 is what a request's values can provoke: a
+        // malformed tsquery or regular expression (42601, MariaDB's 42000),
+        // an unknown text search configuration (42704). PostgREST answers
+        // them 400 too.
+        c if c.starts_with("42") => StatusCode::BAD_REQUEST,
         // MySQL's HY000 covers bad JSON and bad regular expressions in
         // values; SQLite's 1 is its generic error, raised for malformed
         // JSON values in filters.
@@ -296,5 +303,10 @@ mod tests {
         assert_eq!(status_for_database_code("22P02"), StatusCode::BAD_REQUEST);
         assert_eq!(status_for_database_code("XX000"), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(status_for_database_code("08006"), StatusCode::SERVICE_UNAVAILABLE);
+        // Values the database refuses to read (`fts.(`, `match.(`, `fts(nope).x`).
+        for code in ["42601", "42000", "42704"] {
+            assert_eq!(status_for_database_code(code), StatusCode::BAD_REQUEST, "{code}");
+        }
+        assert_eq!(status_for_database_code("42P17"), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -3,7 +3,8 @@
 //! cross-cutting concerns.
 
 pub mod error;
-mod negotiate;
+mod extract;
+pub mod negotiate;
 mod options;
 mod read;
 mod rpc;

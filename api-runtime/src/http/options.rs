@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -20,6 +20,7 @@ use crate::schema::{Table, Volatility};
 
 use super::AppState;
 use super::error::ApiError;
+use super::extract::Path;
 use super::read::profile;
 
 pub async fn table(

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
@@ -19,6 +19,7 @@ use crate::sql::{render_count, render_read, render_read_in_zone, render_set_time
 
 use super::AppState;
 use super::error::ApiError;
+use super::extract::Path;
 use super::negotiate::{Negotiated, Representation, negotiate, strip_nulls};
 
 pub async fn read(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
@@ -24,6 +24,7 @@ use crate::sql::{render_read, render_void_call};
 
 use super::AppState;
 use super::error::ApiError;
+use super::extract::Path;
 use super::negotiate::Representation;
 use super::read::{ReadRequest, profile, profile_from, read_response, without_nulls};
 use super::write::body_bytes;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 
@@ -24,6 +24,7 @@ use super::{
 };
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::http::extract::Path;
 
 pub async fn insert(
     State(state): State<Arc<AppState>>,
