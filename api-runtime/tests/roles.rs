@@ -9,7 +9,7 @@ mod support;
 
 use serde_json::json;
 use support::Engine;
-use support::roles::{CLERK, NOBODY, OWNER, PUTTER, READER, WRITER, ids, keys, shop};
+use support::roles::{CLERK, EUROPE, NOBODY, OWNER, PUTTER, READER, WRITER, ids, keys, shop};
 
 on_every_engine!(
     tables_without_a_rule_answer_as_missing,
@@ -163,6 +163,15 @@ async fn row_filters_narrow_reads_heads_and_counts(engine: Engine) {
     // A filter naming a claim the caller lacks is false, as NULL: keys
     // carry no claims, so the owner sees the public orders only.
     assert_eq!(ids(&api.get_with("/orders?order=id", &[OWNER]).await.json()), vec![1, 3]);
+    // A `*` rule's filter applies where its column exists; elsewhere the
+    // rule grants no rows (never a 500, never every row).
+    let r = api.get_with("/customers?order=id", &[EUROPE]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(ids(&r.json()), vec![1, 3]);
+    assert_eq!(ids(&api.get_with("/orders?order=id", &[EUROPE]).await.json()), vec![1, 2, 4]);
+    assert_eq!(api.get_with("/tags", &[EUROPE]).await.json(), json!([]));
+    let counted = api.get_with("/audit", &[EUROPE, ("prefer", "count=exact")]).await;
+    assert_eq!((counted.body.as_str(), counted.header("content-range")), ("[]", Some("*/0")));
     // The view has no filter of its own for the clerk.
     assert_eq!(ids(&api.get_with("/eu_orders?order=id", &[CLERK]).await.json()), vec![1, 2, 4]);
 }

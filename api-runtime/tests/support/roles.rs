@@ -41,6 +41,7 @@ pub const READER: (&str, &str) = ("apikey", "dbapi_reader");
 pub const WRITER: (&str, &str) = ("apikey", "dbapi_writer");
 pub const OWNER: (&str, &str) = ("apikey", "dbapi_owner");
 pub const PUTTER: (&str, &str) = ("apikey", "dbapi_putter");
+pub const EUROPE: (&str, &str) = ("apikey", "dbapi_europe");
 /// A key whose role `roles` does not define: it sees nothing.
 pub const NOBODY: (&str, &str) = ("apikey", "dbapi_nobody");
 
@@ -49,6 +50,8 @@ pub const NOBODY: (&str, &str) = ("apikey", "dbapi_nobody");
 /// - reader: GET on every table, view and function.
 /// - writer: POST on audit, nothing else.
 /// - putter: PUT on orders, nothing else.
+/// - europe: GET on everything, rows of region `eu` (tables without a
+///   `region` column: none).
 /// - owner: GET on orders it owns (`${claims.sub}`) or that are public.
 pub const ROLES: &str = r#"
 roles:
@@ -80,6 +83,11 @@ roles:
     rules:
       - tables: [orders]
         verbs: [PUT]
+  - name: europe
+    rules:
+      - tables: ["*"]
+        verbs: [GET]
+        rowFilter: region=eq.eu
   - name: owner
     rules:
       - tables: [orders]
@@ -95,6 +103,7 @@ pub fn config() -> RuntimeConfig {
         ("writer", "writer"),
         ("owner", "owner"),
         ("putter", "putter"),
+        ("europe", "europe"),
         ("nobody", "ghost"),
     ] {
         config.api_keys.push(dbapi_crds::config::ApiKey {

@@ -96,7 +96,7 @@ impl Access {
         {
             return view.clone();
         }
-        let view = Arc::new(RoleView::build(rules, schema));
+        let view = Arc::new(RoleView::build(&key, rules, schema));
         views.insert(key, (schema.clone(), view.clone()));
         view
     }
@@ -112,11 +112,20 @@ pub struct RoleView {
 }
 
 impl RoleView {
-    pub fn build(rules: &RoleRules, full: &Schema) -> RoleView {
+    pub fn build(role: &str, rules: &RoleRules, full: &Schema) -> RoleView {
         let mut grants = HashMap::new();
         let mut tables = BTreeMap::new();
         for (key, table) in &full.tables {
-            let Some(g) = rules.table(&table.name) else { continue };
+            let Some(mut g) = rules.table(&table.name) else { continue };
+            // A filter naming a column the table lacks (a `*` rule's filter
+            // meant for other tables) grants no rows here.
+            if g.retain_filters(|f| rules::names_only(f, &|c| table.column(c).is_some())) {
+                tracing::warn!(
+                    role,
+                    table = %table.name,
+                    "a rowFilter of this role names a column the table lacks: that rule grants no rows of it"
+                );
+            }
             let mut table = table.clone();
             if let Some(columns) = g.known_columns() {
                 table.columns.retain(|c| columns.contains(&c.name));

@@ -124,6 +124,21 @@ impl TableGrants {
         verbs
     }
 
+    /// Drops the rule filters `applies` refuses (they name a column the
+    /// table lacks): such a rule grants no rows there. Returns whether any
+    /// was dropped.
+    pub fn retain_filters(&mut self, applies: impl Fn(&[Condition]) -> bool) -> bool {
+        let mut dropped = false;
+        for grant in self.grants.iter_mut().flatten() {
+            if let RowFilter::Any(filters) = &mut grant.rows {
+                let before = filters.len();
+                filters.retain(|f| applies(f));
+                dropped |= filters.len() != before;
+            }
+        }
+        dropped
+    }
+
     /// The columns the role knows of: those GET shows when it may read,
     /// else those any granted verb names (`None`: all).
     pub fn known_columns(&self) -> Option<BTreeSet<String>> {
@@ -245,6 +260,14 @@ fn parse_row_filter(text: &str) -> Result<RuleFilter, String> {
         conditions.push(condition);
     }
     Ok(conditions.into())
+}
+
+/// Whether every column a rule's filter names passes `exists`.
+pub fn names_only(conditions: &[Condition], exists: &dyn Fn(&str) -> bool) -> bool {
+    conditions.iter().all(|c| match c {
+        Condition::Filter(f) => exists(&f.field.name),
+        Condition::Group { children, .. } => names_only(children, exists),
+    })
 }
 
 /// Every value of a condition tree, mutably.

@@ -115,6 +115,10 @@ impl Scope {
         let full = self.full_table(table).ok_or_else(|| PlanError::BadRule {
             message: format!("a row filter applies to {}, which is not a table of the schema", table.name),
         })?;
+        if filters.is_empty() {
+            // Every filter that applied named a column the table lacks.
+            return Ok(Some(PlannedCondition::Unknown));
+        }
         let mut alternatives = Vec::with_capacity(filters.len());
         for filter in filters {
             let children = filter
