@@ -220,13 +220,7 @@ fn read_documents(paths: &[PathBuf]) -> Result<RuntimeConfig, ConfigError> {
 /// The first setting of the shared document that this runtime cannot honour
 /// yet. Refusing it beats serving without the protection it asks for.
 pub fn unimplemented_setting(config: &RuntimeConfig) -> Option<&'static str> {
-    if !config.roles.is_empty() {
-        Some("roles")
-    } else if config.cache.is_some() {
-        Some("cache")
-    } else {
-        None
-    }
+    if config.cache.is_some() { Some("cache") } else { None }
 }
 
 #[cfg(test)]
@@ -277,6 +271,9 @@ mod tests {
         std::fs::write(&b, "cache: {defaultTtlSeconds: 5}\n").unwrap();
         let err = load(&two).unwrap_err().to_string();
         assert!(err.contains("cache") && err.contains("not implemented"), "{err}");
+        // Roles are enforced, so a document with them loads.
+        std::fs::write(&b, "roles: [{name: reader, rules: [{tables: ['*'], verbs: [GET]}]}]\n").unwrap();
+        assert_eq!(load(&two).unwrap().roles.len(), 1);
         // Rate limits are implemented (per client IP).
         std::fs::write(&b, "rateLimit: {requestsPerMinute: 5, burst: 1}\n").unwrap();
         assert_eq!(load(&two).unwrap().rate_limit.map(|r| r.requests_per_minute), Some(5));

@@ -170,6 +170,11 @@ impl From<PlanError> for ApiError {
                     .details(format!("The call {signature} fits more than one overload"))
                     .hint("Rename the overloaded functions, or name a parameter only one of them has.")
             }
+            PlanError::PermissionDenied { details, .. } => ApiError::new(StatusCode::FORBIDDEN, "42501", message)
+                .details(details)
+                .hint("The caller's role is not granted this; see roles in the configuration."),
+            PlanError::BadRule { .. } => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "DBAPI500", message)
+                .hint("Fix the role's rule in the configuration; the server log names it."),
             PlanError::UncallableFunction { reason, .. } => ApiError::new(StatusCode::NOT_FOUND, "PGRST202", message)
                 .details(reason)
                 .hint("Wrap it in a function with named parameters that returns a table, a type or a value."),

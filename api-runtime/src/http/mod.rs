@@ -94,6 +94,12 @@ impl AppState {
         self.schema.load_full()
     }
 
+    /// What a request of `identity` may see and do: its role's view of the
+    /// current schema, or the whole schema on an open API.
+    pub fn scope(&self, identity: &crate::auth::Identity) -> crate::plan::access::Scope {
+        self.policy().scope(identity, self.schema())
+    }
+
     /// Swaps in a freshly introspected schema atomically.
     pub fn replace_schema(&self, schema: Schema) {
         self.schema.store(Arc::new(schema));
@@ -193,13 +199,18 @@ async fn metrics() -> Response {
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], crate::metrics::global().render()).into_response()
 }
 
-async fn openapi_document(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let schema = state.schema();
-    let profile = read::profile(&schema, &headers)?;
-    let doc = crate::openapi::served_under(
-        crate::openapi::document(&schema, profile, state.config.api.max_rows),
-        state.config.api.prefix(),
-    );
+async fn openapi_document(
+    State(state): State<Arc<AppState>>,
+    axum::Extension(identity): axum::Extension<Arc<crate::auth::Identity>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    // The caller's role sees what it may do, and nothing else.
+    let scope = state.scope(&identity);
+    let schema = &scope.schema;
+    let profile = read::profile(schema, &headers)?;
+    let doc = crate::openapi::document(schema, profile, state.config.api.max_rows);
+    let doc =
+        crate::openapi::served_under(crate::openapi::only_granted(doc, &scope, profile), state.config.api.prefix());
     let body = serde_json::to_vec(&doc).map_err(|e| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "DBAPI500", "Could not render the OpenAPI document")
             .details(e.to_string())

@@ -6,13 +6,15 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
 use tower::ServiceExt;
 
+use crate::auth::Identity;
+use crate::plan::access::Verb;
 use crate::plan::{find_functions, find_table};
 use crate::schema::{Table, Volatility};
 
@@ -23,23 +25,39 @@ use super::read::profile;
 
 pub async fn table(
     State(state): State<Arc<AppState>>,
+    Extension(identity): Extension<Arc<Identity>>,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let schema = state.schema();
-    let table = find_table(&schema, profile(&schema, &headers)?, &name)?;
-    Ok(allow(&table_methods(table).join(",")))
+    let scope = state.scope(&identity);
+    let schema = &scope.schema;
+    let table = find_table(schema, profile(schema, &headers)?, &name)?;
+    // A role is answered with what it may do of what the relation takes
+    // (the role's view narrows `writable`; the full table says what the
+    // database allows).
+    let mut methods = table_methods(scope.full_table(table).unwrap_or(table));
+    if let Some(grants) = scope.grants(table) {
+        let verbs = grants.verbs();
+        methods.retain(|m| Verb::parse(m).is_none_or(|v| verbs.contains(v)));
+    }
+    Ok(allow(&methods.join(",")))
 }
 
 pub async fn function(
     State(state): State<Arc<AppState>>,
+    Extension(identity): Extension<Arc<Identity>>,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let schema = state.schema();
-    let overloads = find_functions(&schema, profile(&schema, &headers)?, &name, &[])?;
+    let scope = state.scope(&identity);
+    let schema = &scope.schema;
+    let overloads = find_functions(schema, profile(schema, &headers)?, &name, &[])?;
     let reads = overloads.iter().any(|f| f.volatility != Volatility::Volatile);
-    Ok(allow(if reads { "OPTIONS,GET,HEAD,POST" } else { "OPTIONS,POST" }))
+    let mut methods = if reads { vec!["OPTIONS", "GET", "HEAD", "POST"] } else { vec!["OPTIONS", "POST"] };
+    if let Some(verbs) = scope.function_verbs(&overloads[0]) {
+        methods.retain(|m| Verb::parse(m).is_none_or(|v| verbs.contains(v)));
+    }
+    Ok(allow(&methods.join(",")))
 }
 
 /// Sends an `OPTIONS` that is not a CORS preflight (no

@@ -2,15 +2,18 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::auth::Identity;
 use crate::db::ReadOutput;
 use crate::grammar::{
     ApiQuery, CountPreference, Preferences, RangeHeader, parse_prefer, parse_query, parse_range_header,
 };
-use crate::plan::{Page, PlannedItem, ReadPlan, plan_read};
+use crate::plan::access::Verb;
+use crate::plan::{Page, PlannedItem, ReadPlan, find_table, plan_read};
 use crate::schema::{Engine, Schema};
 use crate::sql::{render_count, render_read, render_read_in_zone, render_set_time_zone, render_time_zone_check};
 
@@ -21,15 +24,21 @@ use super::negotiate::{Negotiated, Representation, negotiate, strip_nulls};
 
 pub async fn read(
     State(state): State<Arc<AppState>>,
+    Extension(identity): Extension<Arc<Identity>>,
+    method: Method,
     Path(table): Path<String>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let schema = state.schema();
-    let profile = profile(&schema, &headers)?;
+    let scope = state.scope(&identity);
+    let schema = &scope.schema;
+    let profile = profile(schema, &headers)?;
+    let verb = if method == Method::HEAD { Verb::Head } else { Verb::Get };
+    scope.check_verb(find_table(schema, profile, &table)?, verb)?;
     let ReadRequest { query, prefs, negotiated, page } =
         ReadRequest::parse(&state, &headers, uri.query().unwrap_or(""))?;
-    let mut plan = plan_read(&schema, profile, &table, &query, page)?;
+    let mut plan = plan_read(schema, profile, &table, &query, page)?;
+    scope.restrict(&mut plan, Some(verb))?;
     plan.cap_embeds(state.config.api.max_rows);
 
     // Only PostgreSQL has planner estimates; elsewhere planned and

@@ -7,15 +7,18 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
+use crate::auth::Identity;
 use crate::db::{ReadOutput, Tx};
 use crate::grammar::{CountPreference, Preferences};
-use crate::plan::{CallArgs, CallPlan, ReadPlan, plan_call};
+use crate::plan::access::{Scope, Verb};
+use crate::plan::{CallArgs, CallPlan, ReadPlan, find_functions, plan_call};
 use crate::schema::{Function, Schema, ValueKind, Volatility};
 use crate::sql::{render_read, render_void_call};
 
@@ -28,16 +31,22 @@ use super::write::body_bytes;
 
 pub async fn call_get(
     State(state): State<Arc<AppState>>,
+    Extension(identity): Extension<Arc<Identity>>,
+    method: Method,
     Path(name): Path<String>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let schema = state.schema();
-    let profile = profile(&schema, &headers)?;
-    let (named, rest) = split_arguments(&schema, profile, &name, uri.query().unwrap_or(""));
+    let scope = state.scope(&identity);
+    let schema = &scope.schema;
+    let profile = profile(schema, &headers)?;
+    let verb = if method == Method::HEAD { Verb::Head } else { Verb::Get };
+    check_granted(&scope, profile, &name, verb)?;
+    let (named, rest) = split_arguments(schema, profile, &name, uri.query().unwrap_or(""));
     let request = ReadRequest::parse(&state, &headers, &rest)?;
     let args = CallArgs { named, ..CallArgs::default() };
-    let mut plan = plan_call(&schema, profile, &name, &args, &request.query, request.page)?;
+    let mut plan = plan_call(schema, profile, &name, &args, &request.query, request.page)?;
+    restrict_embeds(&scope, &mut plan)?;
     plan.cap_embeds(state.config.api.max_rows);
     let function = plan.function();
     if function.volatility == Volatility::Volatile {
@@ -65,13 +74,16 @@ pub async fn call_get(
 
 pub async fn call_post(
     State(state): State<Arc<AppState>>,
+    Extension(identity): Extension<Arc<Identity>>,
     Path(name): Path<String>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let schema = state.schema();
-    let profile = profile_from(&schema, &headers, "content-profile")?;
+    let scope = state.scope(&identity);
+    let schema = &scope.schema;
+    let profile = profile_from(schema, &headers, "content-profile")?;
+    check_granted(&scope, profile, &name, Verb::Post)?;
     let request = ReadRequest::parse(&state, &headers, uri.query().unwrap_or(""))?;
     let (bytes, form) = body_bytes(&state, &headers, body).await?;
     let body = match form {
@@ -86,10 +98,11 @@ pub async fn call_post(
         _ => Map::new(),
     };
     let args = CallArgs { named, body: Some(body), single_object: request.prefs.single_object_params == Some(true) };
-    let mut plan = plan_call(&schema, profile, &name, &args, &request.query, request.page)?;
+    let mut plan = plan_call(schema, profile, &name, &args, &request.query, request.page)?;
+    restrict_embeds(&scope, &mut plan)?;
     plan.cap_embeds(state.config.api.max_rows);
     let mut tx = state.db.begin().await?;
-    let outcome = run_in(&mut tx, &schema, &plan, &request).await;
+    let outcome = run_in(&mut tx, schema, &plan, &request).await;
     match outcome {
         Ok(response) => {
             tx.finish(request.prefs.tx_rollback != Some(true)).await?;
@@ -100,6 +113,25 @@ pub async fn call_post(
             Err(e)
         }
     }
+}
+
+/// 404 for a function the role has no rule naming (it is not in its
+/// view), 403 `42501` when no rule naming it grants `verb`.
+fn check_granted(scope: &Scope, profile: &str, name: &str, verb: Verb) -> Result<(), ApiError> {
+    if scope.is_restricted() {
+        let overloads = find_functions(&scope.schema, profile, name, &[])?;
+        scope.check_function(&overloads[0], verb)?;
+    }
+    Ok(())
+}
+
+/// A function's result rows are its own (the function is trusted), but
+/// what is embedded from them follows the embedded tables' GET rules.
+fn restrict_embeds<'s>(scope: &'s Scope, plan: &mut CallPlan<'s>) -> Result<(), ApiError> {
+    if let CallPlan::Read(read) = plan {
+        scope.restrict(read, None)?;
+    }
+    Ok(())
 }
 
 async fn run_in(

@@ -5,6 +5,7 @@
 //! objects. Operators the engine cannot express are refused here with a
 //! clear 400 instead of producing wrong results.
 
+pub mod access;
 mod call;
 mod read;
 mod write;
@@ -62,6 +63,14 @@ pub enum PlanError {
     AmbiguousFunction { signature: String, candidates: Vec<String> },
     #[error("The function {name} cannot be called")]
     UncallableFunction { name: String, reason: String },
+    /// A verb the caller's role is not granted on a table or function it
+    /// can see (PostgreSQL's wording and code, 42501).
+    #[error("permission denied for {kind} {name}")]
+    PermissionDenied { kind: &'static str, name: String, details: String },
+    /// A role's rule that cannot apply to the table it names (a row filter
+    /// on a column the table lacks): the configuration's fault.
+    #[error("{message}")]
+    BadRule { message: String },
 }
 
 /// One of the relationships an ambiguous embed could mean, as PostgREST

@@ -125,6 +125,9 @@ pub enum PlannedCondition<'s> {
         label: String,
         exists: bool,
     },
+    /// Neither true nor false, as SQL NULL: a role's row filter comparing
+    /// with a claim the caller's token lacks.
+    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -425,13 +428,23 @@ fn plan_filter<'s>(engine: Engine, node: &ReadPlan<'s>, f: &Filter) -> Result<Pl
             return Ok(PlannedCondition::EmbedExists { label: f.field.name.clone(), exists: !is_null });
         }
     }
-    let column = find_column(node.table, &f.field.name)?;
+    plan_filter_on(engine, node.table, f)
+}
+
+/// A filter on a column of `table`, checked against the engine and the
+/// column's type.
+pub(crate) fn plan_filter_on<'s>(
+    engine: Engine,
+    table: &'s Table,
+    f: &Filter,
+) -> Result<PlannedCondition<'s>, PlanError> {
+    let column = find_column(table, &f.field.name)?;
     check_operator(engine, column, &f.field, &f.operation)?;
     // A domain whose values are read through a cast from text takes what
     // that cast takes.
     let read_by_cast = column.representation.as_ref().is_some_and(|r| r.filter.is_some());
     if f.field.json_path.is_empty() && !read_by_cast {
-        check_values(node.table, column, &f.operation)?;
+        check_values(table, column, &f.operation)?;
     }
     // MySQL's JSON functions read an invalid document as "no match";
     // refuse it instead of answering an empty page.
@@ -444,7 +457,7 @@ fn plan_filter<'s>(engine: Engine, node: &ReadPlan<'s>, f: &Filter) -> Result<Pl
         return Err(PlanError::InvalidValue {
             type_name: "json".into(),
             value: value.clone(),
-            column: format!("{}.{}", node.table.name, column.name),
+            column: format!("{}.{}", table.name, column.name),
         });
     }
     Ok(PlannedCondition::Filter {

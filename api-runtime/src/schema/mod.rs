@@ -282,6 +282,26 @@ impl Schema {
         self
     }
 
+    /// A narrower view of this schema (a role's): these tables, functions
+    /// and uncallable routines, with the relationships between kept tables
+    /// that `keep` accepts. Nothing is re-derived: the kept relationships
+    /// are this schema's own.
+    pub(crate) fn restricted(
+        &self,
+        tables: BTreeMap<TableKey, Table>,
+        functions: BTreeMap<TableKey, Vec<Function>>,
+        uncallable: BTreeMap<TableKey, String>,
+        keep: impl Fn(&Relationship) -> bool,
+    ) -> Schema {
+        let relationships = self
+            .relationships
+            .iter()
+            .filter(|(from, _)| tables.contains_key(*from))
+            .map(|(from, rels)| (from.clone(), rels.iter().filter(|r| keep(r)).cloned().collect()))
+            .collect();
+        Schema { engine: self.engine, schemas: self.schemas.clone(), tables, functions, uncallable, relationships }
+    }
+
     /// The overloads of `schema.name`.
     pub fn functions_named(&self, schema: &str, name: &str) -> &[Function] {
         self.functions.get(&(schema.to_string(), name.to_string())).map(Vec::as_slice).unwrap_or(&[])

@@ -441,6 +441,7 @@ fn condition(w: &mut Writer, plan: &ReadPlan, c: &PlannedCondition) {
             }
             w.push(")");
         }
+        PlannedCondition::Unknown => w.push("NULL"),
         PlannedCondition::EmbedExists { label, exists: want } => {
             let embed = plan.items.iter().find_map(|i| match i {
                 PlannedItem::Embed(e) if &e.label == label => Some(e),

@@ -307,3 +307,4 @@ pub fn fixture(file: &str) -> Option<String> {
 
 pub mod api;
 pub mod process;
+pub mod roles;

@@ -95,8 +95,11 @@ async fn the_runtime_loads_the_rendered_files_and_accepts_the_rendered_key() {
     let config = load(&args).unwrap_or_else(|e| panic!("the runtime refuses the operator's document: {e}"));
     assert_eq!(config.api_keys.len(), 2);
     assert_eq!(config.database.pool.max_connections, 40 / 8, "the ConfigMap's part is not overridden");
-    let policy =
-        Policy::new(config).await.unwrap_or_else(|e| panic!("the runtime refuses the operator's document: {e}"));
+    // The pod gets the HMAC secret from the referenced Secret as DBAPI_JWT_SECRET.
+    let jwt_secret = Some(format!("{storefront}-as-a-jwt-secret"));
+    let policy = Policy::with_jwt_secret(config, jwt_secret)
+        .await
+        .unwrap_or_else(|e| panic!("the runtime refuses the operator's document: {e}"));
     let now = "2026-01-01T00:00:00Z".parse().unwrap();
     let who = policy.authenticator.identify(&with_key(&storefront), now).await.unwrap();
     assert_eq!(who.role.as_deref(), Some("reader"));

@@ -2,34 +2,48 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 
+use crate::auth::Identity;
 use crate::db::Tx;
 use crate::grammar::Preferences;
-use crate::plan::{Missing, ReadPlan, plan_delete, plan_update};
+use crate::plan::access::Verb;
+use crate::plan::{Missing, ReadPlan, find_table, key_condition, plan_delete, plan_update};
 use crate::sql::{render_count, render_delete, render_keys, render_update};
 
-use super::{WriteRequest, Written, finish, is_plain_write, json_as_key, prepare, read_payload, represent};
+use super::{
+    KEYS_PER_READ, WriteRequest, Written, checks_rows, finish, is_plain_write, json_as_key, prepare, read_payload,
+    refuse_rows_outside, represent,
+};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::Path;
 
 pub async fn update(
     State(state): State<Arc<AppState>>,
+    Extension(identity): Extension<Arc<Identity>>,
     Path(table): Path<String>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let req = prepare(&state, &uri, &headers).await?;
+    let req = prepare(&state, &identity, &uri, &headers).await?;
+    req.scope.check_verb(find_table(&req.schema, &req.profile, &table)?, Verb::Patch)?;
     let payload = read_payload(&state, &headers, body).await?;
     let missing = if req.prefs.missing_default == Some(true) { Missing::Default } else { Missing::Null };
-    let plan = plan_update(&req.schema, &req.profile, &table, &req.query, &payload, missing)?;
+    let mut plan =
+        plan_update(&req.schema, &req.profile, &table, &req.query, &payload, missing).map_err(|e| req.scope.hide(e))?;
+    req.scope.check_columns(plan.target.table, Verb::Patch, plan.set.iter().map(|(c, _)| c.name.as_str()))?;
     refuse_unfiltered(&state, &plan.target, "PATCH")?;
-    if is_plain_write(&req) {
+    // Only rows the role's filter lets it touch change, and they must
+    // still match it afterwards.
+    req.scope.restrict(&mut plan.target, Some(Verb::Patch))?;
+    let checked = checks_rows(&req, plan.target.table, Verb::Patch)?;
+    if is_plain_write(&req) && !checked {
         return run_plain(&state, &req, &render_update(&plan, req.schema.engine), Method::PATCH).await;
     }
     let mut tx = state.db.begin().await?;
@@ -52,6 +66,12 @@ pub async fn update(
                 })
                 .collect::<Vec<_>>()
         });
+        if checked && let Some(keys) = &keys {
+            for chunk in keys.chunks(KEYS_PER_READ) {
+                refuse_rows_outside(&req, plan.target.table, Verb::Patch, |full| key_condition(full, chunk), &mut tx)
+                    .await?;
+            }
+        }
         let body = represent(&req, &table, plan.target.table, keys.as_deref(), &mut tx).await?;
         Ok(Written::changed(count, body))
     }
@@ -61,13 +81,16 @@ pub async fn update(
 
 pub async fn delete(
     State(state): State<Arc<AppState>>,
+    Extension(identity): Extension<Arc<Identity>>,
     Path(table): Path<String>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let req = prepare(&state, &uri, &headers).await?;
-    let plan = plan_delete(&req.schema, &req.profile, &table, &req.query)?;
+    let req = prepare(&state, &identity, &uri, &headers).await?;
+    req.scope.check_verb(find_table(&req.schema, &req.profile, &table)?, Verb::Delete)?;
+    let mut plan = plan_delete(&req.schema, &req.profile, &table, &req.query)?;
     refuse_unfiltered(&state, &plan.target, "DELETE")?;
+    req.scope.restrict(&mut plan.target, Some(Verb::Delete))?;
     if is_plain_write(&req) {
         return run_plain(&state, &req, &render_delete(&plan, req.schema.engine), Method::DELETE).await;
     }

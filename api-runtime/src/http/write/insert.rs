@@ -2,19 +2,25 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 
+use crate::auth::Identity;
 use crate::db::Tx;
 use crate::grammar::{ApiQuery, Resolution, ReturnPreference};
-use crate::plan::{InsertPlan, Missing, Page, check_put, plan_insert, plan_read, values_condition};
-use crate::schema::Table;
+use crate::plan::access::Verb;
+use crate::plan::{
+    InsertPlan, Missing, Page, PlannedCondition, check_put, key_condition, plan_insert, plan_read, values_condition,
+};
+use crate::schema::{Column, Table};
 use crate::sql::{MAX_PARAMS, render_count, render_insert, render_read};
 
 use super::{
-    KEYS_PER_READ, WriteRequest, Written, finish, is_plain_write, json_as_key, prepare, read_payload, represent,
+    KEYS_PER_READ, WriteRequest, Written, checks_rows, finish, is_plain_write, json_as_key, prepare, read_payload,
+    refuse_rows_outside, represent,
 };
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -22,23 +28,29 @@ use crate::http::extract::Path;
 
 pub async fn insert(
     State(state): State<Arc<AppState>>,
+    Extension(identity): Extension<Arc<Identity>>,
     Path(table): Path<String>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let req = prepare(&state, &uri, &headers).await?;
+    let req = prepare(&state, &identity, &uri, &headers).await?;
+    req.scope.check_verb(crate::plan::find_table(&req.schema, &req.profile, &table)?, Verb::Post)?;
     let payload = read_payload(&state, &headers, body).await?;
     let missing = if req.prefs.missing_default == Some(true) { Missing::Default } else { Missing::Null };
     let resolution = req.prefs.resolution.map(|r| r == Resolution::MergeDuplicates);
-    let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, missing, resolution)?;
-    let mut tx = if is_one_statement(&req, &plan) { state.db.autocommit().await? } else { state.db.begin().await? };
+    let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, missing, resolution)
+        .map_err(|e| req.scope.hide(e))?;
+    check_insert_columns(&req, &plan, Verb::Post)?;
+    let checked = checks_rows(&req, plan.table, Verb::Post)?;
+    let mut tx =
+        if is_one_statement(&req, &plan) && !checked { state.db.autocommit().await? } else { state.db.begin().await? };
     // PostgREST answers a merge that inserted nothing (every row updated)
     // with 200, any other insert with 201.
     let merge = plan.conflict.as_ref().is_some_and(|c| c.merge);
     let outcome = async {
         let new_rows = if merge { Some(count_new_rows(&req, &plan, &mut tx).await?) } else { None };
-        let mut written = run_insert(&req, &plan, &mut tx, payload.is_array).await?;
+        let mut written = run_insert(&req, &plan, &mut tx, payload.is_array, Verb::Post).await?;
         if new_rows == Some(0) {
             written.status = StatusCode::OK;
         }
@@ -63,23 +75,28 @@ fn is_one_statement(req: &WriteRequest, plan: &InsertPlan) -> bool {
 
 pub async fn upsert_one(
     State(state): State<Arc<AppState>>,
+    Extension(identity): Extension<Arc<Identity>>,
     Path(table): Path<String>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let req = prepare(&state, &uri, &headers).await?;
-    let payload = read_payload(&state, &headers, body).await?;
+    let req = prepare(&state, &identity, &uri, &headers).await?;
     let target = crate::plan::find_table(&req.schema, &req.profile, &table)?;
+    req.scope.check_verb(target, Verb::Put)?;
+    let payload = read_payload(&state, &headers, body).await?;
     check_put(target, &req.query, &payload)?;
-    let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, Missing::Null, Some(true))?;
+    let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, Missing::Null, Some(true))
+        .map_err(|e| req.scope.hide(e))?;
+    check_insert_columns(&req, &plan, Verb::Put)?;
+    checks_rows(&req, plan.table, Verb::Put)?;
     let mut tx = state.db.begin().await?;
     // As in PostgREST: with the representation, 201 when the row is new and
     // 200 when it replaced one; otherwise 204 either way.
     let outcome = async {
         let wants_body = req.prefs.return_ == Some(ReturnPreference::Representation);
         let new_rows = if wants_body { count_new_rows(&req, &plan, &mut tx).await? } else { 0 };
-        let mut written = run_insert(&req, &plan, &mut tx, false).await?;
+        let mut written = run_insert(&req, &plan, &mut tx, false, Verb::Put).await?;
         written.status = match (written.body.is_some(), new_rows) {
             (false, _) => StatusCode::NO_CONTENT,
             (true, 0) => StatusCode::OK,
@@ -92,15 +109,33 @@ pub async fn upsert_one(
     finish(tx, &req, outcome, Method::PUT).await
 }
 
+/// 42703 for a body key, `columns=` or `on_conflict=` column the role may
+/// not write with `verb`.
+fn check_insert_columns(req: &WriteRequest, plan: &InsertPlan, verb: Verb) -> Result<(), ApiError> {
+    let conflict = plan.conflict.iter().flat_map(|c| c.columns.iter());
+    let names = plan.columns.iter().chain(conflict).map(|c| c.name.as_str());
+    Ok(req.scope.check_columns(plan.table, verb, names)?)
+}
+
 async fn run_insert(
     req: &WriteRequest,
     plan: &InsertPlan<'_>,
     tx: &mut Tx,
     is_array: bool,
+    verb: Verb,
 ) -> Result<Written, ApiError> {
     let table = plan.table;
     if req.schema.engine == crate::schema::Engine::MySql {
         refuse_conflicts_off_target(req, plan, tx).await?;
+    }
+    let checked = req.scope.row_condition(table, verb)?.is_some();
+    // An upsert may replace only rows the role's filter lets it touch.
+    if checked && let Some(conflict) = plan.conflict.as_ref().filter(|c| c.merge) {
+        let names: Vec<&str> = conflict.columns.iter().map(|c| c.name.as_str()).collect();
+        let (keys, _) = conflict_keys(plan);
+        for chunk in keys.chunks(KEYS_PER_READ) {
+            refuse_rows_outside(req, table, verb, |full| conflict_condition(full, &names, chunk), tx).await?;
+        }
     }
     let has_key = !table.primary_key.is_empty();
     let mut keys: Vec<Vec<Option<String>>> = Vec::with_capacity(plan.rows.len());
@@ -116,6 +151,11 @@ async fn run_insert(
             } else {
                 rows_written += tx.execute(&statement).await?;
             }
+        }
+    }
+    if checked {
+        for chunk in keys.chunks(KEYS_PER_READ) {
+            refuse_rows_outside(req, table, verb, |full| key_condition(full, chunk), tx).await?;
         }
     }
     let wants_body = req.prefs.return_ == Some(ReturnPreference::Representation);
@@ -137,6 +177,27 @@ async fn run_insert(
 /// table. Read in the write's transaction, before it.
 async fn count_new_rows(req: &WriteRequest, plan: &InsertPlan<'_>, tx: &mut Tx) -> Result<u64, ApiError> {
     let Some(conflict) = &plan.conflict else { return Ok(plan.rows.len() as u64) };
+    let (keys, keyless) = conflict_keys(plan);
+    let mut existing = 0u64;
+    for chunk in keys.chunks(KEYS_PER_READ) {
+        let all = Page { offset: 0, limit: None };
+        let mut target = plan_read(&req.schema, &req.profile, &plan.table.name, &ApiQuery::default(), all)?;
+        target.conditions.push(values_condition(&conflict.columns, chunk));
+        existing += tx.fetch_read_count(&render_count(&target, req.schema.engine, false)).await?;
+    }
+    Ok(keyless + (keys.len() as u64).saturating_sub(existing))
+}
+
+/// The rows of the full table holding one of these conflict keys.
+fn conflict_condition<'s>(full: &'s Table, names: &[&str], keys: &[Vec<Option<String>>]) -> PlannedCondition<'s> {
+    let columns: Vec<&'s Column> = names.iter().filter_map(|n| full.column(n)).collect();
+    values_condition(&columns, keys)
+}
+
+/// The distinct complete conflict keys of an upsert's rows, and how many
+/// rows have an incomplete one (NULL, or left to a default).
+fn conflict_keys(plan: &InsertPlan<'_>) -> (Vec<Vec<Option<String>>>, u64) {
+    let Some(conflict) = &plan.conflict else { return (Vec::new(), plan.rows.len() as u64) };
     let index: Vec<Option<usize>> =
         conflict.columns.iter().map(|k| plan.columns.iter().position(|c| c.name == k.name)).collect();
     let mut seen = std::collections::HashSet::new();
@@ -151,14 +212,7 @@ async fn count_new_rows(req: &WriteRequest, plan: &InsertPlan<'_>, tx: &mut Tx) 
             None => keyless += 1,
         }
     }
-    let mut existing = 0u64;
-    for chunk in keys.chunks(KEYS_PER_READ) {
-        let all = Page { offset: 0, limit: None };
-        let mut target = plan_read(&req.schema, &req.profile, &plan.table.name, &ApiQuery::default(), all)?;
-        target.conditions.push(values_condition(&conflict.columns, chunk));
-        existing += tx.fetch_read_count(&render_count(&target, req.schema.engine, false)).await?;
-    }
-    Ok(keyless + (keys.len() as u64).saturating_sub(existing))
+    (keys, keyless)
 }
 
 /// MySQL's upsert acts on whichever unique key conflicts, not the one

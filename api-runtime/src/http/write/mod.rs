@@ -16,13 +16,15 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::auth::Identity;
 use crate::db::Tx;
 use crate::grammar::{
     ApiQuery, CountPreference, Payload, Preferences, ReturnPreference, parse_payload, parse_prefer, parse_query,
 };
-use crate::plan::{Page, key_condition, plan_read};
+use crate::plan::access::{Scope, Verb};
+use crate::plan::{Page, PlannedCondition, key_condition, plan_read};
 use crate::schema::{Schema, Table};
-use crate::sql::render_read;
+use crate::sql::{render_count, render_read};
 
 use super::AppState;
 use super::error::ApiError;
@@ -31,6 +33,9 @@ use super::read::{content_range, header_str, profile_from, single_object, withou
 
 /// What every write handler starts from.
 struct WriteRequest {
+    /// The caller's role's view and rules ([`Scope::schema`] is what the
+    /// write is planned against).
+    scope: Scope,
     schema: Arc<Schema>,
     profile: String,
     query: ApiQuery,
@@ -42,8 +47,14 @@ struct WriteRequest {
     path_prefix: String,
 }
 
-async fn prepare(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Result<WriteRequest, ApiError> {
-    let schema = state.schema();
+async fn prepare(
+    state: &AppState,
+    identity: &Identity,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<WriteRequest, ApiError> {
+    let scope = state.scope(identity);
+    let schema = scope.schema.clone();
     let profile = profile_from(&schema, headers, "content-profile")?.to_string();
     let negotiated = negotiate(header_str(headers, header::ACCEPT))?;
     let representation = negotiated.representation;
@@ -51,7 +62,7 @@ async fn prepare(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Result<Wri
     crate::limits::check_query(&query, &state.config.api)?;
     let prefs = parse_prefer(headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()))?;
     let path_prefix = state.config.api.prefix().to_string();
-    Ok(WriteRequest { schema, profile, query, prefs, representation, negotiated, path_prefix })
+    Ok(WriteRequest { scope, schema, profile, query, prefs, representation, negotiated, path_prefix })
 }
 
 /// The body as JSON rows, within the configured size. An HTML form body
@@ -155,9 +166,13 @@ async fn represent(
     // of bound parameters.
     let mut parts: Vec<String> = Vec::new();
     let mut rows = 0u64;
+    // The rows come back as the role reads them: GET's columns and rows.
+    req.scope.check_verb(table, Verb::Get)?;
+    let keyed = req.scope.full_table(table).unwrap_or(table);
     for chunk in keys.chunks(KEYS_PER_READ) {
         let mut plan = plan_read(&req.schema, &req.profile, table_name, &select_only, Page { offset: 0, limit: None })?;
-        plan.conditions.push(key_condition(table, chunk));
+        plan.conditions.push(key_condition(keyed, chunk));
+        req.scope.restrict(&mut plan, Some(Verb::Get))?;
         let mut statement = render_read(&plan, req.schema.engine, false);
         statement.one_off = true;
         let output = tx.fetch_read(&statement).await?;
@@ -177,6 +192,60 @@ async fn represent(
 /// Keys read back per statement (composite keys take one parameter per
 /// column).
 const KEYS_PER_READ: usize = 5_000;
+
+/// Whether the role's row filter for `verb` applies to `table`: then the
+/// write runs in a transaction and its rows are checked before commit.
+fn checks_rows(req: &WriteRequest, table: &Table, verb: Verb) -> Result<bool, ApiError> {
+    let checked = req.scope.row_condition(table, verb)?.is_some();
+    if checked && table.primary_key.is_empty() {
+        return Err(ApiError::from(crate::plan::PlanError::PermissionDenied {
+            kind: if table.is_view { "view" } else { "table" },
+            name: table.name.clone(),
+            details: format!(
+                "a row filter applies to {verb} on {}, and without a primary key the written rows cannot be checked",
+                table.name,
+                verb = verb.name()
+            ),
+        }));
+    }
+    Ok(checked)
+}
+
+/// Refuses (403 `42501`, the transaction is rolled back) when one of the
+/// rows `which` selects on the full table falls outside the role's row
+/// filter for `verb`: after a write, the rows it wrote; before an upsert,
+/// the existing rows it would replace.
+async fn refuse_rows_outside<'s>(
+    req: &'s WriteRequest,
+    table: &Table,
+    verb: Verb,
+    which: impl Fn(&'s Table) -> PlannedCondition<'s>,
+    tx: &mut Tx,
+) -> Result<(), ApiError> {
+    let Some(filter) = req.scope.row_condition(table, verb)? else { return Ok(()) };
+    let full = req.scope.full_table(table).unwrap_or(table);
+    let all = Page { offset: 0, limit: None };
+    let empty = ApiQuery::default();
+    let mut rows = plan_read(req.scope.full(), &full.schema, &full.name, &empty, all)?;
+    rows.conditions.push(which(req.scope.full_table(table).expect("checked tables are in the schema")));
+    let engine = req.schema.engine;
+    let total = tx.fetch_read_count(&render_count(&rows, engine, false)).await?;
+    rows.conditions.push(filter);
+    let inside = tx.fetch_read_count(&render_count(&rows, engine, false)).await?;
+    if inside < total {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "42501",
+            format!("new row violates row-level security policy for table \"{}\"", table.name),
+        )
+        .details(format!(
+            "{} of the rows this {} writes would fall outside the caller's row filter; nothing was written",
+            total - inside,
+            verb.name()
+        )));
+    }
+    Ok(())
+}
 
 /// A JSON value as the text a key column returns.
 fn json_as_key(v: &serde_json::Value) -> Option<String> {

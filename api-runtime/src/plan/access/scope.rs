@@ -1,0 +1,203 @@
+//! A request's [`Scope`]: the schema it plans against (its role's view, or
+//! the whole schema on an open API) and the checks that depend on the verb
+//! and the caller.
+
+use std::sync::Arc;
+
+use crate::grammar::{Condition, Filter, LogicOp};
+use crate::plan::read::plan_filter_on;
+use crate::plan::{PlanError, PlannedCondition, PlannedItem, ReadPlan};
+use crate::schema::{Engine, Function, Schema, Table};
+
+use super::rules::{RowFilter, names_claims, with_claims};
+use super::{Grant, RoleView, TableGrants, Verb, Verbs};
+
+/// What one request may see and do.
+#[derive(Debug)]
+pub struct Scope {
+    /// The schema requests are planned against: the role's view, or the
+    /// whole schema when no rules apply.
+    pub schema: Arc<Schema>,
+    full: Arc<Schema>,
+    role: Option<RoleScope>,
+}
+
+#[derive(Debug)]
+struct RoleScope {
+    view: Arc<RoleView>,
+    claims: Arc<serde_json::Value>,
+}
+
+fn key(table: &Table) -> (String, String) {
+    (table.schema.clone(), table.name.clone())
+}
+
+impl Scope {
+    /// No rules: the whole schema, full access.
+    pub fn open(schema: Arc<Schema>) -> Scope {
+        Scope { schema: schema.clone(), full: schema, role: None }
+    }
+
+    pub(super) fn restricted(full: Arc<Schema>, view: Arc<RoleView>, claims: Arc<serde_json::Value>) -> Scope {
+        Scope { schema: view.schema.clone(), full, role: Some(RoleScope { view, claims }) }
+    }
+
+    /// Whether role rules apply to this request.
+    pub fn is_restricted(&self) -> bool {
+        self.role.is_some()
+    }
+
+    /// The whole introspected schema (hidden columns included): row
+    /// filters and key lookups resolve against it.
+    pub fn full(&self) -> &Schema {
+        &self.full
+    }
+
+    /// The role's grants on a table it sees; `None` on an open API.
+    pub fn grants(&self, table: &Table) -> Option<&TableGrants> {
+        self.role.as_ref().and_then(|r| r.view.table(&key(table)))
+    }
+
+    fn grant(&self, table: &Table, verb: Verb) -> Option<&Grant> {
+        self.grants(table).and_then(|g| g.get(verb))
+    }
+
+    /// 403 `42501` when the role may see `table` but not use `verb` on it.
+    pub fn check_verb(&self, table: &Table, verb: Verb) -> Result<(), PlanError> {
+        if self.role.is_none() || self.grant(table, verb).is_some() {
+            return Ok(());
+        }
+        Err(PlanError::PermissionDenied {
+            kind: if table.is_view { "view" } else { "table" },
+            name: table.name.clone(),
+            details: format!("{} is not granted on {} to the caller's role", verb.name(), table.name),
+        })
+    }
+
+    /// 400 `42703` for a column `verb` may not use on `table`, as if it did
+    /// not exist.
+    pub fn check_columns<'a>(
+        &self,
+        table: &Table,
+        verb: Verb,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), PlanError> {
+        let Some(grant) = self.grant(table, verb) else { return Ok(()) };
+        match names.into_iter().find(|n| !grant.allows_column(n)) {
+            Some(hidden) => {
+                Err(PlanError::UnknownColumn { table: table.name.clone(), column: hidden.to_string(), hint: None })
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Under a role, an unknown body key answers as any unknown column
+    /// (`42703`), whether it is hidden or does not exist.
+    pub fn hide(&self, e: PlanError) -> PlanError {
+        match e {
+            PlanError::UnknownBodyColumn { table, column, hint } if self.role.is_some() => {
+                PlanError::UnknownColumn { table, column, hint }
+            }
+            other => other,
+        }
+    }
+
+    /// The table itself, with every column, for the view's `table`.
+    pub fn full_table<'s>(&'s self, table: &Table) -> Option<&'s Table> {
+        self.full.table(&table.schema, &table.name)
+    }
+
+    /// The rows `verb` may see or touch on `table`, as a condition on its
+    /// columns (any column, hidden or not); `None` when every row.
+    pub fn row_condition<'s>(&'s self, table: &Table, verb: Verb) -> Result<Option<PlannedCondition<'s>>, PlanError> {
+        let Some(role) = &self.role else { return Ok(None) };
+        let Some(Grant { rows: RowFilter::Any(filters), .. }) = self.grant(table, verb) else { return Ok(None) };
+        let full = self.full_table(table).ok_or_else(|| PlanError::BadRule {
+            message: format!("a row filter applies to {}, which is not a table of the schema", table.name),
+        })?;
+        if filters.is_empty() {
+            // Every filter that applied named a column the table lacks.
+            return Ok(Some(PlannedCondition::Unknown));
+        }
+        let mut alternatives = Vec::with_capacity(filters.len());
+        for filter in filters {
+            let children = filter
+                .iter()
+                .map(|c| rule_condition(self.full.engine, full, c, &role.claims))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| match e {
+                    PlanError::BadRule { .. } => e,
+                    other => PlanError::BadRule {
+                        message: format!("a role's rowFilter cannot apply to {}: {other}", table.name),
+                    },
+                })?;
+            alternatives.push(PlannedCondition::Group { negated: false, op: LogicOp::And, children });
+        }
+        Ok(Some(PlannedCondition::Group { negated: false, op: LogicOp::Or, children: alternatives }))
+    }
+
+    /// Adds the row filters to a read: `root`'s at the top level (none for
+    /// a function's result, which is trusted), GET's in every embedded
+    /// resource and spread.
+    pub fn restrict<'s>(&'s self, plan: &mut ReadPlan<'s>, root: Option<Verb>) -> Result<(), PlanError> {
+        if self.role.is_none() {
+            return Ok(());
+        }
+        if let Some(verb) = root
+            && let Some(condition) = self.row_condition(plan.table, verb)?
+        {
+            plan.conditions.push(condition);
+        }
+        for item in &mut plan.items {
+            if let PlannedItem::Embed(e) = item {
+                self.restrict(&mut e.plan, Some(Verb::Get))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The verbs the role may call a function with; `None` on an open API.
+    pub fn function_verbs(&self, function: &Function) -> Option<Verbs> {
+        let role = self.role.as_ref()?;
+        Some(role.view.function(&(function.schema.clone(), function.name.clone())).unwrap_or_default())
+    }
+
+    /// 403 `42501` when the role may see the function but not call it with
+    /// `verb`.
+    pub fn check_function(&self, function: &Function, verb: Verb) -> Result<(), PlanError> {
+        match self.function_verbs(function) {
+            Some(verbs) if !verbs.contains(verb) => Err(PlanError::PermissionDenied {
+                kind: "function",
+                name: function.name.clone(),
+                details: format!("{} is not granted on /rpc/{} to the caller's role", verb.name(), function.name),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A rule's condition planned on the full table, with the caller's claims
+/// in its values. A comparison with a missing claim, or with a claim that
+/// cannot be of the column's type, is unknown (false), as SQL NULL.
+fn rule_condition<'s>(
+    engine: Engine,
+    table: &'s Table,
+    condition: &Condition,
+    claims: &serde_json::Value,
+) -> Result<PlannedCondition<'s>, PlanError> {
+    match condition {
+        Condition::Group { negated, op, children } => Ok(PlannedCondition::Group {
+            negated: *negated,
+            op: *op,
+            children: children.iter().map(|c| rule_condition(engine, table, c, claims)).collect::<Result<_, _>>()?,
+        }),
+        Condition::Filter(f) if names_claims(&f.operation) => {
+            let Some(operation) = with_claims(&f.operation, claims) else { return Ok(PlannedCondition::Unknown) };
+            match plan_filter_on(engine, table, &Filter { operation, ..f.clone() }) {
+                Err(PlanError::InvalidValue { .. }) => Ok(PlannedCondition::Unknown),
+                other => other,
+            }
+        }
+        Condition::Filter(f) => plan_filter_on(engine, table, f),
+    }
+}
