@@ -226,7 +226,9 @@ apiKeys:
 roles:
 - name: reader
   rateLimit: {requestsPerMinute: 600000000, burst: 1000000}
-  rules: [{tables: ["*"], verbs: [GET, POST], rowFilter: "total=gte.0"}]
+  rules:
+  - {tables: [orders], verbs: [GET, POST], rowFilter: "total=gte.0"}
+  - {tables: [customers, products, order_items], verbs: [GET]}
 EOF
             ;;
         pool-*) printf 'database:\n  pool:\n    maxConnections: %s\n' "${variant#pool-}" >"$CONF_DIR/$variant.yaml" ;;
