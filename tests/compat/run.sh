@@ -124,7 +124,22 @@ WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/dbapi-compat.XXXXXXXX")"
 # works unchanged.
 PATH_PREFIX=/rest/v1
 CONFIG_FILE="$WORK_DIR/config.yaml"
-printf 'api:\n  pathPrefix: %s\n' "$PATH_PREFIX" >"$CONFIG_FILE"
+# Callers without a key (the PostgREST clients) are the anonymous role;
+# supabase-js sends a key made by `dbapi-runtime keygen`, as a Supabase
+# project's key. Both roles may do everything: the suites check the
+# grammar, tests/roles*.rs check the rules.
+KEYGEN_OUTPUT="$("$RUNTIME_BIN" keygen --name supabase-js --role service)" || die "dbapi-runtime keygen failed"
+DBAPI_API_KEY="$(sed -n 's/^# \(dbapi_[0-9a-f]*\)$/\1/p' <<<"$KEYGEN_OUTPUT")"
+[[ -n "$DBAPI_API_KEY" ]] || die "no key in the output of dbapi-runtime keygen"
+{
+    printf 'api:\n  pathPrefix: %s\n' "$PATH_PREFIX"
+    printf 'auth:\n  anonymousRole: anon\n'
+    printf 'roles:\n'
+    for role in anon service; do
+        printf -- '- {name: %s, rules: [{tables: ["*"], verbs: [GET, POST, PATCH, PUT, DELETE], functions: ["*"]}]}\n' "$role"
+    done
+    grep -v '^#' <<<"$KEYGEN_OUTPUT"
+} >"$CONFIG_FILE"
 SERVER_PID=""
 PG_DBS=()
 MY_DBS=()
@@ -323,7 +338,7 @@ for engine in "${ENGINES[@]}"; do
         (
             cd "$COMPAT_DIR"
             DBAPI_URL="$base_url$PATH_PREFIX" DBAPI_BASE_URL="$base_url" DBAPI_ENGINE="$engine" \
-                node --test --test-reporter=spec --test-reporter-destination=stdout \
+                DBAPI_API_KEY="$DBAPI_API_KEY" node --test --test-reporter=spec --test-reporter-destination=stdout \
                 --test-reporter=tap --test-reporter-destination="$tap_file" \
                 "$@"
         )

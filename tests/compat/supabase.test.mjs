@@ -1,8 +1,8 @@
 // supabase-js pointed at the runtime as at a Supabase project:
 // createClient(url, key) calls <url>/rest/v1/<table>, which the runtime
 // serves with `api.pathPrefix: /rest/v1` (run.sh starts it so). The client
-// sends its key as `apikey` and `Authorization: Bearer`; with no auth
-// configured the runtime ignores both.
+// sends its key as `apikey` and `Authorization: Bearer`: a dbapi key
+// (DBAPI_API_KEY, made by `dbapi-runtime keygen` for the role `service`).
 //
 // Writes use their own `categories` rows (ids 2000 to 2099; write.test.mjs
 // has 1000 to 1999) and remove them again.
@@ -25,7 +25,12 @@ class NoWebSocket {
   }
 }
 
-const supabase = createClient(BASE_URL, 'any-anon-key', {
+const API_KEY = process.env.DBAPI_API_KEY;
+if (!API_KEY) {
+  throw new Error('DBAPI_API_KEY (a key of the runtime) must be set: run tests/compat/run.sh');
+}
+
+const supabase = createClient(BASE_URL, API_KEY, {
   auth: { persistSession: false, autoRefreshToken: false },
   realtime: { transport: NoWebSocket },
 });
@@ -104,13 +109,23 @@ describe('supabase-js', () => {
     fails(await supabase.rpc('add_them', { a: 1, b: 2 }), 404, { code: 'PGRST202' });
   });
 
-  test('the key headers supabase-js sends are ignored without auth, and the prefix is required', async () => {
-    const headers = { apikey: 'any-anon-key', authorization: 'Bearer any-anon-key' };
+  test('the dbapi key is checked, and the prefix is required', async () => {
+    const headers = { apikey: API_KEY, authorization: `Bearer ${API_KEY}` };
     const prefixed = await fetch(`${BASE_URL}/rest/v1/customers?select=id&id=eq.1`, { headers });
     assert.equal(prefixed.status, 200);
     assert.deepEqual(await prefixed.json(), [{ id: 1 }]);
     const bare = await fetch(`${BASE_URL}/customers?select=id&id=eq.1`, { headers });
     assert.equal(bare.status, 404);
     assert.equal((await bare.json()).code, 'PGRST125');
+  });
+
+  test('a client with a wrong key is refused 401, whatever it asks', async () => {
+    const wrong = createClient(BASE_URL, `${API_KEY.slice(0, -1)}0`, {
+      auth: { persistSession: false, autoRefreshToken: false },
+      realtime: { transport: NoWebSocket },
+    });
+    fails(await wrong.from('customers').select('id'), 401, { code: 'DBAPI401' });
+    fails(await wrong.from('categories').insert({ id: MINE[1], name: 'nope' }), 401, { code: 'DBAPI401' });
+    assert.deepEqual(ok(await supabase.from('categories').select('id').eq('id', MINE[1])), []);
   });
 });

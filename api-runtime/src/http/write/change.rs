@@ -35,8 +35,7 @@ pub async fn update(
     req.scope.check_verb(find_table(&req.schema, &req.profile, &table)?, Verb::Patch)?;
     let payload = read_payload(&state, &headers, body).await?;
     let missing = if req.prefs.missing_default == Some(true) { Missing::Default } else { Missing::Null };
-    let mut plan =
-        plan_update(&req.schema, &req.profile, &table, &req.query, &payload, missing).map_err(|e| req.scope.hide(e))?;
+    let mut plan = plan_update(&req.schema, &req.profile, &table, &req.query, &payload, missing)?;
     req.scope.check_columns(plan.target.table, Verb::Patch, plan.set.iter().map(|(c, _)| c.name.as_str()))?;
     refuse_unfiltered(&state, &plan.target, "PATCH")?;
     // Only rows the role's filter lets it touch change, and they must

@@ -39,8 +39,7 @@ pub async fn insert(
     let payload = read_payload(&state, &headers, body).await?;
     let missing = if req.prefs.missing_default == Some(true) { Missing::Default } else { Missing::Null };
     let resolution = req.prefs.resolution.map(|r| r == Resolution::MergeDuplicates);
-    let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, missing, resolution)
-        .map_err(|e| req.scope.hide(e))?;
+    let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, missing, resolution)?;
     check_insert_columns(&req, &plan, Verb::Post)?;
     let checked = checks_rows(&req, plan.table, Verb::Post)?;
     let mut tx =
@@ -86,8 +85,7 @@ pub async fn upsert_one(
     req.scope.check_verb(target, Verb::Put)?;
     let payload = read_payload(&state, &headers, body).await?;
     check_put(target, &req.query, &payload)?;
-    let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, Missing::Null, Some(true))
-        .map_err(|e| req.scope.hide(e))?;
+    let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, Missing::Null, Some(true))?;
     check_insert_columns(&req, &plan, Verb::Put)?;
     checks_rows(&req, plan.table, Verb::Put)?;
     let mut tx = state.db.begin().await?;
@@ -109,8 +107,8 @@ pub async fn upsert_one(
     finish(tx, &req, outcome, Method::PUT).await
 }
 
-/// 42703 for a body key, `columns=` or `on_conflict=` column the role may
-/// not write with `verb`.
+/// A body key, `columns=` or `on_conflict=` column the role may not write
+/// with `verb` answers as an unknown one.
 fn check_insert_columns(req: &WriteRequest, plan: &InsertPlan, verb: Verb) -> Result<(), ApiError> {
     let conflict = plan.conflict.iter().flat_map(|c| c.columns.iter());
     let names = plan.columns.iter().chain(conflict).map(|c| c.name.as_str());

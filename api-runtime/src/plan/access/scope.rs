@@ -74,8 +74,9 @@ impl Scope {
         })
     }
 
-    /// 400 `42703` for a column `verb` may not use on `table`, as if it did
-    /// not exist.
+    /// A column `verb` may not write on `table` (a body key, `columns=`,
+    /// `on_conflict=`) answers as an unknown one does there: 400
+    /// `PGRST204`, as in PostgREST.
     pub fn check_columns<'a>(
         &self,
         table: &Table,
@@ -85,20 +86,9 @@ impl Scope {
         let Some(grant) = self.grant(table, verb) else { return Ok(()) };
         match names.into_iter().find(|n| !grant.allows_column(n)) {
             Some(hidden) => {
-                Err(PlanError::UnknownColumn { table: table.name.clone(), column: hidden.to_string(), hint: None })
+                Err(PlanError::UnknownBodyColumn { table: table.name.clone(), column: hidden.to_string(), hint: None })
             }
             None => Ok(()),
-        }
-    }
-
-    /// Under a role, an unknown body key answers as any unknown column
-    /// (`42703`), whether it is hidden or does not exist.
-    pub fn hide(&self, e: PlanError) -> PlanError {
-        match e {
-            PlanError::UnknownBodyColumn { table, column, hint } if self.role.is_some() => {
-                PlanError::UnknownColumn { table, column, hint }
-            }
-            other => other,
         }
     }
 
