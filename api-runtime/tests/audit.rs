@@ -16,9 +16,13 @@ async fn writes_and_refusals_are_recorded(engine: Engine) {
     let path = dir.join("audit.log");
     let yaml = format!(
         "audit: {{path: '{}'}}\n\
-         apiKeys: [{{name: writer, role: app, hashes: [{{sha256: {}}}], rateLimit: {{requestsPerMinute: 1, burst: 3}}}}]\n",
+         roles: [{{name: app, rules: [{{tables: [notes], verbs: [GET, POST, PATCH, DELETE]}}]}}, \
+                 {{name: viewer, rules: [{{tables: [notes], verbs: [GET]}}]}}]\n\
+         apiKeys: [{{name: writer, role: app, hashes: [{{sha256: {}}}], rateLimit: {{requestsPerMinute: 1, burst: 3}}}}, \
+                   {{name: looker, role: viewer, hashes: [{{sha256: {}}}]}}]\n",
         path.display(),
-        sha256_hex("dbapi_writer_key")
+        sha256_hex("dbapi_writer_key"),
+        sha256_hex("dbapi_looker_key")
     );
     let api = Api::with_sql(engine, SQL, dbapi_crds::config::parse_runtime_config(&yaml).unwrap()).await;
     let key = [("apikey", "dbapi_writer_key")];
@@ -29,6 +33,8 @@ async fn writes_and_refusals_are_recorded(engine: Engine) {
     api.delete_with("/notes?body=eq.query-secret", &key).await.expect(204);
     api.get_with("/notes", &key).await.expect_error(429, "DBAPI429");
     api.get_with("/notes", &[("apikey", "dbapi_guessed_key")]).await.expect_error(401, "DBAPI401");
+    let looker = [("apikey", "dbapi_looker_key")];
+    api.delete_with("/notes?id=eq.1", &looker).await.expect_error(403, "42501");
 
     let text = std::fs::read_to_string(&path).unwrap();
     for secret in ["dbapi_", "secret", sha256_hex("dbapi_writer_key").as_str()] {
@@ -56,6 +62,7 @@ async fn writes_and_refusals_are_recorded(engine: Engine) {
             ("DELETE", "notes", 204, Some(0), Some("writer"), Some("app")),
             ("GET", "notes", 429, None, Some("writer"), Some("app")),
             ("GET", "notes", 401, None, None, None),
+            ("DELETE", "notes", 403, None, Some("looker"), Some("viewer")),
         ]
     );
     for line in &lines {
