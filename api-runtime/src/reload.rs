@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbapi_crds::config::RuntimeConfig;
+use dbapi_crds::config::{ApiSettings, RuntimeConfig};
 use notify::Watcher;
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -32,6 +32,12 @@ use crate::policy::Policy;
 
 /// Top-level keys that a reload puts in force (their serialized names).
 pub const RELOADABLE: [&str; 4] = ["apiKeys", "roles", "auth", "rateLimit"];
+
+/// The `api` settings a reload cannot apply: the router, the URL-length
+/// layer, CORS and the client-address resolver are built with them at
+/// start-up. The other `api` limits are read per request from the policy.
+pub const API_RESTART_ONLY: [&str; 5] =
+    ["api.pathPrefix", "api.maxUrlBytes", "api.cors", "api.trustedProxies", "api.clientIpHeader"];
 
 /// How long the files must stay quiet before a change is read: one
 /// kubelet swap is several events.
@@ -87,10 +93,13 @@ async fn try_reload(state: &AppState, args: &DatabaseArgs) -> Result<Reloaded, R
     let new = tokio::task::spawn_blocking(move || crate::config::load(&reading))
         .await
         .map_err(|e| ReloadError::Policy(format!("the configuration reader stopped: {e}")))??;
-    let restart_needed = changed_keys(&state.config, &new, |top| !RELOADABLE.contains(&top));
+    let restart_needed: Vec<String> = changed_keys(&state.config, &new, |top| !RELOADABLE.contains(&top))
+        .into_iter()
+        .filter(|key| !key.starts_with("api.") || API_RESTART_ONLY.contains(&key.as_str()))
+        .collect();
     let in_force = keep_restart_only(new, &state.config);
     let current = state.policy();
-    let applied = changed_keys(&current.config, &in_force, |top| RELOADABLE.contains(&top));
+    let applied = changed_keys(&current.config, &in_force, |top| RELOADABLE.contains(&top) || top == "api");
     if *current.config != in_force {
         state.replace_policy(Policy::new(in_force).await.map_err(ReloadError::Policy)?);
     }
@@ -101,10 +110,18 @@ async fn try_reload(state: &AppState, args: &DatabaseArgs) -> Result<Reloaded, R
 /// policy's document is the one in force. Destructured whole: a new
 /// top-level key does not compile until it is sorted into one kind.
 fn keep_restart_only(new: RuntimeConfig, running: &RuntimeConfig) -> RuntimeConfig {
-    let RuntimeConfig { database: _, api: _, auth, roles, api_keys, cache: _, rate_limit, server: _, audit: _ } = new;
+    let RuntimeConfig { database: _, api, auth, roles, api_keys, cache: _, rate_limit, server: _, audit: _ } = new;
+    let api = ApiSettings {
+        path_prefix: running.api.path_prefix.clone(),
+        max_url_bytes: running.api.max_url_bytes,
+        cors: running.api.cors.clone(),
+        trusted_proxies: running.api.trusted_proxies.clone(),
+        client_ip_header: running.api.client_ip_header.clone(),
+        ..api
+    };
     RuntimeConfig {
         database: running.database.clone(),
-        api: running.api.clone(),
+        api,
         auth,
         roles,
         api_keys,
@@ -241,18 +258,19 @@ mod tests {
         )
         .unwrap();
         let restart = changed_keys(&old, &new, |k| !RELOADABLE.contains(&k));
-        assert_eq!(restart, ["api.maxRows", "api.pathPrefix", "server.maxConnections"]);
+        assert_eq!(restart, ["api.maxRows", "api.pathPrefix", "server.maxConnections"], "before the api filter");
         assert_eq!(changed_keys(&old, &new, |k| RELOADABLE.contains(&k)), ["apiKeys", "rateLimit", "roles"]);
         assert!(changed_keys(&old, &old, |_| true).is_empty());
     }
 
     #[test]
     fn restart_only_settings_keep_their_running_values() {
-        let running = parse_runtime_config("api: {maxRows: 5}\naudit: {path: /a}\n").unwrap();
-        let new = parse_runtime_config("api: {maxRows: 6}\nroles: [{name: r}]\n").unwrap();
+        let running = parse_runtime_config("api: {maxRows: 5, pathPrefix: /v1}\naudit: {path: /a}\n").unwrap();
+        let new = parse_runtime_config("api: {maxRows: 6, pathPrefix: /v2}\nroles: [{name: r}]\n").unwrap();
         let kept = keep_restart_only(new, &running);
-        assert_eq!(kept.api.max_rows, 5);
+        assert_eq!(kept.api.max_rows, 6, "maxRows is read per request");
         assert_eq!(kept.audit, running.audit);
+        assert_eq!(kept.api.path_prefix.as_deref(), Some("/v1"));
         assert_eq!(kept.roles.len(), 1);
     }
 }

@@ -90,7 +90,8 @@ fn keys(names_and_texts: &[(&str, &str)]) -> String {
 }
 
 async fn database() -> support::TestDb {
-    support::sqlite_database("CREATE TABLE items (id integer PRIMARY KEY); INSERT INTO items VALUES (1);").await
+    support::sqlite_database("CREATE TABLE items (id integer PRIMARY KEY); INSERT INTO items VALUES (1), (2), (3);")
+        .await
 }
 
 fn status_with_key(runtime: &Runtime, key: &str) -> u16 {
@@ -188,7 +189,8 @@ async fn sighup_reloads_and_restart_only_settings_are_reported_not_applied() {
     let runtime = Runtime::serve(&root.0, &["--database-url", &db.url, "--config", &path]);
     assert_eq!(status_with_key(&runtime, "dbapi_a"), 200);
 
-    std::fs::write(&target, format!("api: {{maxRows: 5}}\n{}", keys(&[("b", "dbapi_b")]))).unwrap();
+    let changed = format!("api: {{maxRows: 2, maxUrlBytes: 4000}}\n{}", keys(&[("b", "dbapi_b")]));
+    std::fs::write(&target, changed).unwrap();
     runtime.signal("HUP");
     wait_for(
         RELOAD_WITHIN,
@@ -198,9 +200,10 @@ async fn sighup_reloads_and_restart_only_settings_are_reported_not_applied() {
     assert_eq!(status_with_key(&runtime, "dbapi_a"), 401);
     let log = runtime.log();
     assert!(log.contains("SIGHUP") && log.contains("configuration reloaded"), "{log}");
-    assert!(log.contains("api.maxRows changed; restart to apply"), "{log}");
+    assert!(log.contains("api.maxUrlBytes changed; restart to apply"), "{log}");
+    assert!(!log.contains("api.maxRows changed; restart"), "maxRows reloads: {log}");
     assert_eq!(runtime.metric("dbapi_config_reloads_total{result=\"ok\"}"), 1.0, "{}", runtime.metrics());
-    // Still serving; maxRows is still the start-up one.
-    let many = runtime.get("/items?select=id", &[("apikey", "dbapi_b")]);
-    assert_eq!(many.status, 200, "{}", many.body);
+    // The new maxRows is in force; the URL limit stays the start-up one.
+    let capped = runtime.get("/items?select=id&order=id", &[("apikey", "dbapi_b")]);
+    assert_eq!((capped.status, capped.body.as_str()), (200, r#"[{"id":1},{"id":2}]"#));
 }

@@ -39,7 +39,7 @@ pub async fn read(
         ReadRequest::parse(&state, &headers, uri.query().unwrap_or(""))?;
     let mut plan = plan_read(schema, profile, &table, &query, page)?;
     scope.restrict(&mut plan, Some(verb))?;
-    plan.cap_embeds(state.config.api.max_rows);
+    plan.cap_embeds(state.policy().config.api.max_rows);
 
     // Only PostgreSQL has planner estimates; elsewhere planned and
     // estimated counts are exact.
@@ -55,7 +55,7 @@ pub async fn read(
         Some(CountPreference::Estimated) => {
             let planned = planned_count(&state, &plan).await?;
             match planned {
-                Some(p) if p as u64 > state.config.api.max_rows => Some(p),
+                Some(p) if p as u64 > state.policy().config.api.max_rows => Some(p),
                 _ => state.db.fetch_i64(&render_count(&plan, schema.engine, false)).await?,
             }
         }
@@ -162,9 +162,10 @@ pub(super) struct ReadRequest {
 
 impl ReadRequest {
     pub fn parse(state: &AppState, headers: &HeaderMap, query: &str) -> Result<ReadRequest, ApiError> {
+        let policy = state.policy();
         let negotiated = negotiate(header_str(headers, header::ACCEPT))?;
         let query = parse_query(query)?;
-        crate::limits::check_query(&query, &state.config.api)?;
+        crate::limits::check_query(&query, &policy.config.api)?;
         let prefs = parse_prefer(headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()))?;
         let range = match header_str(headers, header::RANGE) {
             Some(v) => parse_range_header(v).map_err(|e| {
@@ -172,7 +173,7 @@ impl ReadRequest {
             })?,
             None => None,
         };
-        let page = root_page(&query, range, state.config.api.max_rows);
+        let page = root_page(&query, range, policy.config.api.max_rows);
         Ok(ReadRequest { query, prefs, negotiated, page })
     }
 }

@@ -47,7 +47,7 @@ pub async fn call_get(
     let args = CallArgs { named, ..CallArgs::default() };
     let mut plan = plan_call(schema, profile, &name, &args, &request.query, request.page)?;
     restrict_embeds(&scope, &mut plan)?;
-    plan.cap_embeds(state.config.api.max_rows);
+    plan.cap_embeds(state.policy().config.api.max_rows);
     let function = plan.function();
     if function.volatility == Volatility::Volatile {
         return Err(ApiError::new(
@@ -100,7 +100,7 @@ pub async fn call_post(
     let args = CallArgs { named, body: Some(body), single_object: request.prefs.single_object_params == Some(true) };
     let mut plan = plan_call(schema, profile, &name, &args, &request.query, request.page)?;
     restrict_embeds(&scope, &mut plan)?;
-    plan.cap_embeds(state.config.api.max_rows);
+    plan.cap_embeds(state.policy().config.api.max_rows);
     let mut tx = state.db.begin().await?;
     let outcome = run_in(&mut tx, schema, &plan, &request).await;
     match outcome {

@@ -153,7 +153,7 @@ async fn locked_keys(
 }
 
 fn refuse_unfiltered(state: &AppState, target: &ReadPlan, verb: &str) -> Result<(), ApiError> {
-    if target.conditions.is_empty() && !state.config.api.allows_unfiltered_write(&target.table.name) {
+    if target.conditions.is_empty() && !state.policy().config.api.allows_unfiltered_write(&target.table.name) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "DBAPI104",

@@ -59,7 +59,7 @@ async fn prepare(
     let negotiated = negotiate(header_str(headers, header::ACCEPT))?;
     let representation = negotiated.representation;
     let query = parse_query(uri.query().unwrap_or(""))?;
-    crate::limits::check_query(&query, &state.config.api)?;
+    crate::limits::check_query(&query, &state.policy().config.api)?;
     let prefs = parse_prefer(headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()))?;
     let path_prefix = state.config.api.prefix().to_string();
     Ok(WriteRequest { scope, schema, profile, query, prefs, representation, negotiated, path_prefix })
@@ -96,7 +96,7 @@ pub(super) async fn body_bytes(
             .hint("Send the body as application/json."));
         }
     }
-    let limit = state.config.api.max_body_bytes as usize;
+    let limit = state.policy().config.api.max_body_bytes as usize;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "DBAPI413", "The request body is too large")
             .details(format!("at most {limit} bytes are accepted (api.maxBodyBytes)"))
