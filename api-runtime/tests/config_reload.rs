@@ -11,29 +11,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dbapi_crds::keys::sha256_hex;
-use support::process::{Runtime, wait_for};
+use support::process::{Runtime, TempDir, wait_for};
 
 /// inotify is asynchronous and reloads are debounced: a change shows
 /// within this (generous for a loaded CI machine).
 const RELOAD_WITHIN: Duration = Duration::from_secs(15);
 
 /// A temp directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let dir = std::env::temp_dir().join(support::unique_name());
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A volume directory as kubelet's atomic writer keeps it.
 struct KubeletVolume {
     dir: PathBuf,

@@ -5,27 +5,9 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::process::{Runtime, free_port, wait_for};
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let dir = std::env::temp_dir().join(support::unique_name());
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use support::process::{OwnRedis, Runtime, TempDir, free_port, wait_for};
 
 async fn database() -> support::TestDb {
     support::sqlite_database("CREATE TABLE items (id integer PRIMARY KEY); INSERT INTO items VALUES (1);").await
@@ -57,34 +39,6 @@ async fn metrics_are_on_the_admin_port_only_and_count_responses() {
     }
 }
 
-struct OwnRedis(Child);
-
-impl OwnRedis {
-    fn start(port: u16, dir: &Path) -> OwnRedis {
-        let binary = ["/usr/bin", "/usr/sbin", "/usr/local/bin"]
-            .iter()
-            .map(|d| Path::new(d).join("redis-server"))
-            .find(|p| p.exists())
-            .unwrap_or_else(|| PathBuf::from("redis-server"));
-        let child = Command::new(binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts (apt-get install redis-server)");
-        OwnRedis(child)
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn a_redis_outage_is_counted_and_shown_while_it_lasts() {
     let (root, db) = (TempDir::new(), database().await);
@@ -101,7 +55,7 @@ async fn a_redis_outage_is_counted_and_shown_while_it_lasts() {
     assert_eq!(runtime.metric("dbapi_rate_limit_redis_fallback_active"), 1.0);
     assert_eq!(runtime.get("/items", &[]).status, 200, "no request fails while Redis is down");
 
-    let _redis = OwnRedis::start(port, &root.0);
+    let _redis = OwnRedis::spawn(port, &root.0);
     wait_for(
         Duration::from_secs(30),
         || format!("the limiter to return to Redis: {}", runtime.log()),

@@ -1,4 +1,4 @@
-//! Request rate limits per client IP, as processes on real sockets: the
+//! Request rate limits per key and client IP, as processes on real sockets: the
 //! 429 and its headers, one limit shared by two processes through Redis,
 //! the in-process fallback while Redis is down, and the trusted proxy
 //! header.
@@ -9,18 +9,9 @@
 
 mod support;
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_dbapi-runtime");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use support::process::{OwnRedis, Reply, Runtime, TempDir, free_port, get};
 
 fn redis_url() -> String {
     match std::env::var("DBAPI_TEST_REDIS_URL") {
@@ -34,99 +25,37 @@ fn key_prefix() -> String {
     format!("{}:", support::unique_name())
 }
 
-struct Reply {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
-    }
-
-    fn number(&self, name: &str) -> u64 {
-        self.header(name).unwrap_or_else(|| panic!("no {name} header: {:?}", self.headers)).parse().unwrap()
-    }
-}
-
-/// One HTTP/1.1 request over a plain socket.
-fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Reply> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra}\r\n")?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw)?;
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Ok(Reply { status, headers, body: body.to_string() })
-}
-
-/// A runtime process on free ports, killed on drop.
+/// A runtime process on free ports with `config`, sharing its limits
+/// through `redis` (URL, key prefix) when given.
 struct Server {
-    child: Child,
+    runtime: Runtime,
     api: u16,
-    stderr: PathBuf,
+    _dir: TempDir,
 }
 
 impl Server {
     fn start(db_url: &str, config: &str, redis: Option<(&str, &str)>) -> Server {
-        let dir = std::env::temp_dir().join(support::unique_name());
-        std::fs::create_dir_all(&dir).unwrap();
-        let config_path = dir.join("config.yaml");
+        let dir = TempDir::new();
+        let config_path = dir.0.join("config.yaml");
         std::fs::write(&config_path, config).unwrap();
-        let stderr = dir.join("stderr.log");
-        let (api, admin) = (free_port(), free_port());
-        let mut command = Command::new(BIN);
-        command
-            .args(["serve", "--database-url", db_url, "--config", config_path.to_str().unwrap()])
-            .args(["--listen", &format!("127.0.0.1:{api}"), "--admin-listen", &format!("127.0.0.1:{admin}")])
-            .env_remove("DBAPI_REDIS_URL")
-            .env_remove("DBAPI_REDIS_KEY_PREFIX")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).unwrap());
+        let mut args = vec!["--database-url", db_url, "--config", config_path.to_str().unwrap()];
         if let Some((url, prefix)) = redis {
-            command.args(["--redis-url", url, "--redis-key-prefix", prefix]);
+            args.extend(["--redis-url", url, "--redis-key-prefix", prefix]);
         }
-        let child = command.spawn().expect("the binary starts");
-        let server = Server { child, api, stderr };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            // The admin port is never limited, however often it is asked.
-            if let Ok(Reply { status: 200, .. }) = get(admin, "/readyz", &[]) {
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("the server did not become ready: {}", server.log());
+        let runtime = Runtime::serve(&dir.0, &args);
+        Server { api: runtime.api, runtime, _dir: dir }
     }
 
     fn get(&self, path: &str) -> Reply {
-        get(self.api, path, &[]).expect("the server answers")
+        self.runtime.get(path, &[])
     }
 
     fn get_from(&self, path: &str, forwarded_for: &str) -> Reply {
-        get(self.api, path, &[("X-Forwarded-For", forwarded_for)]).expect("the server answers")
+        self.runtime.get(path, &[("X-Forwarded-For", forwarded_for)])
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(dir) = self.stderr.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        self.runtime.log()
     }
 }
 
@@ -185,68 +114,12 @@ async fn rate_limit_is_shared_by_two_processes_through_redis() {
     assert_eq!(c.get("/items").number("RateLimit-Remaining"), 2);
 }
 
-/// A throwaway Redis on a free port, stopped on drop (its directory
-/// stays, for a restart on the same port).
-struct OwnRedis {
-    child: Child,
-    port: u16,
-}
-
-impl OwnRedis {
-    fn start(port: u16, dir: &Path) -> OwnRedis {
-        let binary = ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"]
-            .iter()
-            .map(|d| Path::new(d).join("redis-server"))
-            .find(|p| p.exists())
-            .unwrap_or_else(|| PathBuf::from("redis-server"));
-        let child = Command::new(binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts (apt-get install redis-server)");
-        let redis = OwnRedis { child, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if redis.connection().is_ok() {
-                return redis;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the throwaway redis-server does not answer on port {port}");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn connection(&self) -> redis::RedisResult<redis::Connection> {
-        let mut c = redis::Client::open(self.url())?.get_connection_with_timeout(Duration::from_secs(1))?;
-        redis::cmd("PING").query::<()>(&mut c)?;
-        Ok(c)
-    }
-
-    fn keys(&self, pattern: &str) -> Vec<String> {
-        redis::cmd("KEYS").arg(pattern).query(&mut self.connection().unwrap()).unwrap()
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn rate_limit_falls_back_in_process_while_redis_is_down() {
     let db = database().await;
-    let dir = std::env::temp_dir().join(support::unique_name());
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new();
     let port = free_port();
-    let own = OwnRedis::start(port, &dir);
+    let own = OwnRedis::start(port, &dir.0);
     let prefix = key_prefix();
     let server = Server::start(&db.url, THREE_AT_ONCE, Some((&own.url(), &prefix)));
     let r = server.get("/items");
@@ -268,7 +141,7 @@ async fn rate_limit_falls_back_in_process_while_redis_is_down() {
 
     // Redis comes back (empty) on the same port: the limiter returns to it
     // by itself, and the bucket there is the shared one again.
-    let own = OwnRedis::start(port, &dir);
+    let own = OwnRedis::start(port, &dir.0);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let r = server.get("/items");
@@ -282,7 +155,6 @@ async fn rate_limit_falls_back_in_process_while_redis_is_down() {
     }
     assert!(server.log().contains("Redis is back"), "{}", server.log());
     drop(own);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

@@ -21,6 +21,89 @@ pub struct Reply {
     pub body: String,
 }
 
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+
+    /// A header that must be there, as a number.
+    pub fn number(&self, name: &str) -> u64 {
+        self.header(name).unwrap_or_else(|| panic!("no {name} header: {:?}", self.headers)).parse().unwrap()
+    }
+}
+
+/// A directory of the test's own, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        let dir = std::env::temp_dir().join(super::unique_name());
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A throwaway `redis-server` on `port`, stopped on drop (its directory
+/// stays, for a restart on the same port).
+pub struct OwnRedis {
+    child: Child,
+    port: u16,
+}
+
+impl OwnRedis {
+    /// Starts it and waits until it answers.
+    pub fn start(port: u16, dir: &Path) -> OwnRedis {
+        let redis = OwnRedis::spawn(port, dir);
+        wait_for(Duration::from_secs(20), || format!("redis-server on port {port}"), || redis.connection().ok());
+        redis
+    }
+
+    /// Starts it without waiting (to see a client find it later).
+    pub fn spawn(port: u16, dir: &Path) -> OwnRedis {
+        let binary = ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"]
+            .iter()
+            .map(|d| Path::new(d).join("redis-server"))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| PathBuf::from("redis-server"));
+        let child = Command::new(binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts (apt-get install redis-server)");
+        OwnRedis { child, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn connection(&self) -> redis::RedisResult<redis::Connection> {
+        let mut c = redis::Client::open(self.url())?.get_connection_with_timeout(Duration::from_secs(1))?;
+        redis::cmd("PING").query::<()>(&mut c)?;
+        Ok(c)
+    }
+
+    pub fn keys(&self, pattern: &str) -> Vec<String> {
+        redis::cmd("KEYS").arg(pattern).query(&mut self.connection().unwrap()).unwrap()
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// One HTTP/1.1 GET over a plain socket.
 pub fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Reply> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
