@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::http::Method;
 use dbapi_crds::config::{Role, glob_match};
 
-use crate::grammar::{Condition, Operation, parse_query};
+use crate::grammar::{Condition, Operation, Operator, parse_query};
 
 /// An HTTP verb a rule may grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -330,6 +330,7 @@ fn claim_text(claims: &serde_json::Value, path: &str) -> Option<String> {
 /// filter's structure); `None` when a claim it names is missing, which
 /// makes the comparison unknown (false), as SQL NULL would.
 pub fn with_claims(operation: &Operation, claims: &serde_json::Value) -> Option<Operation> {
+    let literal = literal_in(operation);
     let mut operation = operation.clone();
     for value in values_mut(&mut operation) {
         let Ok(found) = placeholders(value) else { return None };
@@ -340,13 +341,33 @@ pub fn with_claims(operation: &Operation, claims: &serde_json::Value) -> Option<
         let mut last = 0;
         for (range, path) in &found {
             text.push_str(&value[last..range.start]);
-            text.push_str(&claim_text(claims, path)?);
+            text.push_str(&claim_text(claims, path).filter(|claim| literal(claim))?);
             last = range.end;
         }
         text.push_str(&value[last..]);
         *value = text;
     }
     Some(operation)
+}
+
+/// Whether a claim's text stays literal inside this operation's values. In
+/// a pattern (`like`, `ilike`), a regular expression (`match`, `imatch`) or
+/// a search query (`fts`), a claim holding the pattern's own syntax would
+/// widen the filter (a `sub` of `%` matching every owner), so such a claim
+/// counts as missing: the comparison is unknown and matches no row.
+fn literal_in(operation: &Operation) -> fn(&str) -> bool {
+    let op = match operation {
+        Operation::Compare { op, .. } | Operation::Quantified { op, .. } => Some(*op),
+        Operation::Fts { .. } => None,
+        Operation::In(_) | Operation::Is(_) => return |_| true,
+    };
+    match op {
+        Some(Operator::Like | Operator::Ilike) => |claim| !claim.contains(['%', '_', '*', '?', '[', ']', '\\']),
+        Some(Operator::Match | Operator::Imatch) | None => {
+            |claim| claim.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '@')
+        }
+        Some(_) => |_| true,
+    }
 }
 
 /// Whether an operation's values name a claim.
@@ -358,7 +379,7 @@ pub fn names_claims(operation: &Operation) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grammar::{Filter, Operator};
+    use crate::grammar::Filter;
     use dbapi_crds::config::RoleRule;
 
     fn role(rules: Vec<RoleRule>) -> Role {
@@ -468,6 +489,10 @@ mod tests {
             with_claims(operation, &serde_json::json!({"app": {"team": "red"}})),
             Some(Operation::Compare { op: Operator::Like, value: "%red%".into() })
         );
+        // In a pattern, a claim with the pattern's syntax matches nothing.
+        for sneaky in ["%", "re_", "*", "a\\%"] {
+            assert_eq!(with_claims(operation, &serde_json::json!({"app": {"team": sneaky}})), None, "{sneaky}");
+        }
         let plain = Operation::Compare { op: Operator::Eq, value: "eu".into() };
         assert!(!names_claims(&plain));
         assert_eq!(with_claims(&plain, &serde_json::json!({})), Some(plain));
