@@ -1,9 +1,11 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use dbapi_operator::controller;
+use dbapi_operator::leader::LeaseLock;
 use dbapi_operator::metrics::{self, Metrics};
 use dbapi_operator::reconcile::Context;
 use dbapi_operator::resources::OperatorDefaults;
@@ -27,7 +29,15 @@ struct Cli {
     redis_image: Option<String>,
     #[arg(long, env = "DBAPI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json, global = true)]
     log_format: LogFormat,
+    /// Reconcile only while holding the Lease `dbapi-operator` in
+    /// `POD_NAMESPACE` (for several replicas); `POD_NAME` names the holder.
+    #[arg(long, env = "DBAPI_OPERATOR_LEADER_ELECTION", global = true)]
+    leader_election: bool,
 }
+
+/// How long a leader's Lease lasts without renewal, and how often it renews.
+const LEASE_DURATION: Duration = Duration::from_secs(15);
+const LEASE_RENEW_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
@@ -95,8 +105,62 @@ async fn run(cli: Cli) -> Result<(), String> {
     });
     let server = tokio::spawn(metrics::serve(cli.metrics_listen, metrics, stopped()));
     tracing::info!(metrics = %cli.metrics_listen, "dbapi-operator started");
+    if cli.leader_election {
+        let lock = lease_lock(ctx.client.clone())?;
+        tokio::select! {
+            led = lead(&lock) => led?,
+            _ = stopped() => return Ok(()),
+        }
+        tokio::spawn(keep_leading(lock));
+    }
     controller::run(ctx, stopped()).await;
     server.await.map_err(|e| e.to_string())?.map_err(|e| format!("metrics server on {}: {e}", cli.metrics_listen))
+}
+
+fn lease_lock(client: kube::Client) -> Result<LeaseLock, String> {
+    let namespace = std::env::var("POD_NAMESPACE")
+        .map_err(|_| "leader election needs POD_NAMESPACE (the downward API's metadata.namespace)".to_string())?;
+    let me = std::env::var("POD_NAME")
+        .map_err(|_| "leader election needs POD_NAME (the downward API's metadata.name)".to_string())?;
+    Ok(LeaseLock::new(kube::Api::namespaced(client, &namespace), "dbapi-operator", &me, LEASE_DURATION))
+}
+
+/// Waits until this replica holds the Lease.
+async fn lead(lock: &LeaseLock) -> Result<(), String> {
+    tracing::info!("waiting for the leader Lease");
+    loop {
+        match lock.try_lead().await {
+            Ok(true) => {
+                tracing::info!("leading: reconciling DatabaseApis");
+                return Ok(());
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!("{e}"),
+        }
+        tokio::time::sleep(LEASE_RENEW_EVERY).await;
+    }
+}
+
+/// Renews the Lease; a replica that cannot renew before it would expire
+/// exits, so that two replicas never reconcile at once (the Deployment
+/// starts it again as a follower).
+async fn keep_leading(lock: LeaseLock) {
+    let mut renewed = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(LEASE_RENEW_EVERY).await;
+        match lock.try_lead().await {
+            Ok(true) => renewed = std::time::Instant::now(),
+            Ok(false) => {
+                tracing::error!("another replica took the leader Lease; exiting");
+                std::process::exit(1);
+            }
+            Err(e) if renewed.elapsed() + LEASE_RENEW_EVERY >= LEASE_DURATION => {
+                tracing::error!("could not renew the leader Lease in time ({e}); exiting");
+                std::process::exit(1);
+            }
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
 }
 
 async fn shutdown_signal() {
