@@ -9,31 +9,61 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::core::NamespaceResourceScope;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
-use kube::{Api, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::reconcile::{Context, error_policy, reconcile, references_secret};
 use crate::resources::MANAGED_BY;
 
-/// Runs until `shutdown` resolves.
-pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-    let client = ctx.client.clone();
+/// Runs until the futures `shutdown` makes resolve: over the whole cluster
+/// when `namespaces` is empty, else one controller per listed namespace,
+/// each watching only its own (the operator then needs only Roles there).
+pub async fn run<F>(ctx: Arc<Context>, namespaces: &[String], shutdown: impl Fn() -> F)
+where
+    F: Future<Output = ()> + Send + Sync + 'static,
+{
+    if namespaces.is_empty() {
+        run_in(ctx, None, shutdown()).await;
+    } else {
+        let each = namespaces.iter().map(|ns| run_in(ctx.clone(), Some(ns.as_str()), shutdown()));
+        futures::future::join_all(each).await;
+    }
+}
+
+/// Every namespace (`None`), or one.
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        None => Api::all(client.clone()),
+        Some(ns) => Api::namespaced(client.clone(), ns),
+    }
+}
+
+async fn run_in(
+    ctx: Arc<Context>,
+    namespace: Option<&str>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = &ctx.client.clone();
     let ours = watcher::Config::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
-    let controller =
-        Controller::new(Api::<DatabaseApi>::all(client.clone()), watcher::Config::default().any_semantic());
+    let controller = Controller::new(api::<DatabaseApi>(client, namespace), watcher::Config::default().any_semantic());
     let store = controller.store();
     controller
-        .owns(Api::<Deployment>::all(client.clone()), ours.clone())
-        .owns(Api::<Service>::all(client.clone()), ours.clone())
-        .owns(Api::<HorizontalPodAutoscaler>::all(client.clone()), ours.clone())
-        .owns(Api::<PodDisruptionBudget>::all(client.clone()), ours.clone())
-        .owns(Api::<ConfigMap>::all(client.clone()), ours.clone())
-        .owns(Api::<Secret>::all(client.clone()), ours)
+        .owns(api::<Deployment>(client, namespace), ours.clone())
+        .owns(api::<Service>(client, namespace), ours.clone())
+        .owns(api::<HorizontalPodAutoscaler>(client, namespace), ours.clone())
+        .owns(api::<PodDisruptionBudget>(client, namespace), ours.clone())
+        .owns(api::<ConfigMap>(client, namespace), ours.clone())
+        .owns(api::<Secret>(client, namespace), ours)
         // Referenced Secrets are not ours and carry no label: watch only
         // their metadata, so no Secret data is cached.
-        .watches(Api::<PartialObjectMeta<Secret>>::all(client.clone()), watcher::Config::default(), move |secret| {
+        .watches(api::<PartialObjectMeta<Secret>>(client, namespace), watcher::Config::default(), move |secret| {
             referencing(&store, &secret.namespace().unwrap_or_default(), &secret.name_any())
         })
         .graceful_shutdown_on(shutdown)

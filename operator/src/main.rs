@@ -33,6 +33,10 @@ struct Cli {
     /// `POD_NAMESPACE` (for several replicas); `POD_NAME` names the holder.
     #[arg(long, env = "DBAPI_OPERATOR_LEADER_ELECTION", global = true)]
     leader_election: bool,
+    /// Watch only these namespaces (comma-separated), with Roles there
+    /// instead of a ClusterRole; empty: the whole cluster.
+    #[arg(long, env = "DBAPI_OPERATOR_WATCH_NAMESPACES", value_delimiter = ',', global = true)]
+    watch_namespaces: Vec<String>,
 }
 
 /// How long a leader's Lease lasts without renewal, and how often it renews.
@@ -113,7 +117,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         tokio::spawn(keep_leading(lock));
     }
-    controller::run(ctx, stopped()).await;
+    controller::run(ctx, &cli.watch_namespaces, stopped).await;
     server.await.map_err(|e| e.to_string())?.map_err(|e| format!("metrics server on {}: {e}", cli.metrics_listen))
 }
 
