@@ -21,7 +21,7 @@ use crate::resources::MANAGED_BY;
 /// Runs until the futures `shutdown` makes resolve: over the whole cluster
 /// when `namespaces` is empty, else one controller per listed namespace,
 /// each watching only its own (the operator then needs only Roles there).
-pub async fn run<F>(ctx: Arc<Context>, namespaces: &[String], shutdown: impl Fn() -> F)
+pub async fn run<F>(ctx: Arc<Context>, namespaces: Vec<String>, shutdown: impl Fn() -> F)
 where
     F: Future<Output = ()> + Send + Sync + 'static,
 {

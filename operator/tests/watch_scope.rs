@@ -31,7 +31,7 @@ async fn watched_paths(namespaces: &[String], expected: &[String]) -> Vec<String
         }
     };
     let namespaces = namespaces.to_vec();
-    let controller = tokio::spawn(async move { dbapi_operator::controller::run(ctx, &namespaces, shutdown).await });
+    let controller = tokio::spawn(async move { dbapi_operator::controller::run(ctx, namespaces, shutdown).await });
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let seen: Vec<String> = fake.calls().into_iter().filter(|c| c.method == Method::GET).map(|c| c.path).collect();

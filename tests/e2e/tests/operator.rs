@@ -87,10 +87,15 @@ async fn operator_reconciles_a_database_api_end_to_end() {
     let reporter = Reporter { controller: "dbapi-operator-e2e".into(), instance: None };
     let ctx =
         Arc::new(Context::new(client.clone(), OperatorDefaults::default(), reporter, Arc::new(Metrics::default())));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let operator = tokio::spawn(controller::run(ctx, async move {
-        let _ = stopped.await;
-    }));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let shutdown = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    // Scoped to the test's namespace, as `--watch-namespaces` runs it.
+    let operator = tokio::spawn(controller::run(ctx, vec![ns_name.clone()], shutdown));
 
     // kubectl apply -f examples/shop-api.yaml
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns_name);
@@ -186,7 +191,7 @@ async fn operator_reconciles_a_database_api_end_to_end() {
     })
     .await;
 
-    let _ = stop.send(());
+    let _ = stop.send(true);
     let _ = operator.await;
     namespaces.delete(&ns_name, &DeleteParams::default()).await.unwrap();
 }
