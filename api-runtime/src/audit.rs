@@ -115,7 +115,8 @@ fn audited(method: &Method, status: StatusCode) -> bool {
 /// response the `X-Request-Id` the line carries.
 pub async fn record(State(log): State<Arc<AuditLog>>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    // A shared handle on the URI, not a copy: most requests are not audited.
+    let uri = request.uri().clone();
     let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
     let mut response = next.run(request).await;
     if !audited(&method, response.status()) {
@@ -124,7 +125,8 @@ pub async fn record(State(log): State<Arc<AuditLog>>, request: Request, next: Ne
     let identity = response.extensions().get::<Arc<Identity>>().cloned();
     let rows = response.extensions().get::<RowsAffected>().map(|r| r.0);
     let request_id = log.request_id();
-    let resource = path.strip_prefix(log.prefix.as_str()).unwrap_or(&path).trim_start_matches('/');
+    let path = uri.path();
+    let resource = path.strip_prefix(log.prefix.as_str()).unwrap_or(path).trim_start_matches('/');
     log.write(&Line {
         time: jiff::Timestamp::now().to_string(),
         request_id: &request_id,

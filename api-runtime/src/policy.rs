@@ -43,6 +43,6 @@ impl Policy {
 
     /// What a request of `identity` may see and do on `schema`.
     pub fn scope(&self, identity: &Identity, schema: Arc<Schema>) -> Scope {
-        self.access.scope(identity, schema)
+        self.access.scope(identity, schema, self.config.clone())
     }
 }

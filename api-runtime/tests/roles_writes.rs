@@ -207,7 +207,7 @@ async fn claims_fill_row_filters_as_bound_values(engine: Engine) {
     // A number is used as its text.
     assert_eq!(read_as(json!({"sub": 7})).await, vec![1, 3]);
     // The open API (no role) has no filter.
-    let open = dbapi_runtime::plan::access::Scope::open(api.state.schema());
+    let open = dbapi_runtime::plan::access::Scope::open(api.state.schema(), Default::default());
     let query = dbapi_runtime::grammar::parse_query("").unwrap();
     let mut plan =
         plan_read(&open.schema, open.schema.default_schema(), "orders", &query, Page { offset: 0, limit: None })

@@ -59,6 +59,12 @@ pub enum Principal {
     },
 }
 
+impl Default for Identity {
+    fn default() -> Identity {
+        Identity::open()
+    }
+}
+
 impl Identity {
     pub fn open() -> Identity {
         Identity { role: None, principal: Principal::Open, claims: empty_claims(), quota: None }
@@ -98,7 +104,11 @@ pub struct Authenticator {
     keys: KeyRing,
     /// `auth.jwt`: how tokens are verified.
     jwt: Option<JwtVerifier>,
-    anonymous_role: Option<Arc<str>>,
+    /// Every request's identity while the API is open, and that of calls
+    /// without credentials under `auth.anonymousRole`: built once, not per
+    /// request.
+    open: Arc<Identity>,
+    anonymous: Option<Arc<Identity>>,
     /// The roles a token may name: `roles[].name` and the anonymous role.
     roles: Vec<Arc<str>>,
     /// `rateLimit`: anonymous callers, refused callers and callers whose
@@ -143,16 +153,23 @@ impl Authenticator {
             None => None,
         };
         let mut roles: Vec<Arc<str>> = config.roles.iter().map(|r| Arc::from(r.name.as_str())).collect();
-        roles.extend(auth.and_then(|a| a.anonymous_role.as_deref()).map(Arc::from));
-        Ok(Authenticator {
+        let anonymous_role: Option<Arc<str>> = auth.and_then(|a| a.anonymous_role.as_deref()).map(Arc::from);
+        roles.extend(anonymous_role.clone());
+        let mut authenticator = Authenticator {
             enabled: auth.is_some() || !config.roles.is_empty() || !config.api_keys.is_empty(),
             keys: KeyRing::new(&config.api_keys)?,
             jwt,
+            open: Arc::new(Identity { quota: default_quota, ..Identity::open() }),
+            anonymous: None,
             roles,
-            anonymous_role: auth.and_then(|a| a.anonymous_role.as_deref()).map(Into::into),
             default_quota,
             role_quotas,
-        })
+        };
+        authenticator.anonymous = anonymous_role.map(|role| {
+            let quota = authenticator.role_quota(&role);
+            Arc::new(Identity { role: Some(role), principal: Principal::Anonymous, quota, ..Identity::open() })
+        });
+        Ok(authenticator)
     }
 
     /// Whether requests are checked at all.
@@ -164,9 +181,9 @@ impl Authenticator {
     /// credential sent must be valid; a token decides the role over a key
     /// sent with it (Supabase clients send the project key beside the
     /// user's token).
-    pub async fn identify(&self, headers: &HeaderMap, now: Timestamp) -> Result<Identity, AuthError> {
+    pub async fn identify(&self, headers: &HeaderMap, now: Timestamp) -> Result<Arc<Identity>, AuthError> {
         if !self.enabled {
-            return Ok(Identity { quota: self.default_quota, ..Identity::open() });
+            return Ok(self.open.clone());
         }
         let credentials = Credentials::from_headers(headers);
         let key_entry = self.check_keys(&credentials.keys, now)?;
@@ -181,26 +198,21 @@ impl Authenticator {
                         .cloned()
                         .ok_or_else(|| AuthError::UnknownRole(named.to_string()))?,
                 ),
-                None => self.anonymous_role.clone(),
+                None => self.anonymous.as_ref().and_then(|a| a.role.clone()),
             };
             let role = role.ok_or(AuthError::Missing)?;
             let subject = claims.get("sub").and_then(|s| s.as_str()).map(Arc::<str>::from);
             let quota = key_entry.as_ref().and_then(|k| k.quota).or_else(|| self.role_quota(&role));
-            return Ok(Identity { role: Some(role), principal: Principal::Token { subject }, claims, quota });
+            return Ok(Arc::new(Identity { role: Some(role), principal: Principal::Token { subject }, claims, quota }));
         }
-        match (key_entry, &self.anonymous_role) {
-            (Some(entry), _) => Ok(Identity {
+        match (key_entry, &self.anonymous) {
+            (Some(entry), _) => Ok(Arc::new(Identity {
                 role: Some(entry.role.clone()),
                 principal: Principal::Key { name: entry.name.clone() },
-                claims: empty_claims(),
+                claims: self.open.claims.clone(),
                 quota: entry.quota.or_else(|| self.role_quota(&entry.role)),
-            }),
-            (None, Some(role)) => Ok(Identity {
-                role: Some(role.clone()),
-                principal: Principal::Anonymous,
-                claims: empty_claims(),
-                quota: self.role_quota(role),
-            }),
+            })),
+            (None, Some(anonymous)) => Ok(anonymous.clone()),
             (None, None) => Err(AuthError::Missing),
         }
     }
@@ -348,7 +360,6 @@ pub async fn authenticate(State(state): State<Arc<AppState>>, mut request: Reque
     let policy = state.policy();
     match policy.authenticator.identify(request.headers(), Timestamp::now()).await {
         Ok(identity) => {
-            let identity = Arc::new(identity);
             request.extensions_mut().insert(identity.clone());
             let postgres_roles = policy.config.auth.as_ref().is_some_and(|a| a.postgres_roles);
             let mut response = match identity.role.as_deref().filter(|_| postgres_roles) {

@@ -208,7 +208,7 @@ async fn openapi_document(
     let scope = state.scope(&identity);
     let schema = &scope.schema;
     let profile = read::profile(schema, &headers)?;
-    let doc = crate::openapi::document(schema, profile, state.policy().config.api.max_rows);
+    let doc = crate::openapi::document(schema, profile, scope.config.api.max_rows);
     let doc =
         crate::openapi::served_under(crate::openapi::only_granted(doc, &scope, profile), state.config.api.prefix());
     let body = serde_json::to_vec(&doc).map_err(|e| {

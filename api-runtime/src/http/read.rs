@@ -7,6 +7,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
+use dbapi_crds::config::ApiSettings;
+
 use crate::auth::Identity;
 use crate::db::ReadOutput;
 use crate::grammar::{
@@ -36,10 +38,10 @@ pub async fn read(
     let verb = if method == Method::HEAD { Verb::Head } else { Verb::Get };
     scope.check_verb(find_table(schema, profile, &table)?, verb)?;
     let ReadRequest { query, prefs, negotiated, page } =
-        ReadRequest::parse(&state, &headers, uri.query().unwrap_or(""))?;
+        ReadRequest::parse(&scope.config.api, &headers, uri.query().unwrap_or(""))?;
     let mut plan = plan_read(schema, profile, &table, &query, page)?;
     scope.restrict(&mut plan, Some(verb))?;
-    plan.cap_embeds(state.policy().config.api.max_rows);
+    plan.cap_embeds(scope.config.api.max_rows);
 
     // Only PostgreSQL has planner estimates; elsewhere planned and
     // estimated counts are exact.
@@ -55,7 +57,7 @@ pub async fn read(
         Some(CountPreference::Estimated) => {
             let planned = planned_count(&state, &plan).await?;
             match planned {
-                Some(p) if p as u64 > state.policy().config.api.max_rows => Some(p),
+                Some(p) if p as u64 > scope.config.api.max_rows => Some(p),
                 _ => state.db.fetch_i64(&render_count(&plan, schema.engine, false)).await?,
             }
         }
@@ -161,11 +163,10 @@ pub(super) struct ReadRequest {
 }
 
 impl ReadRequest {
-    pub fn parse(state: &AppState, headers: &HeaderMap, query: &str) -> Result<ReadRequest, ApiError> {
-        let policy = state.policy();
+    pub fn parse(api: &ApiSettings, headers: &HeaderMap, query: &str) -> Result<ReadRequest, ApiError> {
         let negotiated = negotiate(header_str(headers, header::ACCEPT))?;
         let query = parse_query(query)?;
-        crate::limits::check_query(&query, &policy.config.api)?;
+        crate::limits::check_query(&query, api)?;
         let prefs = parse_prefer(headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()))?;
         let range = match header_str(headers, header::RANGE) {
             Some(v) => parse_range_header(v).map_err(|e| {
@@ -173,7 +174,7 @@ impl ReadRequest {
             })?,
             None => None,
         };
-        let page = root_page(&query, range, policy.config.api.max_rows);
+        let page = root_page(&query, range, api.max_rows);
         Ok(ReadRequest { query, prefs, negotiated, page })
     }
 }

@@ -43,11 +43,11 @@ pub async fn call_get(
     let verb = if method == Method::HEAD { Verb::Head } else { Verb::Get };
     check_granted(&scope, profile, &name, verb)?;
     let (named, rest) = split_arguments(schema, profile, &name, uri.query().unwrap_or(""));
-    let request = ReadRequest::parse(&state, &headers, &rest)?;
+    let request = ReadRequest::parse(&scope.config.api, &headers, &rest)?;
     let args = CallArgs { named, ..CallArgs::default() };
     let mut plan = plan_call(schema, profile, &name, &args, &request.query, request.page)?;
     restrict_embeds(&scope, &mut plan)?;
-    plan.cap_embeds(state.policy().config.api.max_rows);
+    plan.cap_embeds(scope.config.api.max_rows);
     let function = plan.function();
     if function.volatility == Volatility::Volatile {
         return Err(ApiError::new(
@@ -84,8 +84,8 @@ pub async fn call_post(
     let schema = &scope.schema;
     let profile = profile_from(schema, &headers, "content-profile")?;
     check_granted(&scope, profile, &name, Verb::Post)?;
-    let request = ReadRequest::parse(&state, &headers, uri.query().unwrap_or(""))?;
-    let (bytes, form) = body_bytes(&state, &headers, body).await?;
+    let request = ReadRequest::parse(&scope.config.api, &headers, uri.query().unwrap_or(""))?;
+    let (bytes, form) = body_bytes(&scope.config.api, &headers, body).await?;
     let body = match form {
         Some(fields) => Value::Object(fields),
         None if bytes.iter().all(u8::is_ascii_whitespace) => Value::Object(Map::new()),
@@ -100,7 +100,7 @@ pub async fn call_post(
     let args = CallArgs { named, body: Some(body), single_object: request.prefs.single_object_params == Some(true) };
     let mut plan = plan_call(schema, profile, &name, &args, &request.query, request.page)?;
     restrict_embeds(&scope, &mut plan)?;
-    plan.cap_embeds(state.policy().config.api.max_rows);
+    plan.cap_embeds(scope.config.api.max_rows);
     let mut tx = state.db.begin().await?;
     let outcome = run_in(&mut tx, schema, &plan, &request).await;
     match outcome {

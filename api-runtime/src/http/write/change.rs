@@ -33,11 +33,11 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     let req = prepare(&state, &identity, &uri, &headers).await?;
     req.scope.check_verb(find_table(&req.schema, &req.profile, &table)?, Verb::Patch)?;
-    let payload = read_payload(&state, &headers, body).await?;
+    let payload = read_payload(&req, &headers, body).await?;
     let missing = if req.prefs.missing_default == Some(true) { Missing::Default } else { Missing::Null };
     let mut plan = plan_update(&req.schema, &req.profile, &table, &req.query, &payload, missing)?;
     req.scope.check_columns(plan.target.table, Verb::Patch, plan.set.iter().map(|(c, _)| c.name.as_str()))?;
-    refuse_unfiltered(&state, &plan.target, "PATCH")?;
+    refuse_unfiltered(&req, &plan.target, "PATCH")?;
     // Only rows the role's filter lets it touch change, and they must
     // still match it afterwards.
     req.scope.restrict(&mut plan.target, Some(Verb::Patch))?;
@@ -88,7 +88,7 @@ pub async fn delete(
     let req = prepare(&state, &identity, &uri, &headers).await?;
     req.scope.check_verb(find_table(&req.schema, &req.profile, &table)?, Verb::Delete)?;
     let mut plan = plan_delete(&req.schema, &req.profile, &table, &req.query)?;
-    refuse_unfiltered(&state, &plan.target, "DELETE")?;
+    refuse_unfiltered(&req, &plan.target, "DELETE")?;
     req.scope.restrict(&mut plan.target, Some(Verb::Delete))?;
     if is_plain_write(&req) {
         return run_plain(&state, &req, &render_delete(&plan, req.schema.engine), Method::DELETE).await;
@@ -152,8 +152,8 @@ async fn locked_keys(
     Ok(keys)
 }
 
-fn refuse_unfiltered(state: &AppState, target: &ReadPlan, verb: &str) -> Result<(), ApiError> {
-    if target.conditions.is_empty() && !state.policy().config.api.allows_unfiltered_write(&target.table.name) {
+fn refuse_unfiltered(req: &WriteRequest, target: &ReadPlan, verb: &str) -> Result<(), ApiError> {
+    if target.conditions.is_empty() && !req.scope.config.api.allows_unfiltered_write(&target.table.name) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "DBAPI104",

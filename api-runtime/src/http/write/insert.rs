@@ -36,7 +36,7 @@ pub async fn insert(
 ) -> Result<Response, ApiError> {
     let req = prepare(&state, &identity, &uri, &headers).await?;
     req.scope.check_verb(crate::plan::find_table(&req.schema, &req.profile, &table)?, Verb::Post)?;
-    let payload = read_payload(&state, &headers, body).await?;
+    let payload = read_payload(&req, &headers, body).await?;
     let missing = if req.prefs.missing_default == Some(true) { Missing::Default } else { Missing::Null };
     let resolution = req.prefs.resolution.map(|r| r == Resolution::MergeDuplicates);
     let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, missing, resolution)?;
@@ -83,7 +83,7 @@ pub async fn upsert_one(
     let req = prepare(&state, &identity, &uri, &headers).await?;
     let target = crate::plan::find_table(&req.schema, &req.profile, &table)?;
     req.scope.check_verb(target, Verb::Put)?;
-    let payload = read_payload(&state, &headers, body).await?;
+    let payload = read_payload(&req, &headers, body).await?;
     check_put(target, &req.query, &payload)?;
     let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, Missing::Null, Some(true))?;
     check_insert_columns(&req, &plan, Verb::Put)?;

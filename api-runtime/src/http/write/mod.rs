@@ -16,6 +16,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
+use dbapi_crds::config::ApiSettings;
+
 use crate::auth::Identity;
 use crate::db::Tx;
 use crate::grammar::{
@@ -59,7 +61,7 @@ async fn prepare(
     let negotiated = negotiate(header_str(headers, header::ACCEPT))?;
     let representation = negotiated.representation;
     let query = parse_query(uri.query().unwrap_or(""))?;
-    crate::limits::check_query(&query, &state.policy().config.api)?;
+    crate::limits::check_query(&query, &scope.config.api)?;
     let prefs = parse_prefer(headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()))?;
     let path_prefix = state.config.api.prefix().to_string();
     Ok(WriteRequest { scope, schema, profile, query, prefs, representation, negotiated, path_prefix })
@@ -68,8 +70,8 @@ async fn prepare(
 /// The body as JSON rows, within the configured size. An HTML form body
 /// (`application/x-www-form-urlencoded`) is one row of strings, as in
 /// PostgREST.
-async fn read_payload(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Payload, ApiError> {
-    let (bytes, form) = body_bytes(state, headers, body).await?;
+async fn read_payload(req: &WriteRequest, headers: &HeaderMap, body: Body) -> Result<Payload, ApiError> {
+    let (bytes, form) = body_bytes(&req.scope.config.api, headers, body).await?;
     if let Some(row) = form {
         return Ok(Payload { rows: vec![row], is_array: false });
     }
@@ -79,7 +81,7 @@ async fn read_payload(state: &AppState, headers: &HeaderMap, body: Body) -> Resu
 /// The raw body within `api.maxBodyBytes`, after checking its media type
 /// (JSON, or an HTML form, which comes back decoded as strings).
 pub(super) async fn body_bytes(
-    state: &AppState,
+    api: &ApiSettings,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(axum::body::Bytes, Option<serde_json::Map<String, serde_json::Value>>), ApiError> {
@@ -96,7 +98,7 @@ pub(super) async fn body_bytes(
             .hint("Send the body as application/json."));
         }
     }
-    let limit = state.policy().config.api.max_body_bytes as usize;
+    let limit = api.max_body_bytes as usize;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "DBAPI413", "The request body is too large")
             .details(format!("at most {limit} bytes are accepted (api.maxBodyBytes)"))

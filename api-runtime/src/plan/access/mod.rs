@@ -72,13 +72,13 @@ impl Access {
     }
 
     /// What a request of `identity` may do on `schema`.
-    pub fn scope(&self, identity: &Identity, schema: Arc<Schema>) -> Scope {
+    pub fn scope(&self, identity: &Identity, schema: Arc<Schema>, config: Arc<RuntimeConfig>) -> Scope {
         match (&self.roles, &identity.role) {
             (Some(roles), Some(role)) => {
                 let view = self.view(roles, role, &schema);
-                Scope::restricted(schema, view, identity.claims.clone())
+                Scope::restricted(schema, view, identity.claims.clone(), config)
             }
-            _ => Scope::open(schema),
+            _ => Scope::open(schema, config),
         }
     }
 

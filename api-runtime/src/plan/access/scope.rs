@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use dbapi_crds::config::RuntimeConfig;
+
 use crate::grammar::{Condition, Filter, LogicOp};
 use crate::plan::read::plan_filter_on;
 use crate::plan::{PlanError, PlannedCondition, PlannedItem, ReadPlan};
@@ -18,6 +20,10 @@ pub struct Scope {
     /// The schema requests are planned against: the role's view, or the
     /// whole schema when no rules apply.
     pub schema: Arc<Schema>,
+    /// The document in force when the request started: its per-request
+    /// limits (`api.maxRows` ...) hold for the whole request, whatever a
+    /// reload does meanwhile.
+    pub config: Arc<RuntimeConfig>,
     full: Arc<Schema>,
     role: Option<RoleScope>,
 }
@@ -34,12 +40,17 @@ fn key(table: &Table) -> (String, String) {
 
 impl Scope {
     /// No rules: the whole schema, full access.
-    pub fn open(schema: Arc<Schema>) -> Scope {
-        Scope { schema: schema.clone(), full: schema, role: None }
+    pub fn open(schema: Arc<Schema>, config: Arc<RuntimeConfig>) -> Scope {
+        Scope { schema: schema.clone(), config, full: schema, role: None }
     }
 
-    pub(super) fn restricted(full: Arc<Schema>, view: Arc<RoleView>, claims: Arc<serde_json::Value>) -> Scope {
-        Scope { schema: view.schema.clone(), full, role: Some(RoleScope { view, claims }) }
+    pub(super) fn restricted(
+        full: Arc<Schema>,
+        view: Arc<RoleView>,
+        claims: Arc<serde_json::Value>,
+        config: Arc<RuntimeConfig>,
+    ) -> Scope {
+        Scope { schema: view.schema.clone(), config, full, role: Some(RoleScope { view, claims }) }
     }
 
     /// Whether role rules apply to this request.
