@@ -137,8 +137,9 @@ pub struct DatabaseApiSpec {
     #[schemars(with = "CacheSpec")]
     pub cache: Option<CacheSpec>,
     /// Default rate limit per caller: per client IP for calls without a key
-    /// (see database.trustedProxies), shared by all pods through Redis when
-    /// cache is set (each pod limits by itself while Redis is unreachable).
+    /// (see database.trustedProxies), shared by all pods through Redis: the
+    /// cache's, or without a cache a small one the operator runs for any
+    /// rate limit (each pod limits by itself while Redis is unreachable).
     /// Unset: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "RateLimitSpec")]

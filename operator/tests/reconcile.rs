@@ -347,3 +347,34 @@ async fn a_failing_api_call_is_a_degraded_condition_an_event_and_a_backoff() {
     reconcile(Arc::new(fresh), ctx.clone()).await.unwrap();
     assert_eq!(condition(&status_of(&fake), "Degraded")["status"], "False");
 }
+
+#[tokio::test]
+async fn a_rate_limit_without_a_cache_runs_a_shared_redis_and_removing_it_deletes_it() {
+    let fake = FakeApi::default();
+    fake.put(SECRETS, database_secret());
+    fake.put(APIS, database_api(json!({})));
+    reconcile_stored(&fake, now).await.unwrap();
+    assert!(fake.get(DEPLOYMENTS, "shop-cache").is_none(), "no limit, no Redis");
+    let redis_url = |fake: &FakeApi| {
+        let runtime = fake.get(DEPLOYMENTS, "shop-api").unwrap();
+        let env = runtime["spec"]["template"]["spec"]["containers"][0]["env"].as_array().unwrap().clone();
+        env.into_iter().find(|e| e["name"] == "DBAPI_REDIS_URL").map(|e| e["value"].clone())
+    };
+    assert_eq!(redis_url(&fake), None);
+
+    let mut api = fake.get(APIS, "shop").unwrap();
+    api["spec"]["roles"][0]["rateLimit"] = json!({"requestsPerMinute": 60, "burst": 10});
+    fake.put(APIS, api);
+    reconcile_stored(&fake, now).await.unwrap();
+    assert!(fake.get(DEPLOYMENTS, "shop-cache").is_some(), "every replica counts in one Redis");
+    assert!(fake.get(SERVICES, "shop-cache").is_some());
+    assert_eq!(redis_url(&fake), Some(json!("redis://shop-cache:6379")));
+    assert_eq!(condition(&status_of(&fake), "CacheReady")["reason"], "Starting");
+
+    let mut api = fake.get(APIS, "shop").unwrap();
+    api["spec"]["roles"][0].as_object_mut().unwrap().remove("rateLimit");
+    fake.put(APIS, api);
+    reconcile_stored(&fake, now).await.unwrap();
+    assert!(fake.get(DEPLOYMENTS, "shop-cache").is_none() && fake.get(SERVICES, "shop-cache").is_none());
+    assert_eq!(redis_url(&fake), None);
+}

@@ -1,10 +1,11 @@
-//! The operator-managed Redis (`spec.cache.managed`): a single-replica,
-//! memory-only cache. Losing it loses cached responses, never data, so it
-//! keeps no snapshot and no append-only file.
+//! The operator-managed Redis (`spec.cache.managed`, or the limiter's own
+//! when rate limits are set without a cache): a single-replica, memory-only
+//! store. Losing it loses cached responses and rate-limit counters, never
+//! data, so it keeps no snapshot and no append-only file.
 
 use std::collections::BTreeMap;
 
-use dbapi_crds::crd::{DatabaseApi, ManagedCache};
+use dbapi_crds::crd::DatabaseApi;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort, ServiceSpec,
@@ -25,21 +26,47 @@ pub const REDIS_UID: i64 = 999;
 #[error("cache.managed.memory {0:?} is not a memory quantity such as 256Mi, 1Gi or 500M")]
 pub struct InvalidQuantity(pub String);
 
-fn managed(api: &DatabaseApi) -> Option<&ManagedCache> {
-    api.spec.cache.as_ref()?.managed.as_ref()
+/// The memory of the Redis a rate limiter needs when no cache is set: its
+/// keys are one small counter per caller.
+pub const LIMITER_MEMORY: &str = "64Mi";
+
+/// Whether any rate limit is set: the document's, a role's or a key's.
+pub fn rate_limited(api: &DatabaseApi) -> bool {
+    let spec = &api.spec;
+    spec.rate_limit.is_some()
+        || spec.roles.iter().any(|r| r.rate_limit.is_some())
+        || spec.api_keys.iter().any(|k| k.rate_limit.is_some())
 }
 
-/// The Redis Deployment of a managed cache; `Ok(None)` when the cache is
-/// external or absent, an error when `cache.managed.memory` is not a
+/// The memory of the Redis the operator runs, if it runs one: the managed
+/// cache's, or when rate limits are set without any cache, a small one of
+/// its own, so that every replica counts against one shared budget instead
+/// of each pod limiting by itself.
+fn managed_memory(api: &DatabaseApi) -> Option<&str> {
+    match &api.spec.cache {
+        Some(cache) => cache.managed.as_ref().map(|m| m.memory.as_str()),
+        None if rate_limited(api) => Some(LIMITER_MEMORY),
+        None => None,
+    }
+}
+
+/// The `DBAPI_REDIS_URL` of an operator-run Redis (its Service), or `None`
+/// when the Redis is external or there is none.
+pub fn managed_redis_url(api: &DatabaseApi) -> Option<String> {
+    managed_memory(api).map(|_| format!("redis://{}:{REDIS_PORT}", names::cache(api)))
+}
+
+/// The Redis Deployment the operator runs (see `managed_memory`); `Ok(None)`
+/// when the Redis is external or there is none, an error when `cache.managed.memory` is not a
 /// quantity (the reconcile reports it rather than guessing a size).
 ///
 /// Redis gets `--maxmemory` of exactly the quantity, which is also the
 /// container's memory request and limit, and evicts least recently used
 /// keys when full.
 pub fn cache_deployment(api: &DatabaseApi, defaults: &OperatorDefaults) -> Result<Option<Deployment>, InvalidQuantity> {
-    let Some(managed) = managed(api) else { return Ok(None) };
-    let maxmemory = quantity_bytes(&managed.memory)?;
-    let memory = Quantity(managed.memory.trim().to_string());
+    let Some(memory) = managed_memory(api) else { return Ok(None) };
+    let maxmemory = quantity_bytes(memory)?;
+    let memory = Quantity(memory.trim().to_string());
     let selector = selector_labels(api, "cache");
 
     let probe = |period: i32, failures: i32| Probe {
@@ -123,10 +150,10 @@ pub fn cache_deployment(api: &DatabaseApi, defaults: &OperatorDefaults) -> Resul
     }))
 }
 
-/// The Service of a managed cache (`redis://<name>:6379`), or `None` when
-/// the cache is external or absent.
+/// The Service of an operator-run Redis (`redis://<name>:6379`), or `None`
+/// when the Redis is external or there is none.
 pub fn cache_service(api: &DatabaseApi) -> Option<Service> {
-    managed(api)?;
+    managed_memory(api)?;
     Some(Service {
         metadata: child_meta(api, names::cache(api), "cache"),
         spec: Some(ServiceSpec {
@@ -237,6 +264,57 @@ mod tests {
             assert_eq!(cache_deployment(&api, &defaults()), Ok(None));
             assert!(cache_service(&api).is_none());
         }
+    }
+
+    /// `full()` without its cache: its document, keys and roles still set
+    /// rate limits.
+    fn rate_limited_without_cache() -> DatabaseApi {
+        let mut api = full();
+        api.spec.cache = None;
+        api
+    }
+
+    #[test]
+    fn rate_limits_without_a_cache_get_a_small_redis_of_their_own() {
+        let api = rate_limited_without_cache();
+        let deployment = cache_deployment(&api, &defaults()).unwrap().expect("a Redis for the limiter");
+        let container = &deployment.spec.unwrap().template.spec.unwrap().containers[0];
+        let limits = container.resources.as_ref().unwrap().limits.as_ref().unwrap();
+        assert_eq!(limits["memory"], Quantity(LIMITER_MEMORY.into()));
+        let args = container.args.as_ref().unwrap();
+        assert_eq!(args[1], quantity_bytes(LIMITER_MEMORY).unwrap().to_string());
+        assert!(cache_service(&api).is_some());
+        assert_eq!(managed_redis_url(&api).as_deref(), Some("redis://shop-cache:6379"));
+    }
+
+    #[test]
+    fn each_kind_of_rate_limit_asks_for_the_shared_redis() {
+        let mut api = rate_limited_without_cache();
+        api.spec.rate_limit = None;
+        api.spec.roles.iter_mut().for_each(|r| r.rate_limit = None);
+        api.spec.api_keys.iter_mut().for_each(|k| k.rate_limit = None);
+        assert!(!rate_limited(&api));
+        assert_eq!(cache_deployment(&api, &defaults()), Ok(None));
+        assert_eq!(managed_redis_url(&api), None);
+
+        let mut keyed = api.clone();
+        keyed.spec.api_keys[0].rate_limit = full().spec.rate_limit;
+        let mut roled = api.clone();
+        roled.spec.roles[0].rate_limit = full().spec.rate_limit;
+        let mut document = api.clone();
+        document.spec.rate_limit = full().spec.rate_limit;
+        for limited in [keyed, roled, document] {
+            assert!(rate_limited(&limited));
+            assert!(cache_service(&limited).is_some());
+        }
+    }
+
+    #[test]
+    fn an_external_cache_is_the_limiters_redis_too() {
+        let api = full_external_cache();
+        assert!(rate_limited(&api));
+        assert_eq!(cache_deployment(&api, &defaults()), Ok(None));
+        assert_eq!(managed_redis_url(&api), None);
     }
 
     #[test]

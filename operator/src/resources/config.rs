@@ -23,7 +23,7 @@
 //! | runtime.*                              | Deployment, HorizontalPodAutoscaler               |
 //! | cache.managed / external               | env `DBAPI_REDIS_URL`, the cache Deployment       |
 //! | cache.defaultTTLSeconds                | `cache.defaultTtlSeconds`                         |
-//! | rateLimit                              | `rateLimit` (shared through `DBAPI_REDIS_URL`)    |
+//! | rateLimit (any: spec, role or key)     | `rateLimit`; without cache, a Redis for the limiter |
 //! | auth.jwt.secretRef                     | env `DBAPI_JWT_SECRET` (Deployment)               |
 //! | auth.jwt.roleClaim / audience          | `auth.jwt.roleClaim` / `auth.jwt.audience`        |
 //! | auth.jwt.algorithms / issuer           | `auth.jwt.algorithms` / `auth.jwt.issuer`         |

@@ -18,7 +18,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::autoscaling::autoscaled;
 use super::config::CONFIG_FILE;
 use super::pod::{container_security_context, empty_dir, pod_security_context};
-use super::{ADMIN_PORT, API_PORT, OperatorDefaults, REDIS_PORT, child_meta, labels, names, selector_labels};
+use super::{ADMIN_PORT, API_PORT, OperatorDefaults, cache, child_meta, labels, names, selector_labels};
 
 /// Pod template annotation holding [`super::config::config_checksum`].
 pub const CONFIG_CHECKSUM_ANNOTATION: &str = "dbapi.dev/config-checksum";
@@ -156,12 +156,10 @@ fn env(api: &DatabaseApi) -> Vec<EnvVar> {
     if let Some(replica) = &spec.database.read_replica_url_secret_ref {
         env.push(from_secret("DBAPI_READ_REPLICA_URL", replica));
     }
-    if let Some(cache) = &spec.cache {
-        if cache.managed.is_some() {
-            env.push(value("DBAPI_REDIS_URL", &format!("redis://{}:{REDIS_PORT}", names::cache(api))));
-        } else if let Some(external) = &cache.external {
-            env.push(from_secret("DBAPI_REDIS_URL", &external.url_secret_ref));
-        }
+    if let Some(url) = cache::managed_redis_url(api) {
+        env.push(value("DBAPI_REDIS_URL", &url));
+    } else if let Some(external) = spec.cache.as_ref().and_then(|c| c.external.as_ref()) {
+        env.push(from_secret("DBAPI_REDIS_URL", &external.url_secret_ref));
     }
     if let Some(secret) = spec.auth.as_ref().and_then(|a| a.jwt.as_ref()).and_then(|j| j.secret_ref.as_ref()) {
         env.push(from_secret("DBAPI_JWT_SECRET", secret));
