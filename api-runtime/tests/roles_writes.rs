@@ -15,7 +15,9 @@ use dbapi_runtime::plan::{Page, plan_read};
 use dbapi_runtime::sql::render_read;
 use serde_json::json;
 use support::Engine;
-use support::roles::{CLERK, READER, ids, keys, shop};
+use support::api::Api;
+use support::roles;
+use support::roles::{CLERK, READER, WRITER, ids, keys, shop};
 
 on_every_engine!(
     patch_and_delete_touch_only_filtered_rows,
@@ -24,6 +26,7 @@ on_every_engine!(
     functions_need_a_rule_naming_them,
     claims_fill_row_filters_as_bound_values,
     claims_from_tokens_fill_row_filters,
+    location_names_a_key_only_the_role_may_read,
 );
 
 const RETURN: (&str, &str) = ("prefer", "return=representation");
@@ -59,6 +62,8 @@ async fn writes_that_leave_the_filter_are_refused_whole(engine: Engine) {
     };
     let r = api.post_with("/orders", &[CLERK, RETURN], &order(10, "eu")).await;
     r.expect(201);
+    // The new row's key is in `Location` for a role that may read it...
+    assert_eq!(r.header("location"), Some("/orders?id=eq.10"));
     assert_eq!(
         r.json(),
         json!([{"id": 10, "customer_id": 1, "owner_id": null, "region": "eu", "is_public": false, "amount": 7, "note": null}])
@@ -75,7 +80,11 @@ async fn writes_that_leave_the_filter_are_refused_whole(engine: Engine) {
     api.patch_with("/orders?id=eq.1", &[CLERK, RETURN], r#"{"region": "us"}"#).await.expect_error(403, "42501");
     assert_eq!(api.count("orders WHERE region = 'eu'").await, 4);
     // A table with POST only and no filter takes rows as before.
-    api.post_with("/tags", &[CLERK], r#"{"id": 3, "order_id": 1, "label": "new"}"#).await.expect(201);
+    let r = api.post_with("/tags", &[CLERK], r#"{"id": 3, "order_id": 1, "label": "new"}"#).await;
+    r.expect(201);
+    // ...and not for one that may only insert: the key would tell it more
+    // than its rules allow.
+    assert_eq!(r.header("location"), None);
     assert_eq!(api.count("tags").await, 3);
 }
 
@@ -261,4 +270,39 @@ async fn claims_from_tokens_fill_row_filters(engine: Engine) {
     // The caller's own rows are its to read, and only those.
     let r = api.get_with("/orders?select=id,owner_id&is_public=is.false", &[support::roles::OWNER]).await;
     assert_eq!(r.json(), json!([]));
+}
+
+/// `Location` carries the new row's primary key, so a role that may read
+/// the table but not its key column gets none (a role sees, and so writes,
+/// only the columns it may read: the key comes from the database).
+async fn location_names_a_key_only_the_role_may_read(engine: Engine) {
+    let id = match engine {
+        Engine::Postgres => "id SERIAL PRIMARY KEY",
+        Engine::MySql => "id INTEGER AUTO_INCREMENT PRIMARY KEY",
+        Engine::Sqlite => "id INTEGER PRIMARY KEY",
+    };
+    let sql = format!("CREATE TABLE tickets ({id}, label VARCHAR(20));");
+    let mut config = roles::config();
+    let clerk = config.roles.iter_mut().find(|r| r.name == "clerk").unwrap();
+    clerk.rules.push(dbapi_crds::config::RoleRule {
+        tables: vec!["tickets".into()],
+        verbs: vec!["GET".into(), "POST".into()],
+        columns: vec!["label".into()],
+        ..Default::default()
+    });
+    let reader_writer = dbapi_crds::config::RoleRule {
+        tables: vec!["tickets".into()],
+        verbs: vec!["GET".into(), "POST".into()],
+        ..Default::default()
+    };
+    config.roles.iter_mut().find(|r| r.name == "writer").unwrap().rules.push(reader_writer);
+    let api = Api::with_sql(engine, &sql, config).await;
+    let r = api.post_with("/tickets", &[CLERK], r#"{"label": "quiet"}"#).await;
+    r.expect(201);
+    assert_eq!(r.header("location"), None);
+    // A role that reads every column is told where its row is.
+    let r = api.post_with("/tickets", &[WRITER], r#"{"label": "loud"}"#).await;
+    r.expect(201);
+    assert_eq!(r.header("location"), Some("/tickets?id=eq.2"));
+    assert_eq!(api.count("tickets").await, 2);
 }

@@ -162,8 +162,10 @@ async fn run_insert(
     } else {
         None
     };
+    // The key of the new row, unless the role may not read it.
+    let key_readable = || req.scope.may_read_columns(table, table.primary_key.iter().map(String::as_str));
     let location = match (&keys[..], is_array, has_key) {
-        ([key], false, true) => Some(location(table, key)),
+        ([key], false, true) if key_readable() => Some(location(table, key)),
         _ => None,
     };
     Ok(Written { status: StatusCode::CREATED, rows: rows_written, body, location })

@@ -103,6 +103,16 @@ impl Scope {
         }
     }
 
+    /// Whether the caller may read every one of `columns` on `table` with
+    /// GET: what a response may reveal of a row beyond the body it asked
+    /// for (the primary key in `Location`).
+    pub fn may_read_columns<'a>(&self, table: &Table, mut columns: impl Iterator<Item = &'a str>) -> bool {
+        if self.role.is_none() {
+            return true;
+        }
+        self.grant(table, Verb::Get).is_some_and(|grant| columns.all(|c| grant.allows_column(c)))
+    }
+
     /// The table itself, with every column, for the view's `table`.
     pub fn full_table<'s>(&'s self, table: &Table) -> Option<&'s Table> {
         self.full.table(&table.schema, &table.name)
