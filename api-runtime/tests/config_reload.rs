@@ -191,3 +191,29 @@ async fn sighup_reloads_and_restart_only_settings_are_reported_not_applied() {
     let capped = runtime.get("/items?select=id&order=id", &[("apikey", "dbapi_b")]);
     assert_eq!((capped.status, capped.body.as_str()), (200, r#"[{"id":1},{"id":2}]"#));
 }
+
+/// An API without keys, roles or auth is open to everyone: start-up and a
+/// reload that removes the last key say so in the log, once each.
+#[tokio::test]
+async fn opening_the_api_is_announced_in_the_log() {
+    const OPEN: &str = "the API is open to every caller";
+    let (root, db) = (TempDir::new(), database().await);
+    let (runtime, mut secret) = start(&root.0, &db, &keys(&[("app", "dbapi_app")]));
+    assert_eq!(runtime.get("/items", &[]).status, 401);
+    assert!(!runtime.log().contains(OPEN), "{}", runtime.log());
+
+    secret.update(&[("config.yaml", "apiKeys: []\n")]);
+    wait_for(
+        RELOAD_WITHIN,
+        || format!("the API to open: {}", runtime.log()),
+        || (runtime.get("/items", &[]).status == 200).then_some(()),
+    );
+    assert_eq!(runtime.log().matches(OPEN).count(), 1, "{}", runtime.log());
+
+    let (open_root, open_db) = (TempDir::new(), database().await);
+    let (open, _secret) = start(&open_root.0, &open_db, "apiKeys: []\n");
+    assert_eq!(open.get("/items", &[]).status, 200);
+    let log = open.log();
+    assert_eq!(log.matches(OPEN).count(), 1, "{log}");
+    assert!(log.contains("WARN") || log.contains("\"level\":\"WARN\""), "a warning: {log}");
+}

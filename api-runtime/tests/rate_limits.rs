@@ -213,3 +213,43 @@ async fn rate_limits_count_keys_by_name_and_refused_attempts_by_address() {
     assert_refused(&with_key(&b, "dbapi_guess"));
     assert_eq!(with_key(&a, "dbapi_plain").status, 200);
 }
+
+/// Role `slow` has its own limit (one at a time), applied to each caller
+/// acting as it: each of its keys by name, the anonymous role by address.
+/// Role `app` has none, so its key falls under the document's.
+const ROLE_LIMITED: &str = "rateLimit: {requestsPerMinute: 1, burst: 2}
+auth: {anonymousRole: slow}
+roles:
+- {name: slow, rateLimit: {requestsPerMinute: 1, burst: 0}, rules: [{tables: [items], verbs: [GET]}]}
+- {name: app, rules: [{tables: [items], verbs: [GET]}]}
+apiKeys:
+- {name: one, role: slow, hashes: [{sha256: ONE}]}
+- {name: two, role: slow, hashes: [{sha256: TWO}]}
+- {name: app, role: app, hashes: [{sha256: APP}]}
+";
+
+#[tokio::test]
+async fn a_roles_rate_limit_applies_to_each_caller_acting_as_it() {
+    use dbapi_crds::keys::sha256_hex;
+    let db = database().await;
+    let config = ROLE_LIMITED
+        .replace("ONE", &sha256_hex("dbapi_one"))
+        .replace("TWO", &sha256_hex("dbapi_two"))
+        .replace("APP", &sha256_hex("dbapi_app"));
+    let server = Server::start(&db.url, &config, Some((&redis_url(), &key_prefix())));
+    let with_key = |key: &str| get(server.api, "/items", &[("apikey", key)]).unwrap();
+    let limit_and_status = |r: &Reply| (r.status, r.number("RateLimit-Limit"));
+    // The role's limit, not the document's, for its keys...
+    assert_eq!(limit_and_status(&with_key("dbapi_one")), (200, 1));
+    assert_eq!(limit_and_status(&with_key("dbapi_one")), (429, 1));
+    // ...each in its own bucket...
+    assert_eq!(limit_and_status(&with_key("dbapi_two")), (200, 1));
+    // ...and for anonymous calls, by address.
+    assert_eq!(limit_and_status(&server.get("/items")), (200, 1));
+    assert_eq!(limit_and_status(&server.get("/items")), (429, 1));
+    // A role without a limit of its own takes the document's.
+    for _ in 0..3 {
+        assert_eq!(limit_and_status(&with_key("dbapi_app")), (200, 3));
+    }
+    assert_eq!(limit_and_status(&with_key("dbapi_app")), (429, 3));
+}
