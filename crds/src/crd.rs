@@ -20,9 +20,6 @@
 //! `charts/dbapi-operator/crds/databaseapis.dbapi.dev.yaml` is [`crd_yaml`]'s
 //! output; a test fails when it is stale.
 
-use std::collections::BTreeMap;
-
-use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use kube::CustomResourceExt;
@@ -36,8 +33,12 @@ use crate::config::TableFilter;
 
 mod access;
 mod limits;
+mod network;
+mod runtime;
 pub use access::{ApiKeySpec, AuthSpec, JwtSpec, RoleSpec, RuleSpec};
 pub use limits::{CorsSpec, ServerSpec};
+pub use network::NetworkPolicySpec;
+pub use runtime::{ReplicaRange, RuntimeSpec};
 
 /// The CustomResourceDefinition as YAML, as `dbapi-operator crd` prints it
 /// and the Helm chart ships it.
@@ -144,6 +145,10 @@ pub struct DatabaseApiSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "RateLimitSpec")]
     pub rate_limit: Option<RateLimitSpec>,
+    /// NetworkPolicies around the runtime pods and the managed Redis. Unset:
+    /// on, with the API port open to the DatabaseApi's namespace.
+    #[serde(default)]
+    pub network_policy: NetworkPolicySpec,
     /// JSON Web Token authentication and the role of anonymous requests.
     /// Unset: only API keys are accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -349,85 +354,6 @@ fn default_acquire_timeout() -> u64 {
 impl Default for PoolSpec {
     fn default() -> Self {
         PoolSpec { max_connections: default_max_connections(), acquire_timeout_seconds: default_acquire_timeout() }
-    }
-}
-
-/// The runtime Deployment and its HorizontalPodAutoscaler.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct RuntimeSpec {
-    /// Runtime image. Unset: the runtime of the operator's own version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "String")]
-    pub image: Option<String>,
-    /// Autoscaling bounds.
-    #[serde(default)]
-    pub replicas: ReplicaRange,
-    /// Average CPU utilization (percent of the CPU request) the
-    /// HorizontalPodAutoscaler aims for.
-    #[serde(default = "default_cpu_target")]
-    #[serde(rename = "targetCPUUtilizationPercentage")]
-    #[schemars(range(min = 1, max = 100))]
-    pub target_cpu_utilization_percentage: i32,
-    /// Seconds the autoscaler waits before scaling down. Unset: the
-    /// cluster's default, 300.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "i32", range(min = 0, max = 3600))]
-    pub scale_down_stabilization_seconds: Option<i32>,
-    /// CPU and memory requests and limits of each runtime container. The
-    /// autoscaler needs a CPU request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "ResourceRequirements")]
-    pub resources: Option<ResourceRequirements>,
-    /// Extra labels for the runtime pods.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub pod_labels: BTreeMap<String, String>,
-}
-
-fn default_cpu_target() -> i32 {
-    70
-}
-
-impl Default for RuntimeSpec {
-    /// The same values as an absent `runtime` gets from the schema.
-    fn default() -> Self {
-        RuntimeSpec {
-            image: None,
-            replicas: ReplicaRange::default(),
-            target_cpu_utilization_percentage: default_cpu_target(),
-            scale_down_stabilization_seconds: None,
-            resources: None,
-            pod_labels: BTreeMap::new(),
-        }
-    }
-}
-
-/// Bounds of the HorizontalPodAutoscaler: min must not exceed max.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[x_kube(validation = Rule::new("self.min <= self.max").message("replicas.min must not exceed replicas.max"))]
-pub struct ReplicaRange {
-    /// Fewest replicas (the HPA's minReplicas).
-    #[serde(default = "default_min_replicas")]
-    #[schemars(range(min = 1))]
-    pub min: i32,
-    /// Most replicas (the HPA's maxReplicas). It also divides
-    /// database.pool.maxConnections among the pods.
-    #[serde(default = "default_max_replicas")]
-    #[schemars(range(min = 1, max = 1000))]
-    pub max: i32,
-}
-
-fn default_min_replicas() -> i32 {
-    2
-}
-
-fn default_max_replicas() -> i32 {
-    10
-}
-
-impl Default for ReplicaRange {
-    fn default() -> Self {
-        ReplicaRange { min: default_min_replicas(), max: default_max_replicas() }
     }
 }
 

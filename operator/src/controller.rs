@@ -8,6 +8,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::core::NamespaceResourceScope;
 use kube::core::PartialObjectMeta;
@@ -60,6 +61,7 @@ async fn run_in(
         .owns(api::<HorizontalPodAutoscaler>(client, namespace), ours.clone())
         .owns(api::<PodDisruptionBudget>(client, namespace), ours.clone())
         .owns(api::<ConfigMap>(client, namespace), ours.clone())
+        .owns(api::<NetworkPolicy>(client, namespace), ours.clone())
         .owns(api::<Secret>(client, namespace), ours)
         // Referenced Secrets are not ours and carry no label: watch only
         // their metadata, so no Secret data is cached.

@@ -117,6 +117,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         tokio::spawn(keep_leading(lock));
     }
+    ctx.metrics.set_leader(true);
     controller::run(ctx, cli.watch_namespaces, stopped).await;
     server.await.map_err(|e| e.to_string())?.map_err(|e| format!("metrics server on {}: {e}", cli.metrics_listen))
 }

@@ -13,6 +13,7 @@ use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -21,12 +22,14 @@ pub struct ResultLabel {
     pub result: &'static str,
 }
 
-/// Reconciles by result, failures, and how long reconciles take.
+/// Reconciles by result, failures, how long reconciles take, and whether
+/// this replica leads.
 pub struct Metrics {
     registry: Registry,
     reconciles: Family<ResultLabel, Counter>,
     failures: Counter,
     duration: Family<ResultLabel, Histogram>,
+    leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -40,7 +43,9 @@ impl Default for Metrics {
         registry.register("reconciles", "Reconciles by result", reconciles.clone());
         registry.register("reconcile_errors", "Failed reconciles", failures.clone());
         registry.register("reconcile_duration_seconds", "Reconcile duration by result", duration.clone());
-        Metrics { registry, reconciles, failures, duration }
+        let leader = Gauge::default();
+        registry.register("leader", "1 while this replica leads and reconciles, 0 on standby", leader.clone());
+        Metrics { registry, reconciles, failures, duration, leader }
     }
 }
 
@@ -54,6 +59,15 @@ impl Metrics {
         }
     }
 
+    /// Records whether this replica leads (always, without leader election).
+    pub fn set_leader(&self, leads: bool) {
+        self.leader.set(i64::from(leads));
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader.get() == 1
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -62,10 +76,16 @@ impl Metrics {
     }
 }
 
-/// `/metrics` and `/healthz`.
+/// `/metrics` and `/healthz`. A standby is healthy too: `/healthz` says
+/// which it is, and never fails for it.
 pub fn router(metrics: Arc<Metrics>) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/healthz",
+            get(|State(m): State<Arc<Metrics>>| async move {
+                if m.is_leader() { "ok: leader\n" } else { "ok: standby\n" }
+            }),
+        )
         .route(
             "/metrics",
             get(|State(m): State<Arc<Metrics>>| async move {
@@ -99,5 +119,24 @@ mod tests {
         assert!(text.contains(r#"dbapi_operator_reconciles_total{result="error"} 1"#), "{text}");
         assert!(text.contains("dbapi_operator_reconcile_errors_total 1"), "{text}");
         assert!(text.contains("dbapi_operator_reconcile_duration_seconds_bucket"), "{text}");
+        assert!(text.contains("dbapi_operator_leader 0"), "{text}");
+        m.set_leader(true);
+        assert!(m.render().contains("dbapi_operator_leader 1"));
+    }
+
+    #[tokio::test]
+    async fn healthz_says_whether_this_replica_leads() {
+        use tower::ServiceExt;
+        let m = Arc::new(Metrics::default());
+        let body = |m: Arc<Metrics>| async move {
+            let request = axum::http::Request::get("/healthz").body(axum::body::Body::empty()).unwrap();
+            let response = router(m).oneshot(request).await.unwrap();
+            assert_eq!(response.status(), 200);
+            let bytes = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+            String::from_utf8(bytes.to_vec()).unwrap()
+        };
+        assert_eq!(body(m.clone()).await, "ok: standby\n");
+        m.set_leader(true);
+        assert_eq!(body(m).await, "ok: leader\n");
     }
 }

@@ -12,6 +12,7 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -27,7 +28,8 @@ use crate::metrics::Metrics;
 use crate::resources::config::{KeyMaterial, config_checksum, config_map, config_secret, runtime_config};
 use crate::resources::keys::{key_secret, rotation_token, sha256_hex};
 use crate::resources::{
-    FIELD_MANAGER, OperatorDefaults, autoscaling, cache, deployment, names, pool_per_replica, service, service_url,
+    FIELD_MANAGER, OperatorDefaults, autoscaling, cache, deployment, names, network, pool_per_replica, service,
+    service_url,
 };
 use crate::status::{self, CacheState, Observed};
 
@@ -124,6 +126,10 @@ async fn reconcile_once(api: &DatabaseApi, ctx: &Context) -> Result<Action> {
     apply(&ctx.client, &ns, &config_map(api, &public)?).await?;
     apply(&ctx.client, &ns, &config_secret(api, &secret)?).await?;
 
+    // Before the runtime pods, which read the Redis URL from it.
+    if cache::runs_redis(api) {
+        ensure_cache_secret(api, ctx, &ns).await?;
+    }
     let runtime = apply(&ctx.client, &ns, &deployment::deployment(api, &ctx.defaults, &checksum)).await?;
     apply(&ctx.client, &ns, &service::service(api)).await?;
     match autoscaling::hpa(api) {
@@ -144,9 +150,17 @@ async fn reconcile_once(api: &DatabaseApi, ctx: &Context) -> Result<Action> {
         _ => {
             delete_owned::<Deployment>(api, &ctx.client, &ns, &names::cache(api)).await?;
             delete_owned::<Service>(api, &ctx.client, &ns, &names::cache(api)).await?;
+            delete_owned::<Secret>(api, &ctx.client, &ns, &names::cache(api)).await?;
             if api.spec.cache.is_some() { CacheState::External } else { CacheState::NotConfigured }
         }
     };
+    for (policy, name) in [(network::api_policy(api), names::api(api)), (network::cache_policy(api), names::cache(api))]
+    {
+        match policy {
+            Some(policy) => drop(apply(&ctx.client, &ns, &policy).await?),
+            None => delete_owned::<NetworkPolicy>(api, &ctx.client, &ns, &name).await?,
+        }
+    }
     prune_key_secrets(api, ctx, &ns).await?;
 
     let observed = Observed {
@@ -267,6 +281,22 @@ async fn ensure_keys(
         materials.push(material);
     }
     Ok((materials, statuses, next_expiry))
+}
+
+/// Gives the operator-run Redis its Secret: a password generated once and
+/// kept across reconciles and restarts (rotating it would cut off every
+/// runtime pod until they restart), with the URL and Redis configuration
+/// derived from it.
+async fn ensure_cache_secret(api: &DatabaseApi, ctx: &Context, ns: &str) -> Result<()> {
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let name = names::cache(api);
+    let found = secrets.get_opt(&name).await.map_err(Error::kube(format!("reading Secret {ns}/{name}")))?;
+    let password = match found.as_ref().and_then(cache::existing_password) {
+        Some(password) => password,
+        None => generate_key()?,
+    };
+    apply(&ctx.client, ns, &cache::cache_secret(api, &password)).await?;
+    Ok(())
 }
 
 /// Creates a key's Secret. If it appeared meanwhile (another reconcile, a

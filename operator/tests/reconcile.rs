@@ -358,7 +358,7 @@ async fn a_rate_limit_without_a_cache_runs_a_shared_redis_and_removing_it_delete
     let redis_url = |fake: &FakeApi| {
         let runtime = fake.get(DEPLOYMENTS, "shop-api").unwrap();
         let env = runtime["spec"]["template"]["spec"]["containers"][0]["env"].as_array().unwrap().clone();
-        env.into_iter().find(|e| e["name"] == "DBAPI_REDIS_URL").map(|e| e["value"].clone())
+        env.into_iter().find(|e| e["name"] == "DBAPI_REDIS_URL").map(|e| e["valueFrom"]["secretKeyRef"].clone())
     };
     assert_eq!(redis_url(&fake), None);
 
@@ -368,13 +368,75 @@ async fn a_rate_limit_without_a_cache_runs_a_shared_redis_and_removing_it_delete
     reconcile_stored(&fake, now).await.unwrap();
     assert!(fake.get(DEPLOYMENTS, "shop-cache").is_some(), "every replica counts in one Redis");
     assert!(fake.get(SERVICES, "shop-cache").is_some());
-    assert_eq!(redis_url(&fake), Some(json!("redis://shop-cache:6379")));
+    assert_eq!(redis_url(&fake), Some(json!({"name": "shop-cache", "key": "url"})));
+    assert!(fake.get(SECRETS, "shop-cache").is_some(), "with its password");
     assert_eq!(condition(&status_of(&fake), "CacheReady")["reason"], "Starting");
 
     let mut api = fake.get(APIS, "shop").unwrap();
     api["spec"]["roles"][0].as_object_mut().unwrap().remove("rateLimit");
     fake.put(APIS, api);
     reconcile_stored(&fake, now).await.unwrap();
-    assert!(fake.get(DEPLOYMENTS, "shop-cache").is_none() && fake.get(SERVICES, "shop-cache").is_none());
+    for collection in [DEPLOYMENTS, SERVICES, SECRETS] {
+        assert!(fake.get(collection, "shop-cache").is_none(), "{collection}/shop-cache is gone");
+    }
     assert_eq!(redis_url(&fake), None);
+}
+
+const NETWORK_POLICIES: &str = "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies";
+
+#[tokio::test]
+async fn the_redis_password_is_made_once_and_kept_and_leaves_with_the_redis() {
+    let fake = FakeApi::default();
+    fake.put(SECRETS, database_secret());
+    fake.put(APIS, database_api(json!({"cache": {"managed": {"memory": "128Mi"}}})));
+    reconcile_stored(&fake, now).await.unwrap();
+    let secret = fake.get(SECRETS, "shop-cache").expect("the cache Secret");
+    let password = String::from_utf8(decode(secret["data"]["password"].as_str().unwrap())).unwrap();
+    assert!(password.len() >= 32, "a long random password: {password}");
+    let url = String::from_utf8(decode(secret["data"]["url"].as_str().unwrap())).unwrap();
+    assert_eq!(url, format!("redis://:{password}@shop-cache:6379"));
+    let runtime = fake.get(DEPLOYMENTS, "shop-api").unwrap();
+    let env = runtime["spec"]["template"]["spec"]["containers"][0]["env"].as_array().unwrap().clone();
+    let redis = env.iter().find(|e| e["name"] == "DBAPI_REDIS_URL").unwrap();
+    assert_eq!(redis["valueFrom"]["secretKeyRef"], json!({"name": "shop-cache", "key": "url"}));
+    assert!(!fake.get(DEPLOYMENTS, "shop-cache").unwrap().to_string().contains(&password));
+
+    // Kept across reconciles (a restarted operator reads it back).
+    reconcile_stored(&fake, now).await.unwrap();
+    let again = fake.get(SECRETS, "shop-cache").unwrap();
+    assert_eq!(again["data"]["password"], secret["data"]["password"]);
+
+    // An external Redis needs no password of ours.
+    let redis_url = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shop-redis", "namespace": NS},
+                           "data": {"url": "cmVkaXM6Ly9yZWRpcy5leGFtcGxlOjYzNzk="}});
+    fake.put(SECRETS, redis_url);
+    let mut api = fake.get(APIS, "shop").unwrap();
+    api["spec"]["cache"] = json!({"external": {"urlSecretRef": {"name": "shop-redis", "key": "url"}}});
+    fake.put(APIS, api);
+    reconcile_stored(&fake, now).await.unwrap();
+    for collection in [SECRETS, DEPLOYMENTS, SERVICES, NETWORK_POLICIES] {
+        assert!(fake.get(collection, "shop-cache").is_none(), "{collection}/shop-cache is gone");
+    }
+    assert_eq!(condition(&status_of(&fake), "CacheReady")["reason"], "External");
+}
+
+#[tokio::test]
+async fn network_policies_follow_the_spec() {
+    let fake = FakeApi::default();
+    fake.put(SECRETS, database_secret());
+    fake.put(APIS, database_api(json!({"rateLimit": {"requestsPerMinute": 60}})));
+    reconcile_stored(&fake, now).await.unwrap();
+    let api_policy = fake.get(NETWORK_POLICIES, "shop-api").expect("the runtime's policy");
+    assert_eq!(api_policy["spec"]["ingress"][0]["from"], json!([{"podSelector": {}}]), "the namespace by default");
+    let cache_policy = fake.get(NETWORK_POLICIES, "shop-cache").expect("the limiter Redis's policy");
+    assert_eq!(
+        cache_policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+        "api"
+    );
+
+    let mut api = fake.get(APIS, "shop").unwrap();
+    api["spec"]["networkPolicy"] = json!({"enabled": false});
+    fake.put(APIS, api);
+    reconcile_stored(&fake, now).await.unwrap();
+    assert!(fake.names(NETWORK_POLICIES).is_empty(), "{:?}", fake.names(NETWORK_POLICIES));
 }

@@ -3,8 +3,8 @@
 use dbapi_crds::crd::DatabaseApi;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::{
-    CrossVersionObjectReference, HPAScalingRules, HorizontalPodAutoscaler, HorizontalPodAutoscalerBehavior,
-    HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget, ResourceMetricSource,
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerBehavior, HorizontalPodAutoscalerSpec,
+    MetricSpec, MetricTarget, ResourceMetricSource,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -49,16 +49,23 @@ pub fn hpa(api: &DatabaseApi) -> Option<HorizontalPodAutoscaler> {
                 }),
                 ..MetricSpec::default()
             }]),
-            behavior: runtime.scale_down_stabilization_seconds.map(|seconds| HorizontalPodAutoscalerBehavior {
-                scale_down: Some(HPAScalingRules {
-                    stabilization_window_seconds: Some(seconds),
-                    ..HPAScalingRules::default()
-                }),
-                ..HorizontalPodAutoscalerBehavior::default()
-            }),
+            behavior: behavior(api),
         }),
         ..HorizontalPodAutoscaler::default()
     })
+}
+
+/// `spec.runtime.behavior`, with `scaleDownStabilizationSeconds` as the
+/// scale-down window when the behavior sets none; `None` when neither is
+/// set (the cluster's defaults).
+fn behavior(api: &DatabaseApi) -> Option<HorizontalPodAutoscalerBehavior> {
+    let runtime = &api.spec.runtime;
+    let mut behavior = runtime.behavior.clone();
+    if let Some(seconds) = runtime.scale_down_stabilization_seconds {
+        let scale_down = behavior.get_or_insert_with(Default::default).scale_down.get_or_insert_with(Default::default);
+        scale_down.stabilization_window_seconds.get_or_insert(seconds);
+    }
+    behavior
 }
 
 /// A `policy/v1` budget keeping one runtime pod up through voluntary

@@ -5,16 +5,18 @@
 
 use std::collections::BTreeMap;
 
-use dbapi_crds::crd::DatabaseApi;
+use dbapi_crds::crd::{DatabaseApi, SecretKeyRef};
+use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort, ServiceSpec,
-    TCPSocketAction, VolumeMount,
+    Container, ContainerPort, KeyToPath, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Secret,
+    SecretVolumeSource, Service, ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::deployment::none_if_empty;
 use super::pod::{container_security_context, empty_dir, pod_security_context};
 use super::{OperatorDefaults, REDIS_PORT, child_meta, labels, names, selector_labels};
 
@@ -50,10 +52,47 @@ fn managed_memory(api: &DatabaseApi) -> Option<&str> {
     }
 }
 
-/// The `DBAPI_REDIS_URL` of an operator-run Redis (its Service), or `None`
-/// when the Redis is external or there is none.
-pub fn managed_redis_url(api: &DatabaseApi) -> Option<String> {
-    managed_memory(api).map(|_| format!("redis://{}:{REDIS_PORT}", names::cache(api)))
+/// Whether the operator runs a Redis for this API.
+pub fn runs_redis(api: &DatabaseApi) -> bool {
+    managed_memory(api).is_some()
+}
+
+/// The data key of the Redis password in the cache Secret.
+pub const PASSWORD_DATA: &str = "password";
+/// The data key of the runtime's `DBAPI_REDIS_URL` (password included).
+pub const URL_DATA: &str = "url";
+/// The data key of the Redis configuration file holding `requirepass`, so
+/// the password is in no process's arguments.
+const CONF_DATA: &str = "redis.conf";
+/// Where the Redis container reads [`CONF_DATA`].
+const CONF_DIR: &str = "/etc/dbapi-redis";
+
+/// Where the runtime finds the URL of the operator-run Redis: the cache
+/// Secret, or `None` when the Redis is external or there is none.
+pub fn managed_redis_url(api: &DatabaseApi) -> Option<SecretKeyRef> {
+    runs_redis(api).then(|| SecretKeyRef { name: names::cache(api), key: URL_DATA.into() })
+}
+
+/// The password of an existing cache Secret, if it holds one: it is
+/// generated once and kept, like API keys.
+pub fn existing_password(secret: &Secret) -> Option<String> {
+    let bytes = secret.data.as_ref()?.get(PASSWORD_DATA)?;
+    String::from_utf8(bytes.0.clone()).ok().filter(|p| !p.is_empty())
+}
+
+/// The cache Secret: the Redis password, the URL the runtime connects
+/// with, and the Redis configuration that requires the password. Only the
+/// operator-run Redis has one.
+pub fn cache_secret(api: &DatabaseApi, password: &str) -> Secret {
+    let url = format!("redis://:{password}@{}:{REDIS_PORT}", names::cache(api));
+    let data =
+        [(PASSWORD_DATA, password.to_string()), (URL_DATA, url), (CONF_DATA, format!("requirepass {password}\n"))];
+    Secret {
+        metadata: child_meta(api, names::cache(api), "cache"),
+        type_: Some("Opaque".into()),
+        data: Some(data.into_iter().map(|(k, v)| (k.to_string(), ByteString(v.into_bytes()))).collect()),
+        ..Secret::default()
+    }
 }
 
 /// The Redis Deployment the operator runs (see `managed_memory`); `Ok(None)`
@@ -68,6 +107,7 @@ pub fn cache_deployment(api: &DatabaseApi, defaults: &OperatorDefaults) -> Resul
     let maxmemory = quantity_bytes(memory)?;
     let memory = Quantity(memory.trim().to_string());
     let selector = selector_labels(api, "cache");
+    let runtime = &api.spec.runtime;
 
     let probe = |period: i32, failures: i32| Probe {
         tcp_socket: Some(TCPSocketAction { port: IntOrString::String("redis".into()), ..TCPSocketAction::default() }),
@@ -82,6 +122,7 @@ pub fn cache_deployment(api: &DatabaseApi, defaults: &OperatorDefaults) -> Resul
         command: Some(vec!["redis-server".into()]),
         args: Some(
             [
+                &format!("{CONF_DIR}/{CONF_DATA}"),
                 "--maxmemory",
                 &maxmemory.to_string(),
                 "--maxmemory-policy",
@@ -116,11 +157,15 @@ pub fn cache_deployment(api: &DatabaseApi, defaults: &OperatorDefaults) -> Resul
         }),
         readiness_probe: Some(probe(5, 2)),
         liveness_probe: Some(Probe { initial_delay_seconds: Some(5), ..probe(10, 3) }),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "data".into(),
-            mount_path: "/data".into(),
-            ..Default::default()
-        }]),
+        volume_mounts: Some(vec![
+            VolumeMount { name: "data".into(), mount_path: "/data".into(), ..Default::default() },
+            VolumeMount {
+                name: "auth".into(),
+                mount_path: CONF_DIR.into(),
+                read_only: Some(true),
+                ..Default::default()
+            },
+        ]),
         security_context: Some(container_security_context()),
         ..Container::default()
     };
@@ -136,8 +181,29 @@ pub fn cache_deployment(api: &DatabaseApi, defaults: &OperatorDefaults) -> Resul
                 metadata: Some(ObjectMeta { labels: Some(labels(api, "cache")), ..ObjectMeta::default() }),
                 spec: Some(PodSpec {
                     containers: vec![container],
-                    volumes: Some(vec![empty_dir("data")]),
+                    volumes: Some(vec![
+                        empty_dir("data"),
+                        Volume {
+                            name: "auth".into(),
+                            secret: Some(SecretVolumeSource {
+                                secret_name: Some(names::cache(api)),
+                                items: Some(vec![KeyToPath {
+                                    key: CONF_DATA.into(),
+                                    path: CONF_DATA.into(),
+                                    mode: None,
+                                }]),
+                                // Owner and the pod's fsGroup only.
+                                default_mode: Some(0o440),
+                                ..SecretVolumeSource::default()
+                            }),
+                            ..Volume::default()
+                        },
+                    ]),
                     security_context: Some(pod_security_context(REDIS_UID)),
+                    // Where the runtime pods may run, so may their Redis.
+                    image_pull_secrets: none_if_empty(runtime.image_pull_secrets.clone()),
+                    node_selector: none_if_empty(runtime.node_selector.clone()),
+                    tolerations: none_if_empty(runtime.tolerations.clone()),
                     termination_grace_period_seconds: Some(30),
                     automount_service_account_token: Some(false),
                     enable_service_links: Some(false),
@@ -282,9 +348,11 @@ mod tests {
         let limits = container.resources.as_ref().unwrap().limits.as_ref().unwrap();
         assert_eq!(limits["memory"], Quantity(LIMITER_MEMORY.into()));
         let args = container.args.as_ref().unwrap();
-        assert_eq!(args[1], quantity_bytes(LIMITER_MEMORY).unwrap().to_string());
+        let maxmemory = args.iter().position(|a| a == "--maxmemory").unwrap() + 1;
+        assert_eq!(args[maxmemory], quantity_bytes(LIMITER_MEMORY).unwrap().to_string());
         assert!(cache_service(&api).is_some());
-        assert_eq!(managed_redis_url(&api).as_deref(), Some("redis://shop-cache:6379"));
+        let url = managed_redis_url(&api).expect("the runtime gets the Redis URL");
+        assert_eq!((url.name.as_str(), url.key.as_str()), ("shop-cache", URL_DATA));
     }
 
     #[test]
@@ -315,6 +383,19 @@ mod tests {
         assert!(rate_limited(&api));
         assert_eq!(cache_deployment(&api, &defaults()), Ok(None));
         assert_eq!(managed_redis_url(&api), None);
+    }
+
+    #[test]
+    fn the_secret_holds_the_password_the_url_and_the_redis_config() {
+        let secret = cache_secret(&full(), "dbapi_pw");
+        insta::assert_yaml_snapshot!("full_cache_secret", secret);
+        assert_eq!(existing_password(&secret).as_deref(), Some("dbapi_pw"));
+        // The password is never in the Deployment, only a reference to
+        // the Secret's configuration file.
+        let deployment = serde_json::to_string(&cache_deployment(&full(), &defaults()).unwrap()).unwrap();
+        assert!(!deployment.contains("dbapi_pw") && deployment.contains("redis.conf"), "{deployment}");
+        let empty = Secret { data: Some([(PASSWORD_DATA.to_string(), ByteString(vec![]))].into()), ..secret };
+        assert_eq!(existing_password(&empty), None, "an empty password is replaced");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use dbapi_crds::config::ServerSettings;
 use dbapi_crds::crd::{DatabaseApi, SecretKeyRef};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
@@ -28,6 +29,9 @@ pub const CONTAINER: &str = "runtime";
 pub const CONFIG_DIR: &str = "/etc/dbapi/config";
 /// Where the config Secret (API key hashes) is mounted.
 pub const SECRET_DIR: &str = "/etc/dbapi/secret";
+/// How long a stopping pod keeps serving before SIGTERM, while the
+/// endpoints controller and kube-proxy take it out of the Service.
+const PRE_STOP_SECONDS: i64 = 5;
 /// The user and group of the runtime image (distroless `nonroot`).
 pub const RUNTIME_UID: i64 = 65532;
 
@@ -47,6 +51,9 @@ pub fn deployment(api: &DatabaseApi, defaults: &OperatorDefaults, config_checksu
     // must keep matching.
     let mut pod_labels = runtime.pod_labels.clone();
     pod_labels.extend(labels(api, "api"));
+
+    let mut pod_annotations = runtime.pod_annotations.clone();
+    pod_annotations.insert(CONFIG_CHECKSUM_ANNOTATION.to_string(), config_checksum.to_string());
 
     let image = runtime.image.clone().filter(|i| !i.is_empty()).unwrap_or_else(|| defaults.runtime_image.clone());
 
@@ -71,7 +78,10 @@ pub fn deployment(api: &DatabaseApi, defaults: &OperatorDefaults, config_checksu
         // Give the endpoints controller and kube-proxy time to take the pod
         // out of the Service before the runtime stops accepting.
         lifecycle: Some(Lifecycle {
-            pre_stop: Some(LifecycleHandler { sleep: Some(SleepAction { seconds: 5 }), ..LifecycleHandler::default() }),
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction { seconds: PRE_STOP_SECONDS }),
+                ..LifecycleHandler::default()
+            }),
             ..Lifecycle::default()
         }),
         security_context: Some(container_security_context()),
@@ -93,10 +103,7 @@ pub fn deployment(api: &DatabaseApi, defaults: &OperatorDefaults, config_checksu
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(pod_labels),
-                    annotations: Some(BTreeMap::from([(
-                        CONFIG_CHECKSUM_ANNOTATION.to_string(),
-                        config_checksum.to_string(),
-                    )])),
+                    annotations: Some(pod_annotations),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
@@ -135,7 +142,12 @@ pub fn deployment(api: &DatabaseApi, defaults: &OperatorDefaults, config_checksu
                         match_label_keys: Some(vec!["pod-template-hash".into()]),
                         ..TopologySpreadConstraint::default()
                     }]),
-                    termination_grace_period_seconds: Some(30),
+                    termination_grace_period_seconds: Some(termination_grace_seconds(api)),
+                    image_pull_secrets: none_if_empty(runtime.image_pull_secrets.clone()),
+                    node_selector: none_if_empty(runtime.node_selector.clone()),
+                    tolerations: none_if_empty(runtime.tolerations.clone()),
+                    affinity: runtime.affinity.clone(),
+                    priority_class_name: runtime.priority_class_name.clone().filter(|p| !p.is_empty()),
                     automount_service_account_token: Some(false),
                     // No `<SERVICE>_PORT` variables: a Service named `dbapi`
                     // would otherwise inject `DBAPI_*` names.
@@ -149,6 +161,25 @@ pub fn deployment(api: &DatabaseApi, defaults: &OperatorDefaults, config_checksu
     }
 }
 
+/// Seconds Kubernetes waits after SIGTERM before killing a pod: the
+/// preStop pause, then the longest a request may still run
+/// (`server.requestTimeoutSeconds`, after which the runtime answers 504),
+/// then a little for the pool to close.
+fn termination_grace_seconds(api: &DatabaseApi) -> i64 {
+    let request_timeout = api
+        .spec
+        .server
+        .as_ref()
+        .and_then(|s| s.request_timeout_seconds)
+        .unwrap_or_else(|| ServerSettings::default().request_timeout_seconds);
+    PRE_STOP_SECONDS + i64::try_from(request_timeout).unwrap_or(i64::MAX / 2) + 5
+}
+
+/// `None` for an empty collection, so the rendered object leaves it out.
+pub(super) fn none_if_empty<C: IntoIterator + Default + PartialEq>(c: C) -> Option<C> {
+    (c != C::default()).then_some(c)
+}
+
 /// The container's environment. Secrets are referenced, never copied.
 fn env(api: &DatabaseApi) -> Vec<EnvVar> {
     let spec = &api.spec;
@@ -157,7 +188,7 @@ fn env(api: &DatabaseApi) -> Vec<EnvVar> {
         env.push(from_secret("DBAPI_READ_REPLICA_URL", replica));
     }
     if let Some(url) = cache::managed_redis_url(api) {
-        env.push(value("DBAPI_REDIS_URL", &url));
+        env.push(from_secret("DBAPI_REDIS_URL", &url));
     } else if let Some(external) = spec.cache.as_ref().and_then(|c| c.external.as_ref()) {
         env.push(from_secret("DBAPI_REDIS_URL", &external.url_secret_ref));
     }

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod config;
 pub mod deployment;
 pub mod keys;
+pub mod network;
 pub mod pod;
 #[cfg(test)]
 mod runtime_accepts;

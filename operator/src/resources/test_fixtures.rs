@@ -122,6 +122,27 @@ spec:
       requests: {{cpu: 250m, memory: 128Mi}}
       limits: {{cpu: "1", memory: 512Mi}}
     podLabels: {{team: storefront, tier: api}}
+    podAnnotations: {{example.com/scrape: "true", dbapi.dev/config-checksum: ignored}}
+    imagePullSecrets: [{{name: registry-login}}]
+    nodeSelector: {{kubernetes.io/arch: amd64}}
+    tolerations: [{{key: dedicated, operator: Equal, value: api, effect: NoSchedule}}]
+    affinity:
+      nodeAffinity:
+        preferredDuringSchedulingIgnoredDuringExecution:
+          - weight: 50
+            preference:
+              matchExpressions: [{{key: node.example.com/pool, operator: In, values: [fast]}}]
+    priorityClassName: api-critical
+    behavior:
+      scaleUp:
+        stabilizationWindowSeconds: 0
+        policies: [{{type: Percent, value: 100, periodSeconds: 15}}]
+  server: {{requestTimeoutSeconds: 20}}
+  networkPolicy:
+    apiFrom:
+      - namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: ingress-nginx}}}}
+      - podSelector: {{matchLabels: {{app: storefront}}}}
+    monitoringNamespace: monitoring
 {cache}{FULL_REST}"#
     ))
 }
