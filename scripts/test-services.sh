@@ -161,6 +161,9 @@ require_binaries() {
             missing+=("redis-cli"); pkgs+=(redis-server); fi
     fi
 
+    # The TLS Redis test makes its certificates with the openssl command.
+    command -v openssl >/dev/null 2>&1 || { missing+=("openssl"); pkgs+=(openssl); }
+
     # The PostgREST-client compatibility suite runs on Node.js.
     if [[ -x "$_DBAPI_REPO_ROOT/tests/compat/run.sh" ]]; then
         command -v node >/dev/null 2>&1 || { missing+=("node"); pkgs+=(nodejs npm); }

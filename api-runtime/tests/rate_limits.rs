@@ -253,3 +253,29 @@ async fn a_roles_rate_limit_applies_to_each_caller_acting_as_it() {
     }
     assert_eq!(limit_and_status(&with_key("dbapi_app")), (429, 3));
 }
+
+/// `rediss://`: two processes share one limit through a Redis that they
+/// reach over TLS only, trusting its CA through `SSL_CERT_FILE`.
+#[tokio::test]
+async fn rate_limit_is_shared_through_a_tls_redis() {
+    let db = database().await;
+    let dir = TempDir::new();
+    let (plain_port, tls_port) = (free_port(), free_port());
+    let (redis, tls) = OwnRedis::start_tls(plain_port, tls_port, &dir.0);
+    let url = format!("rediss://localhost:{tls_port}");
+    let start = |name: &str| {
+        let home = dir.0.join(name);
+        std::fs::create_dir_all(&home).unwrap();
+        let config = home.join("config.yaml");
+        std::fs::write(&config, THREE_AT_ONCE).unwrap();
+        let args = ["--database-url", &db.url, "--config", config.to_str().unwrap(), "--redis-url", &url];
+        Runtime::serve_with_env(&home, &args, &[("SSL_CERT_FILE", tls.ca_cert.as_path())])
+    };
+    let (a, b) = (start("a"), start("b"));
+    assert_eq!(a.get("/items", &[]).status, 200);
+    assert_eq!(b.get("/items", &[]).status, 200);
+    assert_eq!(a.get("/items", &[]).status, 200);
+    assert_refused(&b.get("/items", &[]));
+    assert_eq!(redis.keys("dbapi:rate:*").len(), 1, "one shared bucket, written over TLS");
+    assert!(a.log().contains("shared by all replicas through Redis"), "{}", a.log());
+}

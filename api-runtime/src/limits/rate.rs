@@ -221,11 +221,6 @@ impl RateLimiter {
                 }
                 None
             }
-            Some(url) if url.starts_with("rediss://") => {
-                return Err("DBAPI_REDIS_URL: rediss:// (TLS) is not built into this runtime; use redis:// \
-                            (a private network, or a TLS-terminating sidecar)"
-                    .into());
-            }
             Some(url) => {
                 let client = redis::Client::open(url)
                     .map_err(|e| format!("DBAPI_REDIS_URL is not a Redis URL ({})", e.category()))?;
@@ -472,12 +467,5 @@ mod tests {
         // Another quota is counted apart.
         let wide = Quota::new(&RateLimit { requests_per_minute: 600, burst: 9 }).unwrap();
         assert_eq!(limiter.check_locally(&a, wide).remaining, 9);
-    }
-
-    #[tokio::test]
-    async fn a_tls_redis_url_is_refused_at_start_up() {
-        let redis = RedisSettings { url: Some("rediss://cache:6380".into()), key_prefix: "t:".into() };
-        let Err(e) = RateLimiter::new(&redis, false).await else { panic!("rediss:// was accepted") };
-        assert!(e.contains("rediss://") && e.contains("DBAPI_REDIS_URL"), "{e}");
     }
 }

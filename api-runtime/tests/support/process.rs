@@ -64,8 +64,33 @@ impl OwnRedis {
         redis
     }
 
+    /// Starts one that also takes TLS connections on `tls_port`, with a
+    /// server certificate for `localhost` signed by a throwaway CA written
+    /// to `dir` (see [`TlsFiles`]); `port` stays plain, for the test's own
+    /// look inside.
+    pub fn start_tls(port: u16, tls_port: u16, dir: &Path) -> (OwnRedis, TlsFiles) {
+        let tls = TlsFiles::generate(dir);
+        let args = [
+            "--tls-port".to_string(),
+            tls_port.to_string(),
+            "--tls-cert-file".into(),
+            tls.server_cert.to_string_lossy().into_owned(),
+            "--tls-key-file".into(),
+            tls.server_key.to_string_lossy().into_owned(),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ];
+        let redis = OwnRedis::spawn_with(port, dir, &args);
+        wait_for(Duration::from_secs(20), || format!("redis-server on port {port}"), || redis.connection().ok());
+        (redis, tls)
+    }
+
     /// Starts it without waiting (to see a client find it later).
     pub fn spawn(port: u16, dir: &Path) -> OwnRedis {
+        OwnRedis::spawn_with(port, dir, &[])
+    }
+
+    fn spawn_with(port: u16, dir: &Path, extra: &[String]) -> OwnRedis {
         let binary = ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"]
             .iter()
             .map(|d| Path::new(d).join("redis-server"))
@@ -75,6 +100,7 @@ impl OwnRedis {
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(dir)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -94,6 +120,49 @@ impl OwnRedis {
 
     pub fn keys(&self, pattern: &str) -> Vec<String> {
         redis::cmd("KEYS").arg(pattern).query(&mut self.connection().unwrap()).unwrap()
+    }
+}
+
+/// A CA certificate and a server certificate and key for `localhost` and
+/// 127.0.0.1 signed by it, made with the `openssl` command.
+pub struct TlsFiles {
+    pub ca_cert: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+}
+
+impl TlsFiles {
+    pub fn generate(dir: &Path) -> TlsFiles {
+        let path = |name: &str| dir.join(name);
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        let ca = ["-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=dbapi test CA"];
+        openssl(&[&["req", "-x509"], &ec[..], &ca[..]].concat());
+        openssl(
+            &[&["req"], &ec[..], &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]].concat(),
+        );
+        std::fs::write(path("server.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+        ]);
+        TlsFiles { ca_cert: path("ca.pem"), server_cert: path("server.pem"), server_key: path("server.key") }
     }
 }
 
@@ -147,6 +216,11 @@ impl Runtime {
     /// `serve` with `args` (database URL, `--config`, …) added, in `dir`
     /// (where the log goes); returns once `/readyz` answers 200.
     pub fn serve(dir: &Path, args: &[&str]) -> Runtime {
+        Runtime::serve_with_env(dir, args, &[])
+    }
+
+    /// `serve` with extra environment variables.
+    pub fn serve_with_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Runtime {
         let log_path = dir.join("stderr.log");
         let (api, admin) = (free_port(), free_port());
         let child = Command::new(BIN)
@@ -155,6 +229,7 @@ impl Runtime {
             .args(["--listen", &format!("127.0.0.1:{api}"), "--admin-listen", &format!("127.0.0.1:{admin}")])
             .env_remove("DBAPI_REDIS_URL")
             .env_remove("DBAPI_CONFIG")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log_path).unwrap())
             .spawn()
