@@ -101,18 +101,32 @@ pub async fn serve(
     let api_server =
         crate::limits::connections::serve(api, api_router(state.clone()), &state.config.server, stop_rx.clone());
     let admin_server = axum::serve(admin, admin_router(state.clone())).with_graceful_shutdown(stopped(stop_rx));
+    // SIGTERM: readiness false at once, still accepting for the drain delay
+    // (load balancers stop routing here meanwhile), then no new
+    // connections and in-flight requests get the grace period.
+    let server = &state.config.server;
+    let (drain_delay, grace) =
+        (Duration::from_secs(server.drain_delay_seconds), Duration::from_secs(server.shutdown_grace_seconds));
     let signals = {
         let state = state.clone();
         async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: readiness is now false, draining in-flight requests");
+            let signal = shutdown_signal().await;
             state.stop_accepting();
+            // A person pressing Ctrl-C has no load balancer to wait for.
+            if signal == Signal::Terminate {
+                tracing::info!(?drain_delay, "SIGTERM: readiness is now false; still accepting for the drain delay");
+                tokio::time::sleep(drain_delay).await;
+            }
+            tracing::info!(?grace, "no longer accepting; draining in-flight requests");
             let _ = stop_tx.send(true);
+            tokio::time::sleep(grace).await;
         }
     };
-    tokio::spawn(signals);
-    let (a, b) = tokio::join!(api_server, admin_server.into_future());
-    a.and(b).map_err(StartupError::Serve)?;
+    let servers = async { tokio::join!(api_server, admin_server.into_future()) };
+    tokio::select! {
+        (a, b) = servers => a.and(b).map_err(StartupError::Serve)?,
+        () = signals => tracing::warn!(?grace, "requests still running after server.shutdownGraceSeconds; exiting"),
+    }
     // Let the last responses flush before the pool goes.
     tokio::time::sleep(Duration::from_millis(50)).await;
     state.db.close().await;
@@ -120,7 +134,13 @@ pub async fn serve(
     Ok(())
 }
 
-async fn shutdown_signal() {
+#[derive(Debug, PartialEq, Eq)]
+enum Signal {
+    Terminate,
+    Interrupt,
+}
+
+async fn shutdown_signal() -> Signal {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -135,7 +155,7 @@ async fn shutdown_signal() {
     };
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tokio::select! { _ = ctrl_c => Signal::Interrupt, _ = term => Signal::Terminate }
 }
 
 /// Re-reads the schema beside the one in use and swaps it in atomically:

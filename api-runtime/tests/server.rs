@@ -162,7 +162,8 @@ fn sigterm_drains_and_exits_cleanly() {
     let mut server = Server::start(&["demo", "--path", path.to_str().unwrap()]);
     let pid = server.child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // The default drain delay (5 s) and nothing in flight.
+    let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(status) = server.child.try_wait().unwrap() {
             break status;

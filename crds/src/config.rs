@@ -68,6 +68,12 @@ pub struct ServerSettings {
     /// Most client connections served at once; further ones wait to be
     /// accepted until one closes.
     pub max_connections: u32,
+    /// After SIGTERM: seconds readiness is already false while the server
+    /// still accepts, so that load balancers stop routing here first.
+    pub drain_delay_seconds: u64,
+    /// Then: seconds in-flight requests have to finish before the process
+    /// exits anyway.
+    pub shutdown_grace_seconds: u64,
 }
 
 impl Default for ServerSettings {
@@ -77,6 +83,8 @@ impl Default for ServerSettings {
             idle_timeout_seconds: 60,
             request_timeout_seconds: 60,
             max_connections: 10_000,
+            drain_delay_seconds: 5,
+            shutdown_grace_seconds: 25,
         }
     }
 }

@@ -53,4 +53,15 @@ pub struct ServerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "u32", range(min = 1))]
     pub max_connections: Option<u32>,
+    /// Seconds a stopping pod keeps accepting with readiness already false,
+    /// so the Service stops routing to it first. Unset: 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64", range(max = 300))]
+    pub drain_delay_seconds: Option<u64>,
+    /// Seconds in-flight requests then have to finish before the pod exits
+    /// anyway. The pod's terminationGracePeriodSeconds covers both. Unset:
+    /// 25.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64", range(max = 3600))]
+    pub shutdown_grace_seconds: Option<u64>,
 }

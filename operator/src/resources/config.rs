@@ -182,6 +182,8 @@ fn server(spec: &ServerSpec) -> ServerSettings {
         idle_timeout_seconds: spec.idle_timeout_seconds.unwrap_or(d.idle_timeout_seconds),
         request_timeout_seconds: spec.request_timeout_seconds.unwrap_or(d.request_timeout_seconds),
         max_connections: spec.max_connections.unwrap_or(d.max_connections),
+        drain_delay_seconds: spec.drain_delay_seconds.unwrap_or(d.drain_delay_seconds),
+        shutdown_grace_seconds: spec.shutdown_grace_seconds.unwrap_or(d.shutdown_grace_seconds),
     }
 }
 

@@ -8,9 +8,8 @@ use dbapi_crds::config::ServerSettings;
 use dbapi_crds::crd::{DatabaseApi, SecretKeyRef};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, Lifecycle, LifecycleHandler,
-    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecretKeySelector, SecretVolumeSource, SleepAction,
-    TopologySpreadConstraint, Volume, VolumeMount,
+    ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, PodSpec, PodTemplateSpec,
+    Probe, ResourceRequirements, SecretKeySelector, SecretVolumeSource, TopologySpreadConstraint, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -29,9 +28,6 @@ pub const CONTAINER: &str = "runtime";
 pub const CONFIG_DIR: &str = "/etc/dbapi/config";
 /// Where the config Secret (API key hashes) is mounted.
 pub const SECRET_DIR: &str = "/etc/dbapi/secret";
-/// How long a stopping pod keeps serving before SIGTERM, while the
-/// endpoints controller and kube-proxy take it out of the Service.
-const PRE_STOP_SECONDS: i64 = 5;
 /// The user and group of the runtime image (distroless `nonroot`).
 pub const RUNTIME_UID: i64 = 65532;
 
@@ -75,15 +71,8 @@ pub fn deployment(api: &DatabaseApi, defaults: &OperatorDefaults, config_checksu
         startup_probe: Some(Probe { period_seconds: Some(2), failure_threshold: Some(60), ..http_probe("/healthz") }),
         readiness_probe: Some(Probe { period_seconds: Some(5), failure_threshold: Some(2), ..http_probe("/readyz") }),
         liveness_probe: Some(Probe { period_seconds: Some(10), failure_threshold: Some(3), ..http_probe("/healthz") }),
-        // Give the endpoints controller and kube-proxy time to take the pod
-        // out of the Service before the runtime stops accepting.
-        lifecycle: Some(Lifecycle {
-            pre_stop: Some(LifecycleHandler {
-                sleep: Some(SleepAction { seconds: PRE_STOP_SECONDS }),
-                ..LifecycleHandler::default()
-            }),
-            ..Lifecycle::default()
-        }),
+        // No preStop pause: on SIGTERM the runtime itself turns unready and
+        // keeps accepting for server.drainDelaySeconds.
         security_context: Some(container_security_context()),
         ..Container::default()
     };
@@ -162,17 +151,15 @@ pub fn deployment(api: &DatabaseApi, defaults: &OperatorDefaults, config_checksu
 }
 
 /// Seconds Kubernetes waits after SIGTERM before killing a pod: the
-/// preStop pause, then the longest a request may still run
-/// (`server.requestTimeoutSeconds`, after which the runtime answers 504),
-/// then a little for the pool to close.
+/// runtime's drain delay (still accepting, readiness false), then its
+/// shutdown grace for in-flight requests, then a little for the pool to
+/// close.
 fn termination_grace_seconds(api: &DatabaseApi) -> i64 {
-    let request_timeout = api
-        .spec
-        .server
-        .as_ref()
-        .and_then(|s| s.request_timeout_seconds)
-        .unwrap_or_else(|| ServerSettings::default().request_timeout_seconds);
-    PRE_STOP_SECONDS + i64::try_from(request_timeout).unwrap_or(i64::MAX / 2) + 5
+    let d = ServerSettings::default();
+    let server = api.spec.server.clone().unwrap_or_default();
+    let drain = server.drain_delay_seconds.unwrap_or(d.drain_delay_seconds);
+    let grace = server.shutdown_grace_seconds.unwrap_or(d.shutdown_grace_seconds);
+    i64::try_from(drain.saturating_add(grace)).unwrap_or(i64::MAX / 2) + 5
 }
 
 /// `None` for an empty collection, so the rendered object leaves it out.
