@@ -11,11 +11,10 @@
 use std::fs::File;
 use std::io::{LineWriter, Write};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use serde::Serialize;
@@ -32,9 +31,6 @@ pub struct AuditLog {
     file: Option<Mutex<LineWriter<File>>>,
     /// The API's path prefix, left out of the resource named.
     prefix: String,
-    /// Request ids: a per-process start value and a counter.
-    process: u64,
-    next_id: AtomicU64,
 }
 
 /// One line.
@@ -68,14 +64,7 @@ impl AuditLog {
             }
             None => None,
         };
-        let process =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-                ^ u64::from(std::process::id()).rotate_left(32);
-        Ok(AuditLog { file, prefix: prefix.to_string(), process, next_id: AtomicU64::new(0) })
-    }
-
-    fn request_id(&self) -> String {
-        format!("{:016x}{:08x}", self.process, self.next_id.fetch_add(1, Ordering::Relaxed))
+        Ok(AuditLog { file, prefix: prefix.to_string() })
     }
 
     fn write(&self, line: &Line) {
@@ -118,13 +107,13 @@ pub async fn record(State(log): State<Arc<AuditLog>>, request: Request, next: Ne
     // A shared handle on the URI, not a copy: most requests are not audited.
     let uri = request.uri().clone();
     let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
-    let mut response = next.run(request).await;
+    let request_id = crate::request_id::of(&request).to_string();
+    let response = next.run(request).await;
     if !audited(&method, response.status()) {
         return response;
     }
     let identity = response.extensions().get::<Arc<Identity>>().cloned();
     let rows = response.extensions().get::<RowsAffected>().map(|r| r.0);
-    let request_id = log.request_id();
     let path = uri.path();
     let resource = path.strip_prefix(log.prefix.as_str()).unwrap_or(path).trim_start_matches('/');
     log.write(&Line {
@@ -138,9 +127,6 @@ pub async fn record(State(log): State<Arc<AuditLog>>, request: Request, next: Ne
         status: response.status().as_u16(),
         rows,
     });
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("x-request-id", value);
-    }
     response
 }
 
@@ -158,11 +144,5 @@ mod tests {
         assert!(!audited(&Method::GET, StatusCode::OK));
         assert!(!audited(&Method::GET, StatusCode::NOT_FOUND));
         assert!(!audited(&Method::OPTIONS, StatusCode::OK));
-    }
-
-    #[test]
-    fn request_ids_differ() {
-        let log = AuditLog::open(None, "").unwrap();
-        assert_ne!(log.request_id(), log.request_id());
     }
 }

@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod plan;
 pub mod policy;
 pub mod reload;
+pub mod request_id;
 pub mod schema;
 pub mod server;
 pub mod sql;

@@ -75,3 +75,29 @@ async fn writes_and_refusals_are_recorded(engine: Engine) {
 }
 
 on_every_engine!(writes_and_refusals_are_recorded);
+
+/// Every answer carries an `X-Request-Id`: the caller's when it is a plain
+/// token, else a new one, unique per request.
+async fn every_answer_carries_a_request_id(engine: Engine) {
+    let api = Api::with_sql(engine, SQL, Default::default()).await;
+    let ids: Vec<String> = [
+        api.get("/notes").await,
+        api.get("/no_such_table").await,
+        api.post_with("/notes", &[], "not json").await,
+        api.get_with("/notes", &[("x-request-id", "a b")]).await,
+    ]
+    .iter()
+    .map(|r| r.header("x-request-id").expect("an id on every answer").to_string())
+    .collect();
+    for id in &ids {
+        assert_eq!(id.len(), 36, "a UUID: {id}");
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "{ids:?}");
+    let r = api.get_with("/notes", &[("x-request-id", "trace-4bf92f35.1")]).await;
+    assert_eq!(r.header("x-request-id"), Some("trace-4bf92f35.1"), "the caller's id is kept");
+}
+
+on_every_engine!(every_answer_carries_a_request_id);

@@ -63,3 +63,21 @@ async fn a_redis_outage_is_counted_and_shown_while_it_lasts() {
     );
     assert_eq!(runtime.metric("dbapi_rate_limit_redis_outages_total"), 1.0, "still one outage");
 }
+
+/// The request's id is on the log lines written while it runs (here the
+/// HTTP trace's, at debug level), as text and as JSON.
+#[tokio::test]
+async fn log_lines_carry_the_request_id() {
+    for format in ["text", "json"] {
+        let (root, db) = (TempDir::new(), database().await);
+        let args = ["--database-url", &db.url, "--log-format", format];
+        let runtime = Runtime::serve_with_env(&root.0, &args, &[("DBAPI_LOG", "info,tower_http=debug")]);
+        let reply = runtime.get("/items", &[("X-Request-Id", "find-me-42")]);
+        assert_eq!(reply.header("x-request-id"), Some("find-me-42"));
+        wait_for(
+            Duration::from_secs(10),
+            || format!("a {format} log line with the id: {}", runtime.log()),
+            || runtime.log().lines().any(|l| l.contains("find-me-42") && l.contains("/items")).then_some(()),
+        );
+    }
+}

@@ -269,7 +269,7 @@ async fn rate_limit_is_shared_through_a_tls_redis() {
         let config = home.join("config.yaml");
         std::fs::write(&config, THREE_AT_ONCE).unwrap();
         let args = ["--database-url", &db.url, "--config", config.to_str().unwrap(), "--redis-url", &url];
-        Runtime::serve_with_env(&home, &args, &[("SSL_CERT_FILE", tls.ca_cert.as_path())])
+        Runtime::serve_with_env(&home, &args, &[("SSL_CERT_FILE", tls.ca_cert.to_str().unwrap())])
     };
     let (a, b) = (start("a"), start("b"));
     assert_eq!(a.get("/items", &[]).status, 200);

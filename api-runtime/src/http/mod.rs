@@ -23,6 +23,7 @@ use axum::routing::get;
 use dbapi_crds::config::RuntimeConfig;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::audit::AuditLog;
@@ -175,14 +176,18 @@ pub fn api_router(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(routes, options::unless_preflight))
         .layer(axum::middleware::from_fn_with_state(request_timeout, crate::limits::request::timeout))
         .layer(axum::middleware::from_fn_with_state(state.config.api.max_url_bytes, crate::limits::request::url_length))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(crate::request_id::span))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked");
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "DBAPI500", "Internal error")
                 .hint("The server log has the details.")
                 .into_response()
         }))
-        // Outermost: every answer is counted, a panic's 500 too.
+        // Every answer, a panic's 500 too, carries the request's id.
+        .layer(PropagateRequestIdLayer::new(crate::request_id::HEADER))
+        .layer(SetRequestIdLayer::new(crate::request_id::HEADER, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(crate::request_id::drop_unacceptable))
+        // Outermost: every answer is counted.
         .layer(crate::metrics::RequestMetricsLayer)
 }
 

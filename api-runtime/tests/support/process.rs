@@ -220,7 +220,7 @@ impl Runtime {
     }
 
     /// `serve` with extra environment variables.
-    pub fn serve_with_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Runtime {
+    pub fn serve_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Runtime {
         let log_path = dir.join("stderr.log");
         let (api, admin) = (free_port(), free_port());
         let child = Command::new(BIN)
