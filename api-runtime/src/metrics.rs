@@ -37,6 +37,23 @@ pub mod names {
     pub const HTTP_REQUESTS: &str = "dbapi_http_requests";
     /// Time from a request's arrival to its response head, in seconds.
     pub const HTTP_REQUEST_DURATION: &str = "dbapi_http_request_duration_seconds";
+    /// Requests refused by a rate limit (429).
+    pub const RATE_LIMITED: &str = "dbapi_rate_limited";
+    /// Schema reloads by `result` (`ok` | `error`).
+    pub const SCHEMA_RELOADS: &str = "dbapi_schema_reloads";
+    /// The pool's open connections by `state` (`idle` | `busy`), read at
+    /// scrape time.
+    pub const DB_POOL_CONNECTIONS: &str = "dbapi_db_pool_connections";
+    /// Requests waiting for a pooled connection, read at scrape time.
+    pub const DB_POOL_WAITING: &str = "dbapi_db_pool_waiting";
+}
+
+/// What the connection pool holds at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub idle: usize,
+    pub busy: usize,
+    pub waiting: usize,
 }
 
 /// The content type of [`Metrics::render`]'s output.
@@ -49,6 +66,11 @@ const DURATION_BUCKETS: [f64; 14] =
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
     result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -68,6 +90,12 @@ pub struct Metrics {
     /// One counter per status class, indexed by `status / 100 - 1`.
     requests: [Counter; 5],
     duration: DurationHistogram,
+    rate_limited: Counter,
+    schema_reloads_ok: Counter,
+    schema_reloads_error: Counter,
+    pool_idle: Gauge,
+    pool_busy: Gauge,
+    pool_waiting: Gauge,
 }
 
 /// The process's metrics.
@@ -108,6 +136,18 @@ impl Metrics {
             "Time from a request's arrival to its response head",
             duration.clone(),
         );
+        let rate_limited = Counter::default();
+        registry.register(names::RATE_LIMITED, "Requests refused by a rate limit", rate_limited.clone());
+        let schema_reloads = Family::<ResultLabel, Counter>::default();
+        let schema_reloads_ok = schema_reloads.get_or_create(&ResultLabel { result: "ok" }).clone();
+        let schema_reloads_error = schema_reloads.get_or_create(&ResultLabel { result: "error" }).clone();
+        registry.register(names::SCHEMA_RELOADS, "Schema reloads by result", schema_reloads);
+        let pool = Family::<StateLabel, Gauge>::default();
+        let pool_idle = pool.get_or_create(&StateLabel { state: "idle" }).clone();
+        let pool_busy = pool.get_or_create(&StateLabel { state: "busy" }).clone();
+        registry.register(names::DB_POOL_CONNECTIONS, "Open pooled database connections by state", pool);
+        let pool_waiting = Gauge::default();
+        registry.register(names::DB_POOL_WAITING, "Requests waiting for a pooled connection", pool_waiting.clone());
         Metrics {
             registry,
             reloads_ok,
@@ -117,6 +157,12 @@ impl Metrics {
             redis_outages,
             requests,
             duration,
+            rate_limited,
+            schema_reloads_ok,
+            schema_reloads_error,
+            pool_idle,
+            pool_busy,
+            pool_waiting,
         }
     }
 
@@ -152,6 +198,25 @@ impl Metrics {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.requests[class].inc();
         self.duration.observe(took);
+    }
+
+    /// One request refused by a rate limit.
+    pub fn rate_limited(&self) {
+        self.rate_limited.inc();
+    }
+
+    /// Counts one schema reload attempt.
+    pub fn schema_reloaded(&self, ok: bool) {
+        if ok { &self.schema_reloads_ok } else { &self.schema_reloads_error }.inc();
+    }
+
+    /// The pool as it is now; called at scrape time, so requests pay
+    /// nothing for these gauges.
+    pub fn observe_pool(&self, status: PoolStatus) {
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.pool_idle.set(gauge(status.idle));
+        self.pool_busy.set(gauge(status.busy));
+        self.pool_waiting.set(gauge(status.waiting));
     }
 
     /// The Prometheus (OpenMetrics) text exposition.

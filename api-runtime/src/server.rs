@@ -163,7 +163,9 @@ async fn shutdown_signal() -> Signal {
 /// stays and the error is returned (and logged by the callers).
 pub async fn reload_schema(state: &AppState) -> Result<(), IntrospectError> {
     let db = &state.config.database;
-    let schema = introspect(&state.db, &db.schemas, &db.tables).await?;
+    let introspected = introspect(&state.db, &db.schemas, &db.tables).await;
+    crate::metrics::global().schema_reloaded(introspected.is_ok());
+    let schema = introspected?;
     let tables = schema.tables.len();
     state.replace_schema(schema);
     // Statements prepared for the old tables may no longer describe them.

@@ -81,3 +81,31 @@ async fn log_lines_carry_the_request_id() {
         );
     }
 }
+
+/// The pool at scrape time, rate-limit refusals and schema reloads, by the
+/// names the README lists.
+#[tokio::test]
+async fn pool_refusals_and_reloads_are_counted() {
+    let (root, db) = (TempDir::new(), database().await);
+    let config = root.0.join("config.yaml");
+    std::fs::write(&config, "rateLimit: {requestsPerMinute: 1, burst: 0}\n").unwrap();
+    let runtime = Runtime::serve(&root.0, &["--database-url", &db.url, "--config", config.to_str().unwrap()]);
+    assert_eq!(runtime.metric("dbapi_rate_limited_total"), 0.0);
+    assert_eq!(runtime.get("/items", &[]).status, 200);
+    assert_eq!(runtime.get("/items", &[]).status, 429);
+    assert_eq!(runtime.metric("dbapi_rate_limited_total"), 1.0, "{}", runtime.metrics());
+    // Nothing in flight: every open connection is idle, nobody waits.
+    let idle = runtime.metric("dbapi_db_pool_connections{state=\"idle\"}");
+    assert!(idle >= 1.0, "{}", runtime.metrics());
+    assert_eq!(runtime.metric("dbapi_db_pool_connections{state=\"busy\"}"), 0.0);
+    assert_eq!(runtime.metric("dbapi_db_pool_waiting"), 0.0);
+
+    assert_eq!(runtime.metric("dbapi_schema_reloads_total{result=\"ok\"}"), 0.0);
+    runtime.signal("HUP");
+    wait_for(
+        Duration::from_secs(10),
+        || format!("a counted schema reload: {}", runtime.metrics()),
+        || (runtime.metric("dbapi_schema_reloads_total{result=\"ok\"}") == 1.0).then_some(()),
+    );
+    assert_eq!(runtime.metric("dbapi_schema_reloads_total{result=\"error\"}"), 0.0);
+}

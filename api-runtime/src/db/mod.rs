@@ -323,6 +323,17 @@ impl Db {
         })
     }
 
+    /// The pool's connections and waiters now. PostgreSQL's pipelined read
+    /// connections are held for the process's life and not counted.
+    pub fn pool_status(&self) -> crate::metrics::PoolStatus {
+        let status = per_engine!(self, Db, pool => pool.status());
+        crate::metrics::PoolStatus {
+            idle: status.available,
+            busy: status.size.saturating_sub(status.available),
+            waiting: status.waiting,
+        }
+    }
+
     /// Forgets prepared statements that read through the pipeline (the
     /// schema changed under them). The pool's connections re-prepare on
     /// their own when a statement's text changes.

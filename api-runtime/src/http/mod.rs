@@ -200,8 +200,10 @@ pub fn admin_router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn metrics() -> Response {
-    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], crate::metrics::global().render()).into_response()
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let metrics = crate::metrics::global();
+    metrics.observe_pool(state.db.pool_status());
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], metrics.render()).into_response()
 }
 
 async fn openapi_document(

@@ -389,6 +389,7 @@ pub async fn limit(State(limiter): State<Arc<RateLimiter>>, request: Request, ne
 /// The 429 of a refused request, with `Retry-After` and the
 /// `RateLimit-*` headers.
 pub fn refusal(decision: &Decision, quota: Quota) -> Response {
+    crate::metrics::global().rate_limited();
     let retry = ceil_seconds(decision.retry_after).max(1);
     let mut error = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
