@@ -5,6 +5,10 @@
 //! - the operator renders its `DatabaseApi` into a configuration the runtime
 //!   loads as it is (nothing the runtime does not implement yet, such as
 //!   `cache`), whose keys authenticate as their roles;
+//! - the operator reconciles it, against the in-memory API server, into
+//!   the objects the README names, and every pod it would run meets the
+//!   `restricted` Pod Security Standard that the example's Namespace
+//!   enforces;
 //! - the init SQL of its ConfigMap loads into a fresh PostgreSQL database,
 //!   and the runtime, started in-process on it with that configuration,
 //!   serves every rule of every role: each table a rule names answers its
@@ -17,8 +21,12 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`; `scripts/test.sh` sets
 //! it): it creates a database of its own and drops it afterwards.
 
+#[allow(dead_code)] // the fake serves every test file; this one uses part of it
+mod fake_api;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use axum::body::Body;
@@ -131,6 +139,98 @@ fn the_database_url_names_the_example_user_password_service_and_database() {
         database.as_str().unwrap()
     );
     assert_eq!(url, expected, "the URL Secret and the PostgreSQL Deployment disagree");
+}
+
+/// Whether a pod template meets the `restricted` Pod Security Standard, in
+/// what the manifest decides; the reasons it does not.
+fn restricted_violations(what: &str, template: &Value) -> Vec<String> {
+    let pod = &template["spec"];
+    let mut wrong = Vec::new();
+    let pod_context = &pod["securityContext"];
+    for key in ["hostNetwork", "hostPID", "hostIPC"] {
+        if pod[key] == true {
+            wrong.push(format!("{what}: {key}"));
+        }
+    }
+    let allowed =
+        ["configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"];
+    for volume in pod["volumes"].as_array().into_iter().flatten() {
+        if volume.as_object().unwrap().keys().any(|k| k != "name" && !allowed.contains(&k.as_str())) {
+            wrong.push(format!("{what}: volume {volume}"));
+        }
+    }
+    let containers =
+        pod["initContainers"].as_array().into_iter().flatten().chain(pod["containers"].as_array().unwrap());
+    for container in containers {
+        let context = &container["securityContext"];
+        let either = |key: &str| if context[key].is_null() { pod_context[key].clone() } else { context[key].clone() };
+        let name = format!("{what}: container {}", container["name"]);
+        if context["allowPrivilegeEscalation"] != false {
+            wrong.push(format!("{name} may escalate privileges"));
+        }
+        if context["capabilities"]["drop"] != serde_json::json!(["ALL"]) || !context["capabilities"]["add"].is_null() {
+            wrong.push(format!("{name} keeps capabilities"));
+        }
+        if either("runAsNonRoot") != true || either("runAsUser") == 0 {
+            wrong.push(format!("{name} may run as root"));
+        }
+        if !matches!(either("seccompProfile")["type"].as_str(), Some("RuntimeDefault" | "Localhost")) {
+            wrong.push(format!("{name} has no seccomp profile"));
+        }
+    }
+    wrong
+}
+
+#[tokio::test]
+async fn the_operator_reconciles_it_into_what_the_readme_names_and_the_namespace_admits() {
+    use dbapi_operator::metrics::Metrics;
+    use dbapi_operator::reconcile::{Context, reconcile};
+    use dbapi_operator::resources::OperatorDefaults;
+    use kube::runtime::events::Reporter;
+
+    const NS: &str = "/namespaces/shop/";
+    let objects = objects();
+    let fake = fake_api::FakeApi::default();
+    let namespace = &objects[0];
+    assert_eq!((&namespace["kind"], &namespace["metadata"]["name"]), (&Value::from("Namespace"), &Value::from("shop")));
+    assert_eq!(namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "restricted");
+    for secret in objects.iter().filter(|o| o["kind"] == "Secret") {
+        fake.put(&format!("/api/v1{NS}secrets"), secret.clone());
+    }
+    let api = database_api(&objects);
+    let apis = format!("/apis/dbapi.dev/v1alpha1{NS}databaseapis");
+    fake.put(&apis, serde_json::to_value(&api).unwrap());
+    let reporter = Reporter { controller: "dbapi-operator".into(), instance: None };
+    let ctx = Context::new(fake.client(), OperatorDefaults::default(), reporter, Arc::new(Metrics::default()));
+    reconcile(Arc::new(api), Arc::new(ctx)).await.unwrap_or_else(|e| panic!("the reconcile fails: {e}"));
+
+    let get = |collection: &str, name: &str| {
+        fake.get(collection, name).unwrap_or_else(|| panic!("the operator made no {collection}/{name}"))
+    };
+    let status = &get(&apis, "shop")["status"];
+    let keys: Vec<&Value> = status["apiKeys"].as_array().unwrap().iter().map(|k| &k["secretName"]).collect();
+    assert_eq!(keys, ["shop-key-storefront", "shop-key-support-desk"]);
+    assert_eq!(status["url"], "http://shop-api.shop.svc:8080");
+    let service = get(&format!("/api/v1{NS}services"), "shop-api");
+    assert!(service["spec"]["ports"].as_array().unwrap().iter().any(|p| p["port"] == 8080), "{service}");
+    let hpa = get(&format!("/apis/autoscaling/v2{NS}horizontalpodautoscalers"), "shop-api");
+    assert_eq!((&hpa["spec"]["minReplicas"], &hpa["spec"]["maxReplicas"]), (&Value::from(2), &Value::from(5)));
+    for key in ["storefront", "support-desk"] {
+        let secret = get(&format!("/api/v1{NS}secrets"), &format!("shop-key-{key}"));
+        assert!(secret["data"]["key"].is_string(), "{secret}");
+    }
+    let deployments = format!("/apis/apps/v1{NS}deployments");
+    assert_eq!(fake.names(&deployments), ["shop-api", "shop-cache"], "the API and the rate limits' Redis");
+    let mut wrong = Vec::new();
+    for name in fake.names(&deployments) {
+        wrong.extend(restricted_violations(&name, &get(&deployments, &name)["spec"]["template"]));
+    }
+    for o in &objects {
+        if let Some(template) = o["spec"].get("template") {
+            wrong.extend(restricted_violations(o["metadata"]["name"].as_str().unwrap(), template));
+        }
+    }
+    assert!(wrong.is_empty(), "the namespace's restricted Pod Security Standard would refuse: {wrong:#?}");
 }
 
 /// One generated key per `spec.apiKeys` entry: (role, plaintext).
