@@ -31,7 +31,9 @@
 //! `scripts/chart-check.sh` checks that the chart's rendered ClusterRole,
 //! Roles and leader-election Role grant exactly what that file lists:
 //! nothing missing, nothing more. A new API call thus fails here until the
-//! file has it, and then in chart-check until the chart grants it.
+//! file has it, and then in chart-check until the chart grants it, as long
+//! as one of the paths above makes it: code that calls the API under a
+//! condition none of them meets needs that condition added here.
 
 #[allow(dead_code)] // the fake serves every test file; this one uses part of it
 mod fake_api;

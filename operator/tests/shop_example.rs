@@ -17,7 +17,7 @@
 //!   rules exist; and the answers the README shows (404, 403, 400, 401, the
 //!   EU orders only) are what the runtime gives.
 //!
-//! The last test needs `DBAPI_TEST_PG_URL` (a superuser URL such as
+//! The test on PostgreSQL needs `DBAPI_TEST_PG_URL` (a superuser URL such as
 //! `postgres://postgres@127.0.0.1:5432/postgres`; `scripts/test.sh` sets
 //! it): it creates a database of its own and drops it afterwards.
 
