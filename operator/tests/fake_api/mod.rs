@@ -17,6 +17,10 @@ use serde_json::{Value, json};
 pub struct Call {
     pub method: Method,
     pub path: String,
+    /// The query string (`watch=true&...`), empty when there is none.
+    pub query: String,
+    /// Whether the body sets `metadata.ownerReferences`.
+    pub sets_owner: bool,
 }
 
 #[derive(Default)]
@@ -95,9 +99,11 @@ impl FakeApi {
         let path = uri.path().to_string();
         let query = uri.query().unwrap_or("").to_string();
         let body = request.into_body().collect_bytes().await.expect("request bodies read");
-        self.state.lock().unwrap().calls.push(Call { method: method.clone(), path: path.clone() });
         let body: Value =
             if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).expect("JSON bodies") };
+        let sets_owner = body["metadata"]["ownerReferences"].as_array().is_some_and(|o| !o.is_empty());
+        let call = Call { method: method.clone(), path: path.clone(), query: query.clone(), sets_owner };
+        self.state.lock().unwrap().calls.push(call);
         let (collection, name, subresource) = split_path(&path);
         let key = (collection.clone(), name.clone().unwrap_or_default());
         let mut s = self.state.lock().unwrap();
