@@ -2,6 +2,7 @@
 //! admin router (health, readiness and metrics), with tower-http layers for the
 //! cross-cutting concerns.
 
+mod compression;
 pub mod error;
 mod extract;
 pub mod negotiate;
@@ -22,7 +23,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dbapi_crds::config::RuntimeConfig;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -165,7 +165,9 @@ pub fn api_router(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clients.clone(), crate::limits::client_ip::resolve));
     let with_cors = routes
         .clone()
-        .layer(CompressionLayer::new())
+        .layer(axum::middleware::map_response(compression::hide_item_range))
+        .layer(compression::layer())
+        .layer(axum::middleware::map_response(compression::restore_item_range))
         .layer(crate::limits::cors::layer(&state.config.api.cors, content_headers));
     // The CORS layer answers every OPTIONS as a preflight; only one asking
     // for a method is one, others reach the routes (`Allow`). The choice is

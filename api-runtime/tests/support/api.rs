@@ -134,6 +134,13 @@ impl Api {
         self.request(req.body(Body::empty()).unwrap()).await
     }
 
+    /// The answer's head and its body bytes as sent (compressed ones too).
+    pub async fn request_bytes(&self, req: Request<Body>) -> (axum::http::response::Parts, Vec<u8>) {
+        let resp = self.router.clone().oneshot(req).await.expect("the router is infallible");
+        let (parts, body) = resp.into_parts();
+        (parts, body.collect().await.expect("body reads").to_bytes().to_vec())
+    }
+
     pub async fn request(&self, req: Request<Body>) -> Response {
         let resp = self.router.clone().oneshot(req).await.expect("the router is infallible");
         let (parts, body) = resp.into_parts();

@@ -1,0 +1,75 @@
+//! Answers are compressed as the client's `Accept-Encoding` asks (brotli or
+//! gzip), from 1 KiB up; small ones and clients that ask for nothing get
+//! the plain body.
+
+mod support;
+
+use std::io::Read;
+
+use axum::body::Body;
+use axum::http::Request;
+use dbapi_crds::config::RuntimeConfig;
+use support::Engine;
+use support::api::Api;
+
+const SQL: &str = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR(100));
+    INSERT INTO notes VALUES (1, 'the first note, long enough to be worth compressing when repeated');";
+
+async fn notes(engine: Engine) -> Api {
+    let api = Api::with_sql(engine, SQL, RuntimeConfig::default()).await;
+    let rows: Vec<String> = (2..=60).map(|i| format!("({i}, 'note number {i} says the same thing again')")).collect();
+    api.db.execute(&format!("INSERT INTO notes VALUES {}", rows.join(", "))).await;
+    api
+}
+
+fn get(path: &str, accept_encoding: Option<&str>) -> Request<Body> {
+    let mut request = Request::get(path);
+    if let Some(encoding) = accept_encoding {
+        request = request.header("accept-encoding", encoding);
+    }
+    request.body(Body::empty()).unwrap()
+}
+
+fn decode(encoding: Option<&str>, body: &[u8]) -> String {
+    let mut text = String::new();
+    match encoding {
+        Some("br") => brotli::Decompressor::new(body, 4096).read_to_string(&mut text).unwrap(),
+        Some("gzip") => flate2::read::GzDecoder::new(body).read_to_string(&mut text).unwrap(),
+        None => return String::from_utf8(body.to_vec()).unwrap(),
+        Some(other) => panic!("unexpected encoding {other}"),
+    };
+    text
+}
+
+async fn large_answers_are_compressed_as_asked(engine: Engine) {
+    let api = notes(engine).await;
+    let (plain_head, plain) = api.request_bytes(get("/notes?order=id", None)).await;
+    let rows = plain_head.headers.get("content-range").cloned();
+    assert_eq!(rows.as_ref().map(|v| v.to_str().unwrap()), Some("0-59/*"));
+    assert!(plain.len() > 2048, "a large answer: {} bytes", plain.len());
+    for (asked, expected) in
+        [("br", Some("br")), ("gzip", Some("gzip")), ("gzip;q=0.5, br", Some("br")), ("identity", None)]
+    {
+        let (head, body) = api.request_bytes(get("/notes?order=id", Some(asked))).await;
+        assert_eq!(head.status, 200);
+        assert_eq!(head.headers.get("content-range"), rows.as_ref(), "the row range survives compression");
+        let encoding = head.headers.get("content-encoding").map(|v| v.to_str().unwrap());
+        assert_eq!(encoding, expected, "Accept-Encoding: {asked}");
+        if expected.is_some() {
+            assert!(body.len() < plain.len() / 2, "{asked}: {} of {} bytes", body.len(), plain.len());
+            assert!(head.headers.get("vary").is_some_and(|v| v.to_str().unwrap().contains("accept-encoding")));
+        }
+        assert_eq!(decode(encoding, &body).as_bytes(), plain.as_slice(), "{asked}");
+    }
+}
+
+async fn small_answers_stay_plain(engine: Engine) {
+    let api = notes(engine).await;
+    let (head, body) = api.request_bytes(get("/notes?id=eq.1", Some("br, gzip"))).await;
+    assert_eq!(head.status, 200);
+    assert!(body.len() < 1024);
+    assert_eq!(head.headers.get("content-encoding"), None);
+    assert!(String::from_utf8(body).unwrap().contains("the first note"));
+}
+
+on_every_engine!(large_answers_are_compressed_as_asked, small_answers_stay_plain);
