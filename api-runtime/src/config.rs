@@ -100,8 +100,8 @@ pub struct RedisArgs {
 }
 
 impl RedisArgs {
-    pub fn settings(&self) -> crate::limits::rate::RedisSettings {
-        crate::limits::rate::RedisSettings { url: self.redis_url.clone(), key_prefix: self.redis_key_prefix.clone() }
+    pub fn settings(&self) -> crate::redis_link::RedisSettings {
+        crate::redis_link::RedisSettings { url: self.redis_url.clone(), key_prefix: self.redis_key_prefix.clone() }
     }
 }
 

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod plan;
 pub mod policy;
+pub mod redis_link;
 pub mod reload;
 pub mod request_id;
 pub mod schema;

@@ -14,7 +14,8 @@ use crate::config::{ConfigError, ListenArgs};
 use crate::db::{ConnectError, Db};
 use crate::http::{AppState, admin_router, api_router};
 use crate::limits::client_ip::ClientIp;
-use crate::limits::rate::{RateLimiter, RedisSettings};
+use crate::limits::rate::RateLimiter;
+use crate::redis_link::{RedisLink, RedisSettings};
 use crate::schema::{IntrospectError, introspect};
 
 /// Why the runtime could not start; each says what to change.
@@ -69,7 +70,8 @@ pub async fn prepare_shared(
     let limits_in_use = config.rate_limit.is_some()
         || config.roles.iter().any(|r| r.rate_limit.is_some())
         || config.api_keys.iter().any(|k| k.rate_limit.is_some());
-    let rate = RateLimiter::new(redis, limits_in_use).await.map_err(StartupError::Settings)?;
+    let redis = RedisLink::open(redis).map_err(StartupError::Settings)?;
+    let rate = RateLimiter::new(redis.clone(), limits_in_use).await;
     let audit = AuditLog::open(config.audit.as_ref().and_then(|a| a.path.as_deref()), config.api.prefix())
         .map_err(StartupError::Settings)?;
     crate::metrics::global().config_loaded();

@@ -35,7 +35,6 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -47,17 +46,11 @@ use dbapi_crds::config::RateLimit;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::client_ip::ClientAddr;
 use crate::auth::Identity;
 use crate::http::error::ApiError;
-
-/// How long a request waits for Redis before it is limited in-process
-/// instead (and Redis is taken as down until the probe reaches it).
-const REDIS_WAIT: Duration = Duration::from_millis(500);
-/// How often the probe tries a Redis that is down.
-const PROBE_EVERY: Duration = Duration::from_secs(1);
+use crate::redis_link::RedisLink;
 
 /// The GCRA in one atomic step. KEYS[1]: the caller's key. ARGV[1]: the
 /// emission interval T (µs); ARGV[2]: the bucket size (`burst + 1`).
@@ -193,19 +186,8 @@ pub struct RateLimiter {
 
 /// The limit shared by all replicas through Redis.
 struct SharedLimit {
-    connection: ConnectionManager,
+    link: Arc<RedisLink>,
     script: redis::Script,
-    key_prefix: String,
-    /// False from the first failure until the probe reaches Redis again.
-    up: AtomicBool,
-}
-
-/// Where the shared limit lives: `DBAPI_REDIS_URL` and the prefix of its
-/// keys.
-#[derive(Debug, Clone, Default)]
-pub struct RedisSettings {
-    pub url: Option<String>,
-    pub key_prefix: String,
 }
 
 impl RateLimiter {
@@ -213,52 +195,28 @@ impl RateLimiter {
     /// not be up: until it is, limits are per process. `in_use` says
     /// whether the document sets any limit now (then Redis is tried at
     /// once, and the log says how limits are shared).
-    pub async fn new(redis: &RedisSettings, in_use: bool) -> Result<Arc<RateLimiter>, String> {
-        let redis = match redis.url.as_deref().filter(|u| !u.is_empty()) {
-            None => {
-                if in_use {
-                    tracing::info!("rate limits are per replica: no DBAPI_REDIS_URL");
-                }
-                None
-            }
-            Some(url) => {
-                let client = redis::Client::open(url)
-                    .map_err(|e| format!("DBAPI_REDIS_URL is not a Redis URL ({})", e.category()))?;
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(REDIS_WAIT))
-                    .set_response_timeout(Some(REDIS_WAIT))
-                    .set_number_of_retries(1)
-                    .set_max_delay(PROBE_EVERY);
-                let connection = ConnectionManager::new_lazy_with_config(client, config)
-                    .map_err(|e| format!("cannot use DBAPI_REDIS_URL: {}", e.category()))?;
-                Some(Arc::new(SharedLimit {
-                    connection,
-                    script: redis::Script::new(GCRA_SCRIPT),
-                    key_prefix: redis.key_prefix.clone(),
-                    up: AtomicBool::new(true),
-                }))
-            }
-        };
+    pub async fn new(redis: Option<Arc<RedisLink>>, in_use: bool) -> Arc<RateLimiter> {
+        if redis.is_none() && in_use {
+            tracing::info!("rate limits are per replica: no DBAPI_REDIS_URL");
+        }
+        let redis = redis.map(|link| Arc::new(SharedLimit { link, script: redis::Script::new(GCRA_SCRIPT) }));
         let limiter = Arc::new(RateLimiter { redis, local: RwLock::default() });
-        if let Some(shared) = limiter.redis.as_ref().filter(|_| in_use) {
-            match tokio::time::timeout(REDIS_WAIT * 2, shared.ping()).await {
-                Ok(Ok(())) => tracing::info!("rate limits are shared by all replicas through Redis"),
-                _ => shared.went_down("Redis does not answer at start-up"),
-            }
+        if let Some(shared) = limiter.redis.as_ref().filter(|_| in_use)
+            && shared.link.check_at_start_up().await
+        {
+            tracing::info!("rate limits are shared by all replicas through Redis");
         }
         limiter.spawn_local_cleanup();
-        Ok(limiter)
+        limiter
     }
 
     /// Counts one request of `caller` against `quota` and says whether it
     /// may go on.
     pub async fn check(&self, caller: &Caller, quota: Quota) -> Decision {
-        if let Some(shared) = self.redis.as_ref().filter(|s| s.up.load(Ordering::Relaxed)) {
-            match tokio::time::timeout(REDIS_WAIT, shared.check(caller, quota)).await {
-                Ok(Ok(decision)) => return decision,
-                Ok(Err(e)) => shared.went_down(&e.to_string()),
-                Err(_) => shared.went_down("no answer in time"),
-            }
+        if let Some(shared) = &self.redis
+            && let Some(decision) = shared.link.run(shared.check(caller, quota)).await
+        {
+            return decision;
         }
         self.check_locally(caller, quota)
     }
@@ -321,16 +279,11 @@ impl RateLimiter {
 }
 
 impl SharedLimit {
-    async fn ping(&self) -> redis::RedisResult<()> {
-        let mut connection = self.connection.clone();
-        redis::cmd("PING").query_async::<()>(&mut connection).await
-    }
-
     /// One round trip: `EVALSHA`, or `EVAL` (which also caches the script)
     /// when this Redis has not seen it yet.
     async fn check(&self, caller: &Caller, quota: Quota) -> redis::RedisResult<Decision> {
-        let key = caller.redis_key(&self.key_prefix);
-        let mut connection = self.connection.clone();
+        let key = caller.redis_key(&self.link.key(""));
+        let mut connection = self.link.connection();
         let call = |command: &str, script: &str| {
             let mut cmd = redis::cmd(command);
             cmd.arg(script).arg(1).arg(&key).arg(quota.interval_us).arg(quota.capacity);
@@ -343,28 +296,6 @@ impl SharedLimit {
             other => other?,
         };
         Ok(Decision::from_script(quota, reply))
-    }
-
-    /// Marks Redis down (logging once per outage) and starts the probe
-    /// that brings it back.
-    fn went_down(self: &Arc<Self>, why: &str) {
-        if !self.up.swap(false, Ordering::SeqCst) {
-            return;
-        }
-        tracing::warn!(reason = why, "Redis is unreachable: rate limits are per replica until it is back");
-        crate::metrics::global().redis_outage_started();
-        let shared = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(PROBE_EVERY).await;
-                if let Ok(Ok(())) = tokio::time::timeout(REDIS_WAIT * 2, shared.ping()).await {
-                    shared.up.store(true, Ordering::SeqCst);
-                    crate::metrics::global().redis_outage_ended();
-                    tracing::info!("Redis is back: rate limits are shared by all replicas again");
-                    return;
-                }
-            }
-        });
     }
 }
 
@@ -453,7 +384,7 @@ mod tests {
     #[tokio::test]
     async fn the_local_limiter_refuses_past_the_bucket() {
         let quota = Quota::new(&RateLimit { requests_per_minute: 1, burst: 2 }).unwrap();
-        let limiter = RateLimiter::new(&RedisSettings::default(), true).await.unwrap();
+        let limiter = RateLimiter::new(None, true).await;
         let a = Caller::Ip(ip("203.0.113.1"));
         let remaining: Vec<_> =
             [0; 3].iter().map(|_| limiter.check_locally(&a, quota)).map(|d| (d.allowed, d.remaining)).collect();
