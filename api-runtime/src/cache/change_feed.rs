@@ -167,7 +167,10 @@ impl std::fmt::Display for Uninstalled {
         }
         match (self.function_dropped, self.schema_dropped) {
             (true, true) => writeln!(f, "dropped dbapi.notify_change() and the schema dbapi"),
-            (true, false) => writeln!(f, "dropped dbapi.notify_change() (the schema dbapi stays: it was not created by the install or is not empty)"),
+            (true, false) => writeln!(
+                f,
+                "dropped dbapi.notify_change() (the schema dbapi stays: it was not created by the install or is not empty)"
+            ),
             (false, _) => writeln!(f, "dbapi.notify_change() was not installed"),
         }
     }
@@ -182,7 +185,9 @@ fn connect_options(url: &str) -> Result<PgConnectOptions, ChangeFeedError> {
             .map_err(|e| ChangeFeedError::BadUrl(e.to_string())),
         "mysql" | "mariadb" => Err(ChangeFeedError::NotPostgres),
         _ if url.starts_with("sqlite:") => Err(ChangeFeedError::NotPostgres),
-        other => Err(ChangeFeedError::BadUrl(format!("unsupported scheme {other:?}; the change feed needs postgres://"))),
+        other => {
+            Err(ChangeFeedError::BadUrl(format!("unsupported scheme {other:?}; the change feed needs postgres://")))
+        }
     }
 }
 
