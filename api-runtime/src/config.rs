@@ -40,6 +40,14 @@ pub enum Command {
     Openapi(OpenapiArgs),
     /// Print a new API key and the `apiKeys` entry that accepts it.
     Keygen(KeygenArgs),
+    /// Install the PostgreSQL change feed: triggers that NOTIFY `dbapi_changes`
+    /// when a table of the schemas (`--schemas`, else the document's
+    /// `database.schemas`, else `public`) is written. Run it again to cover
+    /// tables created since.
+    InstallChangeFeed(DatabaseArgs),
+    /// Remove the change feed's triggers from the tables of the schemas, and
+    /// its function once no table uses it.
+    UninstallChangeFeed(DatabaseArgs),
 }
 
 #[derive(Debug, Clone, Args)]

@@ -6,10 +6,12 @@
 //! dialect) → `db` (execution; the database builds the JSON). `audit` records writes and refusals, `config`
 //! reads flags and the configuration document (`reload` re-reads it on change), `server` runs start-up and
 //! shutdown, `metrics` counts for the admin port's `/metrics`, `limits` bounds what one request or
-//! connection may take, `openapi` describes the live schema, `demo` bundles a sample.
+//! connection may take, `openapi` describes the live schema, `demo` bundles a sample, `cache` keeps answers and learns
+//! of writes (the PostgreSQL change feed).
 
 pub mod audit;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod db;
 pub mod demo;

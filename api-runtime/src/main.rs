@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use dbapi_crds::config::RuntimeConfig;
+use dbapi_runtime::cache::change_feed;
 use dbapi_runtime::config::{self, Cli, Command, LogFormat};
 use dbapi_runtime::server::{self, StartupError};
 use dbapi_runtime::{demo, openapi};
@@ -47,6 +48,16 @@ async fn run(command: Command) -> Result<(), StartupError> {
         }
         Command::Keygen(args) => {
             print!("{}", dbapi_runtime::auth::keygen(&args.name, &args.role).map_err(StartupError::Settings)?);
+            Ok(())
+        }
+        Command::InstallChangeFeed(args) => {
+            let config = config::load(&args)?;
+            print!("{}", change_feed::install(&args.database_url, &config.database.schemas).await?);
+            Ok(())
+        }
+        Command::UninstallChangeFeed(args) => {
+            let config = config::load(&args)?;
+            print!("{}", change_feed::uninstall(&args.database_url, &config.database.schemas).await?);
             Ok(())
         }
         Command::Openapi(args) => {

@@ -35,6 +35,8 @@ pub enum StartupError {
     Settings(String),
     #[error("the server stopped with an error: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    ChangeFeed(#[from] crate::cache::change_feed::ChangeFeedError),
 }
 
 /// Connects and reads the schema: everything but the listeners. A rate

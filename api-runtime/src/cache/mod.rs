@@ -1,0 +1,3 @@
+//! The response cache and what invalidates it.
+
+pub mod change_feed;
