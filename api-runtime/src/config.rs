@@ -216,19 +216,7 @@ fn read_documents(paths: &[PathBuf]) -> Result<RuntimeConfig, ConfigError> {
     if let Some(problem) = config.api.path_prefix.as_deref().and_then(path_prefix_problem) {
         return Err(invalid(format!("api.pathPrefix: {problem}")));
     }
-    if let Some(field) = unimplemented_setting(&config) {
-        return Err(invalid(format!(
-            "{field} is not implemented by this runtime version ({}); remove it or upgrade the runtime",
-            env!("CARGO_PKG_VERSION")
-        )));
-    }
     Ok(config)
-}
-
-/// The first setting of the shared document that this runtime cannot honour
-/// yet. Refusing it beats serving without the protection it asks for.
-pub fn unimplemented_setting(config: &RuntimeConfig) -> Option<&'static str> {
-    if config.cache.is_some() { Some("cache") } else { None }
 }
 
 #[cfg(test)]
@@ -266,7 +254,7 @@ mod tests {
     }
 
     #[test]
-    fn split_documents_merge_and_unimplemented_settings_are_refused() {
+    fn split_documents_merge() {
         let dir = std::env::temp_dir().join(format!("dbapi-config-parts-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (a, b) = (dir.join("a.yaml"), dir.join("b.yaml"));
@@ -276,9 +264,10 @@ mod tests {
         two.config.push(b.clone());
         let c = load(&two).unwrap();
         assert_eq!((c.api.max_rows, c.database.pool.max_connections), (7, 2));
-        std::fs::write(&b, "cache: {defaultTtlSeconds: 5}\n").unwrap();
-        let err = load(&two).unwrap_err().to_string();
-        assert!(err.contains("cache") && err.contains("not implemented"), "{err}");
+        std::fs::write(&b, "cache: {defaultTtlSeconds: 5, tables: {audit_*: {ttlSeconds: 0}}}\n").unwrap();
+        let cache = load(&two).unwrap().cache.unwrap();
+        assert_eq!((cache.default_ttl_seconds, cache.local_ttl_millis), (5, 500));
+        assert_eq!(cache.tables["audit_*"].ttl_seconds, Some(0));
         // Roles are enforced, so a document with them loads.
         std::fs::write(&b, "roles: [{name: reader, rules: [{tables: ['*'], verbs: [GET]}]}]\n").unwrap();
         assert_eq!(load(&two).unwrap().roles.len(), 1);

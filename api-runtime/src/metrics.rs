@@ -37,6 +37,9 @@ pub mod names {
     pub const HTTP_REQUESTS: &str = "dbapi_http_requests";
     /// Time from a request's arrival to its response head, in seconds.
     pub const HTTP_REQUEST_DURATION: &str = "dbapi_http_request_duration_seconds";
+    /// GET answers by what the response cache did: `result` is `hit`,
+    /// `miss` or `bypass` (Redis unreachable).
+    pub const CACHE_REQUESTS: &str = "dbapi_cache_requests";
     /// Requests refused by a rate limit (429).
     pub const RATE_LIMITED: &str = "dbapi_rate_limited";
     /// Schema reloads by `result` (`ok` | `error`).
@@ -79,6 +82,7 @@ struct ClassLabel {
 }
 
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+const CACHE_RESULTS: [&str; 3] = ["hit", "miss", "bypass"];
 
 pub struct Metrics {
     registry: Registry,
@@ -96,6 +100,8 @@ pub struct Metrics {
     pool_idle: Gauge,
     pool_busy: Gauge,
     pool_waiting: Gauge,
+    /// `hit`, `miss`, `bypass`.
+    cache: [Counter; 3],
 }
 
 /// The process's metrics.
@@ -148,7 +154,11 @@ impl Metrics {
         registry.register(names::DB_POOL_CONNECTIONS, "Open pooled database connections by state", pool);
         let pool_waiting = Gauge::default();
         registry.register(names::DB_POOL_WAITING, "Requests waiting for a pooled connection", pool_waiting.clone());
+        let cache_results = Family::<ResultLabel, Counter>::default();
+        let cache = CACHE_RESULTS.map(|result| cache_results.get_or_create(&ResultLabel { result }).clone());
+        registry.register(names::CACHE_REQUESTS, "GET answers by what the response cache did", cache_results);
         Metrics {
+            cache,
             registry,
             reloads_ok,
             reloads_error,
@@ -198,6 +208,13 @@ impl Metrics {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.requests[class].inc();
         self.duration.observe(took);
+    }
+
+    /// What the response cache did for one read (`hit`, `miss`, `bypass`).
+    pub fn cache_request(&self, result: &str) {
+        if let Some(i) = CACHE_RESULTS.iter().position(|r| *r == result) {
+            self.cache[i].inc();
+        }
     }
 
     /// One request refused by a rate limit.

@@ -10,9 +10,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::audit::AuditLog;
+use crate::cache::ResponseCache;
 use crate::config::{ConfigError, ListenArgs};
 use crate::db::{ConnectError, Db};
-use crate::http::{AppState, admin_router, api_router};
+use crate::http::{AppState, Services, admin_router, api_router};
 use crate::limits::client_ip::ClientIp;
 use crate::limits::rate::RateLimiter;
 use crate::redis_link::{RedisLink, RedisSettings};
@@ -76,8 +77,28 @@ pub async fn prepare_shared(
     let rate = RateLimiter::new(redis.clone(), limits_in_use).await;
     let audit = AuditLog::open(config.audit.as_ref().and_then(|a| a.path.as_deref()), config.api.prefix())
         .map_err(StartupError::Settings)?;
+    let cache = ResponseCache::new(config.cache.as_ref(), redis);
+    if let Some(cache) = &cache
+        && schema.engine == crate::schema::Engine::Postgres
+    {
+        follow_change_feed(database_url, cache.clone()).await?;
+    }
     crate::metrics::global().config_loaded();
-    Ok(AppState::new(db, schema, config, rate, clients, audit, policy))
+    Ok(AppState::new(db, schema, config, policy, Services { rate, clients, audit, cache }))
+}
+
+/// Bumps the generations the PostgreSQL change feed announces (writes
+/// that did not go through the API); the cache keeps the feed running.
+async fn follow_change_feed(database_url: &str, cache: Arc<ResponseCache>) -> Result<(), StartupError> {
+    let weak = Arc::downgrade(&cache);
+    let feed = crate::cache::change_feed::listen(database_url, move |event| {
+        if let Some(cache) = weak.upgrade() {
+            tokio::spawn(async move { cache.apply_change(event).await });
+        }
+    })
+    .await?;
+    cache.keep_feed(feed);
+    Ok(())
 }
 
 /// Binds the API and admin ports; `on_listening` gets the bound addresses

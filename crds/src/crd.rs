@@ -20,6 +20,8 @@
 //! `charts/dbapi-operator/crds/databaseapis.dbapi.dev.yaml` is [`crd_yaml`]'s
 //! output; a test fails when it is stale.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use kube::CustomResourceExt;
@@ -29,7 +31,7 @@ use schemars::generate::SchemaGenerator;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::TableFilter;
+use crate::config::{TableCacheRule, TableFilter};
 
 mod access;
 mod limits;
@@ -374,6 +376,21 @@ pub struct CacheSpec {
     /// invalidate its entries sooner.
     #[serde(default = "default_ttl", rename = "defaultTTLSeconds")]
     pub default_ttl_seconds: u32,
+    /// Per table name or glob: `ttlSeconds` (the cache's; 0 never caches),
+    /// `maxAgeSeconds` and `staleWhileRevalidateSeconds` (the
+    /// `Cache-Control` clients and CDNs get). An exact name wins over
+    /// globs, a longer glob over a shorter one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tables: BTreeMap<String, TableCacheRule>,
+    /// Milliseconds an answer stays in each pod's memory in front of Redis
+    /// (still checked against writes). Unset: 500.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64", range(max = 60000))]
+    pub local_ttl_millis: Option<u64>,
+    /// Per function name or glob: the tables a call of it by POST
+    /// invalidates. A call matching no entry invalidates every table.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rpc_invalidates: BTreeMap<String, Vec<String>>,
 }
 
 fn default_ttl() -> u32 {

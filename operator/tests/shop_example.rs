@@ -33,7 +33,7 @@ use axum::body::Body;
 use dbapi_crds::crd::{DatabaseApi, RuleSpec};
 use dbapi_crds::keys::{generate_key, sha256_hex};
 use dbapi_operator::resources::config::{CONFIG_FILE, KeyMaterial, config_map, config_secret, runtime_config};
-use dbapi_runtime::config::{DatabaseArgs, load, unimplemented_setting};
+use dbapi_runtime::config::{DatabaseArgs, load};
 use dbapi_runtime::http::api_router;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -254,11 +254,6 @@ impl Mounted {
     fn write(api: &DatabaseApi, keys: &[KeyMaterial]) -> (Mounted, Vec<PathBuf>) {
         static N: AtomicU32 = AtomicU32::new(0);
         let (public, secret) = runtime_config(api, keys);
-        assert_eq!(
-            unimplemented_setting(&public),
-            None,
-            "the runtime would refuse the example's configuration: its pods would crash-loop"
-        );
         let dir = std::env::temp_dir().join(format!(
             "dbapi-shop-example-{}-{}",
             std::process::id(),

@@ -1,3 +1,314 @@
-//! The response cache and what invalidates it.
+//! The response cache (issue 19): GET answers of tables and views, shared
+//! by every replica through Redis, with a short in-process cache in front,
+//! invalidated by writes through per-table generations
+//! ([`generations`]), and the HTTP validators of every read ([`answer`]).
+//!
+//! An answer is filed under a digest of its request key (the request, the
+//! caller's role and claims, the headers that change it: [`key`]) and the
+//! current generations of every table it reads. A write bumps its table's
+//! generation before its answer leaves, so the next read anywhere files
+//! under a new digest and misses. The same digest is the answer's `ETag`:
+//! a client that sends it back in `If-None-Match` while the entry lives
+//! gets 304 without the database being asked.
+//!
+//! Identical misses arriving together run one query (moka's entry API
+//! loads once and hands the result to every waiter). While Redis is
+//! unreachable the cache is bypassed and no request fails.
 
+pub mod answer;
 pub mod change_feed;
+pub mod generations;
+pub mod key;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::response::Response;
+
+use dbapi_crds::config::{CacheSettings, TableCacheRule, glob_match};
+
+use crate::http::error::ApiError;
+use crate::redis_link::RedisLink;
+use answer::{CacheOutcome, CachedAnswer, ClientCaching};
+
+fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
+    slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
+}
+
+/// Puts what the loader produced where the request that ran it finds it;
+/// the entry is not filled (the error only tells the waiters so).
+fn keep(slot: &Mutex<Option<Result<Response, ApiError>>>, passed: Result<Response, ApiError>) -> NotKept {
+    *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(passed);
+    NotKept
+}
+
+/// The loader's answer was an error or not one to keep.
+#[derive(Debug)]
+struct NotKept;
+use generations::Generations;
+
+/// A cached answer in memory, and how long this process keeps it.
+#[derive(Clone)]
+struct Local {
+    answer: Arc<CachedAnswer>,
+    keep_for: Duration,
+}
+
+struct KeepFor;
+
+impl moka::Expiry<String, Local> for KeepFor {
+    fn expire_after_create(&self, _: &String, value: &Local, _: std::time::Instant) -> Option<Duration> {
+        Some(value.keep_for)
+    }
+}
+
+pub struct ResponseCache {
+    settings: CacheSettings,
+    generations: Generations,
+    redis: Option<Arc<RedisLink>>,
+    local: moka::future::Cache<String, Local>,
+    /// The PostgreSQL change feed, while the cache lives.
+    feed: std::sync::OnceLock<change_feed::ChangeFeed>,
+}
+
+/// What the cache gives a read.
+pub struct Served {
+    pub response: Response,
+    /// The answer's entity tag: its entry's digest (`None` when the cache
+    /// was bypassed; the body's digest is used then).
+    pub etag: Option<String>,
+    pub outcome: CacheOutcome,
+}
+
+/// Most answers one process keeps in memory.
+const LOCAL_CAPACITY: u64 = 10_000;
+
+impl ResponseCache {
+    /// The cache `settings` ask for, or `None` without a `cache` section.
+    pub fn new(settings: Option<&CacheSettings>, redis: Option<Arc<RedisLink>>) -> Option<Arc<ResponseCache>> {
+        let settings = settings?.clone();
+        let local = moka::future::Cache::builder().max_capacity(LOCAL_CAPACITY).expire_after(KeepFor).build();
+        match &redis {
+            Some(_) => tracing::info!("response cache on: shared by all replicas through Redis"),
+            None => tracing::info!(
+                "response cache on, in this process only: no DBAPI_REDIS_URL, so writes through other \
+                 replicas show here only when the TTL ends"
+            ),
+        }
+        let generations = Generations::new(redis.clone());
+        Some(Arc::new(ResponseCache { settings, generations, redis, local, feed: std::sync::OnceLock::new() }))
+    }
+
+    /// The rule for a table: an exact name wins over globs, a longer glob
+    /// over a shorter one.
+    fn rule(&self, table: &str) -> Option<&TableCacheRule> {
+        if let Some(rule) = self.settings.tables.get(table) {
+            return Some(rule);
+        }
+        self.settings
+            .tables
+            .iter()
+            .filter(|(glob, _)| glob_match(glob, table))
+            .max_by_key(|(glob, _)| glob.len())
+            .map(|(_, rule)| rule)
+    }
+
+    /// Seconds answers reading `tables` are kept: the shortest of their
+    /// TTLs.
+    pub fn ttl_seconds<'t>(&self, tables: impl IntoIterator<Item = &'t str>) -> u32 {
+        let default = self.settings.default_ttl_seconds;
+        tables.into_iter().map(|t| self.rule(t).and_then(|r| r.ttl_seconds).unwrap_or(default)).min().unwrap_or(default)
+    }
+
+    /// How clients may keep an answer whose top-level table is `table`.
+    pub fn client_caching(&self, table: &str, private: bool) -> ClientCaching {
+        let rule = self.rule(table);
+        ClientCaching {
+            max_age_seconds: rule.and_then(|r| r.max_age_seconds).unwrap_or(0),
+            stale_while_revalidate_seconds: rule.and_then(|r| r.stale_while_revalidate_seconds),
+            private,
+        }
+    }
+
+    /// The answer to a read: from memory, from Redis, or from `load` (the
+    /// database), whose 200 and 206 answers are then kept for `ttl`
+    /// seconds (0: never). Identical misses at once run `load` once.
+    pub async fn serve<F, Fut>(
+        &self,
+        request_key: &str,
+        dependencies: &[String],
+        ttl: u32,
+        load: F,
+    ) -> Result<Served, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Response, ApiError>>,
+    {
+        let Some(generations) = self.generations.current(dependencies).await else {
+            return Ok(Served { response: load().await?, etag: None, outcome: CacheOutcome::Bypass });
+        };
+        let id = entry_id(request_key, &generations);
+        let etag = Some(answer::etag(&id));
+        if ttl == 0 {
+            return Ok(Served { response: load().await?, etag, outcome: CacheOutcome::Miss });
+        }
+        if let Some(local) = self.local.get(&id).await {
+            return Ok(Served { response: local.answer.hit(), etag, outcome: CacheOutcome::Hit });
+        }
+        // `load` runs in this task, inside the entry's loader when this
+        // request is the one that fills the entry, else (the filling one
+        // failed or was not kept) after it.
+        let load = Mutex::new(Some(load));
+        let passed: Mutex<Option<Result<Response, ApiError>>> = Mutex::new(None);
+        let loaded_here = AtomicBool::new(false);
+        let entry = self
+            .local
+            .entry(id.clone())
+            .or_try_insert_with(async {
+                if let Some(stored) = self.fetch(&id).await {
+                    return Ok(self.local_entry(stored, ttl));
+                }
+                loaded_here.store(true, Ordering::Relaxed);
+                let load = take(&load).expect("the loader runs once");
+                let response = match load().await {
+                    Ok(response) => response,
+                    Err(e) => return Err(keep(&passed, Err(e))),
+                };
+                match CachedAnswer::of(response).await {
+                    Ok(answer) => {
+                        self.store(&id, &answer, ttl).await;
+                        Ok(self.local_entry(answer, ttl))
+                    }
+                    Err(response) => Err(keep(&passed, Ok(response))),
+                }
+            })
+            .await;
+        match entry {
+            Ok(entry) => {
+                let outcome = if loaded_here.into_inner() { CacheOutcome::Miss } else { CacheOutcome::Hit };
+                let answer = entry.into_value().answer;
+                let response = if outcome == CacheOutcome::Hit { answer.hit() } else { answer.response() };
+                Ok(Served { response, etag, outcome })
+            }
+            Err(_) => {
+                let response = match take(&passed) {
+                    Some(passed) => passed?,
+                    // Another request's load of this entry failed: ours.
+                    None => (take(&load).expect("a waiter keeps its loader"))().await?,
+                };
+                Ok(Served { response, etag, outcome: CacheOutcome::Miss })
+            }
+        }
+    }
+
+    fn local_entry(&self, answer: CachedAnswer, ttl: u32) -> Local {
+        let ttl = Duration::from_secs(u64::from(ttl));
+        let keep_for = match self.redis {
+            Some(_) => ttl.min(Duration::from_millis(self.settings.local_ttl_millis)),
+            None => ttl,
+        };
+        Local { answer: Arc::new(answer), keep_for }
+    }
+
+    async fn fetch(&self, id: &str) -> Option<CachedAnswer> {
+        let link = self.redis.as_ref()?;
+        let mut command = redis::cmd("GET");
+        command.arg(link.key(&format!("resp:{id}")));
+        let text: Option<String> = link.run(command.query_async(&mut link.connection())).await?;
+        serde_json::from_str(&text?).ok()
+    }
+
+    async fn store(&self, id: &str, answer: &CachedAnswer, ttl: u32) {
+        let Some(link) = &self.redis else { return };
+        let text = serde_json::to_string(answer).expect("an answer serializes");
+        let mut command = redis::cmd("SET");
+        command.arg(link.key(&format!("resp:{id}"))).arg(text).arg("EX").arg(ttl);
+        let _: Option<()> = link.run(command.query_async(&mut link.connection())).await;
+    }
+
+    /// A write changed `tables` (generation keys).
+    pub async fn invalidate(&self, tables: &[String]) {
+        self.generations.bump(tables).await;
+    }
+
+    /// What the change feed announced: a table written outside the API,
+    /// or (after the feed lost its connection) possibly anything.
+    pub async fn apply_change(&self, event: change_feed::ChangeEvent) {
+        let key = match event {
+            change_feed::ChangeEvent::Table { schema, table } => format!("{schema}.{table}"),
+            change_feed::ChangeEvent::Everything => generations::EVERYTHING.to_string(),
+        };
+        self.invalidate(&[key]).await;
+    }
+
+    pub fn keep_feed(&self, feed: change_feed::ChangeFeed) {
+        let _ = self.feed.set(feed);
+    }
+
+    /// The generation keys a call of `function` by POST changes: its
+    /// `rpcInvalidates` entry's tables matched against `tables`, or
+    /// everything.
+    pub fn rpc_invalidates(&self, function: &str) -> Option<&[String]> {
+        self.settings
+            .rpc_invalidates
+            .iter()
+            .filter(|(glob, _)| glob_match(glob, function))
+            .max_by_key(|(glob, _)| glob.len())
+            .map(|(_, tables)| tables.as_slice())
+    }
+}
+
+/// The digest an answer is filed under: its request key and the
+/// generations it was read at.
+fn entry_id(request_key: &str, generations: &[u64]) -> String {
+    let mut text = String::with_capacity(request_key.len() + generations.len() * 4);
+    text.push_str(request_key);
+    for g in generations {
+        text.push(':');
+        text.push_str(&g.to_string());
+    }
+    dbapi_crds::keys::sha256_hex(&text)
+}
+
+/// The middleware around the API's routes: after a successful write to a
+/// table (POST, PATCH, PUT, DELETE) its generation is bumped, and after a
+/// call by POST those `rpcInvalidates` names (or everything), before the
+/// answer leaves. Failed writes changed nothing.
+pub async fn invalidate_after_writes(
+    axum::extract::State(state): axum::extract::State<Arc<crate::http::AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::Method;
+    let method = request.method().clone();
+    if matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(request).await;
+    }
+    let prefix = state.config.api.prefix();
+    let path = request.uri().path().strip_prefix(prefix).unwrap_or("").trim_start_matches('/').to_string();
+    let profile = request.headers().get("content-profile").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let response = next.run(request).await;
+    let Some(cache) = state.cache.as_ref().filter(|_| response.status().is_success()) else { return response };
+    let schema = state.schema();
+    let profile = profile.as_deref().filter(|p| schema.schemas.iter().any(|s| s == p));
+    let profile = profile.unwrap_or(schema.default_schema());
+    let changed: Vec<String> = match path.split_once('/') {
+        Some(("rpc", function)) => match cache.rpc_invalidates(function) {
+            Some(globs) => schema
+                .tables
+                .values()
+                .filter(|t| t.schema == profile && globs.iter().any(|g| glob_match(g, &t.name)))
+                .map(key::table_key)
+                .collect(),
+            None => vec![generations::EVERYTHING.to_string()],
+        },
+        Some(_) => return response,
+        None => match schema.table(profile, &path) {
+            Some(table) => vec![key::table_key(table)],
+            None => return response,
+        },
+    };
+    cache.invalidate(&changed).await;
+    response
+}

@@ -50,6 +50,8 @@ pub struct AppState {
     pub clients: Arc<ClientIp>,
     /// Where writes and refusals are recorded (`audit.path`).
     pub audit: Arc<AuditLog>,
+    /// The response cache, when the document has a `cache` section.
+    pub cache: Option<Arc<crate::cache::ResponseCache>>,
     /// Keys, tokens and roles: replaced whole when the document is
     /// reloaded; a request keeps the one it started with.
     policy: ArcSwap<Policy>,
@@ -58,16 +60,18 @@ pub struct AppState {
     accepting: AtomicBool,
 }
 
+/// The per-request services a state is built with, beside the database,
+/// schema, document and policy.
+pub struct Services {
+    pub rate: Arc<RateLimiter>,
+    pub clients: ClientIp,
+    pub audit: AuditLog,
+    pub cache: Option<Arc<crate::cache::ResponseCache>>,
+}
+
 impl AppState {
-    pub fn new(
-        db: Db,
-        schema: Schema,
-        config: RuntimeConfig,
-        rate: Arc<RateLimiter>,
-        clients: ClientIp,
-        audit: AuditLog,
-        policy: Policy,
-    ) -> Arc<Self> {
+    pub fn new(db: Db, schema: Schema, config: RuntimeConfig, policy: Policy, services: Services) -> Arc<Self> {
+        let Services { rate, clients, audit, cache } = services;
         Arc::new(AppState {
             db,
             config,
@@ -75,6 +79,7 @@ impl AppState {
             rate,
             clients: Arc::new(clients),
             audit: Arc::new(audit),
+            cache,
             policy: ArcSwap::from_pointee(policy),
             accepting: AtomicBool::new(true),
         })
@@ -154,6 +159,14 @@ pub fn api_router(state: Arc<AppState>) -> Router {
         .with_state(state.clone());
     // Every route is limited (the admin port never is); the CORS layer
     // outside still answers preflights unlimited and labels 429s.
+    // A write's answer leaves only once the cache has forgotten what it
+    // changed.
+    let routes = match &state.cache {
+        Some(_) => {
+            routes.layer(axum::middleware::from_fn_with_state(state.clone(), crate::cache::invalidate_after_writes))
+        }
+        None => routes,
+    };
     let routes = routes.layer(axum::middleware::from_fn_with_state(state.rate.clone(), crate::limits::rate::limit));
     // Callers are identified before they are counted (limits are per key
     // and role). The docs page is static and public; the document it shows

@@ -42,23 +42,46 @@ pub async fn read(
     let mut plan = plan_read(schema, profile, &table, &query, page)?;
     scope.restrict(&mut plan, Some(verb))?;
     plan.cap_embeds(scope.config.api.max_rows);
+    let read = || run_read(&state, &scope.config.api, &plan, prefs, negotiated, page);
+    let Some(cache) = &state.cache else {
+        return Ok(crate::cache::answer::validated_by_body(read().await?, &headers).await);
+    };
+    let dependencies = crate::cache::key::dependencies(&plan);
+    let tables = dependencies.iter().filter_map(|d| d.split_once('.').map(|(_, table)| table));
+    let ttl = cache.ttl_seconds(tables);
+    let request_key = crate::cache::key::request_key(&identity, uri.path(), uri.query().unwrap_or(""), &headers);
+    let served = cache.serve(&request_key, &dependencies, ttl, read).await?;
+    let caching = cache.client_caching(&plan.table.name, crate::cache::key::is_personal(&identity, &headers));
+    Ok(crate::cache::answer::finish(served, &headers, caching).await)
+}
 
+/// The read itself: the query (and the count it asks for) on the
+/// database, and the answer built from the rows.
+async fn run_read(
+    state: &AppState,
+    api: &ApiSettings,
+    plan: &ReadPlan<'_>,
+    prefs: Preferences,
+    negotiated: Negotiated,
+    page: Page,
+) -> Result<Response, ApiError> {
+    let engine = state.schema().engine;
     // Only PostgreSQL has planner estimates; elsewhere planned and
     // estimated counts are exact.
-    let count = prefs.count.map(|c| if schema.engine == Engine::Postgres { c } else { CountPreference::Exact });
+    let count = prefs.count.map(|c| if engine == Engine::Postgres { c } else { CountPreference::Exact });
     let with_total = count == Some(CountPreference::Exact);
     let output = match prefs.timezone.as_deref() {
-        None => state.db.fetch_read(&render_read(&plan, schema.engine, with_total)).await?,
-        Some(zone) => fetch_in_zone(&state, &plan, with_total, zone).await?,
+        None => state.db.fetch_read(&render_read(plan, engine, with_total)).await?,
+        Some(zone) => fetch_in_zone(state, plan, with_total, zone).await?,
     };
     let total = match count {
         Some(CountPreference::Exact) => output.total,
-        Some(CountPreference::Planned) => planned_count(&state, &plan).await?,
+        Some(CountPreference::Planned) => planned_count(state, plan).await?,
         Some(CountPreference::Estimated) => {
-            let planned = planned_count(&state, &plan).await?;
+            let planned = planned_count(state, plan).await?;
             match planned {
-                Some(p) if p as u64 > scope.config.api.max_rows => Some(p),
-                _ => state.db.fetch_i64(&render_count(&plan, schema.engine, false)).await?,
+                Some(p) if p as u64 > api.max_rows => Some(p),
+                _ => state.db.fetch_i64(&render_count(plan, engine, false)).await?,
             }
         }
         None => None,
@@ -66,7 +89,7 @@ pub async fn read(
 
     let rows = output.page_rows.max(0) as u64;
     let applied = Preferences { count: prefs.count, timezone: prefs.timezone, ..Default::default() };
-    read_response(output.body, rows, total, page.offset, negotiated, &plan, &applied)
+    read_response(output.body, rows, total, page.offset, negotiated, plan, &applied)
 }
 
 /// The read with `Prefer: timezone` applied, as PostgREST applies it:

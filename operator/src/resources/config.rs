@@ -23,6 +23,8 @@
 //! | runtime.*                              | Deployment, HorizontalPodAutoscaler               |
 //! | cache.managed / external               | env `DBAPI_REDIS_URL`, the cache Deployment       |
 //! | cache.defaultTTLSeconds                | `cache.defaultTtlSeconds`                         |
+//! | cache.tables / localTtlMillis          | `cache.tables` / `cache.localTtlMillis`           |
+//! | cache.rpcInvalidates                   | `cache.rpcInvalidates`                            |
 //! | rateLimit (any: spec, role or key)     | `rateLimit`; without cache, a Redis for the limiter |
 //! | auth.jwt.secretRef                     | env `DBAPI_JWT_SECRET` (Deployment)               |
 //! | auth.jwt.roleClaim / audience          | `auth.jwt.roleClaim` / `auth.jwt.audience`        |
@@ -111,7 +113,12 @@ pub fn runtime_config(api: &DatabaseApi, keys: &[KeyMaterial]) -> (RuntimeConfig
         }),
         roles: spec.roles.iter().map(role).collect(),
         api_keys: Vec::new(),
-        cache: spec.cache.as_ref().map(|cache| CacheSettings { default_ttl_seconds: cache.default_ttl_seconds }),
+        cache: spec.cache.as_ref().map(|cache| CacheSettings {
+            default_ttl_seconds: cache.default_ttl_seconds,
+            tables: cache.tables.clone(),
+            local_ttl_millis: cache.local_ttl_millis.unwrap_or(CacheSettings::default().local_ttl_millis),
+            rpc_invalidates: cache.rpc_invalidates.clone(),
+        }),
         rate_limit: spec.rate_limit.as_ref().map(rate_limit),
         server: spec.server.as_ref().map(server).unwrap_or_default(),
         // Audit lines go to stdout with the logs, where the cluster collects
@@ -341,7 +348,7 @@ mod tests {
     #[test]
     fn external_cache_config_is_the_same_document() {
         let (public, _) = runtime_config(&full_external_cache(), &[]);
-        assert_eq!(public.cache, Some(CacheSettings { default_ttl_seconds: 15 }));
+        assert_eq!(public.cache, Some(CacheSettings { default_ttl_seconds: 15, ..CacheSettings::default() }));
     }
 
     #[test]

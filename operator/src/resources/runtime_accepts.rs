@@ -8,29 +8,11 @@ use std::path::PathBuf;
 
 use dbapi_crds::config::RuntimeConfig;
 use dbapi_crds::keys::{generate_key, sha256_hex};
-use dbapi_runtime::config::{DatabaseArgs, load, unimplemented_setting};
+use dbapi_runtime::config::{DatabaseArgs, load};
 use dbapi_runtime::policy::Policy;
 
 use super::config::{CONFIG_FILE, KeyMaterial, config_map, config_secret, runtime_config};
 use super::test_fixtures::full;
-
-/// What the runtime still refuses of the full fixture's document, in the
-/// order it names them (`unimplemented_setting` in the runtime's
-/// config.rs). Remove each as the runtime implements it: the test then
-/// requires the runtime to load it as rendered.
-const NOT_YET_IMPLEMENTED: &[&str] = &["cache"];
-
-/// `config` without `setting`, so that the rest can be checked today.
-fn without(config: &mut RuntimeConfig, setting: &str) {
-    match setting {
-        "auth.jwt" => config.auth.as_mut().expect("auth is set").jwt = None,
-        "auth.postgresRoles" => config.auth.as_mut().expect("auth is set").postgres_roles = false,
-        "roles" => config.roles.clear(),
-        "cache" => config.cache = None,
-        "audit" => config.audit = None,
-        other => panic!("the runtime refuses {other}, which the operator renders and this test does not expect"),
-    }
-}
 
 struct Files {
     dir: PathBuf,
@@ -76,24 +58,14 @@ async fn the_runtime_loads_the_rendered_files_and_accepts_the_rendered_key() {
         KeyMaterial { name: "storefront".into(), sha256: sha256_hex(&storefront), previous: None },
         KeyMaterial { name: "support-desk".into(), sha256: sha256_hex(&support), previous: None },
     ];
-    let (mut public, secret) = runtime_config(&full(), &keys);
+    let (public, secret) = runtime_config(&full(), &keys);
 
-    // As rendered: refused only for what the runtime does not implement yet.
-    let (files, args) = Files::write("rendered", &public, &secret);
-    let refusal = load(&args).map(|_| ()).unwrap_err().to_string();
-    let mut refused = Vec::new();
-    while let Some(setting) = unimplemented_setting(&public) {
-        refused.push(setting);
-        without(&mut public, setting);
-    }
-    assert_eq!(refused, NOT_YET_IMPLEMENTED);
-    assert!(refusal.contains(&format!("{} is not implemented", refused[0])), "{refusal}");
-    drop(files);
-
-    // The rest, as the operator renders it, loads and checks requests.
+    // Everything the operator renders (cache included) loads and checks
+    // requests.
     let (_files, args) = Files::write("accepted", &public, &secret);
     let config = load(&args).unwrap_or_else(|e| panic!("the runtime refuses the operator's document: {e}"));
     assert_eq!(config.api_keys.len(), 2);
+    assert_eq!(config.cache.as_ref().map(|c| c.default_ttl_seconds), Some(60));
     assert_eq!(config.database.pool.max_connections, 40 / 8, "the ConfigMap's part is not overridden");
     // The pod gets the HMAC secret from the referenced Secret as DBAPI_JWT_SECRET.
     let jwt_secret = Some(format!("{storefront}-as-a-jwt-secret"));

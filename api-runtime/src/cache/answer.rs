@@ -1,0 +1,246 @@
+//! A read's answer as the cache keeps it, and the HTTP validators every
+//! GET answer gets: a strong `ETag`, `304 Not Modified` for a matching
+//! `If-None-Match`, `Cache-Control`, `Vary` and RFC 9211 `Cache-Status`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+
+use super::Served;
+
+/// `Vary`: the headers in `key::ANSWER_HEADERS`, and the credentials.
+const VARY: &str = "accept, accept-profile, prefer, range, range-unit, authorization, apikey, x-api-key";
+
+/// The headers of an answer that are kept with it.
+const KEPT_HEADERS: [HeaderName; 3] =
+    [header::CONTENT_TYPE, header::CONTENT_RANGE, HeaderName::from_static("preference-applied")];
+
+/// A successful read's answer, as stored in Redis (JSON) and in memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    /// When it was read from the database (Unix milliseconds), for `Age`.
+    pub stored_at: u64,
+}
+
+impl CachedAnswer {
+    /// The answer of `response` (whose body is already in memory), or the
+    /// response itself when it is not kept: anything but 200 and 206.
+    pub async fn of(response: Response) -> Result<CachedAnswer, Response> {
+        if !matches!(response.status(), StatusCode::OK | StatusCode::PARTIAL_CONTENT) {
+            return Err(response);
+        }
+        let (parts, body) = response.into_parts();
+        let body = match axum::body::to_bytes(body, usize::MAX).await.map(|b| String::from_utf8(b.to_vec())) {
+            Ok(Ok(body)) => body,
+            _ => return Err(Response::from_parts(parts, Body::empty())),
+        };
+        let headers = KEPT_HEADERS
+            .iter()
+            .filter_map(|name| Some((name.to_string(), parts.headers.get(name)?.to_str().ok()?.to_string())))
+            .collect();
+        Ok(CachedAnswer { status: parts.status.as_u16(), headers, body, stored_at: now_millis() })
+    }
+
+    pub fn response(&self) -> Response {
+        let mut response = Response::new(Body::from(self.body.clone()));
+        *response.status_mut() = StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK);
+        for (name, value) in &self.headers {
+            if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) {
+                response.headers_mut().insert(name, value);
+            }
+        }
+        response
+    }
+
+    /// The answer served from the cache: with `Age`, the whole seconds
+    /// since it was read from the database.
+    pub fn hit(&self) -> Response {
+        let mut response = self.response();
+        let age = now_millis().saturating_sub(self.stored_at) / 1000;
+        response.headers_mut().insert(header::AGE, age.into());
+        response
+    }
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What the cache did for a request, as RFC 9211's `Cache-Status` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Answered from the cache.
+    Hit,
+    /// The database answered; the answer is kept.
+    Miss,
+    /// The database answered and Redis was unreachable.
+    Bypass,
+}
+
+impl CacheOutcome {
+    pub fn header(self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "dbapi; hit",
+            CacheOutcome::Miss => "dbapi; fwd=miss",
+            CacheOutcome::Bypass => "dbapi; fwd=bypass",
+        }
+    }
+
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "hit",
+            CacheOutcome::Miss => "miss",
+            CacheOutcome::Bypass => "bypass",
+        }
+    }
+}
+
+/// A strong entity tag for `id` (a hex digest).
+pub fn etag(id: &str) -> String {
+    format!("\"{}\"", &id[..id.len().min(32)])
+}
+
+/// Whether `If-None-Match` names `etag` (or is `*`), by the weak
+/// comparison RFC 9110 prescribes for it.
+pub fn matches_if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_string();
+    let wanted = opaque(etag);
+    headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).any(|list| {
+        list.split(',').any(|tag| {
+            let tag = tag.trim();
+            tag == "*" || opaque(tag) == wanted
+        })
+    })
+}
+
+/// How clients and CDNs may keep an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientCaching {
+    pub max_age_seconds: u32,
+    pub stale_while_revalidate_seconds: Option<u32>,
+    /// The answer depends on the caller's credentials.
+    pub private: bool,
+}
+
+impl ClientCaching {
+    fn header(&self) -> String {
+        let mut value =
+            format!("{}, max-age={}", if self.private { "private" } else { "public" }, self.max_age_seconds);
+        if let Some(swr) = self.stale_while_revalidate_seconds {
+            value.push_str(&format!(", stale-while-revalidate={swr}"));
+        }
+        value
+    }
+}
+
+/// A read's answer from the cache's [`Served`], with its validators and
+/// `Cache-Status` (counted in `dbapi_cache_requests_total`).
+pub async fn finish(served: Served, request: &HeaderMap, caching: ClientCaching) -> Response {
+    crate::metrics::global().cache_request(served.outcome.metric_label());
+    let Served { response, etag, outcome } = served;
+    if !matches!(response.status(), StatusCode::OK | StatusCode::PARTIAL_CONTENT) {
+        return response;
+    }
+    let (response, etag) = match etag {
+        Some(etag) => (response, etag),
+        None => with_body_digest(response).await,
+    };
+    validated(response, &etag, request, caching, Some(outcome))
+}
+
+/// A read's answer without a cache: its `ETag` is its body's digest, so a
+/// matching `If-None-Match` still saves the transfer (not the query).
+pub async fn validated_by_body(response: Response, request: &HeaderMap) -> Response {
+    if !matches!(response.status(), StatusCode::OK | StatusCode::PARTIAL_CONTENT) {
+        return response;
+    }
+    let (response, etag) = with_body_digest(response).await;
+    let caching = ClientCaching { max_age_seconds: 0, stale_while_revalidate_seconds: None, private: false };
+    let mut response = validated(response, &etag, request, caching, None);
+    // Without a cache nothing says how long an answer may be kept.
+    response.headers_mut().remove(header::CACHE_CONTROL);
+    response
+}
+
+async fn with_body_digest(response: Response) -> (Response, String) {
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let digest = dbapi_crds::keys::sha256(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>();
+    (Response::from_parts(parts, Body::from(bytes)), etag(&digest))
+}
+
+/// `response` with its validators, or `304 Not Modified` (no body) when
+/// the client already holds it.
+pub fn validated(
+    mut response: Response,
+    etag: &str,
+    request: &HeaderMap,
+    caching: ClientCaching,
+    outcome: Option<CacheOutcome>,
+) -> Response {
+    if matches_if_none_match(request, etag) {
+        let mut not_modified = Response::new(Body::empty());
+        *not_modified.status_mut() = StatusCode::NOT_MODIFIED;
+        for name in [header::CONTENT_RANGE, HeaderName::from_static("preference-applied"), header::AGE] {
+            if let Some(value) = response.headers().get(&name) {
+                not_modified.headers_mut().insert(name, value.clone());
+            }
+        }
+        response = not_modified;
+    }
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        headers.insert(header::ETAG, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&caching.header()) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+    headers.insert(header::VARY, HeaderValue::from_static(VARY));
+    if let Some(outcome) = outcome {
+        headers.insert("cache-status", HeaderValue::from_static(outcome.header()));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_compares_weakly_and_takes_lists_and_stars() {
+        let tag = etag("0123456789abcdef0123456789abcdef0123");
+        assert_eq!(tag, "\"0123456789abcdef0123456789abcdef\"");
+        let with = |value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::IF_NONE_MATCH, value.parse().unwrap());
+            matches_if_none_match(&h, &tag)
+        };
+        assert!(with(&tag));
+        assert!(with(&format!("W/{tag}")));
+        assert!(with(&format!("\"other\", {tag}")));
+        assert!(with("*"));
+        assert!(!with("\"other\""));
+        assert!(!matches_if_none_match(&HeaderMap::new(), &tag));
+    }
+
+    #[test]
+    fn vary_names_every_header_that_changes_an_answer() {
+        for name in super::super::key::ANSWER_HEADERS {
+            assert!(VARY.split(", ").any(|v| v == name), "{name}");
+        }
+    }
+
+    #[test]
+    fn cache_control_says_who_may_keep_it() {
+        let c = ClientCaching { max_age_seconds: 0, stale_while_revalidate_seconds: None, private: false };
+        assert_eq!(c.header(), "public, max-age=0");
+        let c = ClientCaching { max_age_seconds: 60, stale_while_revalidate_seconds: Some(30), private: true };
+        assert_eq!(c.header(), "private, max-age=60, stale-while-revalidate=30");
+    }
+}

@@ -1,0 +1,98 @@
+//! Per-table change generations: a counter per table that every write
+//! through the API (and the change feed) bumps. A cached answer is filed
+//! under the generations of the tables it read, so after a write the next
+//! read looks for another entry and misses: fresh at once, with no scan
+//! and no deletion.
+//!
+//! With Redis the counters live there (`<prefix>gen:<schema>.<table>`),
+//! so a write through any replica is seen by every replica's next read;
+//! without Redis they are this process's own.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::redis_link::RedisLink;
+
+/// Bumped when any answer may be stale: a gap in the change feed, a
+/// function call that names no tables, a write while Redis was away.
+pub const EVERYTHING: &str = "*";
+/// Bumped by every write: a view reads tables the API cannot see, so an
+/// answer that reads a view depends on every write.
+pub const VIEWS: &str = "*views";
+
+pub struct Generations {
+    redis: Option<Arc<RedisLink>>,
+    local: RwLock<HashMap<String, u64>>,
+    /// A bump could not reach Redis: other replicas did not see it, so the
+    /// next time Redis answers everything is bumped once.
+    missed: AtomicBool,
+}
+
+impl Generations {
+    pub fn new(redis: Option<Arc<RedisLink>>) -> Generations {
+        Generations { redis, local: RwLock::default(), missed: AtomicBool::new(false) }
+    }
+
+    /// The generations of `keys`, in order (0 for one never bumped);
+    /// `None` while Redis is configured but unreachable (the cache is then
+    /// bypassed).
+    pub async fn current(&self, keys: &[String]) -> Option<Vec<u64>> {
+        let Some(link) = &self.redis else {
+            let local = self.local.read().expect("the generation map is never poisoned");
+            return Some(keys.iter().map(|k| local.get(k).copied().unwrap_or(0)).collect());
+        };
+        if self.missed.load(Ordering::Relaxed) && self.bump_in_redis(link, &[EVERYTHING.to_string()]).await {
+            self.missed.store(false, Ordering::Relaxed);
+        }
+        let mut command = redis::cmd("MGET");
+        for key in keys {
+            command.arg(link.key(&format!("gen:{key}")));
+        }
+        let values: Vec<Option<u64>> = link.run(command.query_async(&mut link.connection())).await?;
+        Some(values.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    /// `tables` (generation keys) changed; every view answer may have too.
+    pub async fn bump(&self, tables: &[String]) {
+        let mut keys: Vec<String> = tables.to_vec();
+        keys.push(VIEWS.to_string());
+        match &self.redis {
+            None => {
+                let mut local = self.local.write().expect("the generation map is never poisoned");
+                for key in keys {
+                    *local.entry(key).or_default() += 1;
+                }
+            }
+            Some(link) => {
+                if !self.bump_in_redis(link, &keys).await {
+                    self.missed.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    async fn bump_in_redis(&self, link: &Arc<RedisLink>, keys: &[String]) -> bool {
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("INCR").arg(link.key(&format!("gen:{key}"))).ignore();
+        }
+        link.run(pipe.query_async::<()>(&mut link.connection())).await.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn local_bumps_change_the_tables_and_views_only() {
+        let g = Generations::new(None);
+        let keys = ["public.a".to_string(), "public.b".to_string(), VIEWS.to_string(), EVERYTHING.to_string()];
+        assert_eq!(g.current(&keys).await, Some(vec![0, 0, 0, 0]));
+        g.bump(&["public.a".to_string()]).await;
+        assert_eq!(g.current(&keys).await, Some(vec![1, 0, 1, 0]));
+        g.bump(&[EVERYTHING.to_string()]).await;
+        assert_eq!(g.current(&keys).await, Some(vec![1, 0, 2, 1]));
+    }
+}
