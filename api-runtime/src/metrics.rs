@@ -46,6 +46,9 @@ pub mod names {
     pub const DB_POOL_CONNECTIONS: &str = "dbapi_db_pool_connections";
     /// Requests waiting for a pooled connection, read at scrape time.
     pub const DB_POOL_WAITING: &str = "dbapi_db_pool_waiting";
+    /// 1 while GET reads go to the read replica, 0 while they go to the
+    /// primary (no replica, or it is down or lags).
+    pub const READ_REPLICA_IN_USE: &str = "dbapi_read_replica_in_use";
 }
 
 /// What the connection pool holds at one moment.
@@ -96,6 +99,7 @@ pub struct Metrics {
     pool_idle: Gauge,
     pool_busy: Gauge,
     pool_waiting: Gauge,
+    read_replica_in_use: Gauge,
 }
 
 /// The process's metrics.
@@ -148,6 +152,12 @@ impl Metrics {
         registry.register(names::DB_POOL_CONNECTIONS, "Open pooled database connections by state", pool);
         let pool_waiting = Gauge::default();
         registry.register(names::DB_POOL_WAITING, "Requests waiting for a pooled connection", pool_waiting.clone());
+        let read_replica_in_use = Gauge::default();
+        registry.register(
+            names::READ_REPLICA_IN_USE,
+            "1 while GET reads go to the read replica, 0 while they go to the primary",
+            read_replica_in_use.clone(),
+        );
         Metrics {
             registry,
             reloads_ok,
@@ -163,6 +173,7 @@ impl Metrics {
             pool_idle,
             pool_busy,
             pool_waiting,
+            read_replica_in_use,
         }
     }
 
@@ -217,6 +228,11 @@ impl Metrics {
         self.pool_idle.set(gauge(status.idle));
         self.pool_busy.set(gauge(status.busy));
         self.pool_waiting.set(gauge(status.waiting));
+    }
+
+    /// Reads go to the read replica (`true`) or back to the primary.
+    pub fn read_replica_in_use(&self, in_use: bool) {
+        self.read_replica_in_use.set(i64::from(in_use));
     }
 
     /// The Prometheus (OpenMetrics) text exposition.
@@ -372,5 +388,8 @@ mod tests {
         assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_sum"), Some(30.033), "{text}");
         m.redis_outage_ended();
         assert_eq!(sample(&m.render(), "dbapi_rate_limit_redis_fallback_active"), Some(0.0));
+        assert_eq!(sample(&m.render(), "dbapi_read_replica_in_use"), Some(0.0));
+        m.read_replica_in_use(true);
+        assert_eq!(sample(&m.render(), "dbapi_read_replica_in_use"), Some(1.0));
     }
 }

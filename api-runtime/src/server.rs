@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::audit::AuditLog;
 use crate::config::{ConfigError, ListenArgs};
+use crate::db::replica::{Replica, ReplicaError};
 use crate::db::{ConnectError, Db};
 use crate::http::{AppState, admin_router, api_router};
 use crate::limits::client_ip::ClientIp;
@@ -24,6 +25,8 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Replica(#[from] ReplicaError),
     #[error(transparent)]
     Introspect(#[from] IntrospectError),
     #[error("could not listen on {addr}: {source} (is another process using it? choose another address with {flag})")]
@@ -39,24 +42,34 @@ pub enum StartupError {
 /// Connects and reads the schema: everything but the listeners. A rate
 /// limit is per process here; [`prepare_shared`] shares it through Redis.
 pub async fn prepare(database_url: &str, config: RuntimeConfig) -> Result<Arc<AppState>, StartupError> {
-    prepare_shared(database_url, config, &RedisSettings::default()).await
+    prepare_shared(database_url, None, config, &RedisSettings::default()).await
 }
 
-/// [`prepare`], with the rate limit shared through `redis` when it has a
-/// URL.
+/// [`prepare`], with GET reads served by `read_replica_url` while it keeps
+/// up, and the rate limit shared through `redis` when it has a URL.
 pub async fn prepare_shared(
     database_url: &str,
+    read_replica_url: Option<&str>,
     config: RuntimeConfig,
     redis: &RedisSettings,
 ) -> Result<Arc<AppState>, StartupError> {
     crate::limits::validate(&config).map_err(StartupError::Settings)?;
     let deadline = crate::limits::database_deadline(&config);
-    let db = Db::connect_exposing(database_url, &config.database.pool, &config.database.schemas, deadline).await?;
+    let database = &config.database;
+    let db = Db::connect_exposing(database_url, &database.pool, &database.schemas, deadline).await?;
     if config.auth.as_ref().is_some_and(|a| a.postgres_roles) && !matches!(db, Db::Postgres(..)) {
         return Err(StartupError::Settings(
             "auth.postgresRoles runs requests as PostgreSQL roles: remove it for MySQL/MariaDB and SQLite".into(),
         ));
     }
+    let replica = match read_replica_url.filter(|url| !url.trim().is_empty()) {
+        Some(url) => {
+            let replica_db = Db::open(url, &database.pool, &database.schemas, deadline).map_err(ReplicaError::from)?;
+            let max_lag = Duration::from_secs(database.read_replica.max_lag_seconds);
+            Some(Replica::start(&db, replica_db, max_lag).await?)
+        }
+        None => None,
+    };
     let schema = introspect(&db, &config.database.schemas, &config.database.tables).await?;
     tracing::info!(
         engine = schema.engine.name(),
@@ -73,7 +86,7 @@ pub async fn prepare_shared(
     let audit = AuditLog::open(config.audit.as_ref().and_then(|a| a.path.as_deref()), config.api.prefix())
         .map_err(StartupError::Settings)?;
     crate::metrics::global().config_loaded();
-    Ok(AppState::new(db, schema, config, rate, clients, audit, policy))
+    Ok(AppState::new((db, replica), schema, config, rate, clients, audit, policy))
 }
 
 /// Binds the API and admin ports; `on_listening` gets the bound addresses
@@ -129,7 +142,7 @@ pub async fn serve(
     }
     // Let the last responses flush before the pool goes.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    state.db.close().await;
+    state.close_databases().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -170,6 +183,9 @@ pub async fn reload_schema(state: &AppState) -> Result<(), IntrospectError> {
     state.replace_schema(schema);
     // Statements prepared for the old tables may no longer describe them.
     state.db.forget_statements();
+    if let Some(replica) = &state.replica {
+        replica.forget_statements();
+    }
     tracing::info!(tables, "schema reloaded");
     Ok(())
 }
