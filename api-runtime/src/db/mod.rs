@@ -26,7 +26,6 @@ pub mod session;
 pub use error::DbError;
 use pipeline::Pipeline;
 use pool::{Connector, Lease, Pool};
-use position::Position;
 
 /// A bound value.
 #[derive(Debug, Clone, PartialEq)]
@@ -511,18 +510,6 @@ impl Tx {
     /// (`Prefer: tx=rollback`).
     pub async fn finish(self, keep: bool) -> Result<(), DbError> {
         if keep { self.commit().await } else { self.rollback().await }
-    }
-
-    /// [`Tx::finish`], then, when `with_token` and the effect was kept, the
-    /// primary's position right after the commit, read on this connection:
-    /// the consistency token of read-your-writes (see `replica`).
-    pub async fn finish_with_token(mut self, keep: bool, with_token: bool) -> Result<Option<Position>, DbError> {
-        if !(keep && with_token) {
-            self.finish(keep).await?;
-            return Ok(None);
-        }
-        per_engine!(&mut self, Tx, t => t.pooled().end("COMMIT").await)?;
-        Ok(replica::position_after_commit(&mut self).await)
     }
 }
 

@@ -235,6 +235,24 @@ impl<'a> Reads<'a> {
     }
 }
 
+impl Tx {
+    /// [`Tx::finish`], then, when `with_token` and the effect was kept, the
+    /// primary's position right after the commit, read on this connection:
+    /// the consistency token of read-your-writes.
+    pub async fn finish_with_token(mut self, keep: bool, with_token: bool) -> Result<Option<Position>, DbError> {
+        if !(keep && with_token) {
+            self.finish(keep).await?;
+            return Ok(None);
+        }
+        match &mut self {
+            Tx::Postgres(t) => t.pooled().end("COMMIT").await,
+            Tx::MySql(t) => t.pooled().end("COMMIT").await,
+            Tx::Sqlite(t) => t.pooled().end("COMMIT").await,
+        }?;
+        Ok(position_after_commit(&mut self).await)
+    }
+}
+
 /// The primary's position right after a commit, read on the committing
 /// connection: what a replica must have replayed to show that write.
 /// PostgreSQL's insert position is at or past the end of the commit record
