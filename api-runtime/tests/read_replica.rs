@@ -10,6 +10,8 @@
 
 #[path = "read_replica/cluster.rs"]
 mod cluster;
+#[path = "read_replica/mariadb_pair.rs"]
+mod mariadb_pair;
 mod support;
 
 use std::sync::Arc;
@@ -57,17 +59,15 @@ impl App {
     /// The runtime on the cluster's primary, with its standby as the read
     /// replica.
     async fn on(cluster: &PgCluster, max_lag_seconds: u64) -> App {
+        App::serving(&cluster.primary_url(), &cluster.standby_url(), max_lag_seconds).await
+    }
+
+    async fn serving(primary: &str, replica: &str, max_lag_seconds: u64) -> App {
         let mut config = RuntimeConfig::default();
         config.database.read_replica.max_lag_seconds = max_lag_seconds;
-        let standby = cluster.standby_url();
-        let state = dbapi_runtime::server::prepare_shared(
-            &cluster.primary_url(),
-            Some(&standby),
-            config,
-            &RedisSettings::default(),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("the runtime did not start: {e}"));
+        let state = dbapi_runtime::server::prepare_shared(primary, Some(replica), config, &RedisSettings::default())
+            .await
+            .unwrap_or_else(|e| panic!("the runtime did not start: {e}"));
         App { router: api_router(state) }
     }
 
@@ -236,6 +236,43 @@ async fn a_stopped_standby_fails_no_read_and_takes_reads_again_once_restarted() 
     assert_eq!(app.names("", &[]).await, ["first"]);
     assert_eq!(in_use_gauge(), 1.0);
     drop(cluster);
+}
+
+/// MariaDB: a replica following by GTID three seconds behind takes reads;
+/// a token (a GTID position) waits for it; a stopped SQL thread sends reads
+/// to the primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mariadb_replica_takes_reads_and_a_gtid_token_waits_for_it() {
+    let pair = mariadb_pair::MariaDbPair::start(3).await;
+    pair.execute(
+        false,
+        "CREATE DATABASE app; CREATE TABLE app.items (id int AUTO_INCREMENT PRIMARY KEY, name varchar(100) NOT NULL); \
+         INSERT INTO app.items (name) VALUES ('first'); \
+         CREATE FUNCTION app.server_port() RETURNS int READS SQL DATA RETURN @@port",
+    )
+    .await;
+    pair.wait_on_replica("SELECT COUNT(*) FROM app.items", 1).await;
+    let app = App::serving(&pair.url(false, "app"), &pair.url(true, "app"), 30).await;
+    let (primary, replica) = (pair.primary_port, pair.replica_port);
+    app.wait_for_reads_on(replica, &[], "the replica").await;
+    assert_eq!(in_use_gauge(), 1.0);
+
+    let written = app.send("POST", "/items", &[], r#"{"name": "second"}"#).await;
+    assert_eq!(written.status, 201, "{}", written.body);
+    let token = written.token();
+    assert!(token.starts_with("0-1-"), "a GTID position: {token}");
+    let with_token = [(TOKEN, token.as_str())];
+    assert_eq!(app.read_port(&with_token).await, primary, "the replica is 3 s behind the token");
+    assert_eq!(app.names("name=eq.second", &with_token).await, ["second"]);
+    assert!(app.names("name=eq.second", &[]).await.is_empty(), "without it: the replica, stale");
+    app.wait_for_reads_on(replica, &with_token, "the replica once it applied the write").await;
+    assert_eq!(app.names("name=eq.second", &with_token).await, ["second"]);
+
+    pair.execute(true, "STOP SLAVE SQL_THREAD").await;
+    app.wait_for_reads_on(primary, &[], "the primary while the replica does not replicate").await;
+    assert_eq!(in_use_gauge(), 0.0);
+    pair.execute(true, "START SLAVE SQL_THREAD").await;
+    app.wait_for_reads_on(replica, &[], "the replica replicating again").await;
 }
 
 /// The shared test server is no standby: reads stay on the primary, and a
