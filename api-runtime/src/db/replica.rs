@@ -182,16 +182,6 @@ pub fn route<'a>(primary: &'a Db, replica: Option<&'a Replica>, token: Option<&s
 }
 
 impl<'a> Reads<'a> {
-    /// Every read on `db`.
-    pub fn only(db: &'a Db) -> Self {
-        Reads { primary: db, replica: None }
-    }
-
-    /// Whether these reads go to the replica (unless it fails).
-    pub fn on_replica(&self) -> bool {
-        self.replica.is_some()
-    }
-
     pub async fn fetch_read(&self, stmt: &Statement) -> Result<ReadOutput, DbError> {
         self.run(|db| db.fetch_read(stmt)).await
     }
