@@ -161,6 +161,16 @@ require_binaries() {
             missing+=("redis-cli"); pkgs+=(redis-server); fi
     fi
 
+    # tests/read_replica.rs starts a PostgreSQL primary with a standby and a
+    # MariaDB primary with a replica of its own, whatever the URLs say.
+    if ! _dbapi_find_pg_bindir || [[ ! -x "$_DBAPI_PG_BINDIR/pg_basebackup" ]]; then
+        missing+=("PostgreSQL server programs with pg_basebackup (the read replica tests)")
+        pkgs+=(postgresql)
+    fi
+    dbapi_find_prog mariadbd mysqld >/dev/null || { missing+=("mariadbd (the read replica tests)"); pkgs+=(mariadb-server); }
+    dbapi_find_prog mariadb-install-db mysql_install_db >/dev/null ||
+        { missing+=("mariadb-install-db (the read replica tests)"); pkgs+=(mariadb-server); }
+
     # The TLS Redis test makes its certificates with the openssl command.
     command -v openssl >/dev/null 2>&1 || { missing+=("openssl"); pkgs+=(openssl); }
 

@@ -89,6 +89,12 @@ pub struct ListenArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// A read replica of the database, on the same engine (a PostgreSQL
+    /// streaming standby, a MariaDB replica with GTIDs): GET reads go there
+    /// while it keeps up (`database.readReplica.maxLagSeconds`), writes and
+    /// POST /rpc to the primary.
+    #[arg(long, env = "DBAPI_READ_REPLICA_URL", hide_env_values = true)]
+    pub read_replica_url: Option<String>,
     #[command(flatten)]
     pub listen: ListenArgs,
     #[command(flatten)]

@@ -34,7 +34,13 @@ async fn run(command: Command) -> Result<(), StartupError> {
     match command {
         Command::Serve(args) => {
             let config = config::load(&args.database)?;
-            let state = server::prepare_shared(&args.database.database_url, config, &args.redis.settings()).await?;
+            let state = server::prepare_shared(
+                &args.database.database_url,
+                args.read_replica_url.as_deref(),
+                config,
+                &args.redis.settings(),
+            )
+            .await?;
             dbapi_runtime::reload::spawn_config_reloaders(state.clone(), args.database.clone());
             server::serve(state, &args.listen, |_, _| {}).await
         }

@@ -49,6 +49,9 @@ pub mod names {
     pub const DB_POOL_CONNECTIONS: &str = "dbapi_db_pool_connections";
     /// Requests waiting for a pooled connection, read at scrape time.
     pub const DB_POOL_WAITING: &str = "dbapi_db_pool_waiting";
+    /// 1 while GET reads go to the read replica, 0 while they go to the
+    /// primary (no replica, or it is down or lags).
+    pub const READ_REPLICA_IN_USE: &str = "dbapi_read_replica_in_use";
 }
 
 /// What the connection pool holds at one moment.
@@ -102,6 +105,7 @@ pub struct Metrics {
     pool_waiting: Gauge,
     /// `hit`, `miss`, `bypass`.
     cache: [Counter; 3],
+    read_replica_in_use: Gauge,
 }
 
 /// The process's metrics.
@@ -157,6 +161,12 @@ impl Metrics {
         let cache_results = Family::<ResultLabel, Counter>::default();
         let cache = CACHE_RESULTS.map(|result| cache_results.get_or_create(&ResultLabel { result }).clone());
         registry.register(names::CACHE_REQUESTS, "GET answers by what the response cache did", cache_results);
+        let read_replica_in_use = Gauge::default();
+        registry.register(
+            names::READ_REPLICA_IN_USE,
+            "1 while GET reads go to the read replica, 0 while they go to the primary",
+            read_replica_in_use.clone(),
+        );
         Metrics {
             cache,
             registry,
@@ -173,6 +183,7 @@ impl Metrics {
             pool_idle,
             pool_busy,
             pool_waiting,
+            read_replica_in_use,
         }
     }
 
@@ -234,6 +245,11 @@ impl Metrics {
         self.pool_idle.set(gauge(status.idle));
         self.pool_busy.set(gauge(status.busy));
         self.pool_waiting.set(gauge(status.waiting));
+    }
+
+    /// Reads go to the read replica (`true`) or back to the primary.
+    pub fn read_replica_in_use(&self, in_use: bool) {
+        self.read_replica_in_use.set(i64::from(in_use));
     }
 
     /// The Prometheus (OpenMetrics) text exposition.
@@ -389,5 +405,8 @@ mod tests {
         assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_sum"), Some(30.033), "{text}");
         m.redis_outage_ended();
         assert_eq!(sample(&m.render(), "dbapi_rate_limit_redis_fallback_active"), Some(0.0));
+        assert_eq!(sample(&m.render(), "dbapi_read_replica_in_use"), Some(0.0));
+        m.read_replica_in_use(true);
+        assert_eq!(sample(&m.render(), "dbapi_read_replica_in_use"), Some(1.0));
     }
 }

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::audit::AuditLog;
 use crate::cache::ResponseCache;
 use crate::config::{ConfigError, ListenArgs};
+use crate::db::replica::{Replica, ReplicaError};
 use crate::db::{ConnectError, Db};
 use crate::http::{AppState, Services, admin_router, api_router};
 use crate::limits::client_ip::ClientIp;
@@ -26,6 +27,8 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Replica(#[from] ReplicaError),
     #[error(transparent)]
     Introspect(#[from] IntrospectError),
     #[error("could not listen on {addr}: {source} (is another process using it? choose another address with {flag})")]
@@ -43,24 +46,34 @@ pub enum StartupError {
 /// Connects and reads the schema: everything but the listeners. A rate
 /// limit is per process here; [`prepare_shared`] shares it through Redis.
 pub async fn prepare(database_url: &str, config: RuntimeConfig) -> Result<Arc<AppState>, StartupError> {
-    prepare_shared(database_url, config, &RedisSettings::default()).await
+    prepare_shared(database_url, None, config, &RedisSettings::default()).await
 }
 
-/// [`prepare`], with the rate limit shared through `redis` when it has a
-/// URL.
+/// [`prepare`], with GET reads served by `read_replica_url` while it keeps
+/// up, and the rate limit shared through `redis` when it has a URL.
 pub async fn prepare_shared(
     database_url: &str,
+    read_replica_url: Option<&str>,
     config: RuntimeConfig,
     redis: &RedisSettings,
 ) -> Result<Arc<AppState>, StartupError> {
     crate::limits::validate(&config).map_err(StartupError::Settings)?;
     let deadline = crate::limits::database_deadline(&config);
-    let db = Db::connect_exposing(database_url, &config.database.pool, &config.database.schemas, deadline).await?;
+    let database = &config.database;
+    let db = Db::connect_exposing(database_url, &database.pool, &database.schemas, deadline).await?;
     if config.auth.as_ref().is_some_and(|a| a.postgres_roles) && !matches!(db, Db::Postgres(..)) {
         return Err(StartupError::Settings(
             "auth.postgresRoles runs requests as PostgreSQL roles: remove it for MySQL/MariaDB and SQLite".into(),
         ));
     }
+    let replica = match read_replica_url.filter(|url| !url.trim().is_empty()) {
+        Some(url) => {
+            let replica_db = Db::open(url, &database.pool, &database.schemas, deadline).map_err(ReplicaError::from)?;
+            let max_lag = Duration::from_secs(database.read_replica.max_lag_seconds);
+            Some(Replica::start(&db, replica_db, max_lag).await?)
+        }
+        None => None,
+    };
     let schema = introspect(&db, &config.database.schemas, &config.database.tables).await?;
     tracing::info!(
         engine = schema.engine.name(),
@@ -84,7 +97,7 @@ pub async fn prepare_shared(
         follow_change_feed(database_url, cache.clone()).await?;
     }
     crate::metrics::global().config_loaded();
-    Ok(AppState::new(db, schema, config, policy, Services { rate, clients, audit, cache }))
+    Ok(AppState::new((db, replica), schema, config, policy, Services { rate, clients, audit, cache }))
 }
 
 /// Bumps the generations the PostgreSQL change feed announces (writes
@@ -154,7 +167,7 @@ pub async fn serve(
     }
     // Let the last responses flush before the pool goes.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    state.db.close().await;
+    state.close_databases().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -195,6 +208,9 @@ pub async fn reload_schema(state: &AppState) -> Result<(), IntrospectError> {
     state.replace_schema(schema);
     // Statements prepared for the old tables may no longer describe them.
     state.db.forget_statements();
+    if let Some(replica) = &state.replica {
+        replica.forget_statements();
+    }
     tracing::info!(tables, "schema reloaded");
     Ok(())
 }

@@ -294,6 +294,32 @@ pub struct DatabaseSettings {
     /// request is answered 504 `57014`. None: no limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub statement_timeout_ms: Option<u64>,
+    /// How far a read replica (`DBAPI_READ_REPLICA_URL`) may fall behind
+    /// before reads go back to the primary.
+    #[serde(skip_serializing_if = "ReadReplicaSettings::is_default")]
+    pub read_replica: ReadReplicaSettings,
+}
+
+/// The read replica whose URL the runtime is given (`--read-replica-url` /
+/// `DBAPI_READ_REPLICA_URL`): GET reads go there while it keeps up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ReadReplicaSettings {
+    /// Reads go back to the primary while the replica is this many seconds
+    /// or more behind it (or unreachable), and return once it catches up.
+    pub max_lag_seconds: u64,
+}
+
+impl Default for ReadReplicaSettings {
+    fn default() -> Self {
+        ReadReplicaSettings { max_lag_seconds: 10 }
+    }
+}
+
+impl ReadReplicaSettings {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// The runtime re-reads the schema on SIGHUP always, on a PostgreSQL
@@ -691,5 +717,17 @@ mod tests {
         assert_eq!(parse_runtime_config(&serde_yaml::to_string(&c).unwrap()).unwrap(), c);
         let err = parse_runtime_config("server: {maxConnection: 3}").unwrap_err();
         assert!(err.to_string().contains("maxConnection"), "{err}");
+    }
+
+    #[test]
+    fn the_read_replica_lag_bound_defaults_to_ten_seconds() {
+        let c = RuntimeConfig::default();
+        assert_eq!(c.database.read_replica.max_lag_seconds, 10);
+        assert!(!serde_yaml::to_string(&c).unwrap().contains("readReplica"));
+        let c = parse_runtime_config("database: {readReplica: {maxLagSeconds: 1}}").unwrap();
+        assert_eq!(c.database.read_replica.max_lag_seconds, 1);
+        assert_eq!(parse_runtime_config(&serde_yaml::to_string(&c).unwrap()).unwrap(), c);
+        let err = parse_runtime_config("database: {readReplica: {maxLag: 1}}").unwrap_err();
+        assert!(err.to_string().contains("maxLag"), "{err}");
     }
 }

@@ -190,11 +190,19 @@ pub struct DatabaseSpec {
     /// sqlite://). It reaches the pods as an environment variable and is
     /// never copied into a ConfigMap.
     pub url_secret_ref: SecretKeyRef,
-    /// The Secret key holding a read replica's URL: reads go there, writes to
-    /// the primary. Unset: everything goes to the primary.
+    /// The Secret key holding the URL of a read replica of the same
+    /// database (same engine; PostgreSQL streaming standby or MariaDB GTID
+    /// replica): GET reads go there, writes and POST /rpc to the primary,
+    /// and reads go back to the primary while the replica is unreachable or
+    /// lags. Unset: everything goes to the primary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "SecretKeyRef")]
     pub read_replica_url_secret_ref: Option<SecretKeyRef>,
+    /// Seconds the read replica may fall behind the primary before reads go
+    /// back to the primary. Unset: 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64", range(max = 86400))]
+    pub read_replica_max_lag_seconds: Option<u64>,
     /// Schemas to expose; the first is the default, the others are chosen
     /// with the Accept-Profile header. Empty means `public` (PostgreSQL), the
     /// URL's database (MySQL) or `main` (SQLite).

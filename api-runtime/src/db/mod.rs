@@ -20,6 +20,8 @@ mod deadline;
 mod error;
 pub mod pipeline;
 pub mod pool;
+pub mod position;
+pub mod replica;
 pub mod session;
 pub use error::DbError;
 use pipeline::Pipeline;
@@ -136,6 +138,26 @@ impl Db {
         schemas: &[String],
         statement_timeout: Option<Duration>,
     ) -> Result<Db, ConnectError> {
+        let db = Self::open(url, settings, schemas, statement_timeout)?;
+        // The first connection, opened now so that start-up fails clearly.
+        let unreachable = |source| ConnectError::Unreachable { target: redact_url(url), source };
+        let first = per_engine!(&db, Db, p => pool::lease(p).await.map(drop));
+        first.map_err(|e| unreachable(e.into()))?;
+        if let Some(pipeline) = db.pipeline() {
+            pipeline.check().await.map_err(|e| unreachable(e.into()))?;
+        }
+        Ok(db)
+    }
+
+    /// [`Db::connect_exposing`] without connecting: connections are opened
+    /// when first needed (for a read replica, which may be down at
+    /// start-up).
+    pub fn open(
+        url: &str,
+        settings: &PoolSettings,
+        schemas: &[String],
+        statement_timeout: Option<Duration>,
+    ) -> Result<Db, ConnectError> {
         let scheme = url.split("://").next().unwrap_or("");
         let acquire = Duration::from_secs(settings.acquire_timeout_seconds.max(1));
         let max = settings.max_connections.max(1) as usize;
@@ -179,14 +201,16 @@ impl Db {
             }
             other => return Err(ConnectError::UnsupportedScheme(other.to_string())),
         };
-        // The first connection, opened now so that start-up fails clearly.
-        let unreachable = |source| ConnectError::Unreachable { target: redact_url(url), source };
-        let first = per_engine!(&db, Db, p => pool::lease(p).await.map(drop));
-        first.map_err(|e| unreachable(e.into()))?;
-        if let Some(pipeline) = db.pipeline() {
-            pipeline.check().await.map_err(|e| unreachable(e.into()))?;
-        }
         Ok(db)
+    }
+
+    /// The engine, as messages name it.
+    pub fn engine_name(&self) -> &'static str {
+        match self {
+            Db::Postgres(..) => "PostgreSQL",
+            Db::MySql(_) => "MySQL/MariaDB",
+            Db::Sqlite(_) => "SQLite",
+        }
     }
 
     /// The pipelined read connections (PostgreSQL with `readConnections`

@@ -28,6 +28,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::audit::AuditLog;
 use crate::db::Db;
+use crate::db::replica::{CONSISTENCY_HEADER, Reads, Replica};
 use crate::limits::client_ip::ClientIp;
 use crate::limits::rate::RateLimiter;
 use crate::policy::Policy;
@@ -41,7 +42,11 @@ pub const OPENAPI_PATH: &str = "/_/openapi.json";
 
 /// What every handler shares.
 pub struct AppState {
+    /// The primary: writes, transactions, introspection, and reads when
+    /// there is no replica.
     pub db: Db,
+    /// The read replica (`--read-replica-url`), which GET reads may use.
+    pub replica: Option<Replica>,
     pub config: RuntimeConfig,
     schema: ArcSwap<Schema>,
     /// Counts requests against the quotas the policy gives each caller.
@@ -70,10 +75,17 @@ pub struct Services {
 }
 
 impl AppState {
-    pub fn new(db: Db, schema: Schema, config: RuntimeConfig, policy: Policy, services: Services) -> Arc<Self> {
+    pub fn new(
+        (db, replica): (Db, Option<Replica>),
+        schema: Schema,
+        config: RuntimeConfig,
+        policy: Policy,
+        services: Services,
+    ) -> Arc<Self> {
         let Services { rate, clients, audit, cache } = services;
         Arc::new(AppState {
             db,
+            replica,
             config,
             schema: ArcSwap::from_pointee(schema),
             rate,
@@ -111,6 +123,32 @@ impl AppState {
         self.schema.store(Arc::new(schema));
     }
 
+    /// Where the reads of a request with these headers go: the replica,
+    /// unless it is out of use or the request's `Dbapi-Consistency-Token`
+    /// is ahead of it. A malformed token is refused (400 `DBAPI107`).
+    pub fn reads(&self, headers: &HeaderMap) -> Result<Reads<'_>, ApiError> {
+        let token = headers.get(CONSISTENCY_HEADER).map(|v| std::str::from_utf8(v.as_bytes()).unwrap_or(""));
+        crate::db::replica::route(&self.db, self.replica.as_ref(), token).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "DBAPI107", "Invalid Dbapi-Consistency-Token")
+                .details(e.to_string())
+                .hint("Send back the header exactly as a write's answer gave it, or leave it out.")
+        })
+    }
+
+    /// Whether writes answer with a `Dbapi-Consistency-Token` (only a
+    /// replica needs one).
+    pub fn gives_tokens(&self) -> bool {
+        self.replica.is_some()
+    }
+
+    /// Closes the primary's and the replica's connections (on shutdown).
+    pub async fn close_databases(&self) {
+        if let Some(replica) = &self.replica {
+            replica.close().await;
+        }
+        self.db.close().await;
+    }
+
     pub fn stop_accepting(&self) {
         self.accepting.store(false, Ordering::SeqCst);
     }
@@ -130,6 +168,7 @@ pub fn api_router(state: Arc<AppState>) -> Router {
         HeaderName::from_static("ratelimit-limit"),
         HeaderName::from_static("ratelimit-remaining"),
         HeaderName::from_static("ratelimit-reset"),
+        HeaderName::from_static(CONSISTENCY_HEADER),
     ];
     let root = || get(openapi_document).options(options::root).fallback(method_not_allowed);
     let mut routes = Router::new();

@@ -11,6 +11,7 @@ use dbapi_crds::config::ApiSettings;
 
 use crate::auth::Identity;
 use crate::db::ReadOutput;
+use crate::db::replica::Reads;
 use crate::grammar::{
     ApiQuery, CountPreference, Preferences, RangeHeader, parse_prefer, parse_query, parse_range_header,
 };
@@ -42,10 +43,15 @@ pub async fn read(
     let mut plan = plan_read(schema, profile, &table, &query, page)?;
     scope.restrict(&mut plan, Some(verb))?;
     plan.cap_embeds(scope.config.api.max_rows);
-    let read = || run_read(&state, &scope.config.api, &plan, prefs, negotiated, page);
+    let reads = state.reads(&headers)?;
     let Some(cache) = &state.cache else {
-        return Ok(crate::cache::answer::validated_by_body(read().await?, &headers).await);
+        let response = run_read(&state, reads, &scope.config.api, &plan, prefs, negotiated, page).await?;
+        return Ok(crate::cache::answer::validated_by_body(response, &headers).await);
     };
+    // What the cache keeps is read on the primary: a read on a replica that
+    // has not replayed the latest write yet would be kept, stale, for the
+    // whole TTL.
+    let read = || run_read(&state, reads.primary_only(), &scope.config.api, &plan, prefs, negotiated, page);
     let dependencies = crate::cache::key::dependencies(&plan);
     let tables = dependencies.iter().filter_map(|d| d.split_once('.').map(|(_, table)| table));
     let ttl = cache.ttl_seconds(tables);
@@ -59,6 +65,7 @@ pub async fn read(
 /// database, and the answer built from the rows.
 async fn run_read(
     state: &AppState,
+    reads: Reads<'_>,
     api: &ApiSettings,
     plan: &ReadPlan<'_>,
     prefs: Preferences,
@@ -71,17 +78,17 @@ async fn run_read(
     let count = prefs.count.map(|c| if engine == Engine::Postgres { c } else { CountPreference::Exact });
     let with_total = count == Some(CountPreference::Exact);
     let output = match prefs.timezone.as_deref() {
-        None => state.db.fetch_read(&render_read(plan, engine, with_total)).await?,
-        Some(zone) => fetch_in_zone(state, plan, with_total, zone).await?,
+        None => reads.fetch_read(&render_read(plan, engine, with_total)).await?,
+        Some(zone) => fetch_in_zone(&reads, engine, plan, with_total, zone).await?,
     };
     let total = match count {
         Some(CountPreference::Exact) => output.total,
-        Some(CountPreference::Planned) => planned_count(state, plan).await?,
+        Some(CountPreference::Planned) => planned_count(&reads, plan).await?,
         Some(CountPreference::Estimated) => {
-            let planned = planned_count(state, plan).await?;
+            let planned = planned_count(&reads, plan).await?;
             match planned {
                 Some(p) if p as u64 > api.max_rows => Some(p),
-                _ => state.db.fetch_i64(&render_count(plan, engine, false)).await?,
+                _ => reads.fetch_i64(&render_count(plan, engine, false)).await?,
             }
         }
         None => None,
@@ -98,22 +105,22 @@ async fn run_read(
 /// values in the statement, once the server has shown it knows the zone.
 /// SQLite stores no zones.
 async fn fetch_in_zone(
-    state: &AppState,
+    reads: &Reads<'_>,
+    engine: Engine,
     plan: &ReadPlan<'_>,
     with_total: bool,
     zone: &str,
 ) -> Result<ReadOutput, ApiError> {
-    let engine = state.schema().engine;
     match engine {
         Engine::Postgres => {
-            let mut tx = state.db.begin().await?;
+            let mut tx = reads.begin().await?;
             tx.fetch_text_rows(&render_set_time_zone(zone)).await?;
             let output = tx.fetch_read(&render_read(plan, engine, with_total)).await?;
             tx.commit().await?;
             Ok(output)
         }
         Engine::MySql => {
-            if state.db.fetch_text(&render_time_zone_check(zone)).await?.is_none() {
+            if reads.fetch_text(&render_time_zone_check(zone)).await?.is_none() {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "22023",
@@ -121,7 +128,7 @@ async fn fetch_in_zone(
                 )
                 .hint("Use an offset such as +05:30, or a zone name the server knows (MySQL/MariaDB know names once their time zone tables are loaded with mysql_tzinfo_to_sql)."));
             }
-            Ok(state.db.fetch_read(&render_read_in_zone(plan, engine, with_total, zone)).await?)
+            Ok(reads.fetch_read(&render_read_in_zone(plan, engine, with_total, zone)).await?)
         }
         Engine::Sqlite => {
             Err(ApiError::new(StatusCode::BAD_REQUEST, "DBAPI100", "Prefer: timezone is not supported on SQLite")
@@ -257,8 +264,8 @@ pub(super) fn content_range(offset: u64, rows: u64, total: Option<i64>) -> Strin
     if rows == 0 { format!("*/{total}") } else { format!("{offset}-{}/{total}", offset + rows - 1) }
 }
 
-async fn planned_count(state: &AppState, plan: &ReadPlan<'_>) -> Result<Option<i64>, ApiError> {
-    let explained = state.db.fetch_text(&render_count(plan, Engine::Postgres, true)).await?;
+async fn planned_count(reads: &Reads<'_>, plan: &ReadPlan<'_>) -> Result<Option<i64>, ApiError> {
+    let explained = reads.fetch_text(&render_count(plan, Engine::Postgres, true)).await?;
     Ok(explained.as_deref().and_then(plan_rows))
 }
 

@@ -57,14 +57,15 @@ pub async fn call_get(
         )
         .hint("Call it with POST, or declare it STABLE or IMMUTABLE (MySQL: READS SQL DATA or NO SQL)."));
     }
+    let reads = state.reads(&headers)?;
     match &plan {
         CallPlan::Read(read) => {
             let statement = render_read(read, schema.engine, request.prefs.count.is_some());
-            let output = state.db.fetch_read(&statement).await?;
+            let output = reads.fetch_read(&statement).await?;
             respond(output, read, function, &request)
         }
         CallPlan::Void(call) => {
-            let mut tx = state.db.begin().await?;
+            let mut tx = reads.begin().await?;
             tx.execute(&render_void_call(call, schema.engine)).await?;
             tx.commit().await?;
             Ok(StatusCode::NO_CONTENT.into_response())
@@ -104,8 +105,9 @@ pub async fn call_post(
     let mut tx = state.db.begin().await?;
     let outcome = run_in(&mut tx, schema, &plan, &request).await;
     match outcome {
-        Ok(response) => {
-            tx.finish(request.prefs.tx_rollback != Some(true)).await?;
+        Ok(mut response) => {
+            let token = tx.finish_with_token(request.prefs.tx_rollback != Some(true), state.gives_tokens()).await?;
+            super::write::with_token(&mut response, token);
             Ok(response)
         }
         Err(e) => {

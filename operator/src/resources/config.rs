@@ -10,6 +10,7 @@
 //! |----------------------------------------|---------------------------------------------------|
 //! | database.urlSecretRef                  | env `DBAPI_DATABASE_URL` (Deployment)             |
 //! | database.readReplicaUrlSecretRef       | env `DBAPI_READ_REPLICA_URL` (Deployment)         |
+//! | database.readReplicaMaxLagSeconds      | `database.readReplica.maxLagSeconds`              |
 //! | database.schemas / tables              | `database.schemas` / `database.tables`            |
 //! | database.pool.maxConnections           | `database.pool.maxConnections` (per replica)      |
 //! | database.pool.acquireTimeoutSeconds    | `database.pool.acquireTimeoutSeconds`             |
@@ -42,7 +43,7 @@ use std::collections::BTreeMap;
 
 use dbapi_crds::config::{
     ApiKey, ApiSettings, AuthSettings, CacheSettings, CorsSettings, DatabaseSettings, JwtSettings, KeyHash,
-    PoolSettings, RateLimit, ReloadSettings, Role, RoleRule, RuntimeConfig, ServerSettings,
+    PoolSettings, RateLimit, ReadReplicaSettings, ReloadSettings, Role, RoleRule, RuntimeConfig, ServerSettings,
 };
 use dbapi_crds::crd::{CorsSpec, DatabaseApi, RateLimitSpec, RoleSpec, RuleSpec, ServerSpec};
 use k8s_openapi::ByteString;
@@ -89,6 +90,12 @@ pub fn runtime_config(api: &DatabaseApi, keys: &[KeyMaterial]) -> (RuntimeConfig
                 interval_seconds: spec.database.reload.interval_seconds,
             },
             statement_timeout_ms: spec.database.statement_timeout_ms,
+            read_replica: ReadReplicaSettings {
+                max_lag_seconds: spec
+                    .database
+                    .read_replica_max_lag_seconds
+                    .unwrap_or(ReadReplicaSettings::default().max_lag_seconds),
+            },
         },
         api: api_settings(&spec.database),
         auth: spec.auth.as_ref().map(|auth| AuthSettings {
@@ -321,6 +328,14 @@ mod tests {
     }
 
     #[test]
+    fn the_replica_lag_bound_reaches_the_document() {
+        let (public, _) = runtime_config(&full(), &[]);
+        assert_eq!(public.database.read_replica.max_lag_seconds, 5);
+        let (public, _) = runtime_config(&minimal(), &[]);
+        assert_eq!(public.database.read_replica, ReadReplicaSettings::default());
+    }
+
+    #[test]
     fn limits_reach_the_document_and_unset_ones_keep_their_defaults() {
         let (public, _) = runtime_config(&with_limits(), &[]);
         assert_eq!(public.database.statement_timeout_ms, Some(2500));
@@ -343,6 +358,7 @@ mod tests {
         let (minimal_public, _) = parts(&minimal(), &[]);
         assert!(!minimal_public.contains("server") && !minimal_public.contains("cors"), "{minimal_public}");
         assert!(!minimal_public.contains("trustedProxies") && !minimal_public.contains("clientIpHeader"));
+        assert!(!minimal_public.contains("readReplica"), "{minimal_public}");
     }
 
     #[test]

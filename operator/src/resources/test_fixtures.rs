@@ -105,6 +105,7 @@ spec:
   database:
     urlSecretRef: {{name: shop-db, key: url}}
     readReplicaUrlSecretRef: {{name: shop-db, key: replica-url}}
+    readReplicaMaxLagSeconds: 5
     schemas: [public, reporting]
     tables: {{include: ["*"], exclude: [audit_log, "tmp_*"]}}
     pool: {{maxConnections: 40, acquireTimeoutSeconds: 3}}

@@ -20,6 +20,8 @@ use dbapi_crds::config::ApiSettings;
 
 use crate::auth::Identity;
 use crate::db::Tx;
+use crate::db::position::Position;
+use crate::db::replica::CONSISTENCY_HEADER;
 use crate::grammar::{
     ApiQuery, CountPreference, Payload, Preferences, ReturnPreference, parse_payload, parse_prefer, parse_query,
 };
@@ -47,6 +49,8 @@ struct WriteRequest {
     negotiated: Negotiated,
     /// `api.pathPrefix` (or empty), which `Location` starts with.
     path_prefix: String,
+    /// Whether the answer carries a `Dbapi-Consistency-Token`.
+    gives_token: bool,
 }
 
 async fn prepare(
@@ -64,7 +68,8 @@ async fn prepare(
     crate::limits::check_query(&query, &scope.config.api)?;
     let prefs = parse_prefer(headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()))?;
     let path_prefix = state.config.api.prefix().to_string();
-    Ok(WriteRequest { scope, schema, profile, query, prefs, representation, negotiated, path_prefix })
+    let gives_token = state.gives_tokens();
+    Ok(WriteRequest { scope, schema, profile, query, prefs, representation, negotiated, path_prefix, gives_token })
 }
 
 /// The body as JSON rows, within the configured size. An HTML form body
@@ -287,7 +292,7 @@ async fn finish(
             return Err(e);
         }
     };
-    tx.finish(prefs.tx_rollback != Some(true)).await?;
+    let token = tx.finish_with_token(prefs.tx_rollback != Some(true), req.gives_token).await?;
     let body = match written.body {
         Some(body) if req.negotiated.strip_nulls => Some(without_nulls(&body)?),
         other => other,
@@ -328,7 +333,16 @@ async fn finish(
     if let Some(v) = applied.applied() {
         h.insert("preference-applied", v.parse().expect("preference tokens are valid header text"));
     }
+    with_token(&mut response, token);
     Ok(response)
+}
+
+/// Adds a committed write's consistency token (the primary's position) to
+/// its answer: a read sending it back sees the write (read-your-writes).
+pub(super) fn with_token(response: &mut Response, token: Option<Position>) {
+    if let Some(value) = token.and_then(|t| HeaderValue::try_from(t.to_string()).ok()) {
+        response.headers_mut().insert(CONSISTENCY_HEADER, value);
+    }
 }
 
 /// `Content-Range` of a write, as PostgREST sends it: the total only with
