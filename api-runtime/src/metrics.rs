@@ -40,6 +40,8 @@ pub mod names {
     /// GET answers by what the response cache did: `result` is `hit`,
     /// `miss` or `bypass` (Redis unreachable).
     pub const CACHE_REQUESTS: &str = "dbapi_cache_requests";
+    /// 1 while the circuit breaker keeps requests from the database.
+    pub const CIRCUIT_STATE: &str = "dbapi_circuit_state";
     /// Requests refused by a rate limit (429).
     pub const RATE_LIMITED: &str = "dbapi_rate_limited";
     /// Schema reloads by `result` (`ok` | `error`).
@@ -85,7 +87,7 @@ struct ClassLabel {
 }
 
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
-const CACHE_RESULTS: [&str; 3] = ["hit", "miss", "bypass"];
+const CACHE_RESULTS: [&str; 4] = ["hit", "miss", "bypass", "stale"];
 
 pub struct Metrics {
     registry: Registry,
@@ -103,8 +105,9 @@ pub struct Metrics {
     pool_idle: Gauge,
     pool_busy: Gauge,
     pool_waiting: Gauge,
-    /// `hit`, `miss`, `bypass`.
-    cache: [Counter; 3],
+    /// `hit`, `miss`, `bypass`, `stale`.
+    cache: [Counter; 4],
+    circuit: Gauge,
     read_replica_in_use: Gauge,
 }
 
@@ -167,8 +170,15 @@ impl Metrics {
             "1 while GET reads go to the read replica, 0 while they go to the primary",
             read_replica_in_use.clone(),
         );
+        let circuit = Gauge::default();
+        registry.register(
+            names::CIRCUIT_STATE,
+            "1 while the circuit breaker keeps requests from the database, else 0",
+            circuit.clone(),
+        );
         Metrics {
             cache,
+            circuit,
             registry,
             reloads_ok,
             reloads_error,
@@ -221,7 +231,13 @@ impl Metrics {
         self.duration.observe(took);
     }
 
-    /// What the response cache did for one read (`hit`, `miss`, `bypass`).
+    /// Whether the circuit breaker is open.
+    pub fn circuit_state(&self, open: bool) {
+        self.circuit.set(i64::from(open));
+    }
+
+    /// What the response cache did for one read (`hit`, `miss`, `bypass`,
+    /// `stale`).
     pub fn cache_request(&self, result: &str) {
         if let Some(i) = CACHE_RESULTS.iter().position(|r| *r == result) {
             self.cache[i].inc();

@@ -298,6 +298,34 @@ pub struct DatabaseSettings {
     /// before reads go back to the primary.
     #[serde(skip_serializing_if = "ReadReplicaSettings::is_default")]
     pub read_replica: ReadReplicaSettings,
+    /// When the runtime stops sending requests to a database that keeps
+    /// failing, and for how long.
+    #[serde(skip_serializing_if = "CircuitSettings::is_default")]
+    pub circuit: CircuitSettings,
+}
+
+/// The circuit breaker around the database: after `failureThreshold`
+/// requests in a row found it unavailable (or timed out), requests stop
+/// going to it for `openSeconds`: GETs are answered from the cache when it
+/// holds an answer (stale), everything else 503 at once. A probe then
+/// checks the database and closes the circuit when it answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct CircuitSettings {
+    pub failure_threshold: u32,
+    pub open_seconds: u64,
+}
+
+impl Default for CircuitSettings {
+    fn default() -> Self {
+        CircuitSettings { failure_threshold: 5, open_seconds: 5 }
+    }
+}
+
+impl CircuitSettings {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// The read replica whose URL the runtime is given (`--read-replica-url` /

@@ -203,6 +203,16 @@ pub struct DatabaseSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "u64", range(max = 86400))]
     pub read_replica_max_lag_seconds: Option<u64>,
+    /// Requests in a row that find the database down (or time out) before
+    /// the pods stop sending requests to it for circuitOpenSeconds (GETs
+    /// then come from the cache, stale, the rest get 503). Unset: 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u32", range(min = 1, max = 1000))]
+    pub circuit_failure_threshold: Option<u32>,
+    /// Seconds the circuit stays open between probes. Unset: 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64", range(min = 1, max = 3600))]
+    pub circuit_open_seconds: Option<u64>,
     /// Schemas to expose; the first is the default, the others are chosen
     /// with the Accept-Profile header. Empty means `public` (PostgreSQL), the
     /// URL's database (MySQL) or `main` (SQLite).

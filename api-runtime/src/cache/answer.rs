@@ -81,6 +81,9 @@ pub enum CacheOutcome {
     Miss,
     /// The database answered and Redis was unreachable.
     Bypass,
+    /// The database could not be asked (the circuit is open): the last
+    /// answer the cache kept, past its TTL or generations.
+    Stale,
 }
 
 impl CacheOutcome {
@@ -89,6 +92,7 @@ impl CacheOutcome {
             CacheOutcome::Hit => "dbapi; hit",
             CacheOutcome::Miss => "dbapi; fwd=miss",
             CacheOutcome::Bypass => "dbapi; fwd=bypass",
+            CacheOutcome::Stale => "dbapi; hit; detail=stale",
         }
     }
 
@@ -97,6 +101,7 @@ impl CacheOutcome {
             CacheOutcome::Hit => "hit",
             CacheOutcome::Miss => "miss",
             CacheOutcome::Bypass => "bypass",
+            CacheOutcome::Stale => "stale",
         }
     }
 }

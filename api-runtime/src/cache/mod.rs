@@ -68,6 +68,9 @@ pub struct ResponseCache {
     generations: Generations,
     redis: Option<Arc<RedisLink>>,
     local: moka::future::Cache<String, Local>,
+    /// The last answer kept per request key, whatever its generations: what
+    /// is served while the database cannot be asked.
+    latest: moka::future::Cache<String, Arc<CachedAnswer>>,
     /// The PostgreSQL change feed, while the cache lives.
     feed: std::sync::OnceLock<change_feed::ChangeFeed>,
 }
@@ -83,6 +86,9 @@ pub struct Served {
 
 /// Most answers one process keeps in memory.
 const LOCAL_CAPACITY: u64 = 10_000;
+/// How long the last answer to a request is kept for when the database
+/// cannot be asked (the circuit breaker is open).
+const KEEP_STALE: Duration = Duration::from_secs(3600);
 
 impl ResponseCache {
     /// The cache `settings` ask for, or `None` without a `cache` section.
@@ -97,7 +103,9 @@ impl ResponseCache {
             ),
         }
         let generations = Generations::new(redis.clone());
-        Some(Arc::new(ResponseCache { settings, generations, redis, local, feed: std::sync::OnceLock::new() }))
+        let latest = moka::future::Cache::builder().max_capacity(LOCAL_CAPACITY).time_to_live(KEEP_STALE).build();
+        let feed = std::sync::OnceLock::new();
+        Some(Arc::new(ResponseCache { settings, generations, redis, local, latest, feed }))
     }
 
     /// The rule for a table: an exact name wins over globs, a longer glob
@@ -177,8 +185,10 @@ impl ResponseCache {
                 };
                 match CachedAnswer::of(response).await {
                     Ok(answer) => {
-                        self.store(&id, &answer, ttl).await;
-                        Ok(self.local_entry(answer, ttl))
+                        self.store(&id, request_key, &answer, ttl).await;
+                        let entry = self.local_entry(answer, ttl);
+                        self.latest.insert(request_key.to_string(), entry.answer.clone()).await;
+                        Ok(entry)
                     }
                     Err(response) => Err(keep(&passed, Ok(response))),
                 }
@@ -219,12 +229,28 @@ impl ResponseCache {
         serde_json::from_str(&text?).ok()
     }
 
-    async fn store(&self, id: &str, answer: &CachedAnswer, ttl: u32) {
+    /// The answer under its digest for `ttl`, and as the request key's
+    /// last answer for [`KEEP_STALE`].
+    async fn store(&self, id: &str, request_key: &str, answer: &CachedAnswer, ttl: u32) {
         let Some(link) = &self.redis else { return };
         let text = serde_json::to_string(answer).expect("an answer serializes");
-        let mut command = redis::cmd("SET");
-        command.arg(link.key(&format!("resp:{id}"))).arg(text).arg("EX").arg(ttl);
-        let _: Option<()> = link.run(command.query_async(&mut link.connection())).await;
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(link.key(&format!("resp:{id}"))).arg(&text).arg("EX").arg(ttl).ignore();
+        pipe.cmd("SET").arg(link.key(&format!("last:{request_key}"))).arg(&text).arg("EX").arg(KEEP_STALE.as_secs());
+        let _: Option<()> = link.run(pipe.ignore().query_async(&mut link.connection())).await;
+    }
+
+    /// The last answer kept for a request, however old: served while the
+    /// database cannot be asked.
+    pub async fn stale(&self, request_key: &str) -> Option<Arc<CachedAnswer>> {
+        if let Some(answer) = self.latest.get(request_key).await {
+            return Some(answer);
+        }
+        let link = self.redis.as_ref()?;
+        let mut command = redis::cmd("GET");
+        command.arg(link.key(&format!("last:{request_key}")));
+        let text: Option<String> = link.run(command.query_async(&mut link.connection())).await?;
+        serde_json::from_str(&text?).ok().map(Arc::new)
     }
 
     /// A write changed `tables` (generation keys).

@@ -16,6 +16,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, Database, Executor, MySql, Postgres, Row, Sqlite};
 
+pub mod circuit;
 mod deadline;
 mod error;
 pub mod pipeline;

@@ -92,6 +92,9 @@ impl IntoResponse for ApiError {
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+        if self.code == "PGRST003" {
+            response.extensions_mut().insert(crate::db::circuit::DatabaseTrouble);
+        }
         response
     }
 }

@@ -57,6 +57,8 @@ pub struct AppState {
     pub audit: Arc<AuditLog>,
     /// The response cache, when the document has a `cache` section.
     pub cache: Option<Arc<crate::cache::ResponseCache>>,
+    /// Stops requests going to a database that keeps failing.
+    pub circuit: Arc<crate::db::circuit::Circuit>,
     /// Keys, tokens and roles: replaced whole when the document is
     /// reloaded; a request keeps the one it started with.
     policy: ArcSwap<Policy>,
@@ -83,6 +85,7 @@ impl AppState {
         services: Services,
     ) -> Arc<Self> {
         let Services { rate, clients, audit, cache } = services;
+        let circuit = crate::db::circuit::Circuit::new(config.database.circuit.clone());
         Arc::new(AppState {
             db,
             replica,
@@ -92,6 +95,7 @@ impl AppState {
             clients: Arc::new(clients),
             audit: Arc::new(audit),
             cache,
+            circuit,
             policy: ArcSwap::from_pointee(policy),
             accepting: AtomicBool::new(true),
         })
@@ -198,6 +202,8 @@ pub fn api_router(state: Arc<AppState>) -> Router {
         .with_state(state.clone());
     // Every route is limited (the admin port never is); the CORS layer
     // outside still answers preflights unlimited and labels 429s.
+    // Requests stop going to a database that keeps failing.
+    let routes = routes.layer(axum::middleware::from_fn_with_state(state.clone(), crate::db::circuit::guard));
     // A write's answer leaves only once the cache has forgotten what it
     // changed.
     let routes = match &state.cache {

@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use dbapi_crds::config::ApiSettings;
 
 use crate::auth::Identity;
+use crate::cache::answer::CacheOutcome;
 use crate::db::ReadOutput;
+use crate::db::circuit::CircuitOpen;
 use crate::db::replica::Reads;
 use crate::grammar::{
     ApiQuery, CountPreference, Preferences, RangeHeader, parse_prefer, parse_query, parse_range_header,
@@ -32,6 +34,7 @@ pub async fn read(
     Path(table): Path<String>,
     uri: Uri,
     headers: HeaderMap,
+    circuit_open: Option<Extension<CircuitOpen>>,
 ) -> Result<Response, ApiError> {
     let scope = state.scope(&identity);
     let schema = &scope.schema;
@@ -44,6 +47,20 @@ pub async fn read(
     scope.restrict(&mut plan, Some(verb))?;
     plan.cap_embeds(scope.config.api.max_rows);
     let reads = state.reads(&headers)?;
+    let request_key = || crate::cache::key::request_key(&identity, uri.path(), uri.query().unwrap_or(""), &headers);
+    if let Some(Extension(CircuitOpen { retry_after })) = circuit_open {
+        // The database is not to be asked: the last answer the cache kept,
+        // however old, else 503 at once.
+        let stale = match &state.cache {
+            Some(cache) => cache.stale(&request_key()).await,
+            None => None,
+        };
+        let Some(answer) = stale else { return Err(crate::db::circuit::refusal(retry_after)) };
+        crate::metrics::global().cache_request(CacheOutcome::Stale.metric_label());
+        let mut response = answer.hit();
+        response.headers_mut().insert("cache-status", HeaderValue::from_static(CacheOutcome::Stale.header()));
+        return Ok(response);
+    }
     let Some(cache) = &state.cache else {
         let response = run_read(&state, reads, &scope.config.api, &plan, prefs, negotiated, page).await?;
         return Ok(crate::cache::answer::validated_by_body(response, &headers).await);
@@ -55,8 +72,7 @@ pub async fn read(
     let dependencies = crate::cache::key::dependencies(&plan);
     let tables = dependencies.iter().filter_map(|d| d.split_once('.').map(|(_, table)| table));
     let ttl = cache.ttl_seconds(tables);
-    let request_key = crate::cache::key::request_key(&identity, uri.path(), uri.query().unwrap_or(""), &headers);
-    let served = cache.serve(&request_key, &dependencies, ttl, read).await?;
+    let served = cache.serve(&request_key(), &dependencies, ttl, read).await?;
     let caching = cache.client_caching(&plan.table.name, crate::cache::key::is_personal(&identity, &headers));
     Ok(crate::cache::answer::finish(served, &headers, caching).await)
 }

@@ -93,6 +93,19 @@ impl PgCluster {
         self.pg_ctl_start("standby", self.standby_port).expect("the standby starts again");
     }
 
+    /// Stops the primary (fast shutdown: its sessions are ended); for
+    /// tests/circuit.rs, which shares this file.
+    #[allow(dead_code)]
+    pub fn stop_primary(&self) {
+        self.pg("pg_ctl", &["-D", &self.data("primary"), "-m", "fast", "-w", "stop"]);
+    }
+
+    /// Starts the primary again on its port.
+    #[allow(dead_code)]
+    pub fn restart_primary(&self) {
+        self.pg_ctl_start("primary", self.primary_port).expect("the primary starts again");
+    }
+
     /// Runs `sql` on the primary (`on_standby`: on the standby).
     pub async fn execute(&self, on_standby: bool, sql: &str) {
         let url = if on_standby { self.standby_url() } else { self.primary_url() };

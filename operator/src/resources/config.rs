@@ -18,6 +18,7 @@
 //! | database.maxUrlBytes / maxFilters      | `api.maxUrlBytes` / `api.maxFilters`              |
 //! | database.maxEmbeds / cors              | `api.maxEmbeds` / `api.cors`                      |
 //! | database.statementTimeoutMs            | `database.statementTimeoutMs`                     |
+//! | database.circuitFailureThreshold / circuitOpenSeconds | `database.circuit.*`               |
 //! | database.trustedProxies                | `api.trustedProxies`                              |
 //! | database.clientIpHeader                | `api.clientIpHeader`                              |
 //! | server.*                               | `server.*` (each unset field: the default)        |
@@ -42,8 +43,9 @@
 use std::collections::BTreeMap;
 
 use dbapi_crds::config::{
-    ApiKey, ApiSettings, AuthSettings, CacheSettings, CorsSettings, DatabaseSettings, JwtSettings, KeyHash,
-    PoolSettings, RateLimit, ReadReplicaSettings, ReloadSettings, Role, RoleRule, RuntimeConfig, ServerSettings,
+    ApiKey, ApiSettings, AuthSettings, CacheSettings, CircuitSettings, CorsSettings, DatabaseSettings, JwtSettings,
+    KeyHash, PoolSettings, RateLimit, ReadReplicaSettings, ReloadSettings, Role, RoleRule, RuntimeConfig,
+    ServerSettings,
 };
 use dbapi_crds::crd::{CorsSpec, DatabaseApi, RateLimitSpec, RoleSpec, RuleSpec, ServerSpec};
 use k8s_openapi::ByteString;
@@ -95,6 +97,13 @@ pub fn runtime_config(api: &DatabaseApi, keys: &[KeyMaterial]) -> (RuntimeConfig
                     .database
                     .read_replica_max_lag_seconds
                     .unwrap_or(ReadReplicaSettings::default().max_lag_seconds),
+            },
+            circuit: {
+                let d = CircuitSettings::default();
+                CircuitSettings {
+                    failure_threshold: spec.database.circuit_failure_threshold.unwrap_or(d.failure_threshold),
+                    open_seconds: spec.database.circuit_open_seconds.unwrap_or(d.open_seconds),
+                }
             },
         },
         api: api_settings(&spec.database),

@@ -114,6 +114,8 @@ spec:
     allowUnfilteredWrites: [scratch_*]
     pathPrefix: /rest/v1
     reload: {{notifyChannel: schema_changed, intervalSeconds: 600}}
+    circuitFailureThreshold: 3
+    circuitOpenSeconds: 10
   runtime:
     image: registry.example.com/dbapi-runtime:1.2.3
     replicas: {{min: 3, max: 8}}
