@@ -193,3 +193,17 @@ on_every_engine!(
     roles_never_share_answers,
     errors_are_not_cached,
 );
+
+/// A write through an updatable view changes the table under it: reads of
+/// that table are fresh at once too.
+#[tokio::test]
+async fn a_write_through_a_view_refreshes_its_tables_reads() {
+    let sql = format!("{SQL} CREATE VIEW eu_customers AS SELECT id, name, region FROM customers WHERE region = 'eu';");
+    let api = Api::with_sql(Engine::Postgres, &sql, cached(&[])).await;
+    assert_eq!(cache_status(&api.get("/customers?order=id").await), Some("dbapi; fwd=miss"));
+    assert_eq!(cache_status(&api.get("/customers?order=id").await), Some("dbapi; hit"));
+    api.patch_with("/eu_customers?id=eq.1", &[], r#"{"name": "Annie"}"#).await.expect(204);
+    let fresh = api.get("/customers?order=id").await;
+    assert_eq!(cache_status(&fresh), Some("dbapi; fwd=miss"));
+    assert!(fresh.body.contains("Annie"), "{}", fresh.body);
+}

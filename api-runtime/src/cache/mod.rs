@@ -331,6 +331,9 @@ pub async fn invalidate_after_writes(
         },
         Some(_) => return response,
         None => match schema.table(profile, &path) {
+            // A write through a view changes tables under it that the API
+            // cannot name.
+            Some(table) if table.is_view => vec![generations::EVERYTHING.to_string()],
             Some(table) => vec![key::table_key(table)],
             None => return response,
         },
