@@ -47,7 +47,8 @@ async fn an_open_circuit_answers_from_the_cache_refuses_the_rest_at_once_and_clo
     let db = cluster::PgCluster::start();
     db.execute(
         false,
-        "CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1); CREATE TABLE other (id int);",
+        "CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1); CREATE TABLE other (id int); \
+         CREATE FUNCTION now_id() RETURNS int LANGUAGE sql STABLE AS 'SELECT 1';",
     )
     .await;
     let dir = TempDir::new();
@@ -77,6 +78,7 @@ async fn an_open_circuit_answers_from_the_cache_refuses_the_rest_at_once_and_clo
     let refused = runtime.get("/other", &[]);
     assert_eq!(refused.status, 503);
     assert!(refused.body.contains("PGRST003") && refused.header("retry-after").is_some(), "{:?}", refused.headers);
+    assert_eq!(runtime.get("/rpc/now_id", &[]).status, 503, "a function call is not cached: refused");
     let write = post(runtime.api, "/items", r#"{"id": 2}"#);
     assert_eq!(write.status, 503, "{}", write.body);
     assert!(started.elapsed() < Duration::from_millis(500), "refused at once: {:?}", started.elapsed());

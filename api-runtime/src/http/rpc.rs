@@ -36,7 +36,13 @@ pub async fn call_get(
     Path(name): Path<String>,
     uri: Uri,
     headers: HeaderMap,
+    circuit_open: Option<Extension<crate::db::circuit::CircuitOpen>>,
 ) -> Result<Response, ApiError> {
+    // Function results are not cached: with the circuit open there is
+    // nothing to answer from.
+    if let Some(Extension(open)) = circuit_open {
+        return Err(crate::db::circuit::refusal(open.retry_after));
+    }
     let scope = state.scope(&identity);
     let schema = &scope.schema;
     let profile = profile(schema, &headers)?;
