@@ -9,7 +9,7 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use support::process::{OwnRedis, Reply, Runtime, TempDir, free_port, wait_for};
+use support::process::{OwnRedis, Reply, Runtime, TempDir, free_port, send, wait_for};
 
 const CACHE: &str = "cache: {defaultTtlSeconds: 300}\n";
 
@@ -28,20 +28,6 @@ fn start(root: &TempDir, name: &str, db_url: &str, redis: Option<&str>) -> Runti
 
 fn status(r: &Reply) -> &str {
     r.header("cache-status").unwrap_or("none")
-}
-
-fn patch(port: u16, path: &str, body: &str) -> u16 {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "PATCH {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    answer.split(' ').nth(1).unwrap().parse().unwrap()
 }
 
 #[tokio::test]
@@ -64,7 +50,7 @@ async fn two_processes_share_entries_and_writes_through_redis() {
     assert!(!redis.keys("*resp:*").is_empty(), "the answer is in Redis");
 
     // A write through A: B's next read is fresh at once.
-    assert_eq!(patch(a.api, "/items?id=eq.1", r#"{"label": "uno"}"#), 204);
+    assert_eq!(send(a.api, "PATCH", "/items?id=eq.1", &[], Some(r#"{"label": "uno"}"#)).unwrap().status, 204);
     let after = b.get("/items", &[]);
     assert_eq!((after.status, status(&after)), (200, "dbapi; fwd=miss"));
     assert!(after.body.contains("uno"), "{}", after.body);

@@ -11,7 +11,7 @@ mod cluster;
 
 use std::time::{Duration, Instant};
 
-use support::process::{Reply, Runtime, TempDir, wait_for};
+use support::process::{Reply, Runtime, TempDir, send, wait_for};
 
 const CONFIG: &str = "
 cache: {defaultTtlSeconds: 1}
@@ -21,25 +21,7 @@ database:
 ";
 
 fn post(port: u16, path: &str, body: &str) -> Reply {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    let status = answer.split(' ').nth(1).unwrap().parse().unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-    let headers = head
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Reply { status, headers, body: body.to_string() }
+    send(port, "POST", path, &[], Some(body)).expect("the API answers")
 }
 
 #[tokio::test]

@@ -10,10 +10,12 @@
 //! `KUBECONFIG` it says it is skipped and passes. It uses the namespace
 //! `shop` (the example's) and `dbapi-e2e-install`, and removes both.
 
-use std::future::Future;
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{eventually, repo_path};
 use dbapi_crds::crd::DatabaseApi;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -29,11 +31,6 @@ const TIMEOUT: Duration = Duration::from_secs(300);
 const IMAGES_HINT: &str = "are the images loaded? (README: Container images; scripts/images.sh, then \
                            `kind load image-archive`)";
 
-fn repo_path(path: &str) -> String {
-    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path);
-    full.to_string_lossy().into_owned()
-}
-
 fn tool(var: &str, default: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| default.to_string())
 }
@@ -47,21 +44,6 @@ fn run(program: &str, args: &[&str]) -> String {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
     text
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {TIMEOUT:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
 }
 
 /// A `kubectl port-forward` to the shop's Service, killed on drop.
@@ -107,15 +89,15 @@ async fn helm_install_serves_the_shop_example_and_uninstalls_cleanly() {
     }
     let (helm, kubectl) = (tool("HELM", "helm"), tool("KUBECTL", "kubectl"));
     let client = Client::try_default().await.expect("a client from KUBECONFIG");
-    let chart = repo_path("charts/dbapi-operator");
+    let chart = repo_path("charts/dbapi-operator").to_string_lossy().into_owned();
     run(&helm, &["install", RELEASE, &chart, "-n", OPERATOR_NS, "--create-namespace", "--wait", "--timeout", "5m"]);
     run(&helm, &["test", RELEASE, "-n", OPERATOR_NS]);
 
     // The app team's part.
-    run(&kubectl, &["apply", "-f", &repo_path("examples/shop")]);
+    run(&kubectl, &["apply", "-f", &repo_path("examples/shop").to_string_lossy()]);
     let apis: Api<DatabaseApi> = Api::namespaced(client.clone(), "shop");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "shop");
-    eventually(&format!("DatabaseApi shop/shop to be Ready; {IMAGES_HINT}"), || {
+    eventually(&format!("DatabaseApi shop/shop to be Ready; {IMAGES_HINT}"), TIMEOUT, || {
         let (apis, pods) = (apis.clone(), pods.clone());
         async move {
             let api = apis.get("shop").await.ok()?;
@@ -141,7 +123,7 @@ async fn helm_install_serves_the_shop_example_and_uninstalls_cleanly() {
     let secret = secrets.get("shop-key-storefront").await.expect("the storefront key's Secret");
     let key = String::from_utf8(secret.data.unwrap()["key"].0.clone()).unwrap();
     let forward = PortForward::start(&kubectl);
-    let (status, body) = eventually("the API through the port-forward", || {
+    let (status, body) = eventually("the API through the port-forward", TIMEOUT, || {
         let key = key.clone();
         async move { get(forward.1, "/products?select=*&limit=1", &key) }
     })
@@ -154,7 +136,7 @@ async fn helm_install_serves_the_shop_example_and_uninstalls_cleanly() {
     // Kill the leader: the standby takes the Lease and reconciles.
     let leases: Api<Lease> = Api::namespaced(client.clone(), OPERATOR_NS);
     let holder = |lease: Lease| lease.spec.and_then(|s| s.holder_identity);
-    let leader = eventually("a leader", || {
+    let leader = eventually("a leader", TIMEOUT, || {
         let leases = leases.clone();
         async move { leases.get("dbapi-operator").await.ok().and_then(holder) }
     })
@@ -162,7 +144,7 @@ async fn helm_install_serves_the_shop_example_and_uninstalls_cleanly() {
     let operator_pods: Api<Pod> = Api::namespaced(client.clone(), OPERATOR_NS);
     operator_pods.delete(&leader, &DeleteParams::default()).await.expect("the leader's pod is deleted");
     let started = Instant::now();
-    let successor = eventually("another replica to lead", || {
+    let successor = eventually("another replica to lead", TIMEOUT, || {
         let (leases, leader) = (leases.clone(), leader.clone());
         async move { leases.get("dbapi-operator").await.ok().and_then(holder).filter(|h| *h != leader) }
     })
@@ -176,7 +158,7 @@ async fn helm_install_serves_the_shop_example_and_uninstalls_cleanly() {
     .await
     .expect("the DatabaseApi takes a change");
     let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), "shop");
-    eventually("the new leader to carry the change to the HPA", || {
+    eventually("the new leader to carry the change to the HPA", TIMEOUT, || {
         let hpas = hpas.clone();
         async move { (hpas.get("shop-api").await.ok()?.spec?.min_replicas == Some(3)).then_some(()) }
     })
@@ -184,14 +166,14 @@ async fn helm_install_serves_the_shop_example_and_uninstalls_cleanly() {
 
     // Uninstall: the example, then the release; nothing of ours stays but
     // the CRD, which Helm never deletes.
-    run(&kubectl, &["delete", "-f", &repo_path("examples/shop"), "--wait=true", "--timeout=5m"]);
+    run(&kubectl, &["delete", "-f", &repo_path("examples/shop").to_string_lossy(), "--wait=true", "--timeout=5m"]);
     run(&helm, &["uninstall", RELEASE, "-n", OPERATOR_NS, "--wait"]);
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces.delete(OPERATOR_NS, &DeleteParams::default()).await.expect("the release namespace is deleted");
     let roles: Api<ClusterRole> = Api::all(client.clone());
     let ours = ListParams::default().labels(&format!("app.kubernetes.io/instance={RELEASE}"));
     assert!(roles.list(&ours).await.unwrap().items.is_empty(), "a ClusterRole of the release is left");
-    eventually("the namespaces to be gone", || {
+    eventually("the namespaces to be gone", TIMEOUT, || {
         let namespaces = namespaces.clone();
         async move {
             let left = namespaces.get_opt("shop").await.ok()?.is_some()

@@ -6,10 +6,12 @@
 //! Needs the cluster in `KUBECONFIG` (a kind or k3d cluster will do; see the
 //! README). Without `KUBECONFIG` the test says it is skipped and passes.
 
-use std::future::Future;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{eventually, repo_file};
 use dbapi_crds::crd::DatabaseApi;
 use dbapi_operator::controller;
 use dbapi_operator::metrics::Metrics;
@@ -26,28 +28,6 @@ use kube::{Api, Client};
 use serde_json::json;
 
 const TIMEOUT: Duration = Duration::from_secs(180);
-
-/// Polls `check` until it returns `Some`, or fails after `TIMEOUT` saying
-/// what it waited for.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {TIMEOUT:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-fn repo_file(path: &str) -> String {
-    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path);
-    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_reconciles_a_database_api_end_to_end() {
@@ -66,7 +46,7 @@ async fn operator_reconciles_a_database_api_end_to_end() {
     crds.patch("databaseapis.dbapi.dev", &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&crd))
         .await
         .unwrap();
-    eventually("the CRD to be established", || {
+    eventually("the CRD to be established", TIMEOUT, || {
         let crds = crds.clone();
         async move {
             let crd = crds.get("databaseapis.dbapi.dev").await.ok()?;
@@ -115,7 +95,7 @@ async fn operator_reconciles_a_database_api_end_to_end() {
     let checksum = |d: &Deployment| {
         d.spec.as_ref()?.template.metadata.as_ref()?.annotations.as_ref()?.get("dbapi.dev/config-checksum").cloned()
     };
-    let first = eventually("the runtime Deployment", || {
+    let first = eventually("the runtime Deployment", TIMEOUT, || {
         let deployments = deployments.clone();
         async move { deployments.get_opt("shop-api").await.ok().flatten() }
     })
@@ -133,7 +113,7 @@ async fn operator_reconciles_a_database_api_end_to_end() {
     assert!(configmaps.get_opt("shop-api-config").await.unwrap().is_some());
     assert!(secrets.get_opt("shop-api-config").await.unwrap().is_some());
 
-    let status = eventually("a status for the current generation", || {
+    let status = eventually("a status for the current generation", TIMEOUT, || {
         let apis = apis.clone();
         async move {
             let api = apis.get("shop").await.ok()?;
@@ -151,7 +131,7 @@ async fn operator_reconciles_a_database_api_end_to_end() {
     let patch = json!({"spec": {"database": {"maxRows": 50}}});
     apis.patch("shop", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
     let before = checksum(&first);
-    eventually("the Deployment to roll with the new configuration", || {
+    eventually("the Deployment to roll with the new configuration", TIMEOUT, || {
         let deployments = deployments.clone();
         let before = before.clone();
         async move {
@@ -165,14 +145,14 @@ async fn operator_reconciles_a_database_api_end_to_end() {
     let patch = json!({"spec": {"roles": [{"name": "reader", "rules": [{"tables": ["*"], "verbs": ["GET"]}]}],
                                 "apiKeys": [{"name": "e2e", "role": "reader"}]}});
     apis.patch("shop", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
-    let key = eventually("the API key Secret", || {
+    let key = eventually("the API key Secret", TIMEOUT, || {
         let secrets = secrets.clone();
         async move { secrets.get_opt("shop-key-e2e").await.ok().flatten() }
     })
     .await;
     assert!(key.data.as_ref().unwrap()["key"].0.len() > 32);
     apis.patch("shop", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"apiKeys": []}}))).await.unwrap();
-    eventually("the removed key's Secret to go", || {
+    eventually("the removed key's Secret to go", TIMEOUT, || {
         let secrets = secrets.clone();
         async move { secrets.get_opt("shop-key-e2e").await.ok()?.is_none().then_some(()) }
     })
@@ -180,7 +160,7 @@ async fn operator_reconciles_a_database_api_end_to_end() {
 
     // Deleting the DatabaseApi garbage-collects its children.
     apis.delete("shop", &DeleteParams::foreground()).await.unwrap();
-    eventually("the children to be garbage-collected", || {
+    eventually("the children to be garbage-collected", TIMEOUT, || {
         let deployments = deployments.clone();
         let configmaps = configmaps.clone();
         async move {
