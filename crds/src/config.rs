@@ -4,10 +4,16 @@
 //! setting this runtime version does not implement fails at start-up with the
 //! key's path instead of being ignored.
 
-use std::collections::BTreeMap;
+mod api;
+mod cache;
+mod parse;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+pub use api::{ApiSettings, CorsSettings, DEFAULT_CLIENT_IP_HEADER, path_prefix_problem};
+pub use cache::{CacheSettings, TableCacheRule};
+pub use parse::{ConfigParseError, parse_runtime_config, parse_runtime_config_parts};
 
 /// The whole document, as mounted from the operator's ConfigMap/Secret or
 /// passed with `--config`.
@@ -211,57 +217,6 @@ pub struct KeyHash {
     pub not_after: Option<String>,
 }
 
-/// The response cache: GET answers kept per request, role and claims, and
-/// invalidated by writes (per-table generations), in Redis when
-/// `DBAPI_REDIS_URL` is set, with a short in-process cache in front.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
-pub struct CacheSettings {
-    /// Seconds a cached answer is served when no `tables` entry matches.
-    pub default_ttl_seconds: u32,
-    /// Per table name or glob (`audit_*`): the cache's TTL and the
-    /// `Cache-Control` clients and CDNs get. An exact name wins over globs,
-    /// a longer glob over a shorter one.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub tables: BTreeMap<String, TableCacheRule>,
-    /// Milliseconds an answer stays in the in-process cache in front of
-    /// Redis (still checked against the generations).
-    pub local_ttl_millis: u64,
-    /// Per function name or glob: the tables (names or globs) a call of it
-    /// by POST invalidates (empty: none). A call matching no entry
-    /// invalidates every table.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub rpc_invalidates: BTreeMap<String, Vec<String>>,
-}
-
-impl Default for CacheSettings {
-    fn default() -> Self {
-        CacheSettings {
-            default_ttl_seconds: 30,
-            tables: BTreeMap::new(),
-            local_ttl_millis: 500,
-            rpc_invalidates: BTreeMap::new(),
-        }
-    }
-}
-
-/// How answers reading a table are cached.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
-pub struct TableCacheRule {
-    /// Seconds the cache serves an answer (0: never cached). Unset: the
-    /// default TTL.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ttl_seconds: Option<u32>,
-    /// `Cache-Control: max-age` for clients and CDNs. Unset: 0 (they
-    /// revalidate every time, cheaply, with the ETag).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_age_seconds: Option<u32>,
-    /// `Cache-Control: stale-while-revalidate`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stale_while_revalidate_seconds: Option<u32>,
-}
-
 /// A GCRA (token bucket) per caller: one request every
 /// `60 / requestsPerMinute` seconds, and a caller that has been idle may
 /// send `burst + 1` requests at once.
@@ -405,209 +360,6 @@ impl Default for PoolSettings {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
-pub struct ApiSettings {
-    /// Most rows one response carries, applied even when the client asks for
-    /// no limit; the cut is visible in `Content-Range`.
-    pub max_rows: u64,
-    /// Largest request body accepted; larger ones are answered 413.
-    pub max_body_bytes: u64,
-    /// Tables (globs) on which PATCH and DELETE without any filter are
-    /// allowed; elsewhere they are refused so that one missing `?id=` cannot
-    /// change every row.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub allow_unfiltered_writes: Vec<String>,
-    /// A path every API route lives under (`/rest/v1`, as Supabase serves
-    /// PostgREST, so `createClient(url, key)` works unchanged); none means
-    /// the API is at `/`. Starts with `/`, has no trailing slash.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path_prefix: Option<String>,
-    /// Longest request target (path and query string, in bytes); longer
-    /// ones are answered 414.
-    #[serde(skip_serializing_if = "is_default_max_url_bytes")]
-    pub max_url_bytes: u64,
-    /// Most filter conditions in one request, counting those inside logic
-    /// trees and on embedded resources; more are answered 400.
-    #[serde(skip_serializing_if = "is_default_max_filters")]
-    pub max_filters: u32,
-    /// Most embedded resources in one `select`, nested ones included; more
-    /// are answered 400.
-    #[serde(skip_serializing_if = "is_default_max_embeds")]
-    pub max_embeds: u32,
-    /// Cross-origin requests from browsers.
-    #[serde(skip_serializing_if = "CorsSettings::is_default")]
-    pub cors: CorsSettings,
-    /// Proxies and load balancers (CIDRs such as `10.0.0.0/8`, or single
-    /// addresses) whose `clientIpHeader` is believed. A request from any
-    /// other peer is limited by its socket address, whatever it sends.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub trusted_proxies: Vec<String>,
-    /// The header a trusted proxy puts the client's address in. In a list
-    /// (`X-Forwarded-For: client, proxy1, proxy2`) the right-most address
-    /// that is not itself a trusted proxy is the client.
-    #[serde(skip_serializing_if = "is_default_client_ip_header")]
-    pub client_ip_header: String,
-}
-
-const DEFAULT_MAX_URL_BYTES: u64 = 8192;
-const DEFAULT_MAX_FILTERS: u32 = 100;
-const DEFAULT_MAX_EMBEDS: u32 = 20;
-pub const DEFAULT_CLIENT_IP_HEADER: &str = "X-Forwarded-For";
-
-fn is_default_client_ip_header(v: &str) -> bool {
-    v == DEFAULT_CLIENT_IP_HEADER
-}
-
-fn is_default_max_url_bytes(v: &u64) -> bool {
-    *v == DEFAULT_MAX_URL_BYTES
-}
-
-fn is_default_max_filters(v: &u32) -> bool {
-    *v == DEFAULT_MAX_FILTERS
-}
-
-fn is_default_max_embeds(v: &u32) -> bool {
-    *v == DEFAULT_MAX_EMBEDS
-}
-
-impl Default for ApiSettings {
-    fn default() -> Self {
-        Self {
-            max_rows: 1000,
-            max_body_bytes: 16 * 1024 * 1024,
-            allow_unfiltered_writes: vec![],
-            path_prefix: None,
-            max_url_bytes: DEFAULT_MAX_URL_BYTES,
-            max_filters: DEFAULT_MAX_FILTERS,
-            max_embeds: DEFAULT_MAX_EMBEDS,
-            cors: CorsSettings::default(),
-            trusted_proxies: vec![],
-            client_ip_header: DEFAULT_CLIENT_IP_HEADER.into(),
-        }
-    }
-}
-
-/// CORS, as browsers ask for it. The default is PostgREST's: any origin,
-/// every method the API takes, any request header, no credentials.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
-pub struct CorsSettings {
-    /// Origins allowed (`https://app.example.com`), or `*` for any.
-    pub allowed_origins: Vec<String>,
-    /// Methods allowed; empty means every method the API takes.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub allowed_methods: Vec<String>,
-    /// Request headers allowed; empty means any.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub allowed_headers: Vec<String>,
-    /// Whether browsers may send cookies and credentials (not with `*`
-    /// origins).
-    pub allow_credentials: bool,
-    /// How long browsers may cache a preflight answer (seconds).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_age_seconds: Option<u64>,
-}
-
-impl Default for CorsSettings {
-    fn default() -> Self {
-        CorsSettings {
-            allowed_origins: vec!["*".into()],
-            allowed_methods: vec![],
-            allowed_headers: vec![],
-            allow_credentials: false,
-            max_age_seconds: None,
-        }
-    }
-}
-
-impl CorsSettings {
-    pub fn is_default(&self) -> bool {
-        *self == CorsSettings::default()
-    }
-}
-
-impl ApiSettings {
-    pub fn allows_unfiltered_write(&self, table: &str) -> bool {
-        self.allow_unfiltered_writes.iter().any(|p| glob_match(p, table))
-    }
-
-    /// The path prefix as routes are built from it: empty when none is set.
-    pub fn prefix(&self) -> &str {
-        self.path_prefix.as_deref().unwrap_or("")
-    }
-}
-
-/// Why a `pathPrefix` value cannot be served, or `None` when it can: it
-/// must start with `/`, end without one, and have only non-empty segments
-/// of URL-safe characters (letters, digits, `-`, `.`, `_`, `~`), none of
-/// them `.` or `..`.
-pub fn path_prefix_problem(prefix: &str) -> Option<String> {
-    let Some(rest) = prefix.strip_prefix('/') else {
-        return Some(format!("{prefix:?} must start with \"/\" (for example \"/rest/v1\")"));
-    };
-    if rest.is_empty() || rest.ends_with('/') {
-        return Some(format!("{prefix:?} must not end with \"/\" (leave the key out to serve the API at \"/\")"));
-    }
-    for segment in rest.split('/') {
-        if segment.is_empty() || segment == "." || segment == ".." {
-            return Some(format!("{prefix:?} has an empty, \".\" or \"..\" segment"));
-        }
-        if let Some(c) = segment.chars().find(|c| !(c.is_ascii_alphanumeric() || "-._~".contains(*c))) {
-            return Some(format!(
-                "{prefix:?} has {c:?}; use only letters, digits, \"-\", \".\", \"_\", \"~\" and \"/\""
-            ));
-        }
-    }
-    None
-}
-
-/// Parses the YAML document, naming the offending key on error.
-pub fn parse_runtime_config(yaml: &str) -> Result<RuntimeConfig, ConfigParseError> {
-    parse_runtime_config_parts(&[yaml])
-}
-
-/// A document that is not YAML, or a value that does not fit its key.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigParseError {
-    #[error("{0}")]
-    Yaml(#[from] serde_yaml::Error),
-    /// `key` is the dotted path of the offending setting
-    /// (`database.pool.readConnections`).
-    #[error("{key}: {source}")]
-    Value { key: String, source: serde_yaml::Error },
-}
-
-/// Parses a document split over several files (the operator mounts the
-/// non-secret part from a ConfigMap and the secret part from a Secret):
-/// mappings are merged key by key, later parts winning on conflicts.
-pub fn parse_runtime_config_parts(parts: &[&str]) -> Result<RuntimeConfig, ConfigParseError> {
-    let mut merged = serde_yaml::Value::Mapping(Default::default());
-    for part in parts.iter().filter(|p| !p.trim().is_empty()) {
-        let value: serde_yaml::Value = serde_yaml::from_str(part)?;
-        merge_yaml(&mut merged, value);
-    }
-    // The merged value has no line numbers left: name the key instead.
-    serde_path_to_error::deserialize(merged)
-        .map_err(|e| ConfigParseError::Value { key: e.path().to_string(), source: e.into_inner() })
-}
-
-fn merge_yaml(into: &mut serde_yaml::Value, from: serde_yaml::Value) {
-    match (into, from) {
-        (serde_yaml::Value::Mapping(a), serde_yaml::Value::Mapping(b)) => {
-            for (k, v) in b {
-                match a.get_mut(&k) {
-                    Some(existing) => merge_yaml(existing, v),
-                    None => {
-                        a.insert(k, v);
-                    }
-                }
-            }
-        }
-        (slot, value) => *slot = value,
-    }
-}
-
 /// Shell-style glob with `*` (any run) and `?` (one character).
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
@@ -653,33 +405,6 @@ mod tests {
         assert!(!f.allows("audit_log"));
         let only = TableFilter { include: vec!["orders".into()], exclude: vec![] };
         assert!(!only.allows("customers"));
-    }
-
-    #[test]
-    fn unknown_keys_are_refused_with_their_name() {
-        let err = parse_runtime_config("database:\n  pool:\n    maxConections: 3\n").unwrap_err();
-        assert!(err.to_string().contains("maxConections"), "{err}");
-    }
-
-    #[test]
-    fn bad_values_are_refused_with_their_key() {
-        let err = parse_runtime_config("database:\n  pool:\n    readConnections: -1\n").unwrap_err();
-        assert!(err.to_string().starts_with("database.pool.readConnections: "), "{err}");
-        let err = parse_runtime_config("api: {maxRows: lots}").unwrap_err();
-        assert!(err.to_string().starts_with("api.maxRows: "), "{err}");
-    }
-
-    #[test]
-    fn parts_merge_key_by_key() {
-        let c = parse_runtime_config_parts(&[
-            "api: {maxRows: 50}\ndatabase: {schemas: [public]}\n",
-            "apiKeys: [{name: k, role: r, hashes: [{sha256: abc}]}]\ndatabase: {pool: {maxConnections: 3}}\n",
-        ])
-        .unwrap();
-        assert_eq!(c.api.max_rows, 50);
-        assert_eq!(c.database.schemas, vec!["public"]);
-        assert_eq!(c.database.pool.max_connections, 3);
-        assert_eq!(c.api_keys[0].hashes[0].sha256, "abc");
     }
 
     #[test]
