@@ -2,10 +2,10 @@
 //! `GET /metrics` (never on the API port).
 //!
 //! One registry per process ([`global`]), as Prometheus expects of one
-//! scrape target. Every name is in [`names`]. The request counters are
-//! created once per status class and the duration histogram is kept in
-//! atomics, so a request costs three relaxed atomic increments: no lock, no
-//! label built per request.
+//! scrape target. Every name is in [`names`]. A request's series are found
+//! under a read lock and counted with relaxed atomic increments (the
+//! duration histogram is kept in atomics, never under a write lock); its
+//! `table` label comes from the schema, so callers cannot mint label values.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,12 +14,12 @@ use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::http::{Request, Response};
+use axum::http::{Method, Request, Response};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
-use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 /// The metric names as scraped (counters get `_total` from the encoder).
@@ -33,9 +33,11 @@ pub mod names {
     pub const REDIS_FALLBACK_ACTIVE: &str = "dbapi_rate_limit_redis_fallback_active";
     /// Redis outages seen by this replica's rate limiter.
     pub const REDIS_OUTAGES: &str = "dbapi_rate_limit_redis_outages";
-    /// API responses by status `class` (`1xx` … `5xx`).
+    /// API responses by `table` (the table, `rpc/<function>`, or empty
+    /// when the path names neither), `method` and `status`.
     pub const HTTP_REQUESTS: &str = "dbapi_http_requests";
-    /// Time from a request's arrival to its response head, in seconds.
+    /// Time from a request's arrival to its response head, in seconds, by
+    /// `table`, `method` and status `class` (`1xx` … `5xx`).
     pub const HTTP_REQUEST_DURATION: &str = "dbapi_http_request_duration_seconds";
     /// GET answers by what the response cache did: `result` is `hit`,
     /// `miss` or `bypass` (Redis unreachable).
@@ -82,7 +84,16 @@ struct StateLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ClassLabel {
+struct RequestLabels {
+    table: String,
+    method: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DurationLabels {
+    table: String,
+    method: &'static str,
     class: &'static str,
 }
 
@@ -96,9 +107,8 @@ pub struct Metrics {
     last_reload_success: Gauge<f64, AtomicU64>,
     redis_fallback_active: Gauge,
     redis_outages: Counter,
-    /// One counter per status class, indexed by `status / 100 - 1`.
-    requests: [Counter; 5],
-    duration: DurationHistogram,
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<DurationLabels, DurationHistogram>,
     rate_limited: Counter,
     schema_reloads_ok: Counter,
     schema_reloads_error: Counter,
@@ -120,12 +130,8 @@ pub fn global() -> &'static Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
-        let reloads = Family::<ResultLabel, Counter>::default();
-        // One statement each: `get_or_create` holds a lock until the end of
-        // its statement.
-        let reloads_ok = reloads.get_or_create(&ResultLabel { result: "ok" }).clone();
-        let reloads_error = reloads.get_or_create(&ResultLabel { result: "error" }).clone();
-        registry.register(names::CONFIG_RELOADS, "Configuration reloads by result", reloads);
+        let [reloads_ok, reloads_error] =
+            by_result(&mut registry, names::CONFIG_RELOADS, "Configuration reloads by result", ["ok", "error"]);
         let last_reload_success = Gauge::<f64, AtomicU64>::default();
         registry.register(
             names::CONFIG_LAST_RELOAD_SUCCESS,
@@ -140,10 +146,9 @@ impl Metrics {
         );
         let redis_outages = Counter::default();
         registry.register(names::REDIS_OUTAGES, "Redis outages seen by the rate limiter", redis_outages.clone());
-        let by_class = Family::<ClassLabel, Counter>::default();
-        let requests = CLASSES.map(|class| by_class.get_or_create(&ClassLabel { class }).clone());
-        registry.register(names::HTTP_REQUESTS, "API responses by status class", by_class);
-        let duration = DurationHistogram::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(names::HTTP_REQUESTS, "API responses by table, method and status", requests.clone());
+        let duration = Family::<DurationLabels, DurationHistogram>::default();
         registry.register(
             names::HTTP_REQUEST_DURATION,
             "Time from a request's arrival to its response head",
@@ -151,19 +156,20 @@ impl Metrics {
         );
         let rate_limited = Counter::default();
         registry.register(names::RATE_LIMITED, "Requests refused by a rate limit", rate_limited.clone());
-        let schema_reloads = Family::<ResultLabel, Counter>::default();
-        let schema_reloads_ok = schema_reloads.get_or_create(&ResultLabel { result: "ok" }).clone();
-        let schema_reloads_error = schema_reloads.get_or_create(&ResultLabel { result: "error" }).clone();
-        registry.register(names::SCHEMA_RELOADS, "Schema reloads by result", schema_reloads);
+        let [schema_reloads_ok, schema_reloads_error] =
+            by_result(&mut registry, names::SCHEMA_RELOADS, "Schema reloads by result", ["ok", "error"]);
         let pool = Family::<StateLabel, Gauge>::default();
         let pool_idle = pool.get_or_create(&StateLabel { state: "idle" }).clone();
         let pool_busy = pool.get_or_create(&StateLabel { state: "busy" }).clone();
         registry.register(names::DB_POOL_CONNECTIONS, "Open pooled database connections by state", pool);
         let pool_waiting = Gauge::default();
         registry.register(names::DB_POOL_WAITING, "Requests waiting for a pooled connection", pool_waiting.clone());
-        let cache_results = Family::<ResultLabel, Counter>::default();
-        let cache = CACHE_RESULTS.map(|result| cache_results.get_or_create(&ResultLabel { result }).clone());
-        registry.register(names::CACHE_REQUESTS, "GET answers by what the response cache did", cache_results);
+        let cache = by_result(
+            &mut registry,
+            names::CACHE_REQUESTS,
+            "GET answers by what the response cache did",
+            CACHE_RESULTS,
+        );
         let read_replica_in_use = Gauge::default();
         registry.register(
             names::READ_REPLICA_IN_USE,
@@ -224,11 +230,12 @@ impl Metrics {
         self.redis_fallback_active.set(0);
     }
 
-    /// One API response.
-    pub fn observe_request(&self, status: u16, took: Duration) {
-        let class = usize::from(status / 100).clamp(1, 5) - 1;
-        self.requests[class].inc();
-        self.duration.observe(took);
+    /// One API response for `table` (see [`names::HTTP_REQUESTS`]).
+    pub fn observe_request(&self, table: String, method: &Method, status: u16, took: Duration) {
+        let method = method_label(method);
+        let class = CLASSES[usize::from(status / 100).clamp(1, 5) - 1];
+        self.duration.get_or_create(&DurationLabels { table: table.clone(), method, class }).observe(took);
+        self.requests.get_or_create(&RequestLabels { table, method, status }).inc();
     }
 
     /// Whether the circuit breaker is open.
@@ -274,6 +281,36 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
     }
+}
+
+/// A counter family by `result`, registered, and its counters in `results`'
+/// order (created now, so each is counted without a lookup).
+fn by_result<const N: usize>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    results: [&'static str; N],
+) -> [Counter; N] {
+    let family = Family::<ResultLabel, Counter>::default();
+    // `get_or_create` holds the family's lock until the end of its statement.
+    let counters = results.map(|result| family.get_or_create(&ResultLabel { result }).clone());
+    registry.register(name, help, family);
+    counters
+}
+
+/// The methods the API serves by name; any other is `OTHER`, so a
+/// caller's made-up method cannot add series.
+fn method_label(method: &Method) -> &'static str {
+    const SERVED: [(Method, &str); 7] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PATCH, "PATCH"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::OPTIONS, "OPTIONS"),
+    ];
+    SERVED.iter().find(|(m, _)| m == method).map_or("OTHER", |(_, name)| name)
 }
 
 impl Default for Metrics {
@@ -322,22 +359,39 @@ impl EncodeMetric for DurationHistogram {
     }
 }
 
+impl TypedMetric for DurationHistogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+/// Names the resource a request path is for (the `table` label): a name
+/// the schema has, or empty. Given by the HTTP layer, which knows the schema.
+pub type ResourceOf = Arc<dyn Fn(&str) -> String + Send + Sync>;
+
 /// Counts every response of the service it wraps in [`global`] and times
 /// it (to the response head; a body still streaming is not waited for).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RequestMetricsLayer;
+#[derive(Clone)]
+pub struct RequestMetricsLayer {
+    resource_of: ResourceOf,
+}
+
+impl RequestMetricsLayer {
+    pub fn new(resource_of: ResourceOf) -> Self {
+        RequestMetricsLayer { resource_of }
+    }
+}
 
 impl<S> tower::Layer<S> for RequestMetricsLayer {
     type Service = RequestMetrics<S>;
 
     fn layer(&self, inner: S) -> RequestMetrics<S> {
-        RequestMetrics { inner }
+        RequestMetrics { inner, resource_of: self.resource_of.clone() }
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RequestMetrics<S> {
     inner: S,
+    resource_of: ResourceOf,
 }
 
 impl<S, B, R> tower::Service<Request<B>> for RequestMetrics<S>
@@ -353,7 +407,10 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Timed<S::Future> {
-        Timed { inner: self.inner.call(request), started: Instant::now() }
+        let started = Instant::now();
+        let resource = Some((self.resource_of)(request.uri().path()));
+        let method = request.method().clone();
+        Timed { inner: self.inner.call(request), started, resource, method }
     }
 }
 
@@ -363,6 +420,8 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         started: Instant,
+        resource: Option<String>,
+        method: Method,
     }
 }
 
@@ -379,7 +438,8 @@ where
             Ok(response) => response.status().as_u16(),
             Err(_) => 500,
         };
-        global().observe_request(status, this.started.elapsed());
+        let resource = this.resource.take().unwrap_or_default();
+        global().observe_request(resource, this.method, status, this.started.elapsed());
         Poll::Ready(output)
     }
 }
@@ -399,9 +459,9 @@ mod tests {
         m.config_reloaded(false);
         m.config_reloaded(false);
         m.redis_outage_started();
-        m.observe_request(204, Duration::from_millis(3));
-        m.observe_request(404, Duration::from_millis(30));
-        m.observe_request(599, Duration::from_secs(30));
+        m.observe_request("items".into(), &Method::DELETE, 204, Duration::from_millis(3));
+        m.observe_request(String::new(), &Method::GET, 404, Duration::from_millis(30));
+        m.observe_request("rpc/f".into(), &Method::from_bytes(b"BREW").unwrap(), 599, Duration::from_secs(30));
         let text = m.render();
         assert_eq!(sample(&text, "dbapi_config_reloads_total{result=\"ok\"}"), Some(1.0), "{text}");
         assert_eq!(sample(&text, "dbapi_config_reloads_total{result=\"error\"}"), Some(2.0), "{text}");
@@ -409,16 +469,25 @@ mod tests {
         assert!(when > 1.7e9, "{text}");
         assert_eq!(sample(&text, "dbapi_rate_limit_redis_fallback_active"), Some(1.0), "{text}");
         assert_eq!(sample(&text, "dbapi_rate_limit_redis_outages_total"), Some(1.0), "{text}");
-        assert_eq!(sample(&text, "dbapi_http_requests_total{class=\"2xx\"}"), Some(1.0), "{text}");
-        assert_eq!(sample(&text, "dbapi_http_requests_total{class=\"4xx\"}"), Some(1.0), "{text}");
-        assert_eq!(sample(&text, "dbapi_http_requests_total{class=\"5xx\"}"), Some(1.0), "{text}");
-        assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_count"), Some(3.0), "{text}");
-        assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_bucket{le=\"0.005\"}"), Some(1.0), "{text}");
-        assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_bucket{le=\"0.025\"}"), Some(1.0), "{text}");
-        assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_bucket{le=\"0.05\"}"), Some(2.0), "{text}");
-        assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_bucket{le=\"10.0\"}"), Some(2.0), "{text}");
-        assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_bucket{le=\"+Inf\"}"), Some(3.0), "{text}");
-        assert_eq!(sample(&text, "dbapi_http_request_duration_seconds_sum"), Some(30.033), "{text}");
+        let requests = |labels: &str| sample(&text, &format!("dbapi_http_requests_total{{{labels}}}"));
+        assert_eq!(requests("table=\"items\",method=\"DELETE\",status=\"204\""), Some(1.0), "{text}");
+        assert_eq!(requests("table=\"\",method=\"GET\",status=\"404\""), Some(1.0), "{text}");
+        assert_eq!(requests("table=\"rpc/f\",method=\"OTHER\",status=\"599\""), Some(1.0), "{text}");
+        // prometheus-client writes a bucket's `le` before the family's labels.
+        let histogram = |part: &str, le: Option<&str>, labels: &str| {
+            let le = le.map(|le| format!("le=\"{le}\",")).unwrap_or_default();
+            sample(&text, &format!("dbapi_http_request_duration_seconds_{part}{{{le}{labels}}}"))
+        };
+        let fast = "table=\"items\",method=\"DELETE\",class=\"2xx\"";
+        assert_eq!(histogram("count", None, fast), Some(1.0), "{text}");
+        assert_eq!(histogram("sum", None, fast), Some(0.003), "{text}");
+        assert_eq!(histogram("bucket", Some("0.0025"), fast), Some(0.0), "{text}");
+        assert_eq!(histogram("bucket", Some("0.005"), fast), Some(1.0), "{text}");
+        assert_eq!(histogram("bucket", Some("+Inf"), fast), Some(1.0), "{text}");
+        let slow = "table=\"rpc/f\",method=\"OTHER\",class=\"5xx\"";
+        assert_eq!(histogram("bucket", Some("10.0"), slow), Some(0.0), "{text}");
+        assert_eq!(histogram("bucket", Some("+Inf"), slow), Some(1.0), "{text}");
+        assert_eq!(histogram("sum", None, slow), Some(30.0), "{text}");
         m.redis_outage_ended();
         assert_eq!(sample(&m.render(), "dbapi_rate_limit_redis_fallback_active"), Some(0.0));
         assert_eq!(sample(&m.render(), "dbapi_read_replica_in_use"), Some(0.0));

@@ -1,5 +1,5 @@
 //! The admin port's `/metrics`, on the built binary: responses counted by
-//! status class and timed, never served on the API port, and the rate
+//! table, method and status and timed, never served on the API port, and the rate
 //! limiter's Redis outages (a throwaway `redis-server` that is absent at
 //! start-up and then comes up).
 
@@ -14,26 +14,35 @@ async fn database() -> support::TestDb {
 }
 
 #[tokio::test]
-async fn metrics_are_on_the_admin_port_only_and_count_responses() {
+async fn metrics_are_on_the_admin_port_only_and_count_responses_by_table() {
     let (root, db) = (TempDir::new(), database().await);
     let runtime = Runtime::serve(&root.0, &["--database-url", &db.url]);
-    let class = |c: &str| runtime.metric(&format!("dbapi_http_requests_total{{class=\"{c}\"}}"));
-    let count = || runtime.metric("dbapi_http_request_duration_seconds_count");
-    let (ok, missing, observed) = (class("2xx"), class("4xx"), count());
+    let requests = |labels: &str| runtime.metric(&format!("dbapi_http_requests_total{{{labels}}}"));
+    let count = |labels: &str| runtime.metric(&format!("dbapi_http_request_duration_seconds_count{{{labels}}}"));
     assert_eq!(runtime.get("/items", &[]).status, 200);
+    assert_eq!(runtime.get("/items?id=eq.1", &[]).status, 200);
+    assert_eq!(runtime.get("/items?nope=eq.1", &[]).status, 400);
     assert_eq!(runtime.get("/nothing_here", &[]).status, 404);
+    assert_eq!(runtime.get("/rpc/no_such_function", &[]).status, 404);
     // `/metrics` on the API port is a table name like any other: not found.
     let on_api = runtime.get("/metrics", &[]);
     assert_eq!(on_api.status, 404, "{}", on_api.body);
-    assert_eq!(class("2xx"), ok + 1.0, "{}", runtime.metrics());
-    assert_eq!(class("4xx"), missing + 2.0, "{}", runtime.metrics());
-    assert_eq!(count(), observed + 3.0);
     let text = runtime.metrics();
+    assert_eq!(requests("table=\"items\",method=\"GET\",status=\"200\""), 2.0, "{text}");
+    assert_eq!(requests("table=\"items\",method=\"GET\",status=\"400\""), 1.0, "{text}");
+    // Names the schema does not have are one series, whatever the path.
+    assert_eq!(requests("table=\"\",method=\"GET\",status=\"404\""), 3.0, "{text}");
+    for minted in ["nothing_here", "no_such_function", "metrics"] {
+        assert!(!text.contains(minted), "{minted} became a label: {text}");
+    }
+    assert_eq!(count("table=\"items\",method=\"GET\",class=\"2xx\""), 2.0, "{text}");
+    assert_eq!(count("table=\"items\",method=\"GET\",class=\"4xx\""), 1.0, "{text}");
+    assert_eq!(count("table=\"\",method=\"GET\",class=\"4xx\""), 3.0, "{text}");
     for name in [
         "dbapi_config_last_reload_success_timestamp_seconds",
         "dbapi_rate_limit_redis_fallback_active 0",
         "dbapi_rate_limit_redis_outages_total 0",
-        "dbapi_http_request_duration_seconds_bucket{le=\"0.005\"}",
+        "dbapi_http_request_duration_seconds_bucket{le=\"0.005\",table=\"items\",method=\"GET\",class=\"2xx\"}",
     ] {
         assert!(text.contains(name), "{name} missing from {text}");
     }
@@ -108,4 +117,21 @@ async fn pool_refusals_and_reloads_are_counted() {
         || (runtime.metric("dbapi_schema_reloads_total{result=\"ok\"}") == 1.0).then_some(()),
     );
     assert_eq!(runtime.metric("dbapi_schema_reloads_total{result=\"error\"}"), 0.0);
+}
+
+#[tokio::test]
+async fn function_calls_are_counted_under_their_function() {
+    let root = TempDir::new();
+    let db =
+        support::pg_database("CREATE FUNCTION add_one(n int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT n + 1';")
+            .await;
+    let runtime = Runtime::serve(&root.0, &["--database-url", &db.url]);
+    assert_eq!(runtime.get("/rpc/add_one?n=1", &[]).status, 200);
+    let post = support::process::send(runtime.api, "POST", "/rpc/add_one", &[], Some("{\"n\":2}")).unwrap();
+    assert_eq!(post.status, 200, "{}", post.body);
+    let text = runtime.metrics();
+    for method in ["GET", "POST"] {
+        let series = format!("dbapi_http_requests_total{{table=\"rpc/add_one\",method=\"{method}\",status=\"200\"}}");
+        assert_eq!(runtime.metric(&series), 1.0, "{text}");
+    }
 }

@@ -248,7 +248,25 @@ pub fn api_router(state: Arc<AppState>) -> Router {
         .layer(SetRequestIdLayer::new(crate::request_id::HEADER, MakeRequestUuid))
         .layer(axum::middleware::from_fn(crate::request_id::drop_unacceptable))
         // Outermost: every answer is counted.
-        .layer(crate::metrics::RequestMetricsLayer)
+        .layer(crate::metrics::RequestMetricsLayer::new(Arc::new(move |path| resource_of(&state, path))))
+}
+
+/// The `table` label of a request for `path`: the table or `rpc/<function>`
+/// it names when the schema has one, else empty.
+fn resource_of(state: &AppState, path: &str) -> String {
+    let Some(rest) = path.strip_prefix(state.config.api.prefix()).and_then(|p| p.strip_prefix('/')) else {
+        return String::new();
+    };
+    let name = percent_encoding::percent_decode_str(rest).decode_utf8_lossy();
+    let schema = state.schema();
+    let in_any_schema = |exists: &dyn Fn(&str) -> bool| schema.schemas.iter().any(|s| exists(s));
+    match name.strip_prefix("rpc/") {
+        Some(function) if in_any_schema(&|s| !schema.functions_named(s, function).is_empty()) => {
+            format!("rpc/{function}")
+        }
+        None if in_any_schema(&|s| schema.table(s, &name).is_some()) => name.into_owned(),
+        _ => String::new(),
+    }
 }
 
 /// The admin router on its own port: liveness, readiness and metrics.
