@@ -5,15 +5,14 @@ use dbapi_crds::config::RuntimeConfig;
 use dbapi_runtime::cache::change_feed;
 use dbapi_runtime::config::{self, Cli, Command, LogFormat};
 use dbapi_runtime::server::{self, StartupError};
+use dbapi_runtime::telemetry::{self, Telemetry};
 use dbapi_runtime::{demo, openapi};
-use tracing_subscriber::EnvFilter;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -21,7 +20,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command)) {
+    // Dropped before the runtime, which sends the last traces.
+    let mut telemetry = None;
+    match runtime.block_on(run(cli.command, cli.log_format, &mut telemetry)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -30,10 +31,18 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command) -> Result<(), StartupError> {
+async fn run(command: Command, format: LogFormat, telemetry: &mut Option<Telemetry>) -> Result<(), StartupError> {
+    // Logging starts before anything logs; for `serve`, once its document
+    // has said where traces go.
+    let serve_config = match &command {
+        Command::Serve(args) => Some(config::load(&args.database)?),
+        _ => None,
+    };
+    let otlp = serve_config.as_ref().and_then(|c| c.observability.otlp_endpoint.as_deref());
+    *telemetry = Some(telemetry::init(format, otlp).map_err(|e| StartupError::Settings(e.to_string()))?);
     match command {
         Command::Serve(args) => {
-            let config = config::load(&args.database)?;
+            let config = serve_config.expect("loaded above for serve");
             let state = server::prepare_shared(
                 &args.database.database_url,
                 args.read_replica_url.as_deref(),
@@ -85,14 +94,5 @@ async fn run(command: Command) -> Result<(), StartupError> {
             state.db.close().await;
             Ok(())
         }
-    }
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("DBAPI_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
     }
 }

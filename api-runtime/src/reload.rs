@@ -110,7 +110,18 @@ async fn try_reload(state: &AppState, args: &DatabaseArgs) -> Result<Reloaded, R
 /// policy's document is the one in force. Destructured whole: a new
 /// top-level key does not compile until it is sorted into one kind.
 fn keep_restart_only(new: RuntimeConfig, running: &RuntimeConfig) -> RuntimeConfig {
-    let RuntimeConfig { database: _, api, auth, roles, api_keys, cache: _, rate_limit, server: _, audit: _ } = new;
+    let RuntimeConfig {
+        database: _,
+        api,
+        auth,
+        roles,
+        api_keys,
+        cache: _,
+        rate_limit,
+        server: _,
+        audit: _,
+        observability: _,
+    } = new;
     let api = ApiSettings {
         path_prefix: running.api.path_prefix.clone(),
         max_url_bytes: running.api.max_url_bytes,
@@ -129,6 +140,7 @@ fn keep_restart_only(new: RuntimeConfig, running: &RuntimeConfig) -> RuntimeConf
         rate_limit,
         server: running.server.clone(),
         audit: running.audit.clone(),
+        observability: running.observability.clone(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! One id per request: the caller's `X-Request-Id` when it is a sane token,
 //! else a new UUID. It is echoed in the response, carried by the request's
-//! span (so every log line of the request shows it) and by its audit line.
+//! span (so every log line of the request shows it, and its trace) and by
+//! its audit line.
 
 use axum::extract::Request;
 use axum::http::HeaderName;
@@ -43,7 +44,10 @@ pub fn of(request: &Request) -> &str {
 /// The span of one request, at INFO so that its fields show on every log
 /// line of the request.
 pub fn span(request: &Request) -> Span {
-    tracing::info_span!("request", id = of(request), method = %request.method(), path = request.uri().path())
+    let span =
+        tracing::info_span!("request", id = of(request), method = %request.method(), path = request.uri().path());
+    crate::telemetry::join_callers_trace(&span, request.headers());
+    span
 }
 
 #[cfg(test)]

@@ -46,6 +46,26 @@ pub struct RuntimeConfig {
     /// Where the audit log (writes and denied requests) goes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditSettings>,
+    /// Where traces go (read at start-up).
+    #[serde(skip_serializing_if = "ObservabilitySettings::is_default")]
+    pub observability: ObservabilitySettings,
+}
+
+/// Traces of each request and its pipeline steps, sent over OTLP/HTTP.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ObservabilitySettings {
+    /// The OTLP/HTTP collector, as `OTEL_EXPORTER_OTLP_ENDPOINT` names it
+    /// (`http://otel-collector:4318`; traces go to its `/v1/traces`).
+    /// Unset: no traces are exported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
+}
+
+impl ObservabilitySettings {
+    pub fn is_default(&self) -> bool {
+        self == &ObservabilitySettings::default()
+    }
 }
 
 /// The audit log: one JSON line per write and per denied request.

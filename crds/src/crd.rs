@@ -40,7 +40,7 @@ mod runtime;
 pub use access::{ApiKeySpec, AuthSpec, JwtSpec, RoleSpec, RuleSpec};
 pub use limits::{CorsSpec, ServerSpec};
 pub use network::NetworkPolicySpec;
-pub use runtime::{ReplicaRange, RuntimeSpec};
+pub use runtime::{ObservabilitySpec, ReplicaRange, RuntimeSpec};
 
 /// The CustomResourceDefinition as YAML, as `dbapi-operator crd` prints it
 /// and the Helm chart ships it.
@@ -168,6 +168,10 @@ pub struct DatabaseApiSpec {
     #[serde(default)]
     #[schemars(length(max = 256))]
     pub api_keys: Vec<ApiKeySpec>,
+    /// Where the runtime pods send traces (OTLP). Unset: nowhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "ObservabilitySpec")]
+    pub observability: Option<ObservabilitySpec>,
 }
 
 /// A key of a Secret in the DatabaseApi's namespace.

@@ -13,6 +13,7 @@ pub mod keys;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
+use tracing::Instrument;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -358,7 +359,12 @@ pub fn keygen(name: &str, role: &str) -> Result<String, String> {
 /// cannot be guessed faster than anonymous calls are allowed.
 pub async fn authenticate(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
     let policy = state.policy();
-    match policy.authenticator.identify(request.headers(), Timestamp::now()).await {
+    let identified = policy
+        .authenticator
+        .identify(request.headers(), Timestamp::now())
+        .instrument(tracing::debug_span!("auth"))
+        .await;
+    match identified {
         Ok(identity) => {
             request.extensions_mut().insert(identity.clone());
             let postgres_roles = policy.config.auth.as_ref().is_some_and(|a| a.postgres_roles);

@@ -142,6 +142,7 @@ impl ResponseCache {
     /// The answer to a read: from memory, from Redis, or from `load` (the
     /// database), whose 200 and 206 answers are then kept for `ttl`
     /// seconds (0: never). Identical misses at once run `load` once.
+    #[tracing::instrument(level = "debug", name = "cache", skip_all)]
     pub async fn serve<F, Fut>(
         &self,
         request_key: &str,

@@ -254,6 +254,7 @@ impl Db {
     }
 
     /// Runs a read statement whose single row is (body, page_rows, total).
+    #[tracing::instrument(level = "debug", name = "db.query", skip_all, fields(db.query.text = %stmt.sql))]
     pub async fn fetch_read(&self, stmt: &Statement) -> Result<ReadOutput, DbError> {
         let session = self.session();
         read_once_more(|| async {
@@ -273,6 +274,7 @@ impl Db {
 
     /// Runs a statement whose first column of the first row is an integer
     /// (counts and estimates).
+    #[tracing::instrument(level = "debug", name = "db.query", skip_all, fields(db.query.text = %stmt.sql))]
     pub async fn fetch_i64(&self, stmt: &Statement) -> Result<Option<i64>, DbError> {
         let session = self.session();
         read_once_more(|| async {
@@ -296,6 +298,7 @@ impl Db {
 
     /// Runs a statement whose first column of the first row is text (for
     /// `EXPLAIN (FORMAT JSON)`).
+    #[tracing::instrument(level = "debug", name = "db.query", skip_all, fields(db.query.text = %stmt.sql))]
     pub async fn fetch_text(&self, stmt: &Statement) -> Result<Option<String>, DbError> {
         let session = self.session();
         read_once_more(|| async {
@@ -315,6 +318,7 @@ impl Db {
 
     /// Starts a transaction: every write of a request runs in one. The
     /// request's PostgreSQL settings, if any, are set first.
+    #[tracing::instrument(level = "debug", name = "db.begin", skip_all)]
     pub async fn begin(&self) -> Result<Tx, DbError> {
         let mut tx = self.begin_plain().await?;
         if let Some(session) = self.session() {
@@ -470,12 +474,14 @@ where
 }
 
 impl Tx {
+    #[tracing::instrument(level = "debug", name = "db.query", skip_all, fields(db.query.text = %stmt.sql))]
     pub async fn fetch_read(&mut self, stmt: &Statement) -> Result<ReadOutput, DbError> {
         Ok(per_engine!(self, Tx, t => read_output(&t.pooled().run(|c| bound(stmt).fetch_one(c)).await?)?))
     }
 
     /// Every row of the statement, each column as text (NULL as `None`):
     /// the keys a write returned or selected.
+    #[tracing::instrument(level = "debug", name = "db.query", skip_all, fields(db.query.text = %stmt.sql))]
     pub async fn fetch_text_rows(&mut self, stmt: &Statement) -> Result<Vec<Vec<Option<String>>>, DbError> {
         fn texts<R: Row>(rows: Vec<R>) -> Result<Vec<Vec<Option<String>>>, sqlx::Error>
         where
@@ -488,6 +494,7 @@ impl Tx {
     }
 
     /// Runs a statement whose first column of the first row is a count.
+    #[tracing::instrument(level = "debug", name = "db.query", skip_all, fields(db.query.text = %stmt.sql))]
     pub async fn fetch_read_count(&mut self, stmt: &Statement) -> Result<u64, DbError> {
         let count: Option<i64> =
             per_engine!(self, Tx, t => t.pooled().run(|c| bound(stmt).fetch_one(c)).await?.try_get_unchecked(0)?);
@@ -495,14 +502,17 @@ impl Tx {
     }
 
     /// Runs a statement and returns the number of rows it changed.
+    #[tracing::instrument(level = "debug", name = "db.query", skip_all, fields(db.query.text = %stmt.sql))]
     pub async fn execute(&mut self, stmt: &Statement) -> Result<u64, DbError> {
         Ok(per_engine!(self, Tx, t => t.pooled().run(|c| bound(stmt).execute(c)).await?.rows_affected()))
     }
 
+    #[tracing::instrument(level = "debug", name = "db.commit", skip_all)]
     pub async fn commit(self) -> Result<(), DbError> {
         Ok(per_engine!(self, Tx, t => t.end("COMMIT").await)?)
     }
 
+    #[tracing::instrument(level = "debug", name = "db.rollback", skip_all)]
     pub async fn rollback(self) -> Result<(), DbError> {
         Ok(per_engine!(self, Tx, t => t.end("ROLLBACK").await)?)
     }

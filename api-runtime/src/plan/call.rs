@@ -57,6 +57,7 @@ impl CallArgs {
 }
 
 /// Plans a call of `profile.name`.
+#[tracing::instrument(level = "debug", name = "plan", skip_all)]
 pub fn plan_call<'s>(
     schema: &'s Schema,
     profile: &str,

@@ -149,6 +149,7 @@ pub struct Page {
 }
 
 /// Plans `GET /{table}` in the exposed schema `profile`.
+#[tracing::instrument(level = "debug", name = "plan", skip_all)]
 pub fn plan_read<'s>(
     schema: &'s Schema,
     profile: &str,

@@ -51,6 +51,7 @@ pub struct DeletePlan<'s> {
 }
 
 /// Plans `POST /{table}` (and the insert half of `PUT`).
+#[tracing::instrument(level = "debug", name = "plan", skip_all)]
 pub fn plan_insert<'s>(
     schema: &'s Schema,
     profile: &str,
@@ -121,6 +122,7 @@ pub fn plan_insert<'s>(
 /// `columns=`, exactly the listed columns are set, as in PostgREST: other
 /// keys are ignored, and a listed key the body lacks is NULL, or the
 /// column's default with `missing=default`.
+#[tracing::instrument(level = "debug", name = "plan", skip_all)]
 pub fn plan_update<'s>(
     schema: &'s Schema,
     profile: &str,
@@ -154,6 +156,7 @@ pub fn plan_update<'s>(
 }
 
 /// Plans `DELETE /{table}?filters`.
+#[tracing::instrument(level = "debug", name = "plan", skip_all)]
 pub fn plan_delete<'s>(
     schema: &'s Schema,
     profile: &str,

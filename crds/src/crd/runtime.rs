@@ -123,3 +123,14 @@ impl Default for ReplicaRange {
         ReplicaRange { min: default_min_replicas(), max: default_max_replicas() }
     }
 }
+
+/// Traces of each request, exported by every runtime pod.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservabilitySpec {
+    /// The OTLP/HTTP collector (`http://otel-collector.monitoring:4318`);
+    /// traces go to its `/v1/traces`. Unset: no traces are exported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://"))]
+    pub otlp_endpoint: Option<String>,
+}

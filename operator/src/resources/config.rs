@@ -35,6 +35,7 @@
 //! | auth.jwt.leewaySeconds                 | `auth.jwt.leewaySeconds`                          |
 //! | auth.anonymousRole / postgresRoles     | `auth.anonymousRole` / `auth.postgresRoles`       |
 //! | roles (rules[].functions, rateLimit)   | `roles`                                           |
+//! | observability.otlpEndpoint             | `observability.otlpEndpoint`                      |
 //! | (not in the CRD)                       | `auth.jwt.publicKeyFile` / `jwksFile`, `audit.path`: keys come from jwksUrl, audit lines go to stdout |
 //! | apiKeys[].name / role / expiresAt      | `apiKeys[]` (Secret part)                         |
 //! | apiKeys[].rateLimit                    | `apiKeys[].rateLimit` (Secret part)               |
@@ -44,8 +45,8 @@ use std::collections::BTreeMap;
 
 use dbapi_crds::config::{
     ApiKey, ApiSettings, AuthSettings, CacheSettings, CircuitSettings, CorsSettings, DatabaseSettings, JwtSettings,
-    KeyHash, PoolSettings, RateLimit, ReadReplicaSettings, ReloadSettings, Role, RoleRule, RuntimeConfig,
-    ServerSettings,
+    KeyHash, ObservabilitySettings, PoolSettings, RateLimit, ReadReplicaSettings, ReloadSettings, Role, RoleRule,
+    RuntimeConfig, ServerSettings,
 };
 use dbapi_crds::crd::{CorsSpec, DatabaseApi, RateLimitSpec, RoleSpec, RuleSpec, ServerSpec};
 use k8s_openapi::ByteString;
@@ -140,6 +141,9 @@ pub fn runtime_config(api: &DatabaseApi, keys: &[KeyMaterial]) -> (RuntimeConfig
         // Audit lines go to stdout with the logs, where the cluster collects
         // them; `audit.path` is not offered by the CRD.
         audit: None,
+        observability: ObservabilitySettings {
+            otlp_endpoint: spec.observability.as_ref().and_then(|o| o.otlp_endpoint.clone()),
+        },
     };
 
     let by_name: BTreeMap<&str, &KeyMaterial> = keys.iter().map(|k| (k.name.as_str(), k)).collect();

@@ -146,6 +146,7 @@ spec:
       - namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: ingress-nginx}}}}
       - podSelector: {{matchLabels: {{app: storefront}}}}
     monitoringNamespace: monitoring
+  observability: {{otlpEndpoint: "http://otel-collector.monitoring:4318"}}
 {cache}{FULL_REST}"#
     ))
 }

@@ -13,9 +13,6 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{Request, Uri, header};
 use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use super::keys::KeySet;
 
@@ -51,86 +48,36 @@ impl Source {
     async fn read(&self) -> Result<KeySet, String> {
         let document = match self {
             Source::File(path) => tokio::fs::read(path).await.map_err(|e| format!("cannot be read: {e}"))?,
-            Source::Url { uri, client } => client.fetch(uri).await?,
+            Source::Url { uri, client } => fetch(client, uri).await?,
         };
         KeySet::parse(&document)
     }
 }
 
-/// An http:// or https:// client. https uses rustls (ring) with the
-/// system's CA certificates (`SSL_CERT_FILE` and `SSL_CERT_DIR` are honoured).
-pub(crate) enum HttpClient {
-    Http(Client<HttpConnector, Empty<Bytes>>),
-    Https(Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>),
-}
+/// The client that fetches `jwksUrl`.
+pub(crate) type HttpClient = crate::outbound::HttpClient<Empty<Bytes>>;
 
-impl HttpClient {
-    /// A client for `url`, which must be http:// or https://.
-    pub fn for_url(url: &str) -> Result<(Uri, HttpClient), String> {
-        let uri: Uri = url.parse().map_err(|e| format!("is not a URL: {e}"))?;
-        if uri.host().is_none() {
-            return Err("has no host".into());
+/// Reads the JWKS document at `uri`.
+async fn fetch(client: &HttpClient, uri: &Uri) -> Result<Vec<u8>, String> {
+    let request = Request::get(uri.clone())
+        .header(header::ACCEPT, "application/json, application/jwk-set+json")
+        .header(header::USER_AGENT, concat!("dbapi-runtime/", env!("CARGO_PKG_VERSION")))
+        .body(Empty::new())
+        .map_err(|e| e.to_string())?;
+    let exchange = async {
+        let response = client.send(request).await?;
+        if !response.status().is_success() {
+            return Err(format!("answered {}", response.status()));
         }
-        let builder = Client::builder(TokioExecutor::new());
-        let client = match uri.scheme_str() {
-            Some("http") => HttpClient::Http(builder.build(HttpConnector::new())),
-            Some("https") => {
-                let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-                    .map_err(|e| {
-                        format!(
-                            "needs the system's CA certificates, which cannot be loaded ({e}); \
-                             install them (ca-certificates) or point SSL_CERT_FILE at a bundle"
-                        )
-                    })?
-                    .https_only()
-                    .enable_http1()
-                    .build();
-                HttpClient::Https(builder.build(connector))
-            }
-            _ => return Err("must start with http:// or https://".into()),
-        };
-        Ok((uri, client))
-    }
-
-    async fn fetch(&self, uri: &Uri) -> Result<Vec<u8>, String> {
-        let request = Request::get(uri.clone())
-            .header(header::ACCEPT, "application/json, application/jwk-set+json")
-            .header(header::USER_AGENT, concat!("dbapi-runtime/", env!("CARGO_PKG_VERSION")))
-            .body(Empty::new())
-            .map_err(|e| e.to_string())?;
-        let exchange = async {
-            let response = match self {
-                HttpClient::Http(client) => client.request(request).await,
-                HttpClient::Https(client) => client.request(request).await,
-            }
-            .map_err(|e| error_chain(&e))?;
-            if !response.status().is_success() {
-                return Err(format!("answered {}", response.status()));
-            }
-            let body = Limited::new(response.into_body(), MAX_DOCUMENT_BYTES)
-                .collect()
-                .await
-                .map_err(|e| format!("its body could not be read: {e}"))?;
-            Ok(body.to_bytes().to_vec())
-        };
-        tokio::time::timeout(FETCH_TIMEOUT, exchange)
+        let body = Limited::new(response.into_body(), MAX_DOCUMENT_BYTES)
+            .collect()
             .await
-            .map_err(|_| format!("did not answer within {} s", FETCH_TIMEOUT.as_secs()))?
-    }
-}
-
-/// An error and its causes, as one line ("client error (Connect): tcp
-/// connect error: Connection refused").
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+            .map_err(|e| format!("its body could not be read: {e}"))?;
+        Ok(body.to_bytes().to_vec())
+    };
+    tokio::time::timeout(FETCH_TIMEOUT, exchange)
+        .await
+        .map_err(|_| format!("did not answer within {} s", FETCH_TIMEOUT.as_secs()))?
 }
 
 /// The current keys of a JWKS document.
