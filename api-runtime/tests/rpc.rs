@@ -115,9 +115,20 @@ async fn postgres_a_single_row_is_an_object() {
 #[tokio::test]
 async fn postgres_functions_that_write_need_post_and_honour_the_transaction() {
     let api = pg().await;
+    // GET runs any function, read-only: the write fails in the database.
     let e = api.get("/rpc/add_customer?customer_name=Eve").await.expect_error(405, "25006");
-    assert!(e["hint"].as_str().unwrap().contains("POST"), "{e}");
+    assert!(e["message"].as_str().unwrap().contains("read-only transaction"), "{e}");
     assert_eq!(api.count("customers WHERE name = 'Eve'").await, 0);
+    api.get("/rpc/set_note?order_id=1&new_note=x").await.expect_error(405, "25006");
+    assert_eq!(api.count("orders WHERE note = 'x'").await, 0);
+    // A VOLATILE function that does not write answers GET and HEAD (as
+    // PostgREST: only OPTIONS still lists POST alone for it).
+    api.db
+        .execute("CREATE FUNCTION plus_one(n integer) RETURNS integer LANGUAGE sql VOLATILE AS $$ SELECT n + 1 $$")
+        .await;
+    dbapi_runtime::server::reload_schema(&api.state).await.unwrap();
+    assert_eq!(api.get("/rpc/plus_one?n=41").await.json(), json!(42));
+    assert_eq!(api.send("HEAD", "/rpc/plus_one?n=41", &[], "").await.status, 200);
 
     let r = api.post_with("/rpc/add_customer", &[JSON], r#"{"customer_name": "Eve", "customer_city": "Oslo"}"#).await;
     r.expect(200);
@@ -231,8 +242,10 @@ async fn mysql_stored_functions() {
     assert_eq!(api.get("/rpc/is_big?amount=120.5").await.json(), json!(true));
     assert_eq!(api.get("/rpc/is_big?amount=1").await.json(), json!(false));
 
-    // MODIFIES SQL DATA: POST only, in the request's transaction.
+    // MODIFIES SQL DATA: GET runs it read-only, where its write fails;
+    // POST runs it in the request's transaction.
     api.get("/rpc/add_customer?customer_name=Eve&customer_city=Oslo").await.expect_error(405, "25006");
+    assert_eq!(api.count("customers WHERE name = 'Eve'").await, 0);
     let r = api.post_with("/rpc/add_customer", &[JSON], r#"{"customer_name": "Eve", "customer_city": "Oslo"}"#).await;
     r.expect(200);
     let id = r.json().as_i64().expect("the new id");

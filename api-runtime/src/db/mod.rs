@@ -320,20 +320,37 @@ impl Db {
     /// request's PostgreSQL settings, if any, are set first.
     #[tracing::instrument(level = "debug", name = "db.begin", skip_all)]
     pub async fn begin(&self) -> Result<Tx, DbError> {
-        let mut tx = self.begin_plain().await?;
+        self.begin_in(Access::ReadWrite).await
+    }
+
+    /// A transaction in which the database refuses every write (PostgreSQL
+    /// and MySQL: 25006), as PostgREST runs GET calls of functions.
+    #[tracing::instrument(level = "debug", name = "db.begin", skip_all)]
+    pub async fn begin_read_only(&self) -> Result<Tx, DbError> {
+        self.begin_in(Access::ReadOnly).await
+    }
+
+    async fn begin_in(&self, access: Access) -> Result<Tx, DbError> {
+        let mut tx = self.begin_plain(access).await?;
         if let Some(session) = self.session() {
             tx.fetch_text_rows(&session.statement()).await?;
         }
         Ok(tx)
     }
 
-    async fn begin_plain(&self) -> Result<Tx, DbError> {
+    async fn begin_plain(&self, access: Access) -> Result<Tx, DbError> {
+        let read_only = access == Access::ReadOnly;
         Ok(match self {
-            Db::Postgres(p, _) => Tx::Postgres(Conn::begin(p, "BEGIN").await?),
-            Db::MySql(p) => Tx::MySql(Conn::begin(p, "BEGIN").await?),
+            Db::Postgres(p, _) => {
+                Tx::Postgres(Conn::begin(p, if read_only { "BEGIN READ ONLY" } else { "BEGIN" }).await?)
+            }
+            Db::MySql(p) => {
+                Tx::MySql(Conn::begin(p, if read_only { "START TRANSACTION READ ONLY" } else { "BEGIN" }).await?)
+            }
             // Take the write lock up front: a deferred transaction that
             // reads and then writes fails at once with "database is locked"
             // when another writer got there first, instead of waiting.
+            // SQLite has no functions to call, so no read-only kind.
             Db::Sqlite(p) => Tx::Sqlite(Conn::begin(p, "BEGIN IMMEDIATE").await?),
         })
     }
@@ -522,6 +539,13 @@ impl Tx {
     pub async fn finish(self, keep: bool) -> Result<(), DbError> {
         if keep { self.commit().await } else { self.rollback().await }
     }
+}
+
+/// Whether a transaction may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    ReadOnly,
 }
 
 /// `name` in `quote` characters, an inner quote doubled; no allocation, as

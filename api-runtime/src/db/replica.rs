@@ -205,6 +205,11 @@ impl<'a> Reads<'a> {
         self.run(|db| db.begin()).await
     }
 
+    /// [`Reads::begin`] in a transaction that may not write.
+    pub async fn begin_read_only(&self) -> Result<Tx, DbError> {
+        self.run(|db| db.begin_read_only()).await
+    }
+
     /// `op` on the replica, and once more on the primary when the replica
     /// failed where the primary may not: it was unreachable (the read was
     /// already run again there once, see `read_once_more`), or it

@@ -227,6 +227,9 @@ fn status_for_database_code(code: &str) -> StatusCode {
         // SQLite extended codes 2067/1555 (unique, primary key) and 787.
         "23505" | "23503" | "23000" | "2067" | "1555" | "787" => StatusCode::CONFLICT,
         "42501" => StatusCode::FORBIDDEN,
+        // A write in a read-only transaction (a GET calling a function
+        // that writes): PostgREST's 405.
+        "25006" => StatusCode::METHOD_NOT_ALLOWED,
         // A table dropped since the schema was read (until the next reload).
         "42P01" | "42S02" => StatusCode::NOT_FOUND,
         "42883" | "42804" | "2201B" => StatusCode::BAD_REQUEST,

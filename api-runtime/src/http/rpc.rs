@@ -1,7 +1,7 @@
 //! `/rpc/{fn}`: database functions as endpoints. POST passes a JSON object
 //! of named arguments and runs in a transaction (`Prefer: tx=rollback`
-//! undoes it); GET passes the arguments in the query string and calls only
-//! functions declared not to write. A result is read like a table, so
+//! undoes it); GET passes the arguments in the query string and runs any
+//! function read-only (a write there fails with 25006, 405). A result is read like a table, so
 //! select, filters, order, limit and count apply to it.
 
 use std::collections::BTreeSet;
@@ -55,23 +55,25 @@ pub async fn call_get(
     restrict_embeds(&scope, &mut plan)?;
     plan.cap_embeds(scope.config.api.max_rows);
     let function = plan.function();
-    if function.volatility == Volatility::Volatile {
-        return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "25006",
-            format!("The function {}.{} may change data, so GET cannot call it", function.schema, function.name),
-        )
-        .hint("Call it with POST, or declare it STABLE or IMMUTABLE (MySQL: READS SQL DATA or NO SQL)."));
-    }
+    // As PostgREST: every GET runs read-only, so a function that writes
+    // fails there with the database's own 25006 (405). One declared not to
+    // write takes the read path (pipelined, no transaction).
     let reads = state.reads(&headers)?;
     match &plan {
         CallPlan::Read(read) => {
             let statement = render_read(read, schema.engine, request.prefs.count.is_some());
-            let output = reads.fetch_read(&statement).await?;
+            let output = if function.volatility == Volatility::Volatile {
+                let mut tx = reads.begin_read_only().await?;
+                let output = tx.fetch_read(&statement).await?;
+                tx.commit().await?;
+                output
+            } else {
+                reads.fetch_read(&statement).await?
+            };
             respond(output, read, function, &request)
         }
         CallPlan::Void(call) => {
-            let mut tx = reads.begin().await?;
+            let mut tx = reads.begin_read_only().await?;
             tx.execute(&render_void_call(call, schema.engine)).await?;
             tx.commit().await?;
             Ok(StatusCode::NO_CONTENT.into_response())
