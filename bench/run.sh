@@ -20,6 +20,10 @@
 #                                row filter and a rate limit too high to
 #                                trigger (issue 18: within 15 % of the
 #                                default run)
+#   bench/run.sh --cache         issue 19: W1-W4 and W6 uncached next to the
+#                                HTTP ceiling, then W6 with the response cache
+#                                (a throwaway redis-server) and W6 answered
+#                                304 (If-None-Match); prints the hit ratio
 #
 # Environment (all optional):
 #   SHARED_BENCH   the shared harness (default: <repo>/../shared/bench)
@@ -44,7 +48,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SHARED_BENCH=${SHARED_BENCH:-$(cd "$REPO/.." && pwd)/shared/bench}
 BIN=$REPO/target/release/dbapi-runtime
 
-QUICK=0 ALL=0 WRITES=0 POOLS="" READS="" REPEAT=1 SECURED=0
+QUICK=0 ALL=0 WRITES=0 POOLS="" READS="" REPEAT=1 SECURED=0 CACHE=0
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 while [ $# -gt 0 ]; do
     case $1 in
@@ -52,6 +56,7 @@ while [ $# -gt 0 ]; do
         --all) ALL=1 ;;
         --writes) WRITES=1 ;;
         --secured) SECURED=1 ;;
+        --cache) CACHE=1 ;;
         --pools) shift; [ $# -gt 0 ] || { echo "--pools needs a list, e.g. 8,16,32" >&2; exit 2; }
                  POOLS=${1//,/ } ;;
         --pools=*) POOLS=${1#--pools=}; POOLS=${POOLS//,/ } ;;
@@ -92,6 +97,7 @@ fi
 if [ -z "${WORKLOADS:-}" ]; then
     if [ "$ALL" = 1 ]; then WORKLOADS="W1 W2 W3 W4 W6 W5"
     elif [ "$WRITES" = 1 ]; then WORKLOADS="W5"
+    elif [ "$CACHE" = 1 ]; then WORKLOADS="W1 W2 W3 W4 W6"
     else WORKLOADS="W1 W2 W3 W4"; fi
 fi
 export WORKLOADS
@@ -207,8 +213,56 @@ stop_rss_sampler() {
     if [ -n "${RSS_PID:-}" ]; then kill "$RSS_PID" 2>/dev/null || true; wait "$RSS_PID" 2>/dev/null || true; fi
     RSS_PID=""
 }
-trap stop_rss_sampler EXIT
+trap 'stop_rss_sampler; stop_cache_sampler; [ -z "${REDIS_PID:-}" ] || kill "$REDIS_PID" 2>/dev/null || true' EXIT
 trap 'exit 130' INT TERM   # so that the EXIT trap stops the sampler
+
+# The runtime's cache counters, every second while it runs: the last
+# sample before it stops holds the run's hits and misses.
+start_cache_sampler() {
+    local out=$1
+    ( while sleep 1; do
+          curl -sf "http://$ADMIN_LISTEN/metrics" 2>/dev/null | grep '^dbapi_cache_requests_total' >"$out.tmp" \
+              && [ -s "$out.tmp" ] && mv "$out.tmp" "$out"
+      done ) &
+    CACHE_SAMPLER=$!
+}
+stop_cache_sampler() {
+    if [ -n "${CACHE_SAMPLER:-}" ]; then kill "$CACHE_SAMPLER" 2>/dev/null || true; wait "$CACHE_SAMPLER" 2>/dev/null || true; fi
+    CACHE_SAMPLER=""
+}
+
+# The W6 answer's ETag, from a runtime with the cache on (generations live
+# in Redis, so the next runtime on the same Redis gives the same ETag).
+w6_etag() {
+    local path log=$CONF_DIR/etag-probe.log
+    path=$(. "$SHARED_BENCH/targets/ours.sh"; echo "$W6_PATH")
+    DBAPI_DATABASE_URL=${DBAPI_DATABASE_URL:-$DATABASE_URL} "$BIN" serve --listen "$LISTEN" \
+        --admin-listen "$ADMIN_LISTEN" --config "$CONF_DIR/etag.yaml" --redis-url "redis://127.0.0.1:$REDIS_PORT" \
+        >"$log" 2>&1 &
+    local pid=$! etag=""
+    for _ in $(seq 100); do
+        etag=$(curl -sf -D - -o /dev/null "http://$LISTEN$path" 2>/dev/null | tr -d '\r' | awk -F': ' 'tolower($1) == "etag" { print $2 }')
+        [ -n "$etag" ] && break
+        sleep 0.2
+    done
+    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+    [ -n "$etag" ] || die "no ETag from $path (see $log)"
+    echo "$etag"
+}
+
+REDIS_PORT="" REDIS_PID=""
+if [ "$CACHE" = 1 ]; then
+    command -v redis-server >/dev/null || apt_install redis-server
+    REDIS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    mkdir -p "$CONF_DIR/redis"
+    # Pinned with the server under test: the cache is part of what answers.
+    $(pin_server) redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+        --dir "$CONF_DIR/redis" >"$CONF_DIR/redis.log" 2>&1 9>&- &
+    REDIS_PID=$!
+    for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 || die "redis-server did not start (see $CONF_DIR/redis.log)"
+    say "redis-server on 127.0.0.1:$REDIS_PORT for the cache runs"
+fi
 
 RUN_DIRS=()
 run_once() {   # $1 = "pool-N", "reads-N" or "" (runtime defaults), $2 = targets, $3 = repetition
@@ -231,6 +285,11 @@ roles:
   - {tables: [customers, products, order_items], verbs: [GET]}
 EOF
             ;;
+        cache|etag)
+            printf 'cache:\n  defaultTtlSeconds: 300\n' >"$CONF_DIR/$variant.yaml"
+            cmd="$cmd --redis-url redis://127.0.0.1:$REDIS_PORT"
+            if [ "$variant" = etag ]; then headers="If-None-Match: $(w6_etag)"; fi
+            ;;
         pool-*) printf 'database:\n  pool:\n    maxConnections: %s\n' "${variant#pool-}" >"$CONF_DIR/$variant.yaml" ;;
         reads-*) printf 'database:\n  pool:\n    readConnections: %s\n' "${variant#reads-}" >"$CONF_DIR/$variant.yaml" ;;
     esac
@@ -241,9 +300,11 @@ EOF
     say "shared run.sh: TARGETS=\"$targets\" WORKLOADS=\"$WORKLOADS\" $tag -> $dir"
     mkdir -p "$dir"
     start_rss_sampler "$dir/rss.log"
+    start_cache_sampler "$dir/cache.prom"
     RUN_ID=$run_id TARGETS=$targets OURS_CMD=$cmd OURS_VERSION="$VERSION, $tag" OURS_HEADERS=$headers \
-        "$SHARED_BENCH/run.sh" || say "shared run.sh exited with $?"
+        WORKLOADS=${only_workloads:-$WORKLOADS} "$SHARED_BENCH/run.sh" || say "shared run.sh exited with $?"
     stop_rss_sampler
+    stop_cache_sampler
     echo "$tag" >"$dir/pool"
     echo "$rep" >"$dir/repeat"
     RUN_DIRS+=("$dir")
@@ -255,8 +316,15 @@ for rep in $(seq "$REPEAT"); do
         if [ "$first" = 1 ]; then run_once "$variant" "pgbench ours" "$rep"; first=0
         else run_once "$variant" "ours" "$rep"; fi
     done
-    if [ "$first" = 1 ]; then run_once "" "pgbench ours" "$rep"; fi
+    if [ "$first" = 1 ]; then
+        if [ "$CACHE" = 1 ]; then run_once "" "ceiling pgbench ours" "$rep"
+        else run_once "" "pgbench ours" "$rep"; fi
+    fi
     if [ "$SECURED" = 1 ]; then run_once secured "ours" "$rep"; fi
+    if [ "$CACHE" = 1 ]; then
+        only_workloads=W6 run_once cache "ours" "$rep"
+        only_workloads=W6 run_once etag "ours" "$rep"
+    fi
 done
 
 # ---------------------------------------------------------------- summary
@@ -356,6 +424,44 @@ if repeated:
         med = sorted(rs)[len(rs) // 2] if len(rs) % 2 else sum(sorted(rs)[len(rs) // 2 - 1:len(rs) // 2 + 1]) / 2
         met = ("yes" if med >= RATIOS[w] else "no") if w in RATIOS else "n/a (no target)"
         print(f"| {w} | {variant} | {' · '.join(f'{x:.0%}' for x in rs)} | {med:.0%} | {met} |")
+    print()
+# Issue 19: W6 with the cache against the HTTP ceiling and W2 uncached.
+def cache_counts(d):
+    counts = {}
+    path = os.path.join(d, "cache.prom")
+    if os.path.exists(path):
+        for line in open(path):
+            name, _, value = line.rpartition(" ")
+            if 'result="' in name:
+                counts[name.split('result="')[1].split('"')[0]] = float(value)
+    return counts
+ceiling = next((r["cells"].get(("ceiling", "W6")) for r in runs if ("ceiling", "W6") in r["cells"]), None)
+uncached_w2 = next((r["cells"].get(("ours", "W2")) for r in runs if r["pool"].split(" #")[0] == "default"
+                    and ("ours", "W2") in r["cells"]), None)
+cached = [r for r in runs if r["pool"].split(" #")[0] in ("cache", "etag") and ("ours", "W6") in r["cells"]]
+if cached:
+    print("## Response cache (issue 19): W6, the W2 URL repeated")
+    print()
+    print("| variant | req/s | p99 | of the HTTP ceiling | × W2 uncached | hit ratio |")
+    print("|---|---|---|---|---|---|")
+    rows = [r for r in runs if ("ours", "W6") in r["cells"]]
+    for r in rows:
+        c = r["cells"][("ours", "W6")]
+        if c.get("status") != "ok":
+            print(f"| {r['pool']} | {c.get('status', '?').upper()} | – | – | – | – |")
+            continue
+        of_ceiling = f"{c['rps'] / ceiling['rps']:.0%}" if ceiling and ceiling.get("rps") else "–"
+        times_w2 = f"{c['rps'] / uncached_w2['rps']:.1f}×" if uncached_w2 and uncached_w2.get("rps") else "–"
+        counts = cache_counts(r["dir"])
+        looked = counts.get("hit", 0) + counts.get("miss", 0) + counts.get("stale", 0)
+        hits = f"{counts.get('hit', 0) / looked:.2%} ({counts.get('hit', 0):,.0f} hits, {counts.get('miss', 0):,.0f} misses)" if looked else "–"
+        name = {"default": "no cache", "cache": "cache (Redis + in-process)", "etag": "304 (If-None-Match)"}.get(
+            r["pool"].split(" #")[0], r["pool"])
+        print(f"| {name} | {c['rps']:,.0f} | {c['p99_ms']:.1f} ms | {of_ceiling} | {times_w2} | {hits} |")
+    if ceiling:
+        print(f"| HTTP ceiling | {ceiling['rps']:,.0f} | {ceiling['p99_ms']:.1f} ms | 100% | – | – |")
+    print()
+    print("Targets: W6 cached at least 50 % of the HTTP ceiling and at least 5× W2 uncached.")
     print()
 for r in runs:
     mib = r["hwm"] / 1024

@@ -276,6 +276,11 @@ pub struct DatabaseSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "u32")]
     pub max_embeds: Option<u32>,
+    /// Aggregate functions in select (count(), column.sum(), avg(), min(),
+    /// max()), as PostgREST's db-aggregates-enabled. Unset: off (400
+    /// PGRST123); the embedded count relation(count) works either way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub aggregates: bool,
     /// Cross-origin requests from browsers. Unset: any origin, no
     /// credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]

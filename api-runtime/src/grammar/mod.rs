@@ -88,6 +88,62 @@ pub enum SelectItem {
         cast: Option<String>,
     },
     Embed(Embed),
+    /// `[alias:][field[::cast].]function()[::cast]`: `count()`,
+    /// `amount.sum()`, `amount::int.avg()::text`.
+    Aggregate {
+        function: AggregateFunction,
+        /// The aggregated column; none for `count()`, which counts rows.
+        field: Option<Field>,
+        input_cast: Option<String>,
+        alias: Option<String>,
+        result_cast: Option<String>,
+    },
+}
+
+impl SelectItem {
+    /// Whether this item, or one in an embed under it, is an aggregate
+    /// function (`api.aggregates` allows them).
+    pub fn uses_aggregates(&self) -> bool {
+        match self {
+            SelectItem::Aggregate { .. } => true,
+            SelectItem::Embed(e) => e.select.iter().any(SelectItem::uses_aggregates),
+            SelectItem::Star | SelectItem::Column { .. } => false,
+        }
+    }
+}
+
+/// The aggregate functions of `select`, as PostgREST offers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateFunction {
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+impl AggregateFunction {
+    pub fn parse(name: &str) -> Option<AggregateFunction> {
+        Some(match name {
+            "count" => AggregateFunction::Count,
+            "sum" => AggregateFunction::Sum,
+            "avg" => AggregateFunction::Avg,
+            "min" => AggregateFunction::Min,
+            "max" => AggregateFunction::Max,
+            _ => return None,
+        })
+    }
+
+    /// The name in `select` and in SQL, and the default JSON key.
+    pub fn name(self) -> &'static str {
+        match self {
+            AggregateFunction::Count => "count",
+            AggregateFunction::Sum => "sum",
+            AggregateFunction::Avg => "avg",
+            AggregateFunction::Min => "min",
+            AggregateFunction::Max => "max",
+        }
+    }
 }
 
 /// `alias:target!hint!inner(select)` or `...target(select)`.

@@ -2,13 +2,16 @@
 //!
 //! ```text
 //! items  := item ("," item)*
-//! item   := "*" | "..." embed | [label ":"] (embed | field ["::" cast])
+//! item   := "*" | "..." embed | [label ":"] (aggregate | embed | field ["::" cast])
+//! aggregate := [field ["::" cast] "."] function "()" ["::" cast]
 //! embed  := name ("!" hint)* "(" [items] ")"
 //! field  := name (("->" | "->>") key)*
 //! ```
+//! `function` is `count`, `sum`, `avg`, `min` or `max`; only `count()`
+//! may go without a field.
 
 use super::lexer::{closing_quote, split_top_level, unquote, unquoted_chars};
-use super::{Embed, Field, GrammarError, JsonKey, JsonStep, MAX_DEPTH, SelectItem};
+use super::{AggregateFunction, Embed, Field, GrammarError, JsonKey, JsonStep, MAX_DEPTH, SelectItem};
 
 pub fn parse_select(input: &str) -> Result<Vec<SelectItem>, GrammarError> {
     parse_items(input, 0)
@@ -43,21 +46,65 @@ fn parse_item(item: &str, depth: usize) -> Result<SelectItem, GrammarError> {
         return Ok(SelectItem::Embed(embed));
     }
     let (alias, rest) = split_alias(item);
+    if let Some(aggregate) = parse_aggregate(item, rest, alias)? {
+        return Ok(aggregate);
+    }
     if rest.ends_with(')') {
         return Ok(SelectItem::Embed(parse_embed(rest, alias, depth)?));
     }
-    let (field_part, cast) = match find_unquoted(rest, "::") {
-        Some(i) => {
-            let cast = rest[i + 2..].trim();
-            if cast.is_empty() || !cast.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ' ') {
-                return Err(error(item, format!("invalid cast \"{cast}\": use a type name like text or integer")));
-            }
-            (&rest[..i], Some(cast.to_ascii_lowercase()))
-        }
-        None => (rest, None),
-    };
+    let (field_part, cast) = split_cast(item, rest)?;
     let field = parse_field(field_part).map_err(|d| error(item, d))?;
     Ok(SelectItem::Column { field, alias: alias.map(unquote), cast })
+}
+
+/// `rest` without its `::type` suffix, and the type.
+fn split_cast<'a>(item: &str, rest: &'a str) -> Result<(&'a str, Option<String>), GrammarError> {
+    match find_unquoted(rest, "::") {
+        Some(i) => Ok((&rest[..i], Some(cast_name(item, &rest[i + 2..])?))),
+        None => Ok((rest, None)),
+    }
+}
+
+fn cast_name(item: &str, cast: &str) -> Result<String, GrammarError> {
+    let cast = cast.trim();
+    if cast.is_empty() || !cast.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ' ') {
+        return Err(error(item, format!("invalid cast \"{cast}\": use a type name like text or integer")));
+    }
+    Ok(cast.to_ascii_lowercase())
+}
+
+/// `[field[::cast].]function()[::cast]`, when `rest` is one. `name()`
+/// with another name is an embed used only to filter (`books()`).
+fn parse_aggregate(item: &str, rest: &str, alias: Option<&str>) -> Result<Option<SelectItem>, GrammarError> {
+    let Some(call) = find_unquoted(rest, "()") else { return Ok(None) };
+    let head = &rest[..call];
+    if unquoted_chars(head).any(|(_, c)| c == '(') {
+        // `orders(amount.sum())`: an embed whose items may aggregate.
+        return Ok(None);
+    }
+    let dot = unquoted_chars(head).filter(|&(_, c)| c == '.').map(|(i, _)| i).last();
+    let (field_part, name) = match dot {
+        Some(i) => (Some(&head[..i]), &head[i + 1..]),
+        None => (None, head),
+    };
+    let Some(function) = AggregateFunction::parse(name.trim()) else { return Ok(None) };
+    if field_part.is_none() && function != AggregateFunction::Count {
+        return Err(error(item, format!("{}() needs a column: write column.{}()", function.name(), function.name())));
+    }
+    let tail = rest[call + 2..].trim();
+    let result_cast = match tail.strip_prefix("::") {
+        Some(cast) => Some(cast_name(item, cast)?),
+        None if tail.is_empty() => None,
+        None => return Err(error(item, format!("unexpected \"{tail}\" after {}()", function.name()))),
+    };
+    let (field, input_cast) = match field_part {
+        Some(part) => {
+            let (field, cast) = split_cast(item, part)?;
+            (Some(parse_field(field).map_err(|d| error(item, d))?), cast)
+        }
+        None => (None, None),
+    };
+    Ok(Some(SelectItem::Aggregate { function, field, input_cast, alias: alias.map(unquote), result_cast }))
 }
 
 /// `label:rest` where the colon is not part of `::`.
@@ -211,6 +258,45 @@ mod tests {
         assert_eq!(label("data->0->a->>2"), "a");
         assert_eq!(label("data->a->-1"), "a");
         assert_eq!(label("data->\"1\""), "1");
+    }
+
+    #[test]
+    fn aggregates_with_fields_casts_and_aliases() {
+        let agg = |function,
+                   field: Option<&str>,
+                   input_cast: Option<&str>,
+                   alias: Option<&str>,
+                   result_cast: Option<&str>| {
+            SelectItem::Aggregate {
+                function,
+                field: field.map(|f| parse_field(f).unwrap()),
+                input_cast: input_cast.map(String::from),
+                alias: alias.map(String::from),
+                result_cast: result_cast.map(String::from),
+            }
+        };
+        use AggregateFunction::*;
+        assert_eq!(parse_select("count()").unwrap(), vec![agg(Count, None, None, None, None)]);
+        assert_eq!(
+            parse_select("status,total:amount.sum(),amount::int.avg()::text,n:id.count()").unwrap(),
+            vec![
+                col("status"),
+                agg(Sum, Some("amount"), None, Some("total"), None),
+                agg(Avg, Some("amount"), Some("int"), None, Some("text")),
+                agg(Count, Some("id"), None, Some("n"), None),
+            ]
+        );
+        assert_eq!(parse_select("data->>price.max()").unwrap(), vec![agg(Max, Some("data->>price"), None, None, None)]);
+        // Inside embeds too; `name()` with another name is an embed that
+        // only filters.
+        let SelectItem::Embed(e) = &parse_select("order_items(quantity.sum())").unwrap()[0] else { panic!() };
+        assert_eq!(e.select, vec![agg(Sum, Some("quantity"), None, None, None)]);
+        assert!(matches!(&parse_select("books()").unwrap()[0], SelectItem::Embed(e) if e.target == "books"));
+        assert!(parse_select("order_items(quantity.sum())").unwrap()[0].uses_aggregates());
+        assert!(!parse_select("*,books(count)").unwrap().iter().any(SelectItem::uses_aggregates));
+        for bad in ["sum()", "amount.sum()x", "amount.sum()::", "amount.sum()::te;xt"] {
+            assert!(parse_select(bad).unwrap_err().message.contains("failed to parse select"), "{bad}");
+        }
     }
 
     #[test]

@@ -326,6 +326,7 @@ fn to_csv(body: &str, plan: &ReadPlan) -> Result<String, ApiError> {
             .iter()
             .filter_map(|i| match i {
                 PlannedItem::Column { label, .. } => Some(label.clone()),
+                PlannedItem::Aggregate(a) => Some(a.label.clone()),
                 PlannedItem::Embed(e) if !e.spread && !e.hidden => Some(e.label.clone()),
                 PlannedItem::Embed(_) => None,
             })

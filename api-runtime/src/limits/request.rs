@@ -72,6 +72,12 @@ pub fn check_query(query: &ApiQuery, api: &ApiSettings) -> Result<(), ApiError> 
         .details("Embeds nested inside other embeds count too.")
         .hint("Split the request, or raise api.maxEmbeds."));
     }
+    // PostgREST's db-aggregates-enabled, off by default: an aggregate over
+    // a large table is a full scan for every such request.
+    if !api.aggregates && query.select.as_deref().is_some_and(|s| s.iter().any(SelectItem::uses_aggregates)) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "PGRST123", "Use of aggregate functions is not allowed")
+            .hint("Set api.aggregates: true to allow count(), sum(), avg(), min() and max() in select."));
+    }
     Ok(())
 }
 

@@ -92,7 +92,10 @@ pub(super) fn read_operation(
 fn select_parameter(schema: &Schema, table: &Table) -> Parameter {
     let mut d = String::from(
         "Columns to return, comma-separated (default `*`): `select=id,total`. Rename with `alias:column`, \
-         cast with `column::text`, embed related rows with `relation(columns)`.",
+         cast with `column::text`, embed related rows with `relation(columns)` and count them with \
+         `relation(count)`. Aggregate functions, when the API allows them (`api.aggregates`): `count()`, \
+         `column.sum()`, `column.avg()`, `column.min()`, `column.max()`, with `alias:` and casts of the input \
+         (`column::int.sum()`) and result (`column.sum()::text`); the other selected columns group the rows.",
     );
     let embeds = embeddable(schema, table);
     if !embeds.is_empty() {

@@ -236,6 +236,7 @@ fn the_example_uses_real_columns_and_an_embed() {
     );
     let select = params(&doc, "/customers").into_iter().find(|p| p["name"] == "select").unwrap();
     assert!(select["description"].as_str().unwrap().contains("`orders` (many)"));
+    assert!(select["description"].as_str().unwrap().contains("`column.sum()`"));
     let view = doc["paths"]["/order_totals"]["get"]["description"].as_str().unwrap();
     assert!(view.starts_with("Totals per customer."), "{view}");
 }

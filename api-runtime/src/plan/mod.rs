@@ -11,8 +11,10 @@ mod read;
 mod write;
 
 pub use call::{CallArgs, CallPlan, find_functions, plan_call};
+pub(crate) use read::effective_kind;
 pub use read::{
-    Call, Cast, EmbedPlan, Page, PlannedCondition, PlannedItem, PlannedOrder, ReadPlan, find_table, plan_read,
+    AggregatePlan, Call, Cast, EmbedPlan, Page, PlannedCondition, PlannedItem, PlannedOrder, ReadPlan, find_table,
+    plan_read,
 };
 pub use write::{
     Conflict, DeletePlan, InsertPlan, Missing, UpdatePlan, check_put, check_write_value, key_condition, plan_delete,

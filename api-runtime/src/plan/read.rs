@@ -1,8 +1,8 @@
 //! The read plan: which table, columns, embeds, conditions, order and page.
 
 use crate::grammar::{
-    ApiQuery, Condition, Direction, EmbedPath, Field, Filter, IsValue, JsonStep, LogicOp, Nulls, Operation, Operator,
-    SelectItem,
+    AggregateFunction, ApiQuery, Condition, Direction, EmbedPath, Field, Filter, IsValue, JsonStep, LogicOp, Nulls,
+    Operation, Operator, SelectItem,
 };
 use crate::schema::{Cardinality, Column, Engine, Function, Relationship, Schema, Table, ValueKind};
 
@@ -23,6 +23,20 @@ pub enum Cast {
 }
 
 impl Cast {
+    /// How a value cast to this type is represented in JSON.
+    pub fn kind(self) -> ValueKind {
+        match self {
+            Cast::Text => ValueKind::Text,
+            Cast::Integer | Cast::BigInt => ValueKind::Integer,
+            Cast::Numeric => ValueKind::Numeric,
+            Cast::Float => ValueKind::Float,
+            Cast::Boolean => ValueKind::Boolean,
+            Cast::Json => ValueKind::Json,
+            Cast::Date => ValueKind::Date,
+            Cast::Timestamp => ValueKind::Timestamp,
+        }
+    }
+
     fn parse(name: &str) -> Option<Cast> {
         Some(match name {
             "text" | "varchar" | "char" | "string" => Cast::Text,
@@ -69,6 +83,34 @@ pub struct Call<'s> {
 pub enum PlannedItem<'s> {
     Column { column: &'s Column, json_path: Vec<JsonStep>, label: String, cast: Option<Cast> },
     Embed(EmbedPlan<'s>),
+    Aggregate(AggregatePlan<'s>),
+}
+
+/// An aggregate function of `select`. A level with one groups its rows by
+/// its other columns (PostgREST's automatic GROUP BY).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregatePlan<'s> {
+    pub function: AggregateFunction,
+    /// The aggregated column and JSON path; none for `count()` of rows.
+    pub input: Option<(&'s Column, Vec<JsonStep>)>,
+    pub input_cast: Option<Cast>,
+    pub result_cast: Option<Cast>,
+    pub label: String,
+}
+
+impl AggregatePlan<'_> {
+    /// How the result is represented in JSON.
+    pub fn kind(&self) -> ValueKind {
+        if let Some(cast) = self.result_cast {
+            return cast.kind();
+        }
+        match (self.function, &self.input) {
+            (AggregateFunction::Count, _) => ValueKind::Integer,
+            (AggregateFunction::Sum | AggregateFunction::Avg, _) => ValueKind::Numeric,
+            (_, Some((column, path))) => effective_kind(column, path, self.input_cast),
+            (_, None) => ValueKind::Integer,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +134,11 @@ impl EmbedPlan<'_> {
 }
 
 impl ReadPlan<'_> {
+    /// Whether this level aggregates its rows (an aggregate in `select`).
+    pub fn is_aggregated(&self) -> bool {
+        self.items.iter().any(|i| matches!(i, PlannedItem::Aggregate(_)))
+    }
+
     /// Caps every to-many embed at `max` rows, as the top level is capped
     /// (PostgREST's `db-max-rows` applies to embedded arrays too).
     pub fn cap_embeds(&mut self, max: u64) {
@@ -170,7 +217,7 @@ pub(crate) fn plan_rows_of<'s>(
     let mut planner = Planner { schema, next_alias: 0 };
     let star = [SelectItem::Star];
     let select = query.select.as_deref().unwrap_or(&star);
-    let mut plan = planner.node(table, select)?;
+    let mut plan = planner.node(table, select, false)?;
     plan.offset = page.offset;
     plan.limit = page.limit;
     for (path, condition) in &query.conditions {
@@ -204,6 +251,58 @@ pub(crate) fn plan_rows_of<'s>(
     Ok(plan)
 }
 
+/// How a column's value, after its JSON path and cast, is represented in
+/// JSON.
+pub(crate) fn effective_kind(column: &Column, json_path: &[JsonStep], cast: Option<Cast>) -> ValueKind {
+    if let Some(c) = cast {
+        return c.kind();
+    }
+    match json_path.last() {
+        Some(step) if step.as_text => ValueKind::Text,
+        Some(_) => ValueKind::Json,
+        None => column.kind.clone(),
+    }
+}
+
+fn parse_cast(name: Option<&str>) -> Result<Option<Cast>, PlanError> {
+    name.map(|n| Cast::parse(n).ok_or_else(|| PlanError::UnknownCast { cast: n.to_string() })).transpose()
+}
+
+/// What a level that aggregates may also select: at the top, the columns
+/// its rows are grouped by (whole columns); in an embed, only aggregates
+/// (each is computed over the related rows). Embedding beside aggregates
+/// is not supported.
+fn check_grouping(plan: &ReadPlan, embedded: bool) -> Result<(), PlanError> {
+    let unsupported = |message: &str, hint: &str| {
+        Err(PlanError::Unsupported { message: message.to_string(), hint: hint.to_string() })
+    };
+    for item in &plan.items {
+        match item {
+            PlannedItem::Embed(e) if e.hidden => {}
+            PlannedItem::Embed(_) => {
+                return unsupported(
+                    "Embedding resources beside aggregate functions is not supported",
+                    "Aggregate inside the embed instead (customers?select=name,orders(total.sum())), or read the aggregates in a request of their own.",
+                );
+            }
+            PlannedItem::Column { .. } if embedded => {
+                return unsupported(
+                    "Grouping the rows of an embedded resource is not supported",
+                    "In an embed, select only aggregates (orders(total.sum(),count())); group at the top level instead.",
+                );
+            }
+            PlannedItem::Column { json_path, .. } if !json_path.is_empty() => {
+                return unsupported(
+                    "Grouping by a JSON path is not supported",
+                    "Group by whole columns, or by a generated column holding the value.",
+                );
+            }
+            PlannedItem::Column { .. } | PlannedItem::Aggregate(_) => {}
+        }
+    }
+    Ok(())
+}
+
 pub fn find_table<'s>(schema: &'s Schema, profile: &str, name: &str) -> Result<&'s Table, PlanError> {
     schema.table(profile, name).ok_or_else(|| PlanError::UnknownTable {
         schema: profile.to_string(),
@@ -233,7 +332,7 @@ impl<'s> Planner<'s> {
         format!("{prefix}{}", self.next_alias)
     }
 
-    fn node(&mut self, table: &'s Table, select: &[SelectItem]) -> Result<ReadPlan<'s>, PlanError> {
+    fn node(&mut self, table: &'s Table, select: &[SelectItem], embedded: bool) -> Result<ReadPlan<'s>, PlanError> {
         let alias = self.alias("t");
         let mut items = Vec::new();
         for item in select {
@@ -244,14 +343,38 @@ impl<'s> Planner<'s> {
                     label: c.name.clone(),
                     cast: None,
                 })),
-                SelectItem::Column { field, alias, cast } => {
-                    let column = find_column(table, &field.name)?;
-                    let cast = match cast {
-                        Some(name) => {
-                            Some(Cast::parse(name).ok_or_else(|| PlanError::UnknownCast { cast: name.clone() })?)
-                        }
+                // `books(count)`: the count of the embedded rows, as
+                // supabase-js writes it, unless the table has such a column.
+                SelectItem::Column { field, alias, cast: None }
+                    if embedded
+                        && field.name == "count"
+                        && field.json_path.is_empty()
+                        && table.column("count").is_none() =>
+                {
+                    items.push(PlannedItem::Aggregate(AggregatePlan {
+                        function: AggregateFunction::Count,
+                        input: None,
+                        input_cast: None,
+                        result_cast: None,
+                        label: alias.clone().unwrap_or_else(|| "count".into()),
+                    }));
+                }
+                SelectItem::Aggregate { function, field, input_cast, alias, result_cast } => {
+                    let input = match field {
+                        Some(field) => Some((find_column(table, &field.name)?, field.json_path.clone())),
                         None => None,
                     };
+                    items.push(PlannedItem::Aggregate(AggregatePlan {
+                        function: *function,
+                        input,
+                        input_cast: parse_cast(input_cast.as_deref())?,
+                        result_cast: parse_cast(result_cast.as_deref())?,
+                        label: alias.clone().unwrap_or_else(|| function.name().to_string()),
+                    }));
+                }
+                SelectItem::Column { field, alias, cast } => {
+                    let column = find_column(table, &field.name)?;
+                    let cast = parse_cast(cast.as_deref())?;
                     items.push(PlannedItem::Column {
                         column,
                         json_path: field.json_path.clone(),
@@ -272,7 +395,13 @@ impl<'s> Planner<'s> {
                         )),
                         None => None,
                     };
-                    let plan = self.node(target, &embed.select)?;
+                    let plan = self.node(target, &embed.select, true)?;
+                    if embed.spread && plan.is_aggregated() {
+                        return Err(PlanError::Unsupported {
+                            message: "Aggregate functions in a spread embed are not supported".into(),
+                            hint: format!("Embed it without \"...\": {}(...)", embed.target),
+                        });
+                    }
                     items.push(PlannedItem::Embed(EmbedPlan {
                         label: embed.label().to_string(),
                         relationship,
@@ -285,7 +414,12 @@ impl<'s> Planner<'s> {
                 }
             }
         }
-        Ok(ReadPlan { table, call: None, alias, items, conditions: vec![], order: vec![], limit: None, offset: 0 })
+        let plan =
+            ReadPlan { table, call: None, alias, items, conditions: vec![], order: vec![], limit: None, offset: 0 };
+        if plan.is_aggregated() {
+            check_grouping(&plan, embedded)?;
+        }
+        Ok(plan)
     }
 
     /// The relationship `target!hint` names from `table`, resolved as

@@ -109,28 +109,6 @@ pub fn render_time_zone_check(zone: &str) -> Statement {
     }
 }
 
-/// What a JSON value is built from: a column's kind, changed by a cast or
-/// a JSON path.
-pub(crate) fn effective_kind(column: &Column, json_path: &[JsonStep], cast: Option<Cast>) -> ValueKind {
-    if let Some(c) = cast {
-        return match c {
-            Cast::Text => ValueKind::Text,
-            Cast::Integer | Cast::BigInt => ValueKind::Integer,
-            Cast::Numeric => ValueKind::Numeric,
-            Cast::Float => ValueKind::Float,
-            Cast::Boolean => ValueKind::Boolean,
-            Cast::Json => ValueKind::Json,
-            Cast::Date => ValueKind::Date,
-            Cast::Timestamp => ValueKind::Timestamp,
-        };
-    }
-    match json_path.last() {
-        Some(step) if step.as_text => ValueKind::Text,
-        Some(_) => ValueKind::Json,
-        None => column.kind.clone(),
-    }
-}
-
 /// How each engine spells the pieces of a statement.
 pub(crate) trait Dialect: Sync {
     fn engine(&self) -> Engine;
@@ -144,6 +122,12 @@ pub(crate) trait Dialect: Sync {
     /// Aggregates JSON values of a row set into an array (`[]` when empty),
     /// optionally ordered.
     fn json_array_agg(&self, w: &mut Writer, element: &Fragment, order: Option<&Fragment>);
+    /// A JSON array holding the one JSON value `element`.
+    fn json_array_of_one(&self, w: &mut Writer, element: &Fragment) {
+        w.push("JSON_ARRAY(");
+        element(w);
+        w.push(")");
+    }
     /// The aggregated JSON array as the statement's text result.
     fn json_array_result(&self, w: &mut Writer, element: &Fragment, order: Option<&Fragment>) {
         self.json_array_agg(w, element, order);

@@ -158,6 +158,12 @@ impl Dialect for Postgres {
         w.push("), '[]'::json)");
     }
 
+    fn json_array_of_one(&self, w: &mut Writer, element: &Fragment) {
+        w.push("json_build_array(");
+        element(w);
+        w.push(")");
+    }
+
     fn json_array_result(&self, w: &mut Writer, element: &Fragment, order: Option<&Fragment>) {
         self.json_array_agg(w, element, order);
         w.push("::text");

@@ -13,7 +13,8 @@
 use crate::plan::{Call, EmbedPlan, PlannedCondition, PlannedItem, ReadPlan};
 use crate::schema::Engine;
 
-use super::{Fragment, Member, Statement, Writer, effective_kind};
+use super::{Fragment, Member, Statement, Writer};
+use crate::plan::{AggregatePlan, effective_kind};
 
 /// A JSON member whose value is built later, when the object is written.
 type DeferredMember<'a> = (String, Box<Fragment<'a>>);
@@ -76,6 +77,8 @@ fn render(plan: &ReadPlan, mut w: Writer, with_total: bool) -> Statement {
                     w.push(" AS ");
                     w.ident(&e.label);
                 }
+                // Not in the record form: its keys come from the request.
+                PlannedItem::Aggregate(_) => {}
             }
         }
         w.push(" FROM (");
@@ -126,6 +129,7 @@ fn keys_are_schema_names(plan: &ReadPlan) -> bool {
         && visible(plan).all(|item| match item {
             PlannedItem::Column { column, json_path, label, .. } => json_path.is_empty() && *label == column.name,
             PlannedItem::Embed(e) => !e.spread && e.label == e.plan.table.name,
+            PlannedItem::Aggregate(_) => false,
         })
 }
 
@@ -139,17 +143,112 @@ fn visible<'p, 's>(plan: &'p ReadPlan<'s>) -> impl Iterator<Item = &'p PlannedIt
 fn page(w: &mut Writer, plan: &ReadPlan) {
     let d = w.dialect;
     w.push("SELECT ");
-    w.ident(&plan.alias);
-    w.push(".* FROM ");
+    if plan.is_aggregated() {
+        grouped_columns(w, plan);
+    } else {
+        w.ident(&plan.alias);
+        w.push(".*");
+    }
+    w.push(" FROM ");
     source(w, plan);
     w.push(" AS ");
     w.ident(&plan.alias);
     where_clause(w, plan, None);
+    if plan.is_aggregated() {
+        group_by(w, plan);
+    }
     if !plan.order.is_empty() {
         w.push(" ORDER BY ");
         order_by(w, plan);
     }
     d.limit_offset(w, plan.limit, plan.offset);
+}
+
+/// The columns a level's rows are grouped by, once each (they keep their
+/// names, so the object reads them as usual), then each aggregate as
+/// `dbapi_agg_<n>`: the names are the statement's, never the request's.
+fn grouped_columns(w: &mut Writer, plan: &ReadPlan) {
+    let mut first = true;
+    let mut separate = |w: &mut Writer| {
+        if !std::mem::take(&mut first) {
+            w.push(", ");
+        }
+    };
+    for name in group_columns(plan) {
+        separate(w);
+        w.column(&plan.alias, name);
+    }
+    for (n, aggregate) in aggregates(plan).enumerate() {
+        separate(w);
+        aggregate_call(w, &plan.alias, aggregate);
+        w.push(" AS ");
+        w.ident(&aggregate_column(n));
+    }
+}
+
+fn group_by(w: &mut Writer, plan: &ReadPlan) {
+    for (i, name) in group_columns(plan).into_iter().enumerate() {
+        w.push(if i == 0 { " GROUP BY " } else { ", " });
+        w.column(&plan.alias, name);
+    }
+}
+
+/// The names of the columns selected beside aggregates, once each.
+fn group_columns<'p>(plan: &'p ReadPlan) -> Vec<&'p str> {
+    let mut names: Vec<&str> = Vec::new();
+    for item in &plan.items {
+        if let PlannedItem::Column { column, .. } = item
+            && !names.contains(&column.name.as_str())
+        {
+            names.push(&column.name);
+        }
+    }
+    names
+}
+
+fn aggregates<'p, 's>(plan: &'p ReadPlan<'s>) -> impl Iterator<Item = &'p AggregatePlan<'s>> {
+    plan.items.iter().filter_map(|item| match item {
+        PlannedItem::Aggregate(a) => Some(a),
+        _ => None,
+    })
+}
+
+fn aggregate_column(n: usize) -> String {
+    format!("dbapi_agg_{n}")
+}
+
+/// `sum(t1.amount)`, `count(*)`: the aggregate over the rows of `alias`.
+fn aggregate_call(w: &mut Writer, alias: &str, aggregate: &AggregatePlan) {
+    let d = w.dialect;
+    w.push(aggregate.function.name());
+    w.push("(");
+    match &aggregate.input {
+        None => w.push("*"),
+        Some((column, json_path)) => {
+            let value = |w: &mut Writer| {
+                if json_path.is_empty() {
+                    w.column(alias, &column.name);
+                } else {
+                    d.json_path(w, &|w| w.column(alias, &column.name), json_path);
+                }
+            };
+            match aggregate.input_cast {
+                Some(cast) => d.cast(w, cast, &value),
+                None => value(w),
+            }
+        }
+    }
+    w.push(")");
+}
+
+/// An aggregate's JSON value, from `result` (its SQL value), with its
+/// result cast.
+fn aggregate_value(w: &mut Writer, aggregate: &AggregatePlan, result: &Fragment) {
+    let d = w.dialect;
+    d.json_value(w, &aggregate.kind(), &|w| match aggregate.result_cast {
+        Some(cast) => d.cast(w, cast, result),
+        None => result(w),
+    });
 }
 
 /// What the top level reads rows from: its table, or a function call. A
@@ -285,6 +384,15 @@ fn collect_pairs<'a>(plan: &'a ReadPlan<'a>, pairs: &mut Vec<DeferredMember<'a>>
                 (label.clone(), Box::new(move |w: &mut Writer| column_value(w, plan, item)))
             }
             PlannedItem::Embed(e) => (e.label.clone(), Box::new(move |w: &mut Writer| embed_value(w, e, &plan.alias))),
+            // The grouped page holds it (only a top level is grouped; an
+            // embed's aggregates are built by `aggregated_embed`).
+            PlannedItem::Aggregate(a) => {
+                let n = aggregates(plan).position(|other| std::ptr::eq(other, a)).expect("one of the plan's");
+                let value = move |w: &mut Writer| {
+                    aggregate_value(w, a, &|w: &mut Writer| w.column(&plan.alias, &aggregate_column(n)))
+                };
+                (a.label.clone(), Box::new(value))
+            }
         };
         let value = spread.iter().rev().fold(value, |inner, &(embed, parent_alias)| {
             Box::new(move |w: &mut Writer| related_values(w, embed, parent_alias, inner.as_ref()))
@@ -296,7 +404,32 @@ fn collect_pairs<'a>(plan: &'a ReadPlan<'a>, pairs: &mut Vec<DeferredMember<'a>>
 /// The embedded value: an object (or null) for to-one, an array for
 /// to-many.
 fn embed_value(w: &mut Writer, embed: &EmbedPlan, parent_alias: &str) {
+    if embed.plan.is_aggregated() {
+        return aggregated_embed(w, embed, parent_alias);
+    }
     related_values(w, embed, parent_alias, &|w| object(w, &embed.plan));
+}
+
+/// An embed of aggregates only (`books(count)`, `order_items(quantity.sum())`):
+/// one object whose every value is its aggregate over the related rows,
+/// in an array of one for a to-many relationship, as PostgREST answers.
+fn aggregated_embed(w: &mut Writer, embed: &EmbedPlan, parent_alias: &str) {
+    let d = w.dialect;
+    let values: Vec<(&str, Box<Fragment>)> = aggregates(&embed.plan)
+        .map(|a| {
+            let over_related = move |w: &mut Writer| {
+                w.push("(SELECT ");
+                aggregate_call(w, &embed.plan.alias, a);
+                from_related(w, embed, parent_alias);
+                w.push(")");
+            };
+            let value = move |w: &mut Writer| aggregate_value(w, a, &over_related);
+            (a.label.as_str(), Box::new(value) as Box<Fragment>)
+        })
+        .collect();
+    let members: Vec<Member> = values.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+    let object = |w: &mut Writer| d.json_object(w, &members);
+    if embed.is_to_one() { object(w) } else { d.json_array_of_one(w, &object) }
 }
 
 /// `value` (in scope of the embedded level) for the rows `embed` relates to

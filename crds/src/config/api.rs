@@ -49,6 +49,11 @@ pub struct ApiSettings {
     /// that is not itself a trusted proxy is the client.
     #[serde(skip_serializing_if = "is_default_client_ip_header")]
     pub client_ip_header: String,
+    /// Aggregate functions in `select` (`count()`, `amount.sum()`, …), as
+    /// PostgREST's `db-aggregates-enabled`; off, they are refused 400
+    /// `PGRST123`. The embedded count `books(count)` is always allowed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub aggregates: bool,
 }
 
 const DEFAULT_MAX_URL_BYTES: u64 = 8192;
@@ -85,6 +90,7 @@ impl Default for ApiSettings {
             cors: CorsSettings::default(),
             trusted_proxies: vec![],
             client_ip_header: DEFAULT_CLIENT_IP_HEADER.into(),
+            aggregates: false,
         }
     }
 }

@@ -17,6 +17,7 @@
 //! | database.maxRows                       | `api.maxRows`                                     |
 //! | database.maxUrlBytes / maxFilters      | `api.maxUrlBytes` / `api.maxFilters`              |
 //! | database.maxEmbeds / cors              | `api.maxEmbeds` / `api.cors`                      |
+//! | database.aggregates                    | `api.aggregates`                                  |
 //! | database.statementTimeoutMs            | `database.statementTimeoutMs`                     |
 //! | database.circuitFailureThreshold / circuitOpenSeconds | `database.circuit.*`               |
 //! | database.trustedProxies                | `api.trustedProxies`                              |
@@ -184,6 +185,7 @@ fn api_settings(spec: &dbapi_crds::crd::DatabaseSpec) -> ApiSettings {
         cors: spec.cors.as_ref().map(cors).unwrap_or_default(),
         trusted_proxies: spec.trusted_proxies.clone(),
         client_ip_header: spec.client_ip_header.clone().unwrap_or(defaults.client_ip_header),
+        aggregates: spec.aggregates,
     }
 }
 

@@ -116,6 +116,7 @@ spec:
     reload: {{notifyChannel: schema_changed, intervalSeconds: 600}}
     circuitFailureThreshold: 3
     circuitOpenSeconds: 10
+    aggregates: true
   runtime:
     image: registry.example.com/dbapi-runtime:1.2.3
     replicas: {{min: 3, max: 8}}
