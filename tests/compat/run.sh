@@ -132,7 +132,7 @@ KEYGEN_OUTPUT="$("$RUNTIME_BIN" keygen --name supabase-js --role service)" || di
 DBAPI_API_KEY="$(sed -n 's/^# \(dbapi_[0-9a-f]*\)$/\1/p' <<<"$KEYGEN_OUTPUT")"
 [[ -n "$DBAPI_API_KEY" ]] || die "no key in the output of dbapi-runtime keygen"
 {
-    printf 'api:\n  pathPrefix: %s\n' "$PATH_PREFIX"
+    printf 'api:\n  pathPrefix: %s\n  aggregates: true\n' "$PATH_PREFIX"
     printf 'auth:\n  anonymousRole: anon\n'
     printf 'roles:\n'
     for role in anon service; do

@@ -204,3 +204,39 @@ describe('select', () => {
     ]);
   });
 });
+
+// PostgREST's aggregate functions (run.sh turns api.aggregates on) and the
+// embedded count supabase-js code writes.
+describe('aggregates', () => {
+  test('count() per group of the other selected columns', async () => {
+    const rows = ok(await db.from('orders').select('status, count()'));
+    const byStatus = Object.fromEntries(rows.map((r) => [r.status, r.count]));
+    assert.deepEqual(byStatus, { paid: 4, shipped: 3, pending: 3, cancelled: 2 });
+  });
+
+  test('sum() with an alias and filters, avg() with a result cast', async () => {
+    const [row] = ok(await db.from('orders').select('spent:total.sum(), n:count()').eq('customer_id', 1));
+    assert.equal(Number(row.spent), 161);
+    assert.equal(row.n, 3);
+    const [max] = ok(await db.from('order_items').select('qty.max(), qty.min()::text'));
+    assert.deepEqual(max, { max: 10, min: '1' });
+  });
+
+  test('the embedded count: orders(count)', async () => {
+    const rows = ok(await db.from('customers').select('id, orders(count)').in('id', [1, 6]).order('id'));
+    assert.deepEqual(rows, [
+      { id: 1, orders: [{ count: 3 }] },
+      { id: 6, orders: [{ count: 0 }] },
+    ]);
+  });
+
+  test('an aggregate inside an embed, over its filtered rows', async () => {
+    const rows = ok(
+      await db.from('orders').select('id, order_items(qty.sum())').in('id', [1, 7]).order('id'),
+    );
+    assert.deepEqual(rows, [
+      { id: 1, order_items: [{ sum: 6 }] },
+      { id: 7, order_items: [{ sum: null }] },
+    ]);
+  });
+});

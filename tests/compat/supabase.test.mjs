@@ -67,6 +67,13 @@ describe('supabase-js', () => {
     ]);
   });
 
+  test('the embedded count and an aggregate', async () => {
+    const rows = ok(await supabase.from('customers').select('id, orders(count)').eq('id', 2));
+    assert.deepEqual(rows, [{ id: 2, orders: [{ count: 2 }] }]);
+    const [row] = ok(await supabase.from('orders').select('count(), total.max()').eq('customer_id', 4));
+    assert.deepEqual({ count: row.count, max: Number(row.max) }, { count: 2, max: 1024.99 });
+  });
+
   test('an empty embed filters without being output', async () => {
     const inner = ok(await supabase.from('customers').select('id, orders!inner()').in('id', [1, 6]).order('id'));
     assert.deepEqual(inner, [{ id: 1 }]);

@@ -8,6 +8,7 @@ mod extract;
 pub mod negotiate;
 mod options;
 mod read;
+pub(crate) mod request_line;
 mod rpc;
 mod write;
 

@@ -34,6 +34,8 @@ use tower::ServiceExt;
 
 use dbapi_crds::config::ServerSettings;
 
+use crate::http::request_line::RequestLine;
+
 /// Serves `router` on `listener` until `stop` turns true, then lets the
 /// connections finish their requests (idle ones close at once) and
 /// returns when all have closed.
@@ -133,7 +135,7 @@ async fn connection(
 ) {
     // A connection that sends nothing is one that has not sent its head.
     let clock = Arc::new(Clock { phase: Mutex::new(Phase::Head(Instant::now())), changed: Notify::new() });
-    let io = TokioIo::new(Watched { stream, clock: clock.clone() });
+    let io = TokioIo::new(Watched { stream, clock: clock.clone(), line: RequestLine::new(), pending: Vec::new() });
     let service = {
         let clock = clock.clone();
         hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
@@ -236,20 +238,43 @@ impl HttpBody for Guarded {
     }
 }
 
-/// The socket, noting when an idle connection starts sending a head.
+/// The socket, noting when an idle connection starts sending a head, and
+/// passing each head's request line through [`RequestLine`] (`"`, `<`, `>`
+/// in a URL, as curl sends them). A head is known to start at accept and
+/// when bytes arrive on an idle connection; a request pipelined behind
+/// another is passed as it is.
 struct Watched {
     stream: TcpStream,
     clock: Arc<Clock>,
+    line: RequestLine,
+    /// Encoded bytes that did not fit the reader's buffer yet.
+    pending: Vec<u8>,
 }
 
 impl AsyncRead for Watched {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if !this.pending.is_empty() {
+            let n = this.pending.len().min(buf.remaining());
+            buf.put_slice(&this.pending[..n]);
+            this.pending.drain(..n);
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
-        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        let polled = Pin::new(&mut this.stream).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            let idle = matches!(self.clock.phase(), Phase::Idle(_));
+            let idle = matches!(this.clock.phase(), Phase::Idle(_));
             if idle {
-                self.clock.set(|p| if let Phase::Idle(_) = p { Phase::Head(Instant::now()) } else { p });
+                this.clock.set(|p| if let Phase::Idle(_) = p { Phase::Head(Instant::now()) } else { p });
+                this.line = RequestLine::new();
+            }
+            if !this.line.is_done()
+                && let Some(encoded) = this.line.encode(&buf.filled()[before..])
+            {
+                buf.set_filled(before);
+                let n = encoded.len().min(buf.remaining());
+                buf.put_slice(&encoded[..n]);
+                this.pending.extend_from_slice(&encoded[n..]);
             }
         }
         polled

@@ -38,6 +38,12 @@ class PostgrestPy(unittest.TestCase):
         )
         self.assertEqual(rows, [{"id": 1, "order_ids": [1, 2, 12]}, {"id": 6, "order_ids": []}])
 
+    def test_aggregates_and_the_embedded_count(self):
+        rows = self.rows(self.client.from_("orders").select("status", "count()").eq("customer_id", 3))
+        self.assertEqual(sorted((r["status"], r["count"]) for r in rows), [("paid", 1), ("pending", 1), ("shipped", 1)])
+        rows = self.rows(self.client.from_("customers").select("id, orders(count)").in_("id", [3, 6]).order("id"))
+        self.assertEqual(rows, [{"id": 3, "orders": [{"count": 3}]}, {"id": 6, "orders": [{"count": 0}]}])
+
     def test_empty_embed_filters_without_being_output(self):
         rows = self.rows(self.client.from_("customers").select("id, orders!inner()").in_("id", [1, 6]).order("id"))
         self.assertEqual(rows, [{"id": 1}])
