@@ -495,9 +495,15 @@ async fn awkward_names_and_views(engine: Engine) {
         let two = Api::fixture_with(engine, config).await;
         let r = two.get_with("/things?select=id&order=id", &[("accept-profile", "other")]).await;
         assert_eq!(r.column_i64("id"), vec![1, 2]);
-        two.get("/things").await.expect_error(404, "PGRST205");
-        two.get("/orders?select=id&id=eq.1").await.expect(200);
+        // With several schemas every answer names the one that answered.
+        assert_eq!(r.header("content-profile"), Some("other"));
+        let e = two.get("/things").await;
+        assert_eq!((e.status.as_u16(), e.header("content-profile")), (404, None), "errors name no schema");
+        let r = two.get("/orders?select=id&id=eq.1").await;
+        assert_eq!((r.status.as_u16(), r.header("content-profile")), (200, Some("public")));
     }
+    // With one schema, as PostgREST, no Content-Profile.
+    assert_eq!(api.get("/orders?select=id&id=eq.1").await.header("content-profile"), None);
     let e = api.get_with("/orders", &[("accept-profile", "nope")]).await.expect_error(406, "PGRST106");
     assert!(e["message"].as_str().unwrap().contains(&api.db.schema));
     // `public`, which postgrest-py sends with every request, is the default
@@ -509,6 +515,8 @@ async fn awkward_names_and_views(engine: Engine) {
 
 async fn errors_are_clear(engine: Engine) {
     let api = Api::fixture(engine).await;
+    // RFC 9209's Proxy-Status names the error's code, as PostgREST's does.
+    assert_eq!(api.get("/oders").await.header("proxy-status"), Some("dbapi; error=PGRST205"));
     let e = api.get("/oders").await.expect_error(404, "PGRST205");
     assert!(e["hint"].as_str().unwrap().contains("orders"));
     let e = api.get("/orders?select=id,totl").await.expect_error(400, "42703");

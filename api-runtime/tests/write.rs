@@ -1350,6 +1350,7 @@ async fn content_profile_selects_the_schema_written() {
         .await;
     r.expect(201);
     assert_eq!(r.json(), json!([{"id": 3, "label": "three"}]));
+    assert_eq!(r.header("content-profile"), Some("other"));
     api.patch_with("/things?id=eq.1", &[("content-profile", "other")], r#"{"label": "uno"}"#).await.expect(204);
     api.delete_with("/things?id=eq.2", &[("content-profile", "other")]).await.expect(204);
     assert_eq!(api.sql_i64("SELECT id FROM other.things ORDER BY id").await, vec![1, 3]);

@@ -89,6 +89,11 @@ impl IntoResponse for ApiError {
         // another type, nor kept by a cache.
         headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        // RFC 9209, as PostgREST names its errors there: the code without
+        // parsing the body.
+        if let Ok(status) = HeaderValue::from_str(&format!("dbapi; error={}", self.code)) {
+            headers.insert("proxy-status", status);
+        }
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }

@@ -169,6 +169,8 @@ pub fn api_router(state: Arc<AppState>) -> Router {
         header::CONTENT_RANGE,
         header::LOCATION,
         HeaderName::from_static("preference-applied"),
+        HeaderName::from_static("content-profile"),
+        HeaderName::from_static("proxy-status"),
         header::RETRY_AFTER,
         HeaderName::from_static("ratelimit-limit"),
         HeaderName::from_static("ratelimit-remaining"),
@@ -205,6 +207,7 @@ pub fn api_router(state: Arc<AppState>) -> Router {
     // outside still answers preflights unlimited and labels 429s.
     // Requests stop going to a database that keeps failing.
     let routes = routes.layer(axum::middleware::from_fn_with_state(state.clone(), crate::db::circuit::guard));
+    let routes = routes.layer(axum::middleware::from_fn_with_state(state.clone(), negotiate::content_profile));
     // A write's answer leaves only once the cache has forgotten what it
     // changed.
     let routes = match &state.cache {

@@ -88,6 +88,35 @@ pub fn negotiate(accept: Option<&str>) -> Result<Negotiated, ApiError> {
     .hint("Accept application/json, application/vnd.pgrst.object+json or text/csv."))
 }
 
+/// `Content-Profile` on the answers of an API exposing several schemas:
+/// the schema that answered (`Accept-Profile` for GET and HEAD,
+/// `Content-Profile` for the other methods, else the default), as
+/// PostgREST names it, so a client knows which schema's rows it got.
+pub async fn content_profile(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<super::AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let schema = state.schema();
+    if schema.schemas.len() < 2 {
+        return next.run(request).await;
+    }
+    let asked = if matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
+        "accept-profile"
+    } else {
+        "content-profile"
+    };
+    let profile = super::read::profile_from(&schema, request.headers(), asked).map(str::to_string);
+    let mut response = next.run(request).await;
+    if let Ok(profile) = profile
+        && (response.status().is_success() || response.status().is_redirection())
+        && let Ok(value) = axum::http::HeaderValue::from_str(&profile)
+    {
+        response.headers_mut().insert("content-profile", value);
+    }
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
