@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::Served;
@@ -23,7 +24,10 @@ const KEPT_HEADERS: [HeaderName; 3] =
 pub struct CachedAnswer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    pub body: String,
+    /// UTF-8 JSON or CSV; shared by every response served from it (a hit
+    /// copies no body).
+    #[serde(with = "text")]
+    pub body: Bytes,
     /// When it was read from the database (Unix milliseconds), for `Age`.
     pub stored_at: u64,
 }
@@ -36,8 +40,8 @@ impl CachedAnswer {
             return Err(response);
         }
         let (parts, body) = response.into_parts();
-        let body = match axum::body::to_bytes(body, usize::MAX).await.map(|b| String::from_utf8(b.to_vec())) {
-            Ok(Ok(body)) => body,
+        let body = match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(body) if std::str::from_utf8(&body).is_ok() => body,
             _ => return Err(Response::from_parts(parts, Body::empty())),
         };
         let headers = KEPT_HEADERS
@@ -65,6 +69,21 @@ impl CachedAnswer {
         let age = now_millis().saturating_sub(self.stored_at) / 1000;
         response.headers_mut().insert(header::AGE, age.into());
         response
+    }
+}
+
+/// The body as a JSON string in Redis (the answers are UTF-8 text).
+mod text {
+    use bytes::Bytes;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(body: &Bytes, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = std::str::from_utf8(body).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Bytes, D::Error> {
+        String::deserialize(deserializer).map(Bytes::from)
     }
 }
 
