@@ -110,6 +110,9 @@ async fn pattern_and_list_filters(engine: Engine) {
     assert_eq!(r.column_i64("id"), vec![2, 3]);
     let r = api.get("/orders?select=id&id=in.()").await;
     assert_eq!(r.column_i64("id"), Vec::<i64>::new());
+    // Only whitespace in the list is no values too, as PostgREST reads it.
+    let r = api.get("/orders?select=id&id=in.(%20%20)").await;
+    assert_eq!(r.expect(200).column_i64("id"), Vec::<i64>::new());
     let r = api.get("/orders?select=id&id=not.in.(1,2,3)&order=id").await;
     assert_eq!(r.column_i64("id"), (4..=12).collect::<Vec<_>>());
     // any / all modifiers.
@@ -669,4 +672,31 @@ async fn views_embed_through_the_keys_of_the_tables_they_show(engine: Engine) {
 fn sorted(mut v: Vec<i64>) -> Vec<i64> {
     v.sort_unstable();
     v
+}
+
+/// PostgREST's arrows step into array and composite columns too
+/// (PostgreSQL): in select, filters and order.
+#[tokio::test]
+async fn postgres_arrows_step_into_arrays_and_composite_values() {
+    let sql = "
+        CREATE TYPE address AS (city text, zip text);
+        CREATE TABLE people (id integer PRIMARY KEY, numbers integer[], numbers_mult integer[][], home address);
+        INSERT INTO people VALUES
+            (1, '{10,20,30}', '{{1,2},{3,4}}', ROW('Oslo', '0150')),
+            (2, '{5}', '{{5,6}}', ROW('Rome', '00100'));";
+    let api = Api::with_sql(Engine::Postgres, sql, RuntimeConfig::default()).await;
+    let r = api.get("/people?select=id,a:numbers->0,b:numbers_mult->0->>1,home->>city&order=id").await;
+    assert_eq!(
+        r.expect(200).json(),
+        json!([{"id": 1, "a": 10, "b": "2", "city": "Oslo"}, {"id": 2, "a": 5, "b": "6", "city": "Rome"}])
+    );
+    let r = api.get("/people?select=id&numbers->>0=eq.5").await;
+    assert_eq!(r.expect(200).json(), json!([{"id": 2}]));
+    let r = api.get("/people?select=id&home->>zip=like.00*").await;
+    assert_eq!(r.expect(200).json(), json!([{"id": 2}]));
+    let r = api.get("/people?select=id&order=home->>city.desc").await;
+    assert_eq!(r.column_i64("id"), vec![2, 1]);
+    // Out of range: null, as in PostgREST.
+    let r = api.get("/people?select=x:numbers->5&id=eq.2").await;
+    assert_eq!(r.expect(200).json(), json!([{"x": null}]));
 }

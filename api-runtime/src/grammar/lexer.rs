@@ -132,7 +132,8 @@ pub(super) fn bracketed_list(value: &str, open: char, close: char, what: &str) -
             format!("expected a list in \"{open}\" and \"{close}\", like {open}1,2,\"a,b\"{close}"),
         )
     })?;
-    if inner.is_empty() {
+    // `in.()` and, as PostgREST reads it, `in.( )`: no values.
+    if inner.trim().is_empty() {
         return Ok(vec![]);
     }
     Ok(split_top_level(inner, ',', what)?.into_iter().map(unquote).collect())
@@ -149,6 +150,14 @@ mod tests {
             vec!["a", "b(c,d)", "\"e,f\"", "{g,h}"]
         );
         assert_eq!(split_top_level("", ',', "x").unwrap(), vec![""]);
+    }
+
+    #[test]
+    fn an_empty_or_blank_list_has_no_values() {
+        for empty in ["()", "( )", "(\t  )"] {
+            assert_eq!(bracketed_list(empty, '(', ')', "filter").unwrap(), Vec::<String>::new(), "{empty:?}");
+        }
+        assert_eq!(bracketed_list("(\" \")", '(', ')', "filter").unwrap(), vec![" "]);
     }
 
     #[test]

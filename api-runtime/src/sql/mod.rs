@@ -179,6 +179,11 @@ pub(crate) trait Dialect: Sync {
 
     /// `column->key->>key` for each engine.
     fn json_path(&self, w: &mut Writer, column: &Fragment, path: &[JsonStep]);
+    /// A column of `kind` as what `json_path` steps into: the column
+    /// itself, unless the engine must read it as JSON first.
+    fn json_source(&self, w: &mut Writer, _kind: &ValueKind, column: &Fragment) {
+        column(w);
+    }
     fn cast(&self, w: &mut Writer, cast: Cast, value: &Fragment);
     /// One filter; `lhs` writes the column (or JSON path) expression.
     fn condition(&self, w: &mut Writer, lhs: &Fragment, column: &Column, json_path: &[JsonStep], operation: &Operation);

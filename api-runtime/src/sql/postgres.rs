@@ -169,6 +169,17 @@ impl Dialect for Postgres {
         w.push("::text");
     }
 
+    /// Arrays and composite values are stepped into as `jsonb`, as
+    /// PostgREST does (`->` exists only on json and jsonb).
+    fn json_source(&self, w: &mut Writer, kind: &ValueKind, column: &Fragment) {
+        if *kind == ValueKind::Json {
+            return column(w);
+        }
+        w.push("to_jsonb(");
+        column(w);
+        w.push(")");
+    }
+
     fn json_path(&self, w: &mut Writer, column: &Fragment, path: &[JsonStep]) {
         // Parenthesized: `::` binds tighter than `->`.
         w.push("(");

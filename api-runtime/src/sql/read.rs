@@ -10,11 +10,11 @@
 //! [`Dialect::builds_objects_before_aggregating`]); embedded resources are correlated subqueries evaluated only for rows of
 //! the page (never for skipped offset rows).
 
-use crate::plan::{Call, EmbedPlan, PlannedCondition, PlannedItem, ReadPlan};
-use crate::schema::Engine;
+use crate::grammar::JsonStep;
+use crate::plan::{AggregatePlan, Call, EmbedPlan, PlannedCondition, PlannedItem, ReadPlan, effective_kind};
+use crate::schema::{Column, Engine};
 
 use super::{Fragment, Member, Statement, Writer};
-use crate::plan::{AggregatePlan, effective_kind};
 
 /// A JSON member whose value is built later, when the object is written.
 type DeferredMember<'a> = (String, Box<Fragment<'a>>);
@@ -225,13 +225,7 @@ fn aggregate_call(w: &mut Writer, alias: &str, aggregate: &AggregatePlan) {
     match &aggregate.input {
         None => w.push("*"),
         Some((column, json_path)) => {
-            let value = |w: &mut Writer| {
-                if json_path.is_empty() {
-                    w.column(alias, &column.name);
-                } else {
-                    d.json_path(w, &|w| w.column(alias, &column.name), json_path);
-                }
-            };
+            let value = |w: &mut Writer| column_at(w, alias, column, json_path);
             match aggregate.input_cast {
                 Some(cast) => d.cast(w, cast, &value),
                 None => value(w),
@@ -309,13 +303,7 @@ fn column_value(w: &mut Writer, plan: &ReadPlan, item: &PlannedItem) {
     }
     let kind = effective_kind(column, json_path, *cast);
     d.json_value(w, &kind, &|w| {
-        let col = |w: &mut Writer| {
-            if json_path.is_empty() {
-                w.column(&plan.alias, &column.name);
-            } else {
-                d.json_path(w, &|w| w.column(&plan.alias, &column.name), json_path);
-            }
-        };
+        let col = |w: &mut Writer| column_at(w, &plan.alias, column, json_path);
         match cast {
             Some(c) => d.cast(w, *c, &col),
             None => col(w),
@@ -352,6 +340,17 @@ fn matching_rows(w: &mut Writer, plan: &ReadPlan, what: &str) {
     w.push(" AS ");
     w.ident(&plan.alias);
     where_clause(w, plan, None);
+}
+
+/// `alias.column`, followed along `json_path` when it has one (PostgreSQL
+/// reads an array or composite column as JSON for that, as PostgREST:
+/// `numbers->0`, `address->>city`).
+fn column_at(w: &mut Writer, alias: &str, column: &Column, json_path: &[JsonStep]) {
+    if json_path.is_empty() {
+        return w.column(alias, &column.name);
+    }
+    let d = w.dialect;
+    d.json_path(w, &|w| d.json_source(w, &column.kind, &|w| w.column(alias, &column.name)), json_path);
 }
 
 /// The JSON object for one row of `plan` (its alias in scope).
@@ -547,13 +546,7 @@ fn condition(w: &mut Writer, plan: &ReadPlan, c: &PlannedCondition) {
                 w.push("NOT ");
             }
             w.push("(");
-            let lhs = |w: &mut Writer| {
-                if json_path.is_empty() {
-                    w.column(&plan.alias, &column.name);
-                } else {
-                    d.json_path(w, &|w| w.column(&plan.alias, &column.name), json_path);
-                }
-            };
+            let lhs = |w: &mut Writer| column_at(w, &plan.alias, column, json_path);
             d.condition(w, &lhs, column, json_path, operation);
             w.push(")");
         }
@@ -603,13 +596,7 @@ fn order_by(w: &mut Writer, plan: &ReadPlan) {
             })
         });
         let alias = embed.map_or(plan.alias.as_str(), |e| e.plan.alias.as_str());
-        let column = |w: &mut Writer| {
-            if term.json_path.is_empty() {
-                w.column(alias, &term.column.name);
-            } else {
-                d.json_path(w, &|w| w.column(alias, &term.column.name), &term.json_path);
-            }
-        };
+        let column = |w: &mut Writer| column_at(w, alias, term.column, &term.json_path);
         let expr = |w: &mut Writer| match embed {
             Some(e) => {
                 w.push("(SELECT ");
