@@ -501,8 +501,14 @@ async fn put_upserts_one_row(engine: Engine) {
     api.put_with("/customers?name=eq.Mallory", &[], r#"{"id": 1, "name": "Mallory"}"#).await.expect(400);
     api.put_with("/customers", &[], r#"{"id": 1, "name": "Mallory"}"#).await.expect(400);
     api.put_with("/customers?id=gt.1", &[], r#"{"id": 1, "name": "Mallory"}"#).await.expect(400);
-    api.put_with("/customers?id=eq.1", &[], r#"[{"id": 1, "name": "Mallory"}]"#).await.expect(400);
+    let two = r#"[{"id": 1, "name": "Mallory"}, {"id": 1, "name": "Mallory"}]"#;
+    api.put_with("/customers?id=eq.1", &[], two).await.expect_error(400, "PGRST115");
     assert_eq!(api.count("customers WHERE name = 'Mallory'").await, 0);
+    // An array of one row is that row, as PostgREST takes it.
+    let r =
+        api.put_with("/customers?id=eq.52&select=id,name", &[REPRESENTATION], r#"[{"id": 52, "name": "One"}]"#).await;
+    r.expect(201);
+    assert_eq!(r.json(), json!([{"id": 52, "name": "One"}]));
     assert_eq!(api.sql_text("SELECT name FROM customers WHERE id = 2").await, [Some("bob brown".into())]);
 
     // A composite key, and a table with awkward names.
@@ -530,6 +536,13 @@ async fn patch_updates_filtered_rows(engine: Engine) {
     r.expect(204);
     assert!(r.body.is_empty());
     assert_eq!(r.header("content-range"), Some("0-1/*"));
+    assert_eq!(api.sql_i64("SELECT id FROM orders WHERE note = 'chased' ORDER BY id").await, vec![3, 7]);
+    // An empty object changes nothing and touches no row (PostgREST).
+    let r = api.patch_with("/orders?status=eq.pending", &[], "{}").await;
+    r.expect(204);
+    assert_eq!(r.header("content-range"), Some("*/*"));
+    let r = api.patch_with("/orders?status=eq.pending", &[REPRESENTATION], "{}").await;
+    assert_eq!(r.expect(200).json(), json!([]));
     assert_eq!(api.sql_i64("SELECT id FROM orders WHERE note = 'chased' ORDER BY id").await, vec![3, 7]);
 
     // Representation with a logic tree, negation and select=.

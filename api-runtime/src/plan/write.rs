@@ -146,12 +146,8 @@ pub fn plan_update<'s>(
         Some(names) => listed_set(table, names, row, missing)?,
         None => set_list(table, row)?,
     };
-    if set.is_empty() {
-        return Err(PlanError::Payload {
-            message: "Nothing to update".into(),
-            details: "the object has no columns; send at least one column and its new value".into(),
-        });
-    }
+    // An empty object is a plan that sets nothing: the handler touches no
+    // row for it, as PostgREST does.
     Ok(UpdatePlan { target, set })
 }
 
@@ -173,8 +169,9 @@ pub fn check_put(table: &Table, query: &ApiQuery, payload: &Payload) -> Result<(
         message: "Payload values do not match URL in primary key column(s)".into(),
         details,
     };
-    if payload.is_array || payload.rows.len() != 1 {
-        return Err(bad("PUT takes exactly one object".into()));
+    // One object, or an array holding one, as PostgREST takes it.
+    if payload.rows.len() != 1 {
+        return Err(bad("PUT takes exactly one row: one object, or an array of one".into()));
     }
     if table.primary_key.is_empty() {
         return Err(bad(format!("{} has no primary key, so PUT cannot name one row", table.name)));

@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use crate::auth::Identity;
 use crate::db::Tx;
-use crate::grammar::Preferences;
+use crate::grammar::{Preferences, ReturnPreference};
 use crate::plan::access::Verb;
 use crate::plan::{Missing, ReadPlan, find_table, key_condition, plan_delete, plan_update};
 use crate::sql::{render_count, render_delete, render_keys, render_update};
@@ -38,6 +38,13 @@ pub async fn update(
     let mut plan = plan_update(&req.schema, &req.profile, &table, &req.query, &payload, missing)?;
     req.scope.check_columns(plan.target.table, Verb::Patch, plan.set.iter().map(|(c, _)| c.name.as_str()))?;
     refuse_unfiltered(&req, &plan.target, "PATCH")?;
+    if plan.set.is_empty() {
+        // `{}` changes nothing, so no row is touched: 204, or `[]` for
+        // return=representation, as PostgREST answers it.
+        let tx = state.db.begin().await?;
+        let body = (req.prefs.return_ == Some(ReturnPreference::Representation)).then(|| "[]".to_string());
+        return finish(tx, &req, Ok(Written::changed(0, body)), Method::PATCH).await;
+    }
     // Only rows the role's filter lets it touch change, and they must
     // still match it afterwards.
     req.scope.restrict(&mut plan.target, Some(Verb::Patch))?;
