@@ -537,6 +537,20 @@ async fn patch_updates_filtered_rows(engine: Engine) {
     assert!(r.body.is_empty());
     assert_eq!(r.header("content-range"), Some("0-1/*"));
     assert_eq!(api.sql_i64("SELECT id FROM orders WHERE note = 'chased' ORDER BY id").await, vec![3, 7]);
+    // Filters, order and limit on an embedded resource shape the
+    // representation's embed, not the rows written (PostgREST).
+    let r = api
+        .patch_with(
+            "/orders?id=eq.1&select=id,order_items(product_id,qty)&order_items.qty=gt.1&order_items.order=product_id.desc&order_items.limit=5",
+            &[REPRESENTATION],
+            r#"{"note": "embedded"}"#,
+        )
+        .await;
+    assert_eq!(
+        r.expect(200).json(),
+        json!([{"id": 1, "order_items": [{"product_id": 4, "qty": 3}, {"product_id": 1, "qty": 2}]}])
+    );
+    assert_eq!(api.sql_i64("SELECT id FROM orders WHERE note = 'embedded'").await, vec![1]);
     // An empty object changes nothing and touches no row (PostgREST).
     let r = api.patch_with("/orders?status=eq.pending", &[], "{}").await;
     r.expect(204);

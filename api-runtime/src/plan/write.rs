@@ -230,19 +230,16 @@ fn plan_target<'s>(
 ) -> Result<ReadPlan<'s>, PlanError> {
     writable_table(schema, profile, table_name)?;
     let root = |p: &EmbedPath| p.is_empty();
-    if query.conditions.iter().any(|(p, _)| !root(p)) {
-        return Err(PlanError::Unsupported {
-            message: "filters on embedded resources do not apply to PATCH or DELETE".into(),
-            hint: "Filter on the table's own columns.".into(),
-        });
-    }
     if query.limits.iter().any(|(p, _)| root(p)) || query.offsets.iter().any(|(p, _)| root(p)) {
         return Err(PlanError::Unsupported {
             message: "limit and offset do not apply to PATCH or DELETE".into(),
             hint: "Narrow the rows with filters instead, or use Prefer: max-affected=N.".into(),
         });
     }
-    let filters_only = ApiQuery { conditions: query.conditions.clone(), ..ApiQuery::default() };
+    // Filters on embedded resources shape the representation's embeds,
+    // not the rows written (as in PostgREST).
+    let conditions = query.conditions.iter().filter(|(p, _)| root(p)).cloned().collect();
+    let filters_only = ApiQuery { conditions, ..ApiQuery::default() };
     plan_read(schema, profile, table_name, &filters_only, Page { offset: 0, limit: None })
 }
 

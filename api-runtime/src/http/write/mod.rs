@@ -166,9 +166,17 @@ async fn represent(
         .hint("Use return=minimal, or add a primary key to the table."));
     };
     // The representation is shaped like a read: `select=` and `order=`
-    // (embedded orders included) apply to it.
-    let select_only =
-        ApiQuery { select: req.query.select.clone(), order: req.query.order.clone(), ..ApiQuery::default() };
+    // apply to it, and the filters, limits and offsets of its embedded
+    // resources (`items.qty=gt.1`); the top level is the written rows.
+    let embedded = |path: &Vec<String>| !path.is_empty();
+    let select_only = ApiQuery {
+        select: req.query.select.clone(),
+        order: req.query.order.clone(),
+        conditions: req.query.conditions.iter().filter(|(p, _)| embedded(p)).cloned().collect(),
+        limits: req.query.limits.iter().filter(|(p, _)| embedded(p)).cloned().collect(),
+        offsets: req.query.offsets.iter().filter(|(p, _)| embedded(p)).cloned().collect(),
+        ..ApiQuery::default()
+    };
     // Read back in chunks: a key list must stay below every engine's limit
     // of bound parameters.
     let mut parts: Vec<String> = Vec::new();
