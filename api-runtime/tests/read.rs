@@ -518,6 +518,10 @@ async fn awkward_names_and_views(engine: Engine) {
 
 async fn errors_are_clear(engine: Engine) {
     let api = Api::fixture(engine).await;
+    // Unknown preferences with handling=strict: PostgREST's PGRST122.
+    let e = api.get_with("/orders", &[("prefer", "handling=strict, count=sometimes")]).await;
+    let e = e.expect_error(400, "PGRST122");
+    assert!(e["details"].as_str().unwrap().contains("count=sometimes"), "{e}");
     // RFC 9209's Proxy-Status names the error's code, as PostgREST's does.
     assert_eq!(api.get("/oders").await.header("proxy-status"), Some("dbapi; error=PGRST205"));
     let e = api.get("/oders").await.expect_error(404, "PGRST205");

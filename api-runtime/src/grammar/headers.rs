@@ -130,7 +130,8 @@ pub fn parse_prefer<'a>(headers: impl IntoIterator<Item = &'a str>) -> Result<Pr
         return Err(GrammarError::new(
             "Invalid preferences given with handling=strict",
             format!("Invalid preferences: {}", unknown.join(", ")),
-        ));
+        )
+        .coded("PGRST122"));
     }
     Ok(p)
 }
@@ -195,6 +196,7 @@ mod tests {
     fn strict_handling_refuses_unknown_preferences() {
         let e = parse_prefer(["handling=strict, count=sometimes"]).unwrap_err();
         assert!(e.details.contains("count=sometimes"));
+        assert_eq!(e.code, "PGRST122", "PostgREST's code for it");
         assert!(parse_prefer(["handling=lenient, count=sometimes"]).is_ok());
     }
 

@@ -24,17 +24,25 @@ pub const MAX_DEPTH: usize = 32;
 /// Query strings longer than this are refused.
 pub const MAX_QUERY_LEN: usize = 32 * 1024;
 
-/// A grammar error: PostgREST's PGRST100, status 400.
+/// A grammar error, status 400: PostgREST's PGRST100, or the more
+/// specific code PostgREST gives the same failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct GrammarError {
     pub message: String,
     pub details: String,
+    pub code: &'static str,
 }
 
 impl GrammarError {
     pub fn new(message: impl Into<String>, details: impl Into<String>) -> Self {
-        GrammarError { message: message.into(), details: details.into() }
+        GrammarError { message: message.into(), details: details.into(), code: "PGRST100" }
+    }
+
+    /// The same error under PostgREST's `code` for it.
+    pub fn coded(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
     }
 }
 

@@ -106,7 +106,7 @@ impl IntoResponse for ApiError {
 
 impl From<GrammarError> for ApiError {
     fn from(e: GrammarError) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "PGRST100", e.message).details(e.details)
+        ApiError::new(StatusCode::BAD_REQUEST, e.code, e.message).details(e.details)
     }
 }
 
