@@ -30,3 +30,4 @@ pub mod schema;
 pub mod server;
 pub mod sql;
 pub mod telemetry;
+pub mod timing;

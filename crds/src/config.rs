@@ -60,6 +60,10 @@ pub struct ObservabilitySettings {
     /// Unset: no traces are exported.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub otlp_endpoint: Option<String>,
+    /// A `Server-Timing` header on every API answer: milliseconds in the
+    /// database (`db`) and in the runtime (`app`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub server_timing: bool,
 }
 
 impl ObservabilitySettings {

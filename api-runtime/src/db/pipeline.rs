@@ -187,6 +187,10 @@ impl Pipeline {
     }
 
     async fn query_opt(&self, stmt: &Statement, session: Option<&Session>) -> Result<Option<Row>, DbError> {
+        crate::timing::measured(self.query_opt_untimed(stmt, session)).await
+    }
+
+    async fn query_opt_untimed(&self, stmt: &Statement, session: Option<&Session>) -> Result<Option<Row>, DbError> {
         let inner = &self.inner;
         let _place = tokio::time::timeout(inner.acquire_timeout, inner.places.acquire())
             .await

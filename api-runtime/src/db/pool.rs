@@ -164,7 +164,7 @@ where
         let Pooled { conn, settled, losses, deadline, .. } = self;
         *settled = false;
         let armed = deadline.as_ref().map(|(limit, d)| d.arm(*limit));
-        let out = op(conn).await;
+        let out = crate::timing::measured(op(conn)).await;
         if let Some(armed) = armed {
             armed.disarm();
         }

@@ -171,6 +171,7 @@ pub fn api_router(state: Arc<AppState>) -> Router {
         HeaderName::from_static("preference-applied"),
         HeaderName::from_static("content-profile"),
         HeaderName::from_static("proxy-status"),
+        HeaderName::from_static("server-timing"),
         header::RETRY_AFTER,
         HeaderName::from_static("ratelimit-limit"),
         HeaderName::from_static("ratelimit-remaining"),
@@ -235,7 +236,7 @@ pub fn api_router(state: Arc<AppState>) -> Router {
     // for a method is one, others reach the routes (`Allow`). The choice is
     // made outside the routes, so the path is matched once.
     let request_timeout = Duration::from_secs(state.config.server.request_timeout_seconds.max(1));
-    Router::new()
+    let router = Router::new()
         .fallback_service(with_cors)
         .layer(axum::middleware::from_fn_with_state(routes, options::unless_preflight))
         .layer(axum::middleware::from_fn_with_state(request_timeout, crate::limits::request::timeout))
@@ -250,9 +251,13 @@ pub fn api_router(state: Arc<AppState>) -> Router {
         // Every answer, a panic's 500 too, carries the request's id.
         .layer(PropagateRequestIdLayer::new(crate::request_id::HEADER))
         .layer(SetRequestIdLayer::new(crate::request_id::HEADER, MakeRequestUuid))
-        .layer(axum::middleware::from_fn(crate::request_id::drop_unacceptable))
-        // Outermost: every answer is counted.
-        .layer(crate::metrics::RequestMetricsLayer::new(Arc::new(move |path| resource_of(&state, path))))
+        .layer(axum::middleware::from_fn(crate::request_id::drop_unacceptable));
+    let router = match state.config.observability.server_timing {
+        true => router.layer(axum::middleware::from_fn(crate::timing::server_timing)),
+        false => router,
+    };
+    // Outermost: every answer is counted.
+    router.layer(crate::metrics::RequestMetricsLayer::new(Arc::new(move |path| resource_of(&state, path))))
 }
 
 /// The `table` label of a request for `path`: the table or `rpc/<function>`

@@ -133,4 +133,8 @@ pub struct ObservabilitySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^https?://"))]
     pub otlp_endpoint: Option<String>,
+    /// A Server-Timing header on every answer: milliseconds spent in the
+    /// database and in the runtime. Unset: off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub server_timing: bool,
 }

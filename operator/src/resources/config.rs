@@ -36,7 +36,7 @@
 //! | auth.jwt.leewaySeconds                 | `auth.jwt.leewaySeconds`                          |
 //! | auth.anonymousRole / postgresRoles     | `auth.anonymousRole` / `auth.postgresRoles`       |
 //! | roles (rules[].functions, rateLimit)   | `roles`                                           |
-//! | observability.otlpEndpoint             | `observability.otlpEndpoint`                      |
+//! | observability.otlpEndpoint / serverTiming | `observability.*`                              |
 //! | (not in the CRD)                       | `auth.jwt.publicKeyFile` / `jwksFile`, `audit.path`: keys come from jwksUrl, audit lines go to stdout |
 //! | apiKeys[].name / role / expiresAt      | `apiKeys[]` (Secret part)                         |
 //! | apiKeys[].rateLimit                    | `apiKeys[].rateLimit` (Secret part)               |
@@ -144,6 +144,7 @@ pub fn runtime_config(api: &DatabaseApi, keys: &[KeyMaterial]) -> (RuntimeConfig
         audit: None,
         observability: ObservabilitySettings {
             otlp_endpoint: spec.observability.as_ref().and_then(|o| o.otlp_endpoint.clone()),
+            server_timing: spec.observability.as_ref().is_some_and(|o| o.server_timing),
         },
     };
 

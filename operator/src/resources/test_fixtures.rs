@@ -147,7 +147,7 @@ spec:
       - namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: ingress-nginx}}}}
       - podSelector: {{matchLabels: {{app: storefront}}}}
     monitoringNamespace: monitoring
-  observability: {{otlpEndpoint: "http://otel-collector.monitoring:4318"}}
+  observability: {{otlpEndpoint: "http://otel-collector.monitoring:4318", serverTiming: true}}
 {cache}{FULL_REST}"#
     ))
 }
