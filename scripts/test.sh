@@ -9,6 +9,8 @@
 # DBAPI_TEST_REDIS_URL to use running servers instead), then runs:
 #   1. the Rust tests: `cargo nextest run --workspace --no-fail-fast` when
 #      cargo-nextest is installed, else `cargo test --workspace --no-fail-fast`;
+#      then the pipeline microbenchmarks once each (api-runtime/benches,
+#      `cargo test --bench pipeline`: they must run, they are not timed);
 #   2. tests/compat/run.sh, the PostgREST-client compatibility suite, if present;
 #   3. scripts/chart-check.sh, if present;
 #   4. images: scripts/images.sh then scripts/image-check.sh, the container
@@ -81,6 +83,8 @@ else
     echo "test.sh: cargo-nextest not installed; falling back to cargo test" >&2
     run_step "cargo test" cargo test --workspace --no-fail-fast "$@"
 fi
+# The pipeline microbenchmarks, each run once (a smoke test, never timed).
+run_step "benches" cargo test -p dbapi-runtime --bench pipeline
 
 compat="tests/compat/run.sh"
 if [[ -x "$compat" ]]; then
