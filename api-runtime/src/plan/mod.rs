@@ -7,15 +7,14 @@
 
 pub mod access;
 mod call;
+mod items;
 mod read;
 mod write;
 
 pub use call::{CallArgs, CallPlan, find_functions, plan_call};
-pub(crate) use read::effective_kind;
-pub use read::{
-    AggregatePlan, Call, Cast, EmbedPlan, Page, PlannedCondition, PlannedItem, PlannedOrder, ReadPlan, find_table,
-    plan_read,
-};
+pub(crate) use items::effective_kind;
+pub use items::{AggregatePlan, Cast};
+pub use read::{Call, EmbedPlan, Page, PlannedCondition, PlannedItem, PlannedOrder, ReadPlan, find_table, plan_read};
 pub use write::{
     Conflict, DeletePlan, InsertPlan, Missing, UpdatePlan, check_put, check_write_value, key_condition, plan_delete,
     plan_insert, plan_update, values_condition,

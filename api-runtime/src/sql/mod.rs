@@ -6,6 +6,7 @@
 //! (via the plan) and are always quoted; every value, including JSON keys
 //! and LIKE patterns, is a bound parameter.
 
+mod aggregate;
 mod mysql;
 mod postgres;
 mod read;

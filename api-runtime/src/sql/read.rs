@@ -11,9 +11,10 @@
 //! the page (never for skipped offset rows).
 
 use crate::grammar::JsonStep;
-use crate::plan::{AggregatePlan, Call, EmbedPlan, PlannedCondition, PlannedItem, ReadPlan, effective_kind};
+use crate::plan::{Call, EmbedPlan, PlannedCondition, PlannedItem, ReadPlan, effective_kind};
 use crate::schema::{Column, Engine};
 
+use super::aggregate::{aggregated_embed, group_by, grouped_columns, grouped_value};
 use super::{Fragment, Member, Statement, Writer};
 
 /// A JSON member whose value is built later, when the object is written.
@@ -164,87 +165,6 @@ fn page(w: &mut Writer, plan: &ReadPlan) {
     d.limit_offset(w, plan.limit, plan.offset);
 }
 
-/// The columns a level's rows are grouped by, once each (they keep their
-/// names, so the object reads them as usual), then each aggregate as
-/// `dbapi_agg_<n>`: the names are the statement's, never the request's.
-fn grouped_columns(w: &mut Writer, plan: &ReadPlan) {
-    let mut first = true;
-    let mut separate = |w: &mut Writer| {
-        if !std::mem::take(&mut first) {
-            w.push(", ");
-        }
-    };
-    for name in group_columns(plan) {
-        separate(w);
-        w.column(&plan.alias, name);
-    }
-    for (n, aggregate) in aggregates(plan).enumerate() {
-        separate(w);
-        aggregate_call(w, &plan.alias, aggregate);
-        w.push(" AS ");
-        w.ident(&aggregate_column(n));
-    }
-}
-
-fn group_by(w: &mut Writer, plan: &ReadPlan) {
-    for (i, name) in group_columns(plan).into_iter().enumerate() {
-        w.push(if i == 0 { " GROUP BY " } else { ", " });
-        w.column(&plan.alias, name);
-    }
-}
-
-/// The names of the columns selected beside aggregates, once each.
-fn group_columns<'p>(plan: &'p ReadPlan) -> Vec<&'p str> {
-    let mut names: Vec<&str> = Vec::new();
-    for item in &plan.items {
-        if let PlannedItem::Column { column, .. } = item
-            && !names.contains(&column.name.as_str())
-        {
-            names.push(&column.name);
-        }
-    }
-    names
-}
-
-fn aggregates<'p, 's>(plan: &'p ReadPlan<'s>) -> impl Iterator<Item = &'p AggregatePlan<'s>> {
-    plan.items.iter().filter_map(|item| match item {
-        PlannedItem::Aggregate(a) => Some(a),
-        _ => None,
-    })
-}
-
-fn aggregate_column(n: usize) -> String {
-    format!("dbapi_agg_{n}")
-}
-
-/// `sum(t1.amount)`, `count(*)`: the aggregate over the rows of `alias`.
-fn aggregate_call(w: &mut Writer, alias: &str, aggregate: &AggregatePlan) {
-    let d = w.dialect;
-    w.push(aggregate.function.name());
-    w.push("(");
-    match &aggregate.input {
-        None => w.push("*"),
-        Some((column, json_path)) => {
-            let value = |w: &mut Writer| column_at(w, alias, column, json_path);
-            match aggregate.input_cast {
-                Some(cast) => d.cast(w, cast, &value),
-                None => value(w),
-            }
-        }
-    }
-    w.push(")");
-}
-
-/// An aggregate's JSON value, from `result` (its SQL value), with its
-/// result cast.
-fn aggregate_value(w: &mut Writer, aggregate: &AggregatePlan, result: &Fragment) {
-    let d = w.dialect;
-    d.json_value(w, &aggregate.kind(), &|w| match aggregate.result_cast {
-        Some(cast) => d.cast(w, cast, result),
-        None => result(w),
-    });
-}
-
 /// What the top level reads rows from: its table, or a function call. A
 /// scalar function's values become a one-column derived table named after
 /// the function (every engine can select a function call; only PostgreSQL
@@ -345,7 +265,7 @@ fn matching_rows(w: &mut Writer, plan: &ReadPlan, what: &str) {
 /// `alias.column`, followed along `json_path` when it has one (PostgreSQL
 /// reads an array or composite column as JSON for that, as PostgREST:
 /// `numbers->0`, `address->>city`).
-fn column_at(w: &mut Writer, alias: &str, column: &Column, json_path: &[JsonStep]) {
+pub(super) fn column_at(w: &mut Writer, alias: &str, column: &Column, json_path: &[JsonStep]) {
     if json_path.is_empty() {
         return w.column(alias, &column.name);
     }
@@ -385,13 +305,7 @@ fn collect_pairs<'a>(plan: &'a ReadPlan<'a>, pairs: &mut Vec<DeferredMember<'a>>
             PlannedItem::Embed(e) => (e.label.clone(), Box::new(move |w: &mut Writer| embed_value(w, e, &plan.alias))),
             // The grouped page holds it (only a top level is grouped; an
             // embed's aggregates are built by `aggregated_embed`).
-            PlannedItem::Aggregate(a) => {
-                let n = aggregates(plan).position(|other| std::ptr::eq(other, a)).expect("one of the plan's");
-                let value = move |w: &mut Writer| {
-                    aggregate_value(w, a, &|w: &mut Writer| w.column(&plan.alias, &aggregate_column(n)))
-                };
-                (a.label.clone(), Box::new(value))
-            }
+            PlannedItem::Aggregate(a) => (a.label.clone(), Box::new(move |w: &mut Writer| grouped_value(w, plan, a))),
         };
         let value = spread.iter().rev().fold(value, |inner, &(embed, parent_alias)| {
             Box::new(move |w: &mut Writer| related_values(w, embed, parent_alias, inner.as_ref()))
@@ -407,28 +321,6 @@ fn embed_value(w: &mut Writer, embed: &EmbedPlan, parent_alias: &str) {
         return aggregated_embed(w, embed, parent_alias);
     }
     related_values(w, embed, parent_alias, &|w| object(w, &embed.plan));
-}
-
-/// An embed of aggregates only (`books(count)`, `order_items(quantity.sum())`):
-/// one object whose every value is its aggregate over the related rows,
-/// in an array of one for a to-many relationship, as PostgREST answers.
-fn aggregated_embed(w: &mut Writer, embed: &EmbedPlan, parent_alias: &str) {
-    let d = w.dialect;
-    let values: Vec<(&str, Box<Fragment>)> = aggregates(&embed.plan)
-        .map(|a| {
-            let over_related = move |w: &mut Writer| {
-                w.push("(SELECT ");
-                aggregate_call(w, &embed.plan.alias, a);
-                from_related(w, embed, parent_alias);
-                w.push(")");
-            };
-            let value = move |w: &mut Writer| aggregate_value(w, a, &over_related);
-            (a.label.as_str(), Box::new(value) as Box<Fragment>)
-        })
-        .collect();
-    let members: Vec<Member> = values.iter().map(|(k, v)| (*k, v.as_ref())).collect();
-    let object = |w: &mut Writer| d.json_object(w, &members);
-    if embed.is_to_one() { object(w) } else { d.json_array_of_one(w, &object) }
 }
 
 /// `value` (in scope of the embedded level) for the rows `embed` relates to
@@ -469,7 +361,7 @@ fn related_values(w: &mut Writer, embed: &EmbedPlan, parent_alias: &str, value: 
 }
 
 /// `FROM target AS tN [JOIN junction] WHERE <join> AND <child filters>`.
-fn from_related(w: &mut Writer, embed: &EmbedPlan, parent_alias: &str) {
+pub(super) fn from_related(w: &mut Writer, embed: &EmbedPlan, parent_alias: &str) {
     let child = &embed.plan;
     w.push(" FROM ");
     w.table(&child.table.schema, &child.table.name);
