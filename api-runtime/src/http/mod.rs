@@ -208,7 +208,10 @@ pub fn api_router(state: Arc<AppState>) -> Router {
     // outside still answers preflights unlimited and labels 429s.
     // Requests stop going to a database that keeps failing.
     let routes = routes.layer(axum::middleware::from_fn_with_state(state.clone(), crate::db::circuit::guard));
-    let routes = routes.layer(axum::middleware::from_fn_with_state(state.clone(), negotiate::content_profile));
+    let routes = match state.schema().schemas.len() {
+        0 | 1 => routes,
+        _ => routes.layer(axum::middleware::from_fn_with_state(state.clone(), negotiate::content_profile)),
+    };
     // A write's answer leaves only once the cache has forgotten what it
     // changed.
     let routes = match &state.cache {

@@ -88,7 +88,9 @@ pub fn negotiate(accept: Option<&str>) -> Result<Negotiated, ApiError> {
     .hint("Accept application/json, application/vnd.pgrst.object+json or text/csv."))
 }
 
-/// `Content-Profile` on the answers of an API exposing several schemas:
+/// `Content-Profile` on the answers of an API exposing several schemas (the
+/// router adds this layer only then: the exposed schemas change only with a
+/// restart):
 /// the schema that answered (`Accept-Profile` for GET and HEAD,
 /// `Content-Profile` for the other methods, else the default), as
 /// PostgREST names it, so a client knows which schema's rows it got.
@@ -98,9 +100,6 @@ pub async fn content_profile(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let schema = state.schema();
-    if schema.schemas.len() < 2 {
-        return next.run(request).await;
-    }
     let asked = if matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
         "accept-profile"
     } else {
