@@ -231,39 +231,6 @@ stop_cache_sampler() {
     CACHE_SAMPLER=""
 }
 
-# The W6 answer's ETag, from a runtime with the cache on (generations live
-# in Redis, so the next runtime on the same Redis gives the same ETag).
-w6_etag() {
-    local path log=$CONF_DIR/etag-probe.log
-    path=$(. "$SHARED_BENCH/targets/ours.sh"; echo "$W6_PATH")
-    DBAPI_DATABASE_URL=${DBAPI_DATABASE_URL:-$DATABASE_URL} "$BIN" serve --listen "$LISTEN" \
-        --admin-listen "$ADMIN_LISTEN" --config "$CONF_DIR/etag.yaml" --redis-url "redis://127.0.0.1:$REDIS_PORT" \
-        >"$log" 2>&1 &
-    local pid=$! etag=""
-    for _ in $(seq 100); do
-        etag=$(curl -sf -H 'Accept:' -D - -o /dev/null "http://$LISTEN$path" 2>/dev/null | tr -d '\r' | awk -F': ' 'tolower($1) == "etag" { print $2 }')
-        [ -n "$etag" ] && break
-        sleep 0.2
-    done
-    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
-    [ -n "$etag" ] || die "no ETag from $path (see $log)"
-    echo "$etag"
-}
-
-REDIS_PORT="" REDIS_PID=""
-if [ "$CACHE" = 1 ]; then
-    command -v redis-server >/dev/null || apt_install redis-server
-    REDIS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    mkdir -p "$CONF_DIR/redis"
-    # Pinned with the server under test: the cache is part of what answers.
-    $(pin_server) redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-        --dir "$CONF_DIR/redis" >"$CONF_DIR/redis.log" 2>&1 9>&- &
-    REDIS_PID=$!
-    for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 || die "redis-server did not start (see $CONF_DIR/redis.log)"
-    say "redis-server on 127.0.0.1:$REDIS_PORT for the cache runs"
-fi
-
 # W6 answered 304: the shared harness takes only 2xx answers, so this one
 # runs its W6 script itself, with the harness's settings and pinning, and
 # the entry's ETag in If-None-Match.
@@ -273,9 +240,8 @@ run_etag() {
     local dir=$RESULTS_DIR/$run_id path etag
     mkdir -p "$dir"
     printf 'cache:\n  defaultTtlSeconds: 300\n' >"$CONF_DIR/etag.yaml"
-    etag=$(w6_etag)
     path=$(. "$SHARED_BENCH/targets/ours.sh"; echo "$W6_PATH")
-    say "W6 with If-None-Match: $etag -> $dir"
+    say "W6 with If-None-Match -> $dir"
     start_rss_sampler "$dir/rss.log"
     start_cache_sampler "$dir/cache.prom"
     DBAPI_DATABASE_URL=${DBAPI_DATABASE_URL:-$DATABASE_URL} $(pin_server) "$BIN" serve --listen "$LISTEN" \
@@ -283,6 +249,15 @@ run_etag() {
         >"$dir/server.log" 2>&1 9>&- &
     local pid=$!
     for _ in $(seq 100); do curl -sf "http://$ADMIN_LISTEN/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+    # The entry's ETag, asked as wrk asks (no Accept header: it is part of
+    # what an answer is filed under).
+    etag=$(curl -sf -H 'Accept:' -D - -o /dev/null "http://$LISTEN$path" | tr -d '\r' \
+        | awk -F': ' 'tolower($1) == "etag" { print $2 }')
+    if [ -z "$etag" ]; then
+        kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+        stop_rss_sampler; stop_cache_sampler
+        die "no ETag from $path (see $dir/server.log)"
+    fi
     local wrk_run=("$WRK" -t"$WRK_THREADS" -c"$WRK_CONNS" --timeout 10s -s "$SHARED_BENCH/wrk/w6_hot.lua" "http://$LISTEN")
     W6_PATH=$path REQ_HEADERS="If-None-Match: $etag" $(pin_load) "${wrk_run[@]}" -d"$WARMUP" >/dev/null 2>&1
     sleep 3
