@@ -231,6 +231,20 @@ stop_cache_sampler() {
     CACHE_SAMPLER=""
 }
 
+REDIS_PORT="" REDIS_PID=""
+if [ "$CACHE" = 1 ]; then
+    command -v redis-server >/dev/null || apt_install redis-server
+    REDIS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    mkdir -p "$CONF_DIR/redis"
+    # Pinned with the server under test: the cache is part of what answers.
+    $(pin_server) redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+        --dir "$CONF_DIR/redis" >"$CONF_DIR/redis.log" 2>&1 9>&- &
+    REDIS_PID=$!
+    for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 || die "redis-server did not start (see $CONF_DIR/redis.log)"
+    say "redis-server on 127.0.0.1:$REDIS_PORT for the cache runs"
+fi
+
 # W6 answered 304: the shared harness takes only 2xx answers, so this one
 # runs its W6 script itself, with the harness's settings and pinning, and
 # the entry's ETag in If-None-Match.
