@@ -40,7 +40,8 @@ pub mod names {
     /// `table`, `method` and status `class` (`1xx` … `5xx`).
     pub const HTTP_REQUEST_DURATION: &str = "dbapi_http_request_duration_seconds";
     /// GET answers by what the response cache did: `result` is `hit`,
-    /// `miss` or `bypass` (Redis unreachable).
+    /// `miss` or `bypass` (Redis unreachable, or an answer streamed row by
+    /// row, which is never kept).
     pub const CACHE_REQUESTS: &str = "dbapi_cache_requests";
     /// 1 while the circuit breaker keeps requests from the database.
     pub const CIRCUIT_STATE: &str = "dbapi_circuit_state";

@@ -196,6 +196,12 @@ pub struct Role {
     /// with their own `rateLimit` use that instead).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// The most rows one read by this role answers, in place of
+    /// `api.maxRows`: lower caps every answer; higher lifts the cap only
+    /// for NDJSON and CSV table reads, which are streamed and never held
+    /// in memory (a role allowed to export whole tables).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -115,7 +115,9 @@ macro_rules! per_engine {
 }
 
 // After the macro, which it uses.
+mod stream;
 mod tx;
+pub use stream::RowStream;
 pub use tx::{Conn, Tx};
 
 impl Db {

@@ -205,6 +205,13 @@ impl<'a> Reads<'a> {
         self.run(|db| db.begin()).await
     }
 
+    /// A connection for one read statement, without a transaction unless
+    /// the request's PostgreSQL settings need one (see [`Db::autocommit`]):
+    /// a streamed read, which holds it for as long as its rows flow.
+    pub async fn autocommit(&self) -> Result<Tx, DbError> {
+        self.run(|db| db.autocommit()).await
+    }
+
     /// [`Reads::begin`] in a transaction that may not write.
     pub async fn begin_read_only(&self) -> Result<Tx, DbError> {
         self.run(|db| db.begin_read_only()).await

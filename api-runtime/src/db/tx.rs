@@ -21,8 +21,8 @@ pub struct Conn<DB: Database>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
-    /// Taken only by `drop`.
-    lease: Option<Lease<DB>>,
+    /// Taken only by `drop` and `discard`.
+    pub(super) lease: Option<Lease<DB>>,
 }
 
 impl<DB: Database> Conn<DB>

@@ -5,11 +5,13 @@
 mod compression;
 pub mod error;
 mod extract;
+mod formats;
 pub mod negotiate;
 mod options;
 mod read;
 pub(crate) mod request_line;
 mod rpc;
+mod stream;
 mod write;
 
 use std::sync::Arc;

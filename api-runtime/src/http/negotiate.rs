@@ -11,6 +11,17 @@ pub enum Representation {
     SingleObject,
     /// `text/csv`: a header line and one line per row.
     Csv,
+    /// `application/x-ndjson`: one JSON object per line. Not PostgREST's:
+    /// with CSV, the representation a table read streams.
+    Ndjson,
+}
+
+impl Representation {
+    /// Written row by row, so a table read can stream it from the database
+    /// (see `http::stream`) instead of holding an array of the rows.
+    pub fn is_row_by_row(self) -> bool {
+        matches!(self, Representation::Csv | Representation::Ndjson)
+    }
 }
 
 /// The chosen representation and whether null members are dropped
@@ -29,6 +40,7 @@ impl Negotiated {
             (Representation::SingleObject, false) => "application/vnd.pgrst.object+json; charset=utf-8",
             (Representation::SingleObject, true) => "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8",
             (Representation::Csv, _) => "text/csv; charset=utf-8",
+            (Representation::Ndjson, _) => "application/x-ndjson",
         }
     }
 }
@@ -76,6 +88,7 @@ pub fn negotiate(accept: Option<&str>) -> Result<Negotiated, ApiError> {
             "application/vnd.pgrst.array+json" | "application/vnd.pgrst.array" => Representation::Json,
             "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => Representation::SingleObject,
             "text/csv" | "text/*" => Representation::Csv,
+            "application/x-ndjson" => Representation::Ndjson,
             _ => continue,
         };
         return Ok(Negotiated { representation, strip_nulls: *stripped });
@@ -85,7 +98,7 @@ pub fn negotiate(accept: Option<&str>) -> Result<Negotiated, ApiError> {
         "PGRST107",
         format!("None of these media types are available: {accept}"),
     )
-    .hint("Accept application/json, application/vnd.pgrst.object+json or text/csv."))
+    .hint("Accept application/json, application/vnd.pgrst.object+json, text/csv or application/x-ndjson."))
 }
 
 /// `Content-Profile` on the answers of an API exposing several schemas (the
@@ -132,6 +145,8 @@ mod tests {
         let r = |a| negotiate(Some(a)).unwrap().representation;
         assert_eq!(negotiate(None).unwrap().representation, Representation::Json);
         assert_eq!(r("text/csv"), Representation::Csv);
+        assert_eq!(r("application/x-ndjson"), Representation::Ndjson);
+        assert_eq!(r("application/x-ndjson;q=0.5, text/csv"), Representation::Csv);
         assert_eq!(r("application/vnd.pgrst.object+json"), Representation::SingleObject);
         assert_eq!(r("text/csv;q=0.5, application/json"), Representation::Json);
         assert_eq!(r("image/png, */*;q=0.1"), Representation::Json);

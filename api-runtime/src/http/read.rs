@@ -11,20 +11,21 @@ use dbapi_crds::config::ApiSettings;
 
 use crate::auth::Identity;
 use crate::cache::answer::CacheOutcome;
-use crate::db::ReadOutput;
 use crate::db::circuit::CircuitOpen;
 use crate::db::replica::Reads;
+use crate::db::{ReadOutput, Tx};
 use crate::grammar::{
     ApiQuery, CountPreference, Preferences, RangeHeader, parse_prefer, parse_query, parse_range_header,
 };
 use crate::plan::access::Verb;
-use crate::plan::{Page, PlannedItem, ReadPlan, find_table, plan_read};
+use crate::plan::{Page, ReadPlan, find_table, plan_read};
 use crate::schema::{Engine, Schema};
 use crate::sql::{render_count, render_read, render_read_in_zone, render_set_time_zone, render_time_zone_check};
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::Path;
+use super::formats::RowWriter;
 use super::negotiate::{Negotiated, Representation, negotiate, strip_nulls};
 
 pub async fn read(
@@ -41,8 +42,13 @@ pub async fn read(
     let profile = profile(schema, &headers)?;
     let verb = if method == Method::HEAD { Verb::Head } else { Verb::Get };
     scope.check_verb(find_table(schema, profile, &table)?, verb)?;
+    // A role's `maxRows` may lift the cap only of an answer streamed row by
+    // row, which is never held whole.
+    let max_rows = |r: Representation| {
+        crate::limits::max_rows(&scope.config, identity.role.as_deref(), verb == Verb::Get && r.is_row_by_row())
+    };
     let ReadRequest { query, prefs, negotiated, page } =
-        ReadRequest::parse(&scope.config.api, &headers, uri.query().unwrap_or(""))?;
+        ReadRequest::parse(&scope.config.api, max_rows, &headers, uri.query().unwrap_or(""))?;
     let mut plan = plan_read(schema, profile, &table, &query, page)?;
     scope.restrict(&mut plan, Some(verb))?;
     plan.cap_embeds(scope.config.api.max_rows);
@@ -59,6 +65,21 @@ pub async fn read(
         crate::metrics::global().cache_request(CacheOutcome::Stale.metric_label());
         let mut response = answer.hit();
         response.headers_mut().insert("cache-status", HeaderValue::from_static(CacheOutcome::Stale.header()));
+        return Ok(response);
+    }
+    if verb == Verb::Get && negotiated.representation.is_row_by_row() {
+        let (engine, zone) = (schema.engine, prefs.timezone.as_deref());
+        let mut response = super::stream::streamed_read(reads, engine, &plan, zone, negotiated).await?;
+        let applied = Preferences { timezone: prefs.timezone.clone(), ..Default::default() };
+        if let Some(applied) = applied.applied() {
+            let value = applied.parse().expect("preference tokens are valid header text");
+            response.headers_mut().insert("preference-applied", value);
+        }
+        if state.cache.is_some() {
+            crate::metrics::global().cache_request(CacheOutcome::Bypass.metric_label());
+            let status = HeaderValue::from_static(CacheOutcome::Bypass.header());
+            response.headers_mut().insert("cache-status", status);
+        }
         return Ok(response);
     }
     let Some(cache) = &state.cache else {
@@ -115,11 +136,7 @@ async fn run_read(
     read_response(output.body, rows, total, page.offset, negotiated, plan, &applied)
 }
 
-/// The read with `Prefer: timezone` applied, as PostgREST applies it:
-/// PostgreSQL writes timestamptz values in the transaction's zone (an
-/// unknown zone fails there with 22023); MySQL converts its TIMESTAMP
-/// values in the statement, once the server has shown it knows the zone.
-/// SQLite stores no zones.
+/// The read with `Prefer: timezone` applied (see [`in_zone`]).
 async fn fetch_in_zone(
     reads: &Reads<'_>,
     engine: Engine,
@@ -127,13 +144,35 @@ async fn fetch_in_zone(
     with_total: bool,
     zone: &str,
 ) -> Result<ReadOutput, ApiError> {
+    match in_zone(reads, engine, zone).await? {
+        Zoned::Transaction(mut tx) => {
+            let output = tx.fetch_read(&render_read(plan, engine, with_total)).await?;
+            tx.commit().await?;
+            Ok(output)
+        }
+        Zoned::Statement => Ok(reads.fetch_read(&render_read_in_zone(plan, engine, with_total, zone)).await?),
+    }
+}
+
+/// Where `Prefer: timezone` takes effect.
+pub(super) enum Zoned {
+    /// In this transaction, which has the zone set (PostgreSQL).
+    Transaction(Tx),
+    /// In the statement, written for the zone (MySQL).
+    Statement,
+}
+
+/// `Prefer: timezone` applied as PostgREST applies it: PostgreSQL writes
+/// timestamptz values in the transaction's zone (an unknown zone fails
+/// there with 22023); MySQL converts its TIMESTAMP values in the
+/// statement, once the server has shown it knows the zone. SQLite stores
+/// no zones.
+pub(super) async fn in_zone(reads: &Reads<'_>, engine: Engine, zone: &str) -> Result<Zoned, ApiError> {
     match engine {
         Engine::Postgres => {
             let mut tx = reads.begin().await?;
             tx.fetch_text_rows(&render_set_time_zone(zone)).await?;
-            let output = tx.fetch_read(&render_read(plan, engine, with_total)).await?;
-            tx.commit().await?;
-            Ok(output)
+            Ok(Zoned::Transaction(tx))
         }
         Engine::MySql => {
             if reads.fetch_text(&render_time_zone_check(zone)).await?.is_none() {
@@ -144,7 +183,7 @@ async fn fetch_in_zone(
                 )
                 .hint("Use an offset such as +05:30, or a zone name the server knows (MySQL/MariaDB know names once their time zone tables are loaded with mysql_tzinfo_to_sql)."));
             }
-            Ok(reads.fetch_read(&render_read_in_zone(plan, engine, with_total, zone)).await?)
+            Ok(Zoned::Statement)
         }
         Engine::Sqlite => {
             Err(ApiError::new(StatusCode::BAD_REQUEST, "DBAPI100", "Prefer: timezone is not supported on SQLite")
@@ -185,17 +224,34 @@ pub(super) fn read_response(
     let body = match negotiated.representation {
         Representation::Json => body,
         Representation::SingleObject => single_object(body, rows)?,
-        Representation::Csv => to_csv(&body, plan)?,
+        other => {
+            let writer = RowWriter::new(other, plan).expect("the other representations are row by row");
+            let mut response = (status, writer.convert(&body)?).into_response();
+            finish_read_response(&mut response, offset, rows, total, negotiated, applied);
+            return Ok(response);
+        }
     };
     let body = if negotiated.strip_nulls { without_nulls(&body)? } else { body };
     let mut response = (status, body).into_response();
+    finish_read_response(&mut response, offset, rows, total, negotiated, applied);
+    Ok(response)
+}
+
+/// A read's headers: its type, `Content-Range` and `Preference-Applied`.
+fn finish_read_response(
+    response: &mut Response,
+    offset: u64,
+    rows: u64,
+    total: Option<i64>,
+    negotiated: Negotiated,
+    applied: &Preferences,
+) {
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(negotiated.content_type()));
     h.insert(header::CONTENT_RANGE, content_range(offset, rows, total).parse().expect("digits are a valid header"));
     if let Some(applied) = applied.applied() {
         h.insert("preference-applied", applied.parse().expect("preference tokens are valid header text"));
     }
-    Ok(response)
 }
 
 /// What a read (of a table or of a function's result) takes from the
@@ -209,7 +265,13 @@ pub(super) struct ReadRequest {
 }
 
 impl ReadRequest {
-    pub fn parse(api: &ApiSettings, headers: &HeaderMap, query: &str) -> Result<ReadRequest, ApiError> {
+    /// `max_rows` is the cap on the rows of an answer in a representation.
+    pub fn parse(
+        api: &ApiSettings,
+        max_rows: impl FnOnce(Representation) -> u64,
+        headers: &HeaderMap,
+        query: &str,
+    ) -> Result<ReadRequest, ApiError> {
         let negotiated = negotiate(header_str(headers, header::ACCEPT))?;
         let query = parse_query(query)?;
         crate::limits::check_query(&query, api)?;
@@ -220,7 +282,7 @@ impl ReadRequest {
             })?,
             None => None,
         };
-        let page = root_page(&query, range, api.max_rows);
+        let page = root_page(&query, range, max_rows(negotiated.representation));
         Ok(ReadRequest { query, prefs, negotiated, page })
     }
 }
@@ -310,49 +372,6 @@ pub(super) fn without_nulls(body: &str) -> Result<String, ApiError> {
     })?;
     strip_nulls(&mut value);
     Ok(value.to_string())
-}
-
-/// The JSON rows as CSV: a header of the top level's labels, then one line
-/// per row separated by `\n`; nested values are written as JSON.
-fn to_csv(body: &str, plan: &ReadPlan) -> Result<String, ApiError> {
-    let rows: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(body).map_err(|e| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "DBAPI500", "Could not convert the result to CSV")
-            .details(e.to_string())
-    })?;
-    let labels: Vec<String> = match rows.first() {
-        Some(first) => first.keys().cloned().collect(),
-        None => plan
-            .items
-            .iter()
-            .filter_map(|i| match i {
-                PlannedItem::Column { label, .. } => Some(label.clone()),
-                PlannedItem::Aggregate(a) => Some(a.label.clone()),
-                PlannedItem::Embed(e) if !e.spread && !e.hidden => Some(e.label.clone()),
-                PlannedItem::Embed(_) => None,
-            })
-            .collect(),
-    };
-    let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
-    let csv_error = |e: csv::Error| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "DBAPI500", "Could not write CSV").details(e.to_string())
-    };
-    out.write_record(&labels).map_err(csv_error)?;
-    for row in &rows {
-        let record = labels.iter().map(|l| match row.get(l) {
-            None | Some(serde_json::Value::Null) => String::new(),
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-        });
-        out.write_record(record).map_err(csv_error)?;
-    }
-    let mut bytes = out.into_inner().map_err(|e| csv_error(e.into_error().into()))?;
-    // Lines are separated, not terminated, as in PostgREST's CSV: the last
-    // row has no newline after it (the header keeps its own, so an empty
-    // result is the header line).
-    if !rows.is_empty() {
-        bytes.pop();
-    }
-    Ok(String::from_utf8(bytes).expect("CSV of UTF-8 strings is UTF-8"))
 }
 
 #[cfg(test)]

@@ -49,7 +49,9 @@ pub async fn call_get(
     let verb = if method == Method::HEAD { Verb::Head } else { Verb::Get };
     check_granted(&scope, profile, &name, verb)?;
     let (named, rest) = split_arguments(schema, profile, &name, uri.query().unwrap_or(""));
-    let request = ReadRequest::parse(&scope.config.api, &headers, &rest)?;
+    // A function's result is held whole, whatever its representation.
+    let max_rows = |_| crate::limits::max_rows(&scope.config, identity.role.as_deref(), false);
+    let request = ReadRequest::parse(&scope.config.api, max_rows, &headers, &rest)?;
     let args = CallArgs { named, ..CallArgs::default() };
     let mut plan = plan_call(schema, profile, &name, &args, &request.query, request.page)?;
     restrict_embeds(&scope, &mut plan)?;
@@ -93,7 +95,8 @@ pub async fn call_post(
     let schema = &scope.schema;
     let profile = profile_from(schema, &headers, "content-profile")?;
     check_granted(&scope, profile, &name, Verb::Post)?;
-    let request = ReadRequest::parse(&scope.config.api, &headers, uri.query().unwrap_or(""))?;
+    let max_rows = |_| crate::limits::max_rows(&scope.config, identity.role.as_deref(), false);
+    let request = ReadRequest::parse(&scope.config.api, max_rows, &headers, uri.query().unwrap_or(""))?;
     let (bytes, form) = body_bytes(&scope.config.api, &headers, body).await?;
     let body = match form {
         Some(fields) => Value::Object(fields),
@@ -191,7 +194,7 @@ fn respond(
     let negotiated = request.negotiated;
     // CSV is written from the rows as objects: a scalar's column is
     // named after the function.
-    let as_values = function.is_scalar() && negotiated.representation != Representation::Csv;
+    let as_values = function.is_scalar() && !negotiated.representation.is_row_by_row();
     let body = if as_values { scalar_values(&output.body)? } else { output.body };
     if function.set_returning || negotiated.representation != Representation::Json {
         let applied = crate::grammar::Preferences { count: request.prefs.count, ..Default::default() };

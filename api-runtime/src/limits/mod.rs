@@ -41,6 +41,21 @@ pub fn database_deadline(config: &RuntimeConfig) -> Option<Duration> {
     }
 }
 
+/// The most rows one read answers: `api.maxRows`, or the caller's role's
+/// `maxRows` where it is lower; for an answer `streamed` row by row (NDJSON
+/// and CSV table reads, which the runtime never holds whole), the role's
+/// `maxRows` even where it is higher, so that a role can be let export a
+/// whole table.
+pub fn max_rows(config: &RuntimeConfig, role: Option<&str>, streamed: bool) -> u64 {
+    let api = config.api.max_rows;
+    let role_cap = role.and_then(|name| config.roles.iter().find(|r| r.name == name)).and_then(|r| r.max_rows);
+    match role_cap {
+        Some(cap) if streamed => cap,
+        Some(cap) => cap.min(api),
+        None => api,
+    }
+}
+
 /// Settings that cannot work, with the key to change.
 pub fn validate(config: &RuntimeConfig) -> Result<(), String> {
     let server = &config.server;
@@ -58,6 +73,9 @@ pub fn validate(config: &RuntimeConfig) -> Result<(), String> {
     if config.database.statement_timeout_ms == Some(0) {
         return Err("database.statementTimeoutMs must be at least 1 (leave it out for no limit)".into());
     }
+    if let Some(role) = config.roles.iter().find(|r| r.max_rows == Some(0)) {
+        return Err(format!("roles[{}].maxRows must be at least 1 (leave it out for api.maxRows)", role.name));
+    }
     client_ip::ClientIp::new(&config.api)?;
     cors::validate(&config.api.cors)
 }
@@ -65,6 +83,24 @@ pub fn validate(config: &RuntimeConfig) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_roles_max_rows_lifts_the_cap_only_of_streamed_answers() {
+        let mut c = RuntimeConfig::default();
+        c.api.max_rows = 100;
+        let role =
+            |name: &str, max_rows| dbapi_crds::config::Role { name: name.into(), max_rows, ..Default::default() };
+        c.roles = vec![role("exporter", Some(1_000_000)), role("narrow", Some(10)), role("plain", None)];
+        assert_eq!(max_rows(&c, Some("exporter"), true), 1_000_000);
+        assert_eq!(max_rows(&c, Some("exporter"), false), 100);
+        assert_eq!(max_rows(&c, Some("narrow"), true), 10);
+        assert_eq!(max_rows(&c, Some("narrow"), false), 10);
+        assert_eq!(max_rows(&c, Some("plain"), true), 100);
+        assert_eq!(max_rows(&c, Some("unknown"), true), 100);
+        assert_eq!(max_rows(&c, None, true), 100);
+        c.roles.push(role("none", Some(0)));
+        assert!(validate(&c).unwrap_err().contains("roles[none].maxRows"));
+    }
 
     #[test]
     fn the_database_stops_a_statement_soon_after_its_request_timed_out() {

@@ -148,7 +148,9 @@ fn info_description(schema: &Schema, profile: &str, max_rows: u64) -> String {
          tells which rows came back.\n\
          - **`Prefer: count=exact`** adds the total row count to `Content-Range` (`0-24/3573`).\n\
          - **`Accept`**: `application/json` (an array), `application/vnd.pgrst.object+json` (exactly one \
-         row, as an object) or `text/csv`.\n\n",
+         row, as an object), `text/csv`, or `application/x-ndjson` (one object per line). CSV and \
+         NDJSON are streamed from the database row by row, without `Content-Range`; a role's \
+         `maxRows` may let them return more rows than a JSON answer.\n\n",
         engine = schema.engine.name(),
     );
     if schema.schemas.len() > 1 {

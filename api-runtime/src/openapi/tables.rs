@@ -64,7 +64,14 @@ pub(super) fn read_operation(
     }
 
     let rows = ArrayBuilder::new().items(Ref::from_schema_name(component)).build();
-    let csv = ObjectBuilder::new().schema_type(Type::String).description(Some("CSV with a header line")).build();
+    let csv = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("CSV with a header line, streamed row by row"))
+        .build();
+    let ndjson = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("One JSON object per line (NDJSON), streamed row by row"))
+        .build();
     let ok = ResponseBuilder::new()
         .description(format!("The rows of `{}` (at most {max_rows}).", table.name))
         .header_ref("Content-Range", Ref::new("#/components/headers/Content-Range"))
@@ -73,13 +80,13 @@ pub(super) fn read_operation(
             "application/vnd.pgrst.object+json",
             ContentBuilder::new().schema(Some(Ref::from_schema_name(component))).build(),
         )
-        .content("text/csv", ContentBuilder::new().schema(Some(csv.clone())).build())
+        .content("text/csv", ContentBuilder::new().schema(Some(csv)).build())
+        .content("application/x-ndjson", ContentBuilder::new().schema(Some(ndjson)).build())
         .build();
     let partial = ResponseBuilder::new()
         .description("Partial content: a window (`limit`/`offset`, `Range`) of a larger result; see `Content-Range`.")
         .header_ref("Content-Range", Ref::new("#/components/headers/Content-Range"))
         .content("application/json", ContentBuilder::new().schema(Some(rows)).build())
-        .content("text/csv", ContentBuilder::new().schema(Some(csv)).build())
         .build();
 
     let mut op = op.response("200", ok).response("206", partial);

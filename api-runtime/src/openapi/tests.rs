@@ -164,6 +164,9 @@ fn tables_are_read_and_written_views_read_functions_called() {
     assert_eq!(ok["application/json"]["schema"]["items"]["$ref"], "#/components/schemas/orders");
     assert_eq!(ok["application/vnd.pgrst.object+json"]["schema"]["$ref"], "#/components/schemas/orders");
     assert!(ok["text/csv"].is_object());
+    assert!(ok["application/x-ndjson"].is_object());
+    // Streamed answers are never partial: only JSON answers are 206.
+    assert!(responses["206"]["content"]["text/csv"].is_null());
     assert_eq!(responses["400"]["$ref"], "#/components/responses/BadRequest");
     assert_eq!(
         doc["components"]["responses"]["BadRequest"]["content"]["application/json"]["schema"]["$ref"],

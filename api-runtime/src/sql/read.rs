@@ -93,30 +93,68 @@ fn render(plan: &ReadPlan, mut w: Writer, with_total: bool) -> Statement {
         w.push(") AS ");
         w.push(RECORD);
     } else if objects_first {
-        // Each row of the page as its JSON object, numbered in the
-        // requested order for the aggregate to keep. The numbering is there
-        // even without an order: MariaDB merges a derived table without a
-        // window function into the outer query, and a prepared statement
-        // so merged loses its correlated subqueries' outer columns on its
-        // second run (error 1054, "Unknown column 't1.x'").
-        w.push("SELECT ");
-        object(&mut w, plan);
-        w.push(" AS body, ROW_NUMBER() OVER (");
-        if ordered {
-            w.push("ORDER BY ");
-            order_by(&mut w, plan);
-        }
-        w.push(") AS dbapi_position FROM (");
-        page(&mut w, plan);
-        w.push(") AS ");
-        w.ident(&plan.alias);
-        w.push(") AS dbapi_rows");
+        numbered_objects(&mut w, plan);
     } else {
         page(&mut w, plan);
         w.push(") AS ");
         w.ident(&plan.alias);
     }
     w.finish()
+}
+
+/// The statement for a streamed read (NDJSON, CSV): one result row per row
+/// of the page, its JSON object, in the requested order, so that the
+/// runtime can pass each on as the database produces it instead of holding
+/// the page's array. `zone` as in [`render_read_in_zone`].
+///
+/// ```text
+/// SELECT <object> FROM <table> AS t1 WHERE … ORDER BY … LIMIT …
+/// ```
+/// The rows are read and turned into objects in one pass, which every
+/// engine streams (MariaDB would first copy a derived table with a LIMIT,
+/// the whole export, before sending a row). Only a page that skips rows or
+/// is grouped is cut first, as for [`render_read`], so that embedded
+/// resources are never built for skipped rows.
+pub fn render_rows(plan: &ReadPlan, engine: Engine, zone: Option<&str>) -> Statement {
+    let mut w = Writer::new(engine);
+    w.time_zone = zone.map(str::to_string);
+    if !plan.is_aggregated() && plan.offset == 0 {
+        select_rows(&mut w, plan, &|w| object(w, plan));
+        return w.finish();
+    }
+    w.push("SELECT ");
+    object(&mut w, plan);
+    w.push(" FROM (");
+    page(&mut w, plan);
+    w.push(") AS ");
+    w.ident(&plan.alias);
+    if !plan.order.is_empty() {
+        w.push(" ORDER BY ");
+        order_by(&mut w, plan);
+    }
+    w.finish()
+}
+
+/// `SELECT <object> AS body, <position> … ) AS dbapi_rows`: each row of the
+/// page as its JSON object, numbered in the requested order for what reads
+/// the derived table to keep. The numbering is there even without an
+/// order: MariaDB merges a derived table without a window function into
+/// the outer query, and a prepared statement so merged loses its
+/// correlated subqueries' outer columns on its second run (error 1054,
+/// "Unknown column 't1.x'").
+fn numbered_objects(w: &mut Writer, plan: &ReadPlan) {
+    w.push("SELECT ");
+    object(w, plan);
+    w.push(" AS body, ROW_NUMBER() OVER (");
+    if !plan.order.is_empty() {
+        w.push("ORDER BY ");
+        order_by(w, plan);
+    }
+    w.push(") AS dbapi_position FROM (");
+    page(w, plan);
+    w.push(") AS ");
+    w.ident(&plan.alias);
+    w.push(") AS dbapi_rows");
 }
 
 /// Alias of the per-row record in the record form.
@@ -142,14 +180,22 @@ fn visible<'p, 's>(plan: &'p ReadPlan<'s>) -> impl Iterator<Item = &'p PlannedIt
 /// `SELECT t1.* FROM <table> AS t1 WHERE … ORDER BY … LIMIT …`: the page,
 /// cut before any JSON is built.
 fn page(w: &mut Writer, plan: &ReadPlan) {
+    let columns = |w: &mut Writer| {
+        if plan.is_aggregated() {
+            grouped_columns(w, plan);
+        } else {
+            w.ident(&plan.alias);
+            w.push(".*");
+        }
+    };
+    select_rows(w, plan, &columns);
+}
+
+/// `SELECT <what> FROM <table> AS t1 WHERE … [GROUP BY …] ORDER BY … LIMIT …`.
+fn select_rows(w: &mut Writer, plan: &ReadPlan, what: &Fragment) {
     let d = w.dialect;
     w.push("SELECT ");
-    if plan.is_aggregated() {
-        grouped_columns(w, plan);
-    } else {
-        w.ident(&plan.alias);
-        w.push(".*");
-    }
+    what(w);
     w.push(" FROM ");
     source(w, plan);
     w.push(" AS ");

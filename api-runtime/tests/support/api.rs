@@ -118,6 +118,12 @@ impl Api {
         Api { db, state, router }
     }
 
+    /// The router itself, for a test that reads an answer's body frame by
+    /// frame.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
     pub fn engine(&self) -> Engine {
         self.db.engine
     }

@@ -98,6 +98,13 @@ pub struct RoleSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "RateLimitSpec")]
     pub rate_limit: Option<RateLimitSpec>,
+    /// The most rows one read by this role answers, instead of
+    /// spec.api.maxRows: lower caps every answer; higher lifts the cap only
+    /// for NDJSON and CSV table reads, which are streamed, never held in
+    /// memory (a role that may export whole tables).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_rows: Option<u64>,
 }
 
 /// Tables and verbs a role may use, optionally limited to columns and rows.

@@ -35,7 +35,7 @@
 //! | auth.jwt.jwksUrl / jwksRefreshSeconds  | `auth.jwt.jwksUrl` / `auth.jwt.jwksRefreshSeconds`|
 //! | auth.jwt.leewaySeconds                 | `auth.jwt.leewaySeconds`                          |
 //! | auth.anonymousRole / postgresRoles     | `auth.anonymousRole` / `auth.postgresRoles`       |
-//! | roles (rules[].functions, rateLimit)   | `roles`                                           |
+//! | roles (rules[].functions, rateLimit, maxRows) | `roles`                                    |
 //! | observability.otlpEndpoint / serverTiming | `observability.*`                              |
 //! | (not in the CRD)                       | `auth.jwt.publicKeyFile` / `jwksFile`, `audit.path`: keys come from jwksUrl, audit lines go to stdout |
 //! | apiKeys[].name / role / expiresAt      | `apiKeys[]` (Secret part)                         |
@@ -222,6 +222,7 @@ fn role(spec: &RoleSpec) -> Role {
         name: spec.name.clone(),
         rules: spec.rules.iter().map(rule).collect(),
         rate_limit: spec.rate_limit.as_ref().map(rate_limit),
+        max_rows: spec.max_rows,
     }
 }
 

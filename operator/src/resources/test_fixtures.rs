@@ -78,6 +78,7 @@ const FULL_REST: &str = r#"
         - {tables: ["*"], verbs: [GET], functions: [search_*]}
     - name: support
       rateLimit: {requestsPerMinute: 120, burst: 20}
+      maxRows: 500000
       rules:
         - tables: [orders]
           verbs: [GET, PATCH]

@@ -313,9 +313,9 @@ async fn finish(
     response.extensions_mut().insert(crate::audit::RowsAffected(written.rows));
     let h = response.headers_mut();
     if has_body {
-        // A write has no CSV form: its rows come back as JSON.
+        // A write has no CSV or NDJSON form: its rows come back as JSON.
         let negotiated = match req.negotiated.representation {
-            Representation::Csv => Negotiated { representation: Representation::Json, strip_nulls: false },
+            r if r.is_row_by_row() => Negotiated { representation: Representation::Json, strip_nulls: false },
             _ => req.negotiated,
         };
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(negotiated.content_type()));

@@ -383,7 +383,7 @@ mod tests {
     use dbapi_crds::config::RoleRule;
 
     fn role(rules: Vec<RoleRule>) -> Role {
-        Role { name: "r".into(), rules, rate_limit: None }
+        Role { name: "r".into(), rules, ..Role::default() }
     }
 
     fn rule(tables: &[&str], verbs: &[&str], columns: &[&str], filter: Option<&str>) -> RoleRule {
