@@ -59,6 +59,13 @@ async fn ndjson_lines_are_the_rows_of_the_json_answer(engine: Engine) {
         assert_eq!(streamed.header("content-range"), None, "the row count is known only at the end");
         assert_eq!(Value::Array(lines(&streamed.body)), json.json(), "{path}");
     }
+    // A finished body polled once more stays finished.
+    let request = Request::get("/books?select=id&limit=2").header(NDJSON.0, NDJSON.1).body(Body::empty()).unwrap();
+    let mut body = api.router().oneshot(request).await.unwrap().into_body();
+    while let Some(frame) = body.frame().await {
+        frame.expect("the rows");
+    }
+    assert!(body.frame().await.is_none());
     // The same statement again: prepared statements run twice give the same.
     let path = "/books?select=id,authors(name)&order=id&limit=2";
     assert_eq!(api.get_with(path, &[NDJSON]).await.body, api.get_with(path, &[NDJSON]).await.body);

@@ -36,13 +36,6 @@ impl RowStream {
     pub async fn next_batch(&mut self) -> Option<Result<Vec<String>, DbError>> {
         self.receiver.recv().await
     }
-
-    /// The batches as a stream, for a response body.
-    pub fn into_stream(self) -> impl futures_util::Stream<Item = Result<Vec<String>, DbError>> + Send {
-        futures_util::stream::unfold(self.receiver, |mut receiver| async move {
-            receiver.recv().await.map(|batch| (batch, receiver))
-        })
-    }
 }
 
 /// How the rows' task ended.

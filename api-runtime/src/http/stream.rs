@@ -51,7 +51,9 @@ pub(super) async fn streamed_read(
             None
         }
     };
-    let body = stream::once(async move { Ok(Bytes::from(head)) }).chain(stream::unfold(rest, next_chunk));
+    // Fused: a finished body may be polled once more (the HTTP server does
+    // on some connections), which would make `unfold` panic.
+    let body = stream::once(async move { Ok(Bytes::from(head)) }).chain(stream::unfold(rest, next_chunk)).fuse();
     let mut response = (StatusCode::OK, Body::from_stream(body)).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(negotiated.content_type()));
     Ok(response)
