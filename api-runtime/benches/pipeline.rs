@@ -40,6 +40,7 @@ fn column(name: &str, db_type: &str, kind: ValueKind) -> Column {
         default: None,
         comment: None,
         representation: None,
+        computed: None,
     }
 }
 
@@ -54,6 +55,7 @@ fn table(name: &str, columns: Vec<Column>, foreign_keys: Vec<ForeignKey>) -> Tab
         unique: vec![],
         foreign_keys,
         comment: None,
+        computed: vec![],
     }
 }
 

@@ -3,7 +3,7 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { db, ok, ids, utc, SQLITE } from './helpers.mjs';
+import { db, ok, ids, utc, PG, SQLITE } from './helpers.mjs';
 
 describe('select', () => {
   test('select() with no argument returns every column', async () => {
@@ -240,3 +240,25 @@ describe('aggregates', () => {
     ]);
   });
 });
+
+// PostgREST's computed fields: order_count(customers) in the PostgreSQL
+// fixture, a column when named (not part of `*`).
+describe('computed fields', { skip: !PG && 'computed fields are PostgreSQL functions' }, () => {
+  test('selected, filtered and ordered like a column', async () => {
+    const rows = ok(await db.from('customers').select('id, order_count').gte('order_count', 3).order('id'));
+    assert.deepEqual(rows, [
+      { id: 1, order_count: 3 },
+      { id: 3, order_count: 3 },
+    ]);
+    const [top] = ok(await db.from('customers').select('name').order('order_count', { ascending: false }).order('id').limit(1));
+    assert.deepEqual(top, { name: 'Alice Anderson' });
+    const [star] = ok(await db.from('customers').select('*').eq('id', 1));
+    assert.equal(star.order_count, undefined);
+  });
+
+  test('inside an embed', async () => {
+    const [order] = ok(await db.from('orders').select('id, customers(order_count)').eq('id', 1));
+    assert.deepEqual(order, { id: 1, customers: { order_count: 3 } });
+  });
+});
+

@@ -10,7 +10,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from '@supabase/supabase-js';
-import { ok, ids, fails, SQLITE } from './helpers.mjs';
+import { ok, ids, fails, PG, SQLITE } from './helpers.mjs';
 
 const BASE_URL = process.env.DBAPI_BASE_URL;
 if (!BASE_URL) {
@@ -72,6 +72,11 @@ describe('supabase-js', () => {
     assert.deepEqual(rows, [{ id: 2, orders: [{ count: 2 }] }]);
     const [row] = ok(await supabase.from('orders').select('count(), total.max()').eq('customer_id', 4));
     assert.deepEqual({ count: row.count, max: Number(row.max) }, { count: 2, max: 1024.99 });
+  });
+
+  test('a computed field', { skip: !PG && 'computed fields are PostgreSQL functions' }, async () => {
+    const rows = ok(await supabase.from('customers').select('id, order_count').eq('order_count', 0));
+    assert.deepEqual(rows, [{ id: 6, order_count: 0 }]);
   });
 
   test('an empty embed filters without being output', async () => {

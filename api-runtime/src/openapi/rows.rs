@@ -17,7 +17,7 @@ pub(super) fn row_schema(table: &Table) -> utoipa::openapi::Schema {
         None => format!("A row of the {kind} `{}`.", table.name),
     };
     let mut object = ObjectBuilder::new().schema_type(Type::Object).description(Some(description));
-    for column in &table.columns {
+    for column in table.columns.iter().chain(&table.computed) {
         object = object.property(
             column.name.clone(),
             value_schema(&column.kind, column.nullable, Some(column_description(table, column))),
@@ -33,6 +33,12 @@ pub(super) fn row_schema(table: &Table) -> utoipa::openapi::Schema {
 /// "Order total. `numeric(10,2)`, default `0`".
 pub(super) fn column_description(table: &Table, column: &Column) -> String {
     let mut notes = vec![format!("`{}`", column.db_type)];
+    if let Some(by) = &column.computed {
+        notes.push(format!(
+            "computed by the function `{}({})`: read-only, returned when `select` names it (not part of `*`)",
+            by.function, by.row_type
+        ));
+    }
     if table.primary_key.contains(&column.name) {
         notes.push(if table.primary_key.len() == 1 { "primary key".into() } else { "part of the primary key".into() });
     }

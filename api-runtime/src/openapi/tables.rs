@@ -59,7 +59,7 @@ pub(super) fn read_operation(
     if multi_profile {
         op = op.parameter_ref(Ref::new("#/components/parameters/acceptProfile"));
     }
-    for column in table.columns.iter().filter(|c| filterable(&c.name)) {
+    for column in table.columns.iter().chain(&table.computed).filter(|c| filterable(&c.name)) {
         op = op.parameter(filter_parameter(schema.engine, column));
     }
 

@@ -15,6 +15,7 @@ fn col(name: &str, db_type: &str, kind: ValueKind, nullable: bool) -> Column {
         default: None,
         comment: None,
         representation: None,
+        computed: None,
     }
 }
 
@@ -39,6 +40,7 @@ fn sample() -> Schema {
         unique: vec![],
         foreign_keys: vec![],
         comment: Some("People who place orders.".into()),
+        computed: Vec::new(),
     };
     let statuses: Vec<String> = ["pending", "shipped", "cancelled"].iter().map(|s| s.to_string()).collect();
     let orders = Table {
@@ -70,6 +72,15 @@ fn sample() -> Schema {
             referenced_columns: vec!["id".into()],
         }],
         comment: None,
+        computed: vec![Column {
+            computed: Some(Box::new(crate::schema::ComputedBy {
+                function_schema: "public".into(),
+                function: "total_with_tax".into(),
+                row_schema: "public".into(),
+                row_type: "orders".into(),
+            })),
+            ..col("total_with_tax", "numeric", ValueKind::Numeric, true)
+        }],
     };
     let view = Table {
         schema: "public".into(),
@@ -85,6 +96,7 @@ fn sample() -> Schema {
         unique: vec![],
         foreign_keys: vec![],
         comment: Some("Totals per customer.".into()),
+        computed: Vec::new(),
     };
     let add = Function {
         schema: "public".into(),
@@ -186,6 +198,7 @@ fn columns_become_filter_parameters() {
         "Filter on `total` (numeric(10,2)): `total=eq.10`, `total=gt.5`, `total=in.(1,2)`"
     );
     assert!(orders.iter().any(|p| p["name"] == "status"));
+    assert!(orders.iter().any(|p| p["name"] == "total_with_tax"), "computed fields can be filtered on");
     // A column named like a reserved key is not a second `limit` parameter.
     assert_eq!(
         orders.iter().filter(|p| p["name"] == "limit" || p["$ref"] == "#/components/parameters/limit").count(),
@@ -220,6 +233,9 @@ fn row_schemas_map_kinds_and_nullability() {
     assert_eq!(desc("orders", "total"), "Amount due.\n\n`numeric(10,2)`");
     assert_eq!(desc("orders", "customer_id"), "`integer`, foreign key to `customers.id`");
     assert!(desc("orders", "id").starts_with("`integer`, primary key, default `nextval("));
+    // A computed field is described as one, and never required.
+    assert_eq!(orders["properties"]["total_with_tax"]["type"], serde_json::json!(["number", "null"]));
+    assert!(desc("orders", "total_with_tax").contains("computed by the function `total_with_tax(orders)`"));
     let customers = &schemas["customers"];
     assert!(customers["properties"]["profile"].get("type").is_none(), "json is any value");
     assert_eq!(customers["properties"]["tags"]["type"], serde_json::json!(["array", "null"]));
@@ -272,6 +288,7 @@ fn names_are_made_safe() {
         unique: vec![],
         foreign_keys: vec![],
         comment: None,
+        computed: Vec::new(),
     };
     let schema = Schema::new(
         Engine::Sqlite,

@@ -126,8 +126,19 @@ pub(super) fn check_grouping(plan: &ReadPlan, embedded: bool) -> Result<(), Plan
                     "Group by whole columns, or by a generated column holding the value.",
                 );
             }
+            PlannedItem::Column { column, .. } if column.computed.is_some() => return computed_grouping(),
+            PlannedItem::Aggregate(a) if a.input.as_ref().is_some_and(|(c, _)| c.computed.is_some()) => {
+                return computed_grouping();
+            }
             PlannedItem::Column { .. } | PlannedItem::Aggregate(_) => {}
         }
     }
     Ok(())
+}
+
+pub(super) fn computed_grouping() -> Result<(), PlanError> {
+    Err(PlanError::Unsupported {
+        message: "Computed fields cannot be grouped or aggregated".into(),
+        hint: "Aggregate stored columns, or read the computed field without aggregates.".into(),
+    })
 }

@@ -6,7 +6,7 @@ use crate::grammar::{
 };
 use crate::schema::{Cardinality, Column, Engine, Function, Relationship, Schema, Table, ValueKind};
 
-use super::items::{check_grouping, parse_cast};
+use super::items::{check_grouping, computed_grouping, parse_cast};
 use super::{AggregatePlan, Cast, PlanError, RelationshipChoice, closest};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -162,6 +162,9 @@ pub(crate) fn plan_rows_of<'s>(
                 Some(label) => (Some(label.clone()), to_one_embed(node, label)?),
             };
             let column = find_column(table, &t.field.name)?;
+            if column.computed.is_some() && node.is_aggregated() {
+                computed_grouping()?;
+            }
             node.order.push(PlannedOrder {
                 via,
                 column,
@@ -189,8 +192,9 @@ pub fn find_table<'s>(schema: &'s Schema, profile: &str, name: &str) -> Result<&
     })
 }
 
+/// A column, or a computed field, that a read names.
 pub(crate) fn find_column<'s>(table: &'s Table, name: &str) -> Result<&'s Column, PlanError> {
-    table.column(name).ok_or_else(|| PlanError::UnknownColumn {
+    table.readable(name).ok_or_else(|| PlanError::UnknownColumn {
         table: table.name.clone(),
         column: name.to_string(),
         hint: closest(name, table.columns.iter().map(|c| c.name.as_str()))

@@ -77,6 +77,22 @@ pub struct Column {
     /// PostgreSQL: how a domain column is presented and read, when casts
     /// on its domain say so.
     pub representation: Option<Box<Representation>>,
+    /// PostgreSQL: the function behind a computed field (see
+    /// [`Table::computed`]); `None` for a stored column.
+    pub computed: Option<Box<ComputedBy>>,
+}
+
+/// A PostgreSQL function taking a table's row and returning one value: a
+/// column of that table in `select`, filters and `order`, as PostgREST's
+/// "Computed Fields". Called on the row as `fn(ROW(t.*)::table)`, which
+/// works on the table and on any derived table of its rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComputedBy {
+    pub function_schema: String,
+    pub function: String,
+    /// The row type the function takes: the table's schema and name.
+    pub row_schema: String,
+    pub row_type: String,
 }
 
 /// The functions behind the casts on a column's domain, as PostgREST's
@@ -116,11 +132,19 @@ pub struct Table {
     pub unique: Vec<Vec<String>>,
     pub foreign_keys: Vec<ForeignKey>,
     pub comment: Option<String>,
+    /// PostgreSQL computed fields: readable like columns when named (never
+    /// part of `*`, never written).
+    pub computed: Vec<Column>,
 }
 
 impl Table {
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// A column or, failing that, a computed field: what a read may name.
+    pub fn readable(&self, name: &str) -> Option<&Column> {
+        self.column(name).or_else(|| self.computed.iter().find(|c| c.name == name))
     }
 
     /// Whether these columns identify at most one row (a primary key or a
@@ -227,6 +251,7 @@ pub(crate) fn result_rows(schema: &str, function: &str, columns: Vec<Column>) ->
         unique: Vec::new(),
         foreign_keys: Vec::new(),
         comment: None,
+        computed: Vec::new(),
     }
 }
 

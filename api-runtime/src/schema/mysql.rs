@@ -128,6 +128,7 @@ async fn introspect_routines(
         default: None,
         comment: None,
         representation: None,
+        computed: None,
     };
     for row in sqlx::query(ROUTINES_SQL).bind(schema).fetch_all(&mut *conn).await? {
         let name = req(&row, 0)?;
@@ -197,6 +198,7 @@ async fn introspect_schema(conn: &mut MySqlConnection, schema: &str, mariadb: bo
                 unique: Vec::new(),
                 foreign_keys: Vec::new(),
                 comment,
+                computed: Vec::new(),
             },
         );
     }
@@ -236,6 +238,7 @@ async fn introspect_schema(conn: &mut MySqlConnection, schema: &str, mariadb: bo
             default,
             comment: text(&row, 7)?.filter(|c| !c.is_empty()),
             representation: None,
+            computed: None,
         };
         columns.push((table, ordinal, column));
     }

@@ -11,8 +11,8 @@ use sqlx::{PgConnection, Row};
 
 use super::pg_views;
 use super::{
-    Column, ForeignKey, Function, IntrospectError, Representation, Returns, Routines, Table, ValueKind, Volatility,
-    Writable, result_rows, scalar_result,
+    Column, ComputedBy, ForeignKey, Function, IntrospectError, Representation, Returns, Routines, Table, ValueKind,
+    Volatility, Writable, result_rows, scalar_result,
 };
 
 /// Schemas that exist among the requested ones.
@@ -135,6 +135,7 @@ SELECT n.nspname::text AS schema, p.proname::text AS name, p.prokind::text AS ki
              WITH ORDINALITY AS u(x, i) ORDER BY i) AS arg_type_names,
        p.prorettype::int8 AS ret_type, format_type(p.prorettype, NULL) AS ret_type_name,
        rt.typtype::text AS ret_typtype, rt.typrelid::int8 AS ret_rel,
+       (SELECT t.typrelid::int8 FROM pg_type t WHERE t.oid = p.proargtypes[0]) AS first_arg_rel,
        obj_description(p.oid, 'pg_proc') AS comment
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -201,6 +202,7 @@ pub(super) async fn introspect(
                 unique: Vec::new(),
                 foreign_keys: Vec::new(),
                 comment: row.try_get("comment")?,
+                computed: Vec::new(),
             },
         );
     }
@@ -239,6 +241,7 @@ pub(super) async fn introspect(
             default: row.try_get("dflt")?,
             comment: row.try_get("comment")?,
             representation: representations.get(&type_oid).cloned().map(Box::new),
+            computed: None,
         };
         match tables.get_mut(&rel) {
             Some(table) => table.columns.push(column),
@@ -279,7 +282,7 @@ pub(super) async fn introspect(
         let pk = table.primary_key.clone();
         table.unique.retain(|u| *u != pk);
     }
-    let routines = functions(conn, schemas, &types, &tables, &composites).await?;
+    let routines = functions(conn, schemas, &types, &mut tables, &composites).await?;
     let mut tables: Vec<Table> = tables.into_values().collect();
     tables.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
     Ok((tables, routines))
@@ -307,7 +310,7 @@ async fn functions(
     conn: &mut PgConnection,
     schemas: &[String],
     types: &HashMap<i64, PgType>,
-    tables: &HashMap<i64, Table>,
+    tables: &mut HashMap<i64, Table>,
     composites: &HashMap<i64, Vec<Column>>,
 ) -> Result<Routines, IntrospectError> {
     let mut routines = Routines::default();
@@ -337,6 +340,7 @@ async fn functions(
                 default: None,
                 comment: None,
                 representation: None,
+                computed: None,
             };
             if matches!(mode, "o" | "b" | "t") {
                 outputs.push(column.clone());
@@ -351,6 +355,33 @@ async fn functions(
         for p in &mut params[first_default..] {
             p.default = Some("DEFAULT".into());
         }
+        let ret_typtype: String = row.try_get("ret_typtype")?;
+        let ret_type_name: String = row.try_get("ret_type_name")?;
+        let set_returning: bool = row.try_get("set_returning")?;
+        // One parameter of a table's row type and one value back: a
+        // computed field of that table (PostgREST's "Computed Fields").
+        let row_table = row.try_get::<Option<i64>, _>("first_arg_rel")?.filter(|_| params.len() == 1);
+        if let Some(table) = row_table.and_then(|rel| tables.get_mut(&rel))
+            && !set_returning
+            && !matches!(ret_typtype.as_str(), "c" | "p")
+            && table.readable(&name).is_none()
+        {
+            table.computed.push(Column {
+                name: name.clone(),
+                db_type: ret_type_name.clone(),
+                kind: kind_of(types, row.try_get("ret_type")?, 0),
+                nullable: true,
+                default: None,
+                comment: row.try_get("comment")?,
+                representation: None,
+                computed: Some(Box::new(ComputedBy {
+                    function_schema: schema.clone(),
+                    function: name.clone(),
+                    row_schema: table.schema.clone(),
+                    row_type: table.name.clone(),
+                })),
+            });
+        }
         // Unnamed parameters cannot be passed by name; only a single
         // unnamed json/jsonb parameter (the whole body) is callable.
         let unnamed = params.iter().filter(|p| p.name.is_empty()).count();
@@ -358,8 +389,6 @@ async fn functions(
             routines.uncallable.push((key, "has unnamed parameters; name them to call it by name".into()));
             continue;
         }
-        let ret_typtype: String = row.try_get("ret_typtype")?;
-        let ret_type_name: String = row.try_get("ret_type_name")?;
         let ret_rel: i64 = row.try_get("ret_rel")?;
         let returns = if ret_type_name == "void" {
             Returns::Void
@@ -386,6 +415,7 @@ async fn functions(
                 default: None,
                 comment: None,
                 representation: None,
+                computed: None,
             };
             Returns::Scalar(scalar_result(&schema, &name, value))
         };
@@ -400,7 +430,7 @@ async fn functions(
             params,
             variadic,
             returns,
-            set_returning: row.try_get("set_returning")?,
+            set_returning,
             volatility,
             comment: row.try_get("comment")?,
         });

@@ -147,11 +147,13 @@ mod tests {
                 default: None,
                 comment: None,
                 representation: None,
+                computed: None,
             }],
             primary_key: pk.iter().map(|s| s.to_string()).collect(),
             unique: vec![],
             foreign_keys: fks,
             comment: None,
+            computed: Vec::new(),
         }
     }
 

@@ -142,6 +142,7 @@ async fn introspect_schema(conn: &mut SqliteConnection, schema: &str) -> Result<
             unique: Vec::new(),
             foreign_keys: Vec::new(),
             comment: None,
+            computed: Vec::new(),
         };
 
         let mut pk: Vec<(i64, String)> = Vec::new();
@@ -480,6 +481,7 @@ fn column(row: &SqliteRow) -> Result<Column, sqlx::Error> {
         default: row.try_get("dflt_value")?,
         comment: None,
         representation: None,
+        computed: None,
     })
 }
 

@@ -183,6 +183,7 @@ mod tests {
             default: None,
             comment: None,
             representation: None,
+            computed: None,
         };
         Table {
             schema: "main".into(),
@@ -194,6 +195,7 @@ mod tests {
             unique: Vec::new(),
             foreign_keys: fks,
             comment: None,
+            computed: Vec::new(),
         }
     }
 

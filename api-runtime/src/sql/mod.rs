@@ -404,6 +404,7 @@ mod render_tests {
             default: None,
             comment: None,
             representation: None,
+            computed: None,
         }
     }
 
@@ -427,6 +428,7 @@ mod render_tests {
             unique: vec![],
             foreign_keys: vec![],
             comment: None,
+            computed: Vec::new(),
         };
         Schema::new(engine, vec!["s".into()], vec![table], &TableFilter::default())
     }

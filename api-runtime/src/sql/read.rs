@@ -313,10 +313,24 @@ fn matching_rows(w: &mut Writer, plan: &ReadPlan, what: &str) {
 /// `numbers->0`, `address->>city`).
 pub(super) fn column_at(w: &mut Writer, alias: &str, column: &Column, json_path: &[JsonStep]) {
     if json_path.is_empty() {
-        return w.column(alias, &column.name);
+        return stored_or_computed(w, alias, column);
     }
     let d = w.dialect;
-    d.json_path(w, &|w| d.json_source(w, &column.kind, &|w| w.column(alias, &column.name)), json_path);
+    d.json_path(w, &|w| d.json_source(w, &column.kind, &|w| stored_or_computed(w, alias, column)), json_path);
+}
+
+/// `alias.column`, or for a computed field its function called on the
+/// row: `"s"."fn"(ROW(alias.*)::"s"."table")`. The row is rebuilt from its
+/// columns because `alias` may be a derived table of the table's rows (the
+/// page), whose row type is anonymous.
+fn stored_or_computed(w: &mut Writer, alias: &str, column: &Column) {
+    let Some(by) = &column.computed else { return w.column(alias, &column.name) };
+    w.table(&by.function_schema, &by.function);
+    w.push("(ROW(");
+    w.ident(alias);
+    w.push(".*)::");
+    w.table(&by.row_schema, &by.row_type);
+    w.push(")");
 }
 
 /// The JSON object for one row of `plan` (its alias in scope).

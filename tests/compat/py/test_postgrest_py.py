@@ -44,6 +44,13 @@ class PostgrestPy(unittest.TestCase):
         rows = self.rows(self.client.from_("customers").select("id, orders(count)").in_("id", [3, 6]).order("id"))
         self.assertEqual(rows, [{"id": 3, "orders": [{"count": 3}]}, {"id": 6, "orders": [{"count": 0}]}])
 
+    @unittest.skipUnless(ENGINE == "postgres", "computed fields are PostgreSQL functions")
+    def test_computed_field(self):
+        rows = self.rows(self.client.from_("customers").select("id, order_count").gte("order_count", 3).order("id"))
+        self.assertEqual(rows, [{"id": 1, "order_count": 3}, {"id": 3, "order_count": 3}])
+        rows = self.rows(self.client.from_("orders").select("id, customers(order_count)").eq("id", 4))
+        self.assertEqual(rows, [{"id": 4, "customers": {"order_count": 2}}])
+
     def test_empty_embed_filters_without_being_output(self):
         rows = self.rows(self.client.from_("customers").select("id, orders!inner()").in_("id", [1, 6]).order("id"))
         self.assertEqual(rows, [{"id": 1}])

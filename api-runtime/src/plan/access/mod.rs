@@ -129,6 +129,7 @@ impl RoleView {
             let mut table = table.clone();
             if let Some(columns) = g.known_columns() {
                 table.columns.retain(|c| columns.contains(&c.name));
+                table.computed.retain(|c| columns.contains(&c.name));
             }
             let w = table.writable;
             table.writable = Writable {
