@@ -1,7 +1,9 @@
-//! Computed fields (issue 17, item 3), as PostgREST's "Computed Fields"
-//! page describes them: a PostgreSQL function taking a table's row and
-//! returning one value is a column of that table in `select`, filters and
-//! `order`, when named (never part of `*`); it cannot be written.
+//! Computed fields and relationships (issue 17, item 3), as PostgREST's
+//! "Computed Fields" and "Computed Relationships" describe them: a
+//! PostgreSQL function taking a table's row and returning one value is a
+//! column of that table in `select`, filters and `order`, when named (never
+//! part of `*`; never written); one returning rows of a table is a
+//! relationship embedded by the function's name, overriding a detected one.
 
 mod support;
 
@@ -23,6 +25,13 @@ CREATE FUNCTION name_length(p pets) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SEL
 -- Not computed fields: two parameters, a set of values.
 CREATE FUNCTION greeting(p people, word text) RETURNS text LANGUAGE sql AS $$ SELECT word || p.first_name $$;
 CREATE FUNCTION letters(people) RETURNS SETOF text LANGUAGE sql AS $$ SELECT unnest(ARRAY[$1.first_name]) $$;
+-- Computed relationships: to-many, to-one by ROWS 1, to-one by a single row.
+CREATE FUNCTION pets_of(people) RETURNS SETOF pets LANGUAGE sql STABLE
+    AS $$ SELECT * FROM pets WHERE owner_id = $1.id $$;
+CREATE FUNCTION owner(pets) RETURNS SETOF people ROWS 1 LANGUAGE sql STABLE
+    AS $$ SELECT * FROM people WHERE id = $1.owner_id $$;
+CREATE FUNCTION first_pet(people) RETURNS pets LANGUAGE sql STABLE
+    AS $$ SELECT * FROM pets WHERE owner_id = $1.id ORDER BY id LIMIT 1 $$;
 ";
 
 async fn api() -> Api {
@@ -136,4 +145,67 @@ async fn the_openapi_document_lists_computed_fields() {
     );
     let filters = doc["paths"]["/people"]["get"]["parameters"].as_array().unwrap();
     assert!(filters.iter().any(|p| p["name"] == "full_name"));
+}
+
+#[tokio::test]
+async fn a_function_returning_rows_embeds_by_its_name() {
+    let api = api().await;
+    let r = api.get("/people?select=id,pets_of(name)&pets_of.order=name&order=id").await;
+    assert_eq!(
+        r.expect(200).json(),
+        json!([
+            {"id": 1, "pets_of": [{"name": "Kit"}, {"name": "Rex"}]},
+            {"id": 2, "pets_of": []},
+            {"id": 3, "pets_of": [{"name": "Tom"}]}
+        ])
+    );
+    // To-one: ROWS 1 (null when there is no row), or a single row (which
+    // PostgreSQL gives as a row of NULLs when the function finds none).
+    let r = api.get("/pets?select=name,owner(first_name,full_name)&order=id").await;
+    assert_eq!(
+        r.expect(200).json(),
+        json!([
+            {"name": "Rex", "owner": {"first_name": "Jane", "full_name": "Jane Doe"}},
+            {"name": "Tom", "owner": {"first_name": "Ann", "full_name": "Ann Lee"}},
+            {"name": "Kit", "owner": {"first_name": "Jane", "full_name": "Jane Doe"}}
+        ])
+    );
+    let r = api.get("/people?select=id,first_pet(name)&order=id").await;
+    assert_eq!(
+        r.expect(200).json(),
+        json!([
+            {"id": 1, "first_pet": {"name": "Rex"}},
+            {"id": 2, "first_pet": {"name": null}},
+            {"id": 3, "first_pet": {"name": "Tom"}}
+        ])
+    );
+    // Filters, !inner, spreads, aliases and ordering by a to-one one.
+    let r = api.get("/people?select=id,pets:pets_of!inner(name)&pets.name=eq.Tom").await;
+    assert_eq!(r.expect(200).json(), json!([{"id": 3, "pets": [{"name": "Tom"}]}]));
+    let r = api.get("/pets?select=name,...owner(owner_name:first_name)&order=owner(last_name).desc,id").await;
+    assert_eq!(
+        r.expect(200).json(),
+        json!([
+            {"name": "Tom", "owner_name": "Ann"},
+            {"name": "Rex", "owner_name": "Jane"},
+            {"name": "Kit", "owner_name": "Jane"}
+        ])
+    );
+    // Streamed too.
+    let r = api.get_with("/people?select=pets_of(count)&id=eq.1", &[("accept", "application/x-ndjson")]).await;
+    assert_eq!(r.expect(200).body, "{\"pets_of\" : [{\"count\" : 2}]}\n");
+}
+
+#[tokio::test]
+async fn a_computed_relationship_overrides_a_detected_one() {
+    let sql = format!(
+        "{SQL} CREATE FUNCTION pets(people) RETURNS SETOF pets LANGUAGE sql STABLE
+            AS $$ SELECT * FROM pets WHERE owner_id = $1.id AND name <> 'Kit' $$;"
+    );
+    let api = Api::with_sql(Engine::Postgres, &sql, RuntimeConfig::default()).await;
+    let r = api.get("/people?select=id,pets(name)&id=eq.1").await;
+    assert_eq!(r.expect(200).json(), json!([{"id": 1, "pets": [{"name": "Rex"}]}]));
+    // The foreign key is still followed from the other side.
+    let r = api.get("/pets?select=name,people(first_name)&id=eq.3").await;
+    assert_eq!(r.expect(200).json(), json!([{"name": "Kit", "people": {"first_name": "Jane"}}]));
 }

@@ -9,6 +9,15 @@ import { db, ok, ids, fails, utc } from './helpers.mjs';
 const ITEMS = { referencedTable: 'order_items' };
 
 describe('embedding', () => {
+  test('by foreign-key column and by constraint name, as PostgREST resolves them', async () => {
+    const byColumn = ok(await db.from('products').select('id, category_id(name)').eq('id', 1));
+    assert.deepEqual(byColumn, [{ id: 1, category_id: { name: 'Tools' } }]);
+    const byConstraint = ok(await db.from('products').select('id, fk_products_category(name)').eq('id', 1));
+    assert.deepEqual(byConstraint, [{ id: 1, fk_products_category: { name: 'Tools' } }]);
+    const hinted = ok(await db.from('products').select('id, categories!fk_products_category(name)').eq('id', 1));
+    assert.deepEqual(hinted, [{ id: 1, categories: { name: 'Tools' } }]);
+  });
+
   test('many-to-one (orders -> customers), renamed', async () => {
     const rows = ok(
       await db.from('orders').select('id, customer:customers(id,name)').in('id', [1, 4, 10]).order('id'),

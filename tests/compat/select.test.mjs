@@ -260,5 +260,14 @@ describe('computed fields', { skip: !PG && 'computed fields are PostgreSQL funct
     const [order] = ok(await db.from('orders').select('id, customers(order_count)').eq('id', 1));
     assert.deepEqual(order, { id: 1, customers: { order_count: 3 } });
   });
+
+  test('a computed relationship embeds by the function name', async () => {
+    const rows = ok(await db.from('customers').select('id, big_orders(id)').in('id', [1, 4, 6]).order('id'));
+    assert.deepEqual(rows, [
+      { id: 1, big_orders: [{ id: 1 }] },
+      { id: 4, big_orders: [{ id: 8 }] },
+      { id: 6, big_orders: [] },
+    ]);
+  });
 });
 

@@ -74,6 +74,11 @@ describe('supabase-js', () => {
     assert.deepEqual({ count: row.count, max: Number(row.max) }, { count: 2, max: 1024.99 });
   });
 
+  test('embedding by foreign-key column and by constraint name', async () => {
+    const rows = ok(await supabase.from('products').select('id, category_id(name), categories!fk_products_category(id)').eq('id', 1));
+    assert.deepEqual(rows, [{ id: 1, category_id: { name: 'Tools' }, categories: { id: 3 } }]);
+  });
+
   test('a computed field', { skip: !PG && 'computed fields are PostgreSQL functions' }, async () => {
     const rows = ok(await supabase.from('customers').select('id, order_count').eq('order_count', 0));
     assert.deepEqual(rows, [{ id: 6, order_count: 0 }]);

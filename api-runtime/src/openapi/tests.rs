@@ -124,7 +124,7 @@ fn sample() -> Schema {
         comment: None,
         ..add.clone()
     };
-    let routines = Routines { functions: vec![add, orders_of], uncallable: vec![] };
+    let routines = Routines { functions: vec![add, orders_of], ..Routines::default() };
     Schema::new(Engine::Postgres, vec!["public".into()], vec![customers, orders, view], &TableFilter::default())
         .with_routines(routines, &TableFilter::default())
 }

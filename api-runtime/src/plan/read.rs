@@ -314,6 +314,15 @@ impl<'s> Planner<'s> {
     /// `parent` the parent). More than one match is refused, never guessed.
     fn relationship(&self, table: &'s Table, target: &str, hint: Option<&str>) -> Result<&'s Relationship, PlanError> {
         let all = self.schema.relationships_from(table);
+        // A computed relationship is embedded by its function's name, and
+        // wins over a detected one of the same name, as in PostgREST.
+        let computed = |r: &Relationship| r.function.as_ref().is_some_and(|f| f.function == target);
+        if hint.is_none()
+            && let Some(r) = all.iter().find(|r| computed(r))
+        {
+            return Ok(r);
+        }
+        let all: Vec<&Relationship> = all.iter().filter(|r| r.function.is_none()).collect();
         let refers_to_itself = |r: &Relationship| r.target.0 == table.schema && r.target.1 == table.name;
         let by_key = |r: &Relationship| {
             r.junction.is_none()
@@ -326,11 +335,11 @@ impl<'s> Planner<'s> {
                 && hint.is_none_or(|h| r.matches_hint(h))
         };
         let matching: Vec<&Relationship> =
-            all.iter().filter(|r| by_table(r) || (hint.is_none() && by_key(r))).collect();
+            all.iter().copied().filter(|r| by_table(r) || (hint.is_none() && by_key(r))).collect();
         match matching.len() {
             1 => Ok(matching[0]),
             0 => {
-                let to_target: Vec<&Relationship> = all.iter().filter(|r| r.target.1 == target).collect();
+                let to_target: Vec<&Relationship> = all.iter().copied().filter(|r| r.target.1 == target).collect();
                 Err(PlanError::NoRelationship {
                     from: table.name.clone(),
                     to: target.to_string(),

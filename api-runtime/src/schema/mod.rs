@@ -261,6 +261,8 @@ pub(crate) fn result_rows(schema: &str, function: &str, columns: Vec<Column>) ->
 pub struct Routines {
     pub functions: Vec<Function>,
     pub uncallable: Vec<(TableKey, String)>,
+    /// Computed relationships, by the table they start from.
+    pub relationships: Vec<(TableKey, Relationship)>,
 }
 
 /// Everything the runtime knows about the database, read once and swapped
@@ -304,6 +306,15 @@ impl Schema {
             self.functions.entry((f.schema.clone(), f.name.clone())).or_default().push(f);
         }
         self.uncallable.extend(routines.uncallable.into_iter().filter(|((_, name), _)| filter.allows(name)));
+        for (from, relationship) in routines.relationships {
+            let function = relationship.function.as_ref().map_or("", |f| f.function.as_str());
+            if self.tables.contains_key(&from)
+                && self.tables.contains_key(&relationship.target)
+                && filter.allows(function)
+            {
+                self.relationships.entry(from).or_default().push(relationship);
+            }
+        }
         self
     }
 

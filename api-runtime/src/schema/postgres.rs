@@ -11,8 +11,8 @@ use sqlx::{PgConnection, Row};
 
 use super::pg_views;
 use super::{
-    Column, ComputedBy, ForeignKey, Function, IntrospectError, Representation, Returns, Routines, Table, ValueKind,
-    Volatility, Writable, result_rows, scalar_result,
+    Column, ComputedBy, ForeignKey, Function, IntrospectError, Relationship, Representation, Returns, Routines, Table,
+    ValueKind, Volatility, Writable, result_rows, scalar_result,
 };
 
 /// Schemas that exist among the requested ones.
@@ -136,6 +136,7 @@ SELECT n.nspname::text AS schema, p.proname::text AS name, p.prokind::text AS ki
        p.prorettype::int8 AS ret_type, format_type(p.prorettype, NULL) AS ret_type_name,
        rt.typtype::text AS ret_typtype, rt.typrelid::int8 AS ret_rel,
        (SELECT t.typrelid::int8 FROM pg_type t WHERE t.oid = p.proargtypes[0]) AS first_arg_rel,
+       p.prorows::float8 AS rows_estimate,
        obj_description(p.oid, 'pg_proc') AS comment
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -361,26 +362,35 @@ async fn functions(
         // One parameter of a table's row type and one value back: a
         // computed field of that table (PostgREST's "Computed Fields").
         let row_table = row.try_get::<Option<i64>, _>("first_arg_rel")?.filter(|_| params.len() == 1);
-        if let Some(table) = row_table.and_then(|rel| tables.get_mut(&rel))
-            && !set_returning
-            && !matches!(ret_typtype.as_str(), "c" | "p")
-            && table.readable(&name).is_none()
-        {
-            table.computed.push(Column {
-                name: name.clone(),
-                db_type: ret_type_name.clone(),
-                kind: kind_of(types, row.try_get("ret_type")?, 0),
-                nullable: true,
-                default: None,
-                comment: row.try_get("comment")?,
-                representation: None,
-                computed: Some(Box::new(ComputedBy {
-                    function_schema: schema.clone(),
-                    function: name.clone(),
-                    row_schema: table.schema.clone(),
-                    row_type: table.name.clone(),
-                })),
-            });
+        let ret_rel: i64 = row.try_get("ret_rel")?;
+        let returned_table =
+            tables.get(&ret_rel).filter(|_| ret_typtype == "c").map(|t| (t.schema.clone(), t.name.clone()));
+        if let Some(table) = row_table.and_then(|rel| tables.get_mut(&rel)) {
+            let by = ComputedBy {
+                function_schema: schema.clone(),
+                function: name.clone(),
+                row_schema: table.schema.clone(),
+                row_type: table.name.clone(),
+            };
+            if let Some(target) = returned_table {
+                // Rows of a table back: a computed relationship (PostgREST's
+                // "Computed Relationships"), to-one unless a set of more
+                // than one row is declared.
+                let to_one = !set_returning || row.try_get::<f64, _>("rows_estimate")? == 1.0;
+                let from = (table.schema.clone(), table.name.clone());
+                routines.relationships.push((from, Relationship::computed(by, target, to_one)));
+            } else if !set_returning && !matches!(ret_typtype.as_str(), "c" | "p") && table.readable(&name).is_none() {
+                table.computed.push(Column {
+                    name: name.clone(),
+                    db_type: ret_type_name.clone(),
+                    kind: kind_of(types, row.try_get("ret_type")?, 0),
+                    nullable: true,
+                    default: None,
+                    comment: row.try_get("comment")?,
+                    representation: None,
+                    computed: Some(Box::new(by)),
+                });
+            }
         }
         // Unnamed parameters cannot be passed by name; only a single
         // unnamed json/jsonb parameter (the whole body) is callable.
@@ -389,7 +399,6 @@ async fn functions(
             routines.uncallable.push((key, "has unnamed parameters; name them to call it by name".into()));
             continue;
         }
-        let ret_rel: i64 = row.try_get("ret_rel")?;
         let returns = if ret_type_name == "void" {
             Returns::Void
         } else if ret_typtype == "c" {

@@ -1,9 +1,10 @@
 //! Relationships between tables, derived from foreign keys: what `select=`
-//! embedding can follow, in both directions and through junction tables.
+//! embedding can follow, in both directions and through junction tables;
+//! and on PostgreSQL the computed ones, functions from a row to rows.
 
 use std::collections::BTreeMap;
 
-use super::{Table, TableKey};
+use super::{ComputedBy, Table, TableKey};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cardinality {
@@ -46,9 +47,27 @@ pub struct Relationship {
     /// (source column, target column) pairs joined on; empty for many-to-many.
     pub columns: Vec<(String, String)>,
     pub junction: Option<Junction>,
+    /// A computed relationship (PostgreSQL, as PostgREST's "Computed
+    /// Relationships"): the function taking the source's row and returning
+    /// the target's rows, embedded by the function's name; `constraint`
+    /// is that name and `columns` is empty.
+    pub function: Option<ComputedBy>,
 }
 
 impl Relationship {
+    /// A computed relationship from the function `by` to `target`'s rows,
+    /// one of them (`to_one`) or many.
+    pub fn computed(by: ComputedBy, target: TableKey, to_one: bool) -> Relationship {
+        Relationship {
+            target,
+            cardinality: if to_one { Cardinality::ManyToOne } else { Cardinality::OneToMany },
+            constraint: by.function.clone(),
+            columns: vec![],
+            junction: None,
+            function: Some(by),
+        }
+    }
+
     /// Whether a `!hint` names this relationship: the constraint, one of its
     /// columns, or the junction table.
     pub fn matches_hint(&self, hint: &str) -> bool {
@@ -83,6 +102,7 @@ pub(super) fn derive(tables: &BTreeMap<TableKey, Table>) -> BTreeMap<TableKey, V
                 constraint: fk.name.clone(),
                 columns: pairs.clone(),
                 junction: None,
+                function: None,
             });
             let reverse = if table.is_unique_on(&fk.columns) { Cardinality::OneToOne } else { Cardinality::OneToMany };
             out.entry(target_key).or_default().push(Relationship {
@@ -91,6 +111,7 @@ pub(super) fn derive(tables: &BTreeMap<TableKey, Table>) -> BTreeMap<TableKey, V
                 constraint: fk.name.clone(),
                 columns: pairs.into_iter().map(|(s, t)| (t, s)).collect(),
                 junction: None,
+                function: None,
             });
         }
         // A junction: two foreign keys whose columns all belong to the
@@ -121,6 +142,7 @@ pub(super) fn derive(tables: &BTreeMap<TableKey, Table>) -> BTreeMap<TableKey, V
                         source_constraint: a.name.clone(),
                         target_constraint: b.name.clone(),
                     }),
+                    function: None,
                 });
             }
         }

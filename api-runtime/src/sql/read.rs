@@ -12,7 +12,7 @@
 
 use crate::grammar::JsonStep;
 use crate::plan::{Call, EmbedPlan, PlannedCondition, PlannedItem, ReadPlan, effective_kind};
-use crate::schema::{Column, Engine};
+use crate::schema::{Column, ComputedBy, Engine};
 
 use super::aggregate::{aggregated_embed, group_by, grouped_columns, grouped_value};
 use super::{Fragment, Member, Statement, Writer};
@@ -320,11 +320,19 @@ pub(super) fn column_at(w: &mut Writer, alias: &str, column: &Column, json_path:
 }
 
 /// `alias.column`, or for a computed field its function called on the
-/// row: `"s"."fn"(ROW(alias.*)::"s"."table")`. The row is rebuilt from its
-/// columns because `alias` may be a derived table of the table's rows (the
-/// page), whose row type is anonymous.
+/// row. The row is rebuilt from its columns because `alias` may be a
+/// derived table of the table's rows (the page), whose row type is
+/// anonymous.
 fn stored_or_computed(w: &mut Writer, alias: &str, column: &Column) {
-    let Some(by) = &column.computed else { return w.column(alias, &column.name) };
+    match &column.computed {
+        Some(by) => call_on_row(w, by, alias),
+        None => w.column(alias, &column.name),
+    }
+}
+
+/// `"s"."fn"(ROW(alias.*)::"s"."table")`: a computed field's or computed
+/// relationship's function called on the row of `alias`.
+fn call_on_row(w: &mut Writer, by: &ComputedBy, alias: &str) {
     w.table(&by.function_schema, &by.function);
     w.push("(ROW(");
     w.ident(alias);
@@ -424,7 +432,12 @@ fn related_values(w: &mut Writer, embed: &EmbedPlan, parent_alias: &str, value: 
 pub(super) fn from_related(w: &mut Writer, embed: &EmbedPlan, parent_alias: &str) {
     let child = &embed.plan;
     w.push(" FROM ");
-    w.table(&child.table.schema, &child.table.name);
+    match &embed.relationship.function {
+        // A computed relationship: the function's rows for the parent row
+        // (no join condition).
+        Some(by) => call_on_row(w, by, parent_alias),
+        None => w.table(&child.table.schema, &child.table.name),
+    }
     w.push(" AS ");
     w.ident(&child.alias);
     where_clause(w, child, Some((embed, parent_alias)));

@@ -44,6 +44,12 @@ class PostgrestPy(unittest.TestCase):
         rows = self.rows(self.client.from_("customers").select("id, orders(count)").in_("id", [3, 6]).order("id"))
         self.assertEqual(rows, [{"id": 3, "orders": [{"count": 3}]}, {"id": 6, "orders": [{"count": 0}]}])
 
+    def test_embedding_by_foreign_key_column_and_constraint_name(self):
+        rows = self.rows(self.client.from_("products").select("id, category_id(name)").eq("id", 1))
+        self.assertEqual(rows, [{"id": 1, "category_id": {"name": "Tools"}}])
+        rows = self.rows(self.client.from_("products").select("id, categories!fk_products_category(name)").eq("id", 1))
+        self.assertEqual(rows, [{"id": 1, "categories": {"name": "Tools"}}])
+
     @unittest.skipUnless(ENGINE == "postgres", "computed fields are PostgreSQL functions")
     def test_computed_field(self):
         rows = self.rows(self.client.from_("customers").select("id, order_count").gte("order_count", 3).order("id"))
