@@ -80,6 +80,15 @@ impl Tx {
         Ok(per_engine!(self, Tx, t => read_output(&t.pooled().run(|c| bound(stmt).fetch_one(c)).await?)?))
     }
 
+    /// The first column of the first row as bytes, whatever its type
+    /// (`bytea`, `text`, `xml`): a media type handler's body.
+    #[tracing::instrument(level = "debug", name = "db.query", skip_all, fields(db.query.text = %stmt.sql))]
+    pub async fn fetch_bytes(&mut self, stmt: &Statement) -> Result<Option<Vec<u8>>, DbError> {
+        let row = per_engine!(self, Tx, t => t.pooled().run(|c| bound(stmt).fetch_optional(c)).await?
+            .map(|r| r.try_get_unchecked::<Option<Vec<u8>>, _>(0)).transpose()?);
+        Ok(row.flatten())
+    }
+
     /// Every row of the statement, each column as text (NULL as `None`):
     /// the keys a write returned or selected.
     #[tracing::instrument(level = "debug", name = "db.query", skip_all, fields(db.query.text = %stmt.sql))]

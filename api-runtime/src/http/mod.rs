@@ -6,6 +6,7 @@ mod compression;
 pub mod error;
 mod extract;
 mod formats;
+mod media;
 pub mod negotiate;
 mod options;
 mod read;

@@ -64,6 +64,21 @@ pub fn negotiate(accept: Option<&str>) -> Result<Negotiated, ApiError> {
     let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
         return Ok(json);
     };
+    if let Some((representation, strip_nulls)) = accepted(accept).find_map(|(m, s)| built_in(m).map(|r| (r, s))) {
+        return Ok(Negotiated { representation, strip_nulls });
+    }
+    Err(ApiError::new(
+        StatusCode::NOT_ACCEPTABLE,
+        "PGRST107",
+        format!("None of these media types are available: {accept}"),
+    )
+    .hint("Accept application/json, application/vnd.pgrst.object+json, text/csv or application/x-ndjson."))
+}
+
+/// The media ranges of an `Accept` header, most preferred first (by
+/// q-value, then in the order written), without those refused (`q=0`),
+/// each with whether it asks for nulls stripped.
+pub fn accepted(accept: &str) -> impl Iterator<Item = (&str, bool)> {
     let mut candidates: Vec<(f32, usize, &str, bool)> = Vec::new();
     for (i, part) in accept.split(',').enumerate() {
         let mut pieces = part.split(';');
@@ -77,28 +92,24 @@ pub fn negotiate(accept: Option<&str>) -> Result<Negotiated, ApiError> {
                 stripped = true;
             }
         }
-        if q > 0.0 {
+        if q > 0.0 && !media.is_empty() {
             candidates.push((q, i, media, stripped));
         }
     }
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    for (_, _, media, stripped) in &candidates {
-        let representation = match media.to_ascii_lowercase().as_str() {
-            "application/json" | "application/*" | "*/*" => Representation::Json,
-            "application/vnd.pgrst.array+json" | "application/vnd.pgrst.array" => Representation::Json,
-            "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => Representation::SingleObject,
-            "text/csv" | "text/*" => Representation::Csv,
-            "application/x-ndjson" => Representation::Ndjson,
-            _ => continue,
-        };
-        return Ok(Negotiated { representation, strip_nulls: *stripped });
-    }
-    Err(ApiError::new(
-        StatusCode::NOT_ACCEPTABLE,
-        "PGRST107",
-        format!("None of these media types are available: {accept}"),
-    )
-    .hint("Accept application/json, application/vnd.pgrst.object+json, text/csv or application/x-ndjson."))
+    candidates.into_iter().map(|(_, _, media, stripped)| (media, stripped))
+}
+
+/// The built-in representation a media range asks for, if any.
+pub fn built_in(media: &str) -> Option<Representation> {
+    Some(match media.to_ascii_lowercase().as_str() {
+        "application/json" | "application/*" | "*/*" => Representation::Json,
+        "application/vnd.pgrst.array+json" | "application/vnd.pgrst.array" => Representation::Json,
+        "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => Representation::SingleObject,
+        "text/csv" | "text/*" => Representation::Csv,
+        "application/x-ndjson" => Representation::Ndjson,
+        _ => return None,
+    })
 }
 
 /// `Content-Profile` on the answers of an API exposing several schemas (the

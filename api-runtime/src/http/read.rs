@@ -41,14 +41,17 @@ pub async fn read(
     let schema = &scope.schema;
     let profile = profile(schema, &headers)?;
     let verb = if method == Method::HEAD { Verb::Head } else { Verb::Get };
-    scope.check_verb(find_table(schema, profile, &table)?, verb)?;
+    let found = find_table(schema, profile, &table)?;
+    scope.check_verb(found, verb)?;
+    let handlers = schema.handlers_of(found);
     // A role's `maxRows` may lift the cap only of an answer streamed row by
     // row, which is never held whole.
     let max_rows = |r: Representation| {
         crate::limits::max_rows(&scope.config, identity.role.as_deref(), verb == Verb::Get && r.is_row_by_row())
     };
-    let ReadRequest { query, prefs, negotiated, page } =
-        ReadRequest::parse(&scope.config.api, max_rows, &headers, uri.query().unwrap_or(""))?;
+    let offered = handlers.iter().map(|h| h.media_type.as_str());
+    let ReadRequest { query, prefs, negotiated, page, handler } =
+        ReadRequest::parse(&scope.config.api, max_rows, &headers, uri.query().unwrap_or(""), offered)?;
     let mut plan = plan_read(schema, profile, &table, &query, page)?;
     scope.restrict(&mut plan, Some(verb))?;
     plan.cap_embeds(scope.config.api.max_rows);
@@ -66,6 +69,12 @@ pub async fn read(
         let mut response = answer.hit();
         response.headers_mut().insert("cache-status", HeaderValue::from_static(CacheOutcome::Stale.header()));
         return Ok(response);
+    }
+    if let Some(handler) = handler.and_then(|m| handlers.iter().find(|h| h.media_type == m)) {
+        // Not cached: the handler may depend on the request (its headers).
+        let tx = reads.begin_read_only().await?;
+        let statement = crate::sql::render_handler(&plan, schema.engine, handler);
+        return super::media::answer(tx, &statement, &handler.media_type, header_str(&headers, header::ACCEPT)).await;
     }
     if verb == Verb::Get && negotiated.representation.is_row_by_row() {
         let (engine, zone) = (schema.engine, prefs.timezone.as_deref());
@@ -262,17 +271,27 @@ pub(super) struct ReadRequest {
     pub negotiated: Negotiated,
     /// The top level's rows: `limit`/`offset` and `Range`, capped.
     pub page: Page,
+    /// The media type of the handler that answers instead of the
+    /// built-in representations (see `http::media`).
+    pub handler: Option<String>,
 }
 
 impl ReadRequest {
-    /// `max_rows` is the cap on the rows of an answer in a representation.
-    pub fn parse(
+    /// `max_rows` is the cap on the rows of an answer in a representation;
+    /// `handlers` the media types the resource's handlers answer.
+    pub fn parse<'h>(
         api: &ApiSettings,
         max_rows: impl FnOnce(Representation) -> u64,
         headers: &HeaderMap,
         query: &str,
+        handlers: impl IntoIterator<Item = &'h str>,
     ) -> Result<ReadRequest, ApiError> {
-        let negotiated = negotiate(header_str(headers, header::ACCEPT))?;
+        let accept = header_str(headers, header::ACCEPT);
+        let handler = super::media::pick(accept, handlers);
+        let negotiated = match handler {
+            Some(_) => Negotiated { representation: Representation::Json, strip_nulls: false },
+            None => negotiate(accept)?,
+        };
         let query = parse_query(query)?;
         crate::limits::check_query(&query, api)?;
         let prefs = parse_prefer(headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()))?;
@@ -283,7 +302,7 @@ impl ReadRequest {
             None => None,
         };
         let page = root_page(&query, range, max_rows(negotiated.representation));
-        Ok(ReadRequest { query, prefs, negotiated, page })
+        Ok(ReadRequest { query, prefs, negotiated, page, handler })
     }
 }
 

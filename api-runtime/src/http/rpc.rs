@@ -51,7 +51,8 @@ pub async fn call_get(
     let (named, rest) = split_arguments(schema, profile, &name, uri.query().unwrap_or(""));
     // A function's result is held whole, whatever its representation.
     let max_rows = |_| crate::limits::max_rows(&scope.config, identity.role.as_deref(), false);
-    let request = ReadRequest::parse(&scope.config.api, max_rows, &headers, &rest)?;
+    let request =
+        ReadRequest::parse(&scope.config.api, max_rows, &headers, &rest, media_types(schema, profile, &name))?;
     let args = CallArgs { named, ..CallArgs::default() };
     let mut plan = plan_call(schema, profile, &name, &args, &request.query, request.page)?;
     restrict_embeds(&scope, &mut plan)?;
@@ -61,6 +62,11 @@ pub async fn call_get(
     // fails there with the database's own 25006 (405). One declared not to
     // write takes the read path (pipelined, no transaction).
     let reads = state.reads(&headers)?;
+    if let Some(media_type) = handled_by(&request, function)? {
+        let tx = reads.begin_read_only().await?;
+        let accept = super::read::header_str(&headers, axum::http::header::ACCEPT);
+        return super::media::answer(tx, &render_void_call(plan.call(), schema.engine), media_type, accept).await;
+    }
     match &plan {
         CallPlan::Read(read) => {
             let statement = render_read(read, schema.engine, request.prefs.count.is_some());
@@ -96,7 +102,8 @@ pub async fn call_post(
     let profile = profile_from(schema, &headers, "content-profile")?;
     check_granted(&scope, profile, &name, Verb::Post)?;
     let max_rows = |_| crate::limits::max_rows(&scope.config, identity.role.as_deref(), false);
-    let request = ReadRequest::parse(&scope.config.api, max_rows, &headers, uri.query().unwrap_or(""))?;
+    let offered = media_types(schema, profile, &name);
+    let request = ReadRequest::parse(&scope.config.api, max_rows, &headers, uri.query().unwrap_or(""), offered)?;
     let (bytes, form) = body_bytes(&scope.config.api, &headers, body).await?;
     let body = match form {
         Some(fields) => Value::Object(fields),
@@ -113,6 +120,11 @@ pub async fn call_post(
     let mut plan = plan_call(schema, profile, &name, &args, &request.query, request.page)?;
     restrict_embeds(&scope, &mut plan)?;
     plan.cap_embeds(scope.config.api.max_rows);
+    if let Some(media_type) = handled_by(&request, plan.function())? {
+        let tx = state.db.begin().await?;
+        let accept = super::read::header_str(&headers, axum::http::header::ACCEPT);
+        return super::media::answer(tx, &render_void_call(plan.call(), schema.engine), media_type, accept).await;
+    }
     let mut tx = state.db.begin().await?;
     let outcome = run_in(&mut tx, schema, &plan, &request).await;
     match outcome {
@@ -125,6 +137,25 @@ pub async fn call_post(
             let _ = tx.rollback().await;
             Err(e)
         }
+    }
+}
+
+/// The media types the overloads of `name` are handlers of.
+fn media_types<'s>(schema: &'s Schema, profile: &str, name: &str) -> impl Iterator<Item = &'s str> {
+    schema.functions_named(profile, name).iter().filter_map(|f| f.media_type.as_deref())
+}
+
+/// The media type the called function answers with, when the request
+/// picked a handler; 406 when the overload called is not that handler.
+fn handled_by<'f>(request: &ReadRequest, function: &'f Function) -> Result<Option<&'f str>, ApiError> {
+    let Some(wanted) = &request.handler else { return Ok(None) };
+    match function.media_type.as_deref() {
+        Some(media_type) if media_type == wanted => Ok(Some(media_type)),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "PGRST107",
+            format!("None of these media types are available: {wanted}"),
+        )),
     }
 }
 

@@ -114,6 +114,7 @@ fn sample() -> Schema {
         set_returning: false,
         volatility: Volatility::Immutable,
         comment: Some("Adds two integers.".into()),
+        media_type: None,
     };
     let orders_of = Function {
         name: "orders_of".into(),
@@ -122,6 +123,7 @@ fn sample() -> Schema {
         set_returning: true,
         volatility: Volatility::Volatile,
         comment: None,
+        media_type: None,
         ..add.clone()
     };
     let routines = Routines { functions: vec![add, orders_of], ..Routines::default() };

@@ -28,9 +28,14 @@ impl CallPlan<'_> {
 
 impl<'s> CallPlan<'s> {
     pub fn function(&self) -> &'s Function {
+        self.call().function
+    }
+
+    /// The call itself (the function and its arguments).
+    pub fn call(&self) -> &Call<'s> {
         match self {
-            CallPlan::Void(call) => call.function,
-            CallPlan::Read(plan) => plan.call.as_ref().expect("a call plan's read carries its call").function,
+            CallPlan::Void(call) => call,
+            CallPlan::Read(plan) => plan.call.as_ref().expect("a call plan's read carries its call"),
         }
     }
 }

@@ -196,6 +196,21 @@ pub struct Function {
     pub set_returning: bool,
     pub volatility: Volatility,
     pub comment: Option<String>,
+    /// PostgreSQL: the media type its result is (a domain named like
+    /// `application/vnd.twkb` or `*/*`, as PostgREST's "Media Type
+    /// Handlers"): the value is the body, sent as that type.
+    pub media_type: Option<String>,
+}
+
+/// An aggregate over a table's rows whose result is a media type (a domain
+/// named like one): PostgREST's handler for reads of that table (and of
+/// functions returning its rows) asking for that type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaHandler {
+    /// `text/csv`, `application/vnd.twkb`, or `*/*` for every type.
+    pub media_type: String,
+    pub aggregate_schema: String,
+    pub aggregate: String,
 }
 
 /// What a call yields. Every result is read as rows of a [`Table`], so the
@@ -263,6 +278,8 @@ pub struct Routines {
     pub uncallable: Vec<(TableKey, String)>,
     /// Computed relationships, by the table they start from.
     pub relationships: Vec<(TableKey, Relationship)>,
+    /// Media type handlers, by the table whose rows they aggregate.
+    pub handlers: Vec<(TableKey, MediaHandler)>,
 }
 
 /// Everything the runtime knows about the database, read once and swapped
@@ -279,6 +296,8 @@ pub struct Schema {
     pub uncallable: BTreeMap<TableKey, String>,
     /// Relationships by the table they start from.
     relationships: BTreeMap<TableKey, Vec<Relationship>>,
+    /// Media type handlers by the table whose rows they aggregate.
+    handlers: BTreeMap<TableKey, Vec<MediaHandler>>,
 }
 
 impl Schema {
@@ -291,7 +310,15 @@ impl Schema {
             .map(|t| ((t.schema.clone(), t.name.clone()), t))
             .collect();
         let relationships = relationships::derive(&tables);
-        Schema { engine, schemas, tables, functions: BTreeMap::new(), uncallable: BTreeMap::new(), relationships }
+        Schema {
+            engine,
+            schemas,
+            tables,
+            functions: BTreeMap::new(),
+            uncallable: BTreeMap::new(),
+            relationships,
+            handlers: BTreeMap::new(),
+        }
     }
 
     /// Adds the introspected functions; the table filter applies to their
@@ -315,7 +342,17 @@ impl Schema {
                 self.relationships.entry(from).or_default().push(relationship);
             }
         }
+        for (table, handler) in routines.handlers {
+            if self.tables.contains_key(&table) {
+                self.handlers.entry(table).or_default().push(handler);
+            }
+        }
         self
+    }
+
+    /// The media type handlers for reads of `table`'s rows.
+    pub fn handlers_of(&self, table: &Table) -> &[MediaHandler] {
+        self.handlers.get(&(table.schema.clone(), table.name.clone())).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// A narrower view of this schema (a role's): these tables, functions
@@ -335,7 +372,18 @@ impl Schema {
             .filter(|(from, _)| tables.contains_key(*from))
             .map(|(from, rels)| (from.clone(), rels.iter().filter(|r| keep(r)).cloned().collect()))
             .collect();
-        Schema { engine: self.engine, schemas: self.schemas.clone(), tables, functions, uncallable, relationships }
+        let handlers =
+            self.handlers.iter().filter(|(t, _)| tables.contains_key(*t)).map(|(t, h)| (t.clone(), h.clone()));
+        let handlers = handlers.collect();
+        Schema {
+            engine: self.engine,
+            schemas: self.schemas.clone(),
+            tables,
+            functions,
+            uncallable,
+            relationships,
+            handlers,
+        }
     }
 
     /// The overloads of `schema.name`.

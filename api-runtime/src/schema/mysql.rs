@@ -162,6 +162,7 @@ async fn introspect_routines(
             set_returning: false,
             volatility,
             comment: text(&row, 4)?.filter(|c| !c.is_empty()),
+            media_type: None,
         });
     }
     Ok(())

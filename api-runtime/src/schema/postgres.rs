@@ -11,8 +11,8 @@ use sqlx::{PgConnection, Row};
 
 use super::pg_views;
 use super::{
-    Column, ComputedBy, ForeignKey, Function, IntrospectError, Relationship, Representation, Returns, Routines, Table,
-    ValueKind, Volatility, Writable, result_rows, scalar_result,
+    Column, ComputedBy, ForeignKey, Function, IntrospectError, MediaHandler, Relationship, Representation, Returns,
+    Routines, Table, ValueKind, Volatility, Writable, result_rows, scalar_result,
 };
 
 /// Schemas that exist among the requested ones.
@@ -135,6 +135,7 @@ SELECT n.nspname::text AS schema, p.proname::text AS name, p.prokind::text AS ki
              WITH ORDINALITY AS u(x, i) ORDER BY i) AS arg_type_names,
        p.prorettype::int8 AS ret_type, format_type(p.prorettype, NULL) AS ret_type_name,
        rt.typtype::text AS ret_typtype, rt.typrelid::int8 AS ret_rel,
+       CASE WHEN rt.typtype = 'd' AND rt.typname LIKE '%/%' THEN rt.typname::text END AS media_type,
        (SELECT t.typrelid::int8 FROM pg_type t WHERE t.oid = p.proargtypes[0]) AS first_arg_rel,
        p.prorows::float8 AS rows_estimate,
        obj_description(p.oid, 'pg_proc') AS comment
@@ -146,6 +147,18 @@ WHERE n.nspname = ANY($1::text[]::name[])
   AND NOT EXISTS (SELECT 1 FROM pg_depend d
                   WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
 ORDER BY 1, 2, p.oid";
+
+/// Aggregates of one table's rows whose result is a domain named like a
+/// media type: PostgREST's media type handlers for tables and views.
+const HANDLERS_SQL: &str = "
+SELECT n.nspname::text AS schema, p.proname::text AS name, rt.typname::text AS media_type,
+       (SELECT t.typrelid::int8 FROM pg_type t WHERE t.oid = p.proargtypes[0]) AS rel
+FROM pg_proc p
+JOIN pg_namespace n ON n.oid = p.pronamespace
+JOIN pg_type rt ON rt.oid = p.prorettype
+WHERE n.nspname = ANY($1::text[]::name[]) AND p.prokind = 'a' AND p.pronargs = 1
+  AND rt.typtype = 'd' AND rt.typname LIKE '%/%'
+ORDER BY 1, 2";
 
 /// Casts between a domain and json or text made with a function:
 /// PostgREST's domain representations (json, as its documentation writes
@@ -283,7 +296,16 @@ pub(super) async fn introspect(
         let pk = table.primary_key.clone();
         table.unique.retain(|u| *u != pk);
     }
-    let routines = functions(conn, schemas, &types, &mut tables, &composites).await?;
+    let mut routines = functions(conn, schemas, &types, &mut tables, &composites).await?;
+    for row in sqlx::query(HANDLERS_SQL).bind(schemas).fetch_all(&mut *conn).await? {
+        let Some(table) = row.try_get::<Option<i64>, _>("rel")?.and_then(|rel| tables.get(&rel)) else { continue };
+        let handler = MediaHandler {
+            media_type: row.try_get("media_type")?,
+            aggregate_schema: row.try_get("schema")?,
+            aggregate: row.try_get("name")?,
+        };
+        routines.handlers.push(((table.schema.clone(), table.name.clone()), handler));
+    }
     let mut tables: Vec<Table> = tables.into_values().collect();
     tables.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
     Ok((tables, routines))
@@ -442,6 +464,7 @@ async fn functions(
             set_returning,
             volatility,
             comment: row.try_get("comment")?,
+            media_type: row.try_get("media_type")?,
         });
     }
     Ok(routines)

@@ -13,6 +13,7 @@ mod read;
 mod sqlite;
 mod write;
 
+pub use aggregate::render_handler;
 pub use read::{render_count, render_read, render_read_in_zone, render_rows, render_void_call};
 pub use write::{MAX_PARAMS, render_delete, render_insert, render_keys, render_update};
 

@@ -179,7 +179,7 @@ fn visible<'p, 's>(plan: &'p ReadPlan<'s>) -> impl Iterator<Item = &'p PlannedIt
 
 /// `SELECT t1.* FROM <table> AS t1 WHERE … ORDER BY … LIMIT …`: the page,
 /// cut before any JSON is built.
-fn page(w: &mut Writer, plan: &ReadPlan) {
+pub(super) fn page(w: &mut Writer, plan: &ReadPlan) {
     let columns = |w: &mut Writer| {
         if plan.is_aggregated() {
             grouped_columns(w, plan);
@@ -332,7 +332,7 @@ fn stored_or_computed(w: &mut Writer, alias: &str, column: &Column) {
 
 /// `"s"."fn"(ROW(alias.*)::"s"."table")`: a computed field's or computed
 /// relationship's function called on the row of `alias`.
-fn call_on_row(w: &mut Writer, by: &ComputedBy, alias: &str) {
+pub(super) fn call_on_row(w: &mut Writer, by: &ComputedBy, alias: &str) {
     w.table(&by.function_schema, &by.function);
     w.push("(ROW(");
     w.ident(alias);
@@ -547,7 +547,7 @@ fn condition(w: &mut Writer, plan: &ReadPlan, c: &PlannedCondition) {
     }
 }
 
-fn order_by(w: &mut Writer, plan: &ReadPlan) {
+pub(super) fn order_by(w: &mut Writer, plan: &ReadPlan) {
     let d = w.dialect;
     for (i, term) in plan.order.iter().enumerate() {
         if i > 0 {
