@@ -90,6 +90,7 @@ async fn inserts_one_row_with_status_location_and_range(engine: Engine) {
         api.post_with("/orders", &[], r#"{"customer_id": 2, "status": "paid", "total": 12.5, "note": "first"}"#).await;
     r.expect(201);
     assert!(r.body.is_empty(), "minimal has no body: {}", r.body);
+    assert_eq!(r.header("location"), None, "only return=headers-only locates the row, as in PostgREST");
     assert_eq!(r.header("content-range"), Some("*/*"));
     assert_eq!(api.count("orders").await, 13);
     assert_eq!(

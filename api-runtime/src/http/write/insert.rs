@@ -162,10 +162,13 @@ async fn run_insert(
     } else {
         None
     };
-    // The key of the new row, unless the role may not read it.
+    // The key of the new row, as PostgREST gives it: asked for with
+    // `return=headers-only` (the other answers have a body or nothing),
+    // unless the role may not read it.
+    let headers_only = req.prefs.return_ == Some(ReturnPreference::HeadersOnly);
     let key_readable = || req.scope.may_read_columns(table, table.primary_key.iter().map(String::as_str));
     let location = match (&keys[..], is_array, has_key) {
-        ([key], false, true) if key_readable() => Some(location(table, key)),
+        ([key], false, true) if headers_only && key_readable() => Some(location(table, key)),
         _ => None,
     };
     Ok(Written { status: StatusCode::CREATED, rows: rows_written, body, location })
