@@ -43,50 +43,50 @@ pub struct Preferences {
 
 impl Preferences {
     /// The `Preference-Applied` value for the preferences this request
-    /// honoured; `None` when empty.
+    /// honoured, in PostgREST's order (resolution, missing, return, params,
+    /// count, tx, handling, timezone, then max-affected, which is echoed
+    /// only under `handling=strict`, where it is enforced); `None` when
+    /// empty.
     pub fn applied(&self) -> Option<String> {
-        let mut out = Vec::new();
-        if let Some(c) = self.count {
-            out.push(match c {
-                CountPreference::Exact => "count=exact",
-                CountPreference::Planned => "count=planned",
-                CountPreference::Estimated => "count=estimated",
+        let mut out: Vec<String> = Vec::new();
+        let mut push = |token: &str| out.push(token.to_string());
+        if let Some(r) = self.resolution {
+            push(match r {
+                Resolution::MergeDuplicates => "resolution=merge-duplicates",
+                Resolution::IgnoreDuplicates => "resolution=ignore-duplicates",
             });
         }
+        if let Some(default) = self.missing_default {
+            push(if default { "missing=default" } else { "missing=null" });
+        }
         if let Some(r) = self.return_ {
-            out.push(match r {
+            push(match r {
                 ReturnPreference::Minimal => "return=minimal",
                 ReturnPreference::HeadersOnly => "return=headers-only",
                 ReturnPreference::Representation => "return=representation",
             });
         }
-        if let Some(r) = self.resolution {
-            out.push(match r {
-                Resolution::MergeDuplicates => "resolution=merge-duplicates",
-                Resolution::IgnoreDuplicates => "resolution=ignore-duplicates",
+        if let Some(true) = self.single_object_params {
+            push("params=single-object");
+        }
+        if let Some(c) = self.count {
+            push(match c {
+                CountPreference::Exact => "count=exact",
+                CountPreference::Planned => "count=planned",
+                CountPreference::Estimated => "count=estimated",
             });
         }
-        if let Some(true) = self.missing_default {
-            out.push("missing=default");
+        if let Some(rb) = self.tx_rollback {
+            push(if rb { "tx=rollback" } else { "tx=commit" });
         }
         if let Some(s) = self.strict {
-            out.push(if s { "handling=strict" } else { "handling=lenient" });
+            push(if s { "handling=strict" } else { "handling=lenient" });
         }
-        if let Some(rb) = self.tx_rollback {
-            out.push(if rb { "tx=rollback" } else { "tx=commit" });
-        }
-        if let Some(true) = self.single_object_params {
-            out.push("params=single-object");
-        }
-        let zone;
         if let Some(z) = &self.timezone {
-            zone = format!("timezone={z}");
-            out.push(&zone);
+            push(&format!("timezone={z}"));
         }
-        let max;
-        if let Some(m) = self.max_affected {
-            max = format!("max-affected={m}");
-            out.push(&max);
+        if let (Some(m), Some(true)) = (self.max_affected, self.strict) {
+            push(&format!("max-affected={m}"));
         }
         (!out.is_empty()).then(|| out.join(", "))
     }
@@ -99,27 +99,31 @@ pub fn parse_prefer<'a>(headers: impl IntoIterator<Item = &'a str>) -> Result<Pr
     let mut unknown = Vec::new();
     for header in headers {
         for token in header.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            // As in PostgREST, the first of a kind wins.
+            fn first<T>(slot: &mut Option<T>, value: T) {
+                slot.get_or_insert(value);
+            }
             match token {
-                "count=exact" => p.count = Some(CountPreference::Exact),
-                "count=planned" => p.count = Some(CountPreference::Planned),
-                "count=estimated" => p.count = Some(CountPreference::Estimated),
-                "return=minimal" => p.return_ = Some(ReturnPreference::Minimal),
-                "return=headers-only" => p.return_ = Some(ReturnPreference::HeadersOnly),
-                "return=representation" => p.return_ = Some(ReturnPreference::Representation),
-                "resolution=merge-duplicates" => p.resolution = Some(Resolution::MergeDuplicates),
-                "resolution=ignore-duplicates" => p.resolution = Some(Resolution::IgnoreDuplicates),
-                "missing=default" => p.missing_default = Some(true),
-                "missing=null" => p.missing_default = Some(false),
-                "handling=strict" => p.strict = Some(true),
-                "handling=lenient" => p.strict = Some(false),
-                "tx=rollback" => p.tx_rollback = Some(true),
-                "tx=commit" => p.tx_rollback = Some(false),
-                "params=single-object" => p.single_object_params = Some(true),
+                "count=exact" => first(&mut p.count, CountPreference::Exact),
+                "count=planned" => first(&mut p.count, CountPreference::Planned),
+                "count=estimated" => first(&mut p.count, CountPreference::Estimated),
+                "return=minimal" => first(&mut p.return_, ReturnPreference::Minimal),
+                "return=headers-only" => first(&mut p.return_, ReturnPreference::HeadersOnly),
+                "return=representation" => first(&mut p.return_, ReturnPreference::Representation),
+                "resolution=merge-duplicates" => first(&mut p.resolution, Resolution::MergeDuplicates),
+                "resolution=ignore-duplicates" => first(&mut p.resolution, Resolution::IgnoreDuplicates),
+                "missing=default" => first(&mut p.missing_default, true),
+                "missing=null" => first(&mut p.missing_default, false),
+                "handling=strict" => first(&mut p.strict, true),
+                "handling=lenient" => first(&mut p.strict, false),
+                "tx=rollback" => first(&mut p.tx_rollback, true),
+                "tx=commit" => first(&mut p.tx_rollback, false),
+                "params=single-object" => first(&mut p.single_object_params, true),
                 t if t.starts_with("timezone=") && t.len() > "timezone=".len() => {
-                    p.timezone = Some(t["timezone=".len()..].to_string())
+                    first(&mut p.timezone, t["timezone=".len()..].to_string())
                 }
                 t if t.starts_with("max-affected=") => match t["max-affected=".len()..].parse() {
-                    Ok(n) => p.max_affected = Some(n),
+                    Ok(n) => first(&mut p.max_affected, n),
                     Err(_) => unknown.push(t.to_string()),
                 },
                 t => unknown.push(t.to_string()),
@@ -179,8 +183,18 @@ mod tests {
         assert_eq!(p.count, Some(CountPreference::Exact));
         assert_eq!(p.return_, Some(ReturnPreference::Representation));
         assert_eq!(p.max_affected, Some(5));
-        assert_eq!(p.applied().unwrap(), "count=exact, return=representation, max-affected=5");
+        // PostgREST's order; max-affected only when strict (enforced).
+        assert_eq!(p.applied().unwrap(), "return=representation, count=exact");
+        let p =
+            parse_prefer(["max-affected=5, tx=rollback, handling=strict, resolution=merge-duplicates, missing=null"]);
+        assert_eq!(
+            p.unwrap().applied().unwrap(),
+            "resolution=merge-duplicates, missing=null, tx=rollback, handling=strict, max-affected=5"
+        );
         assert_eq!(parse_prefer([""]).unwrap().applied(), None);
+        // The first of a kind wins, across headers too.
+        let p = parse_prefer(["tx=commit, tx=rollback", "return=minimal", "return=representation"]).unwrap();
+        assert_eq!((p.tx_rollback, p.return_), (Some(false), Some(ReturnPreference::Minimal)));
     }
 
     #[test]
