@@ -186,6 +186,16 @@ async fn postgres_call_errors_are_clear() {
     let e = api.post_with("/rpc/add_them", &[JSON], r#"{"a": 1, "c": 2}"#).await.expect_error(404, "PGRST202");
     assert!(e["hint"].as_str().unwrap().contains("public.add_them(a, b)"), "{e}");
     api.post_with("/rpc/add_them", &[JSON], r#"{"a": 1}"#).await.expect_error(404, "PGRST202");
+    // In a GET, a plain key is an argument whatever its name, as PostgREST
+    // tells arguments from filters (by the value's form): an extra one is
+    // a call no overload takes, not a filter that fails to parse.
+    let e = api.get("/rpc/add_them?a=1&b=2&c=3").await.expect_error(404, "PGRST202");
+    assert_eq!(e["message"], "Could not find the function public.add_them(a, b, c) in the schema cache");
+    // A value written as a filter filters the result, even under a
+    // parameter's name.
+    let r = api.get("/rpc/orders_of?customer=1&select=id&id=gt.1&order=id").await;
+    assert_eq!(r.expect(200).column_i64("id"), [2, 12]);
+    api.get("/rpc/add_them?a=1&b=eq.2").await.expect_error(404, "PGRST202");
     // A value of the wrong type names parameter and type.
     let e = api.post_with("/rpc/add_them", &[JSON], r#"{"a": "one", "b": 2}"#).await.expect_error(400, "22P02");
     assert!(e["message"].as_str().unwrap().contains("add_them.a"), "{e}");

@@ -14,6 +14,23 @@ fn operator_list() -> String {
     names.join(", ")
 }
 
+/// Whether a query value is written as a filter (`eq.5`, `not.in.(1,2)`,
+/// `fts(english).cat`), as PostgREST tells a function's arguments from
+/// filters on its result in a GET call: by the value's form, not by the
+/// key.
+pub fn has_operator(value: &str) -> bool {
+    let mut parts = value.split('.');
+    let first = parts.next().unwrap_or("");
+    match first {
+        "not" => parts.next().is_some(),
+        "is" | "in" => true,
+        _ => {
+            let name = first.split('(').next().unwrap_or("");
+            Operator::ALL.iter().any(|(n, _)| *n == name) || matches!(name, "fts" | "plfts" | "phfts" | "wfts")
+        }
+    }
+}
+
 /// `[not.]op[(modifier)].value`: the right-hand side of a filter.
 pub fn parse_filter_value(input: &str) -> Result<(bool, Operation), GrammarError> {
     let (negated, rest) = match input.strip_prefix("not.") {
@@ -230,6 +247,16 @@ pub fn pg_array_to_json(value: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_written_as_filters_are_told_from_arguments() {
+        for filter in ["eq.5", "not.in.(1,2)", "in.(a)", "is.null", "fts(english).cat", "eq(any).{1,2}", "gte.2024"] {
+            assert!(has_operator(filter), "{filter}");
+        }
+        for argument in ["5", "Ann", "not", "2024.5", "{1,2}", "", "equal.1"] {
+            assert!(!has_operator(argument), "{argument}");
+        }
+    }
 
     #[test]
     fn array_literals_become_json_arrays() {

@@ -11,7 +11,7 @@ mod payload;
 mod query;
 mod select;
 
-pub use filter::{parse_filter_value, pg_array_to_json};
+pub use filter::{has_operator, parse_filter_value, pg_array_to_json};
 pub use headers::{
     CountPreference, Preferences, RangeHeader, Resolution, ReturnPreference, parse_prefer, parse_range_header,
 };

@@ -4,7 +4,6 @@
 //! function read-only (a write there fails with 25006, 405). A result is read like a table, so
 //! select, filters, order, limit and count apply to it.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::Extension;
@@ -260,10 +259,13 @@ fn internal(e: serde_json::Error) -> ApiError {
 /// Query keys of the read grammar, never arguments of an unknown function.
 const RESERVED: &[&str] = &["select", "order", "limit", "offset", "or", "and", "columns", "on_conflict"];
 
-/// Splits a GET query into the function's arguments (keys that name a
-/// parameter of one of its overloads) and the rest, which is the read
-/// grammar. A parameter given twice is an array (`?ids=1&ids=2`); a json
-/// parameter's text is parsed as JSON when it is JSON.
+/// Splits a GET query into the function's arguments and the rest, which is
+/// the read grammar, as PostgREST splits them: a key that is not reserved
+/// and has no embed path, with a value not written as a filter, is an
+/// argument (so `?a=1&c=3` calls `f(a, c)`, 404 `PGRST202` when there is
+/// none, and `?total=gt.5` filters the result). A parameter given twice is
+/// an array (`?ids=1&ids=2`); a json parameter's text is parsed as JSON
+/// when it is JSON.
 fn split_arguments(schema: &Schema, profile: &str, name: &str, query: &str) -> (Map<String, Value>, String) {
     let params: Vec<(&str, &ValueKind)> = schema
         .functions_named(profile, name)
@@ -271,16 +273,13 @@ fn split_arguments(schema: &Schema, profile: &str, name: &str, query: &str) -> (
         .flat_map(|f| f.params.iter().map(|p| (p.name.as_str(), &p.kind)))
         .filter(|(n, _)| !n.is_empty())
         .collect();
-    let names: BTreeSet<&str> = params.iter().map(|(n, _)| *n).collect();
-    // For an unknown function every plain key is taken for an argument, so
-    // the 404 names the call as the client made it.
-    let unknown = schema.functions_named(profile, name).is_empty();
-    let is_argument = |key: &str| names.contains(key) || (unknown && !key.contains('.') && !RESERVED.contains(&key));
+    let is_argument =
+        |key: &str, value: &str| !key.contains('.') && !RESERVED.contains(&key) && !crate::grammar::has_operator(value);
     let mut named = Map::new();
     let mut rest: Vec<&str> = Vec::new();
     for piece in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = form_urlencoded::parse(piece.as_bytes()).next().unwrap_or_default();
-        if !is_argument(&key) {
+        if !is_argument(&key, &value) {
             rest.push(piece);
             continue;
         }
