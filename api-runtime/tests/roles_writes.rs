@@ -310,3 +310,32 @@ async fn location_names_a_key_only_the_role_may_read(engine: Engine) {
     assert_eq!(r.expect(201).header("location"), None);
     assert_eq!(api.count("tickets").await, 3);
 }
+
+/// A table without a primary key is checked against the role's row filter
+/// by its row identity (PostgreSQL's ctid, SQLite's rowid); MySQL has
+/// none, so such writes are refused there.
+async fn rows_without_a_key_are_checked_by_their_identity(engine: Engine) {
+    let config: dbapi_crds::config::RuntimeConfig = serde_yaml::from_str(
+        "auth: {anonymousRole: eu}
+roles:
+  - {name: eu, rules: [{tables: [notes], verbs: [GET, POST, PATCH], rowFilter: region=eq.eu}]}",
+    )
+    .unwrap();
+    let sql =
+        "CREATE TABLE notes (region VARCHAR(5), body VARCHAR(20)); INSERT INTO notes VALUES ('eu', 'a'), ('us', 'b');";
+    let api = Api::with_sql(engine, sql, config).await;
+    let r = api.post_with("/notes", &[], r#"{"region": "eu", "body": "c"}"#).await;
+    if engine == Engine::MySql {
+        r.expect_error(403, "42501");
+        return;
+    }
+    r.expect(201);
+    api.post_with("/notes", &[], r#"{"region": "us", "body": "d"}"#).await.expect_error(403, "42501");
+    api.patch_with("/notes?body=eq.a", &[], r#"{"region": "us"}"#).await.expect_error(403, "42501");
+    let r = api.patch_with("/notes?body=eq.a", &[RETURN], r#"{"body": "a2"}"#).await;
+    assert_eq!(r.expect(200).json(), json!([{"region": "eu", "body": "a2"}]));
+    assert_eq!(api.count("notes").await, 3);
+    assert_eq!(api.count("notes WHERE region = 'us'").await, 1);
+}
+
+on_every_engine!(rows_without_a_key_are_checked_by_their_identity);

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::grammar::{ApiQuery, Condition, EmbedPath, Filter, Operation, Operator, Payload};
-use crate::schema::{Column, Schema, Table, ValueKind};
+use crate::schema::{Column, Engine, Schema, Table, ValueKind};
 
 use super::read::{Page, PlannedCondition, ReadPlan, find_table, plan_read};
 use super::{PlanError, closest};
@@ -358,9 +358,8 @@ fn iso_time_start(s: &str) -> bool {
 
 /// The filter selecting exactly these key values (from a write's
 /// RETURNING), for reading back the written rows.
-pub fn key_condition<'s>(table: &'s Table, keys: &[Vec<Option<String>>]) -> PlannedCondition<'s> {
-    let columns: Vec<&'s Column> = table.primary_key.iter().filter_map(|k| table.column(k)).collect();
-    values_condition(&columns, keys)
+pub fn key_condition<'s>(table: &'s Table, engine: Engine, keys: &[Vec<Option<String>>]) -> PlannedCondition<'s> {
+    values_condition(&table.key_columns(engine), keys)
 }
 
 /// The filter selecting the rows whose `columns` hold one of `keys` (each

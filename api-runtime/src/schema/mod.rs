@@ -82,6 +82,35 @@ pub struct Column {
     pub computed: Option<Box<ComputedBy>>,
 }
 
+/// What identifies a row of a table without a primary key, within the
+/// transaction that read it: PostgreSQL's `ctid` (an UPDATE moves a row to
+/// a new one, which its RETURNING gives) and SQLite's `rowid`, on tables
+/// only; MySQL has none. Never shown to a client (no `Location` is made
+/// of it).
+pub fn row_identity(engine: Engine, table: &Table) -> Option<&'static Column> {
+    static CTID: std::sync::LazyLock<Column> = std::sync::LazyLock::new(|| identity_column("ctid", "tid"));
+    static ROWID: std::sync::LazyLock<Column> = std::sync::LazyLock::new(|| identity_column("rowid", "integer"));
+    match engine {
+        _ if table.is_view => None,
+        Engine::Postgres => Some(&CTID),
+        Engine::Sqlite => Some(&ROWID),
+        Engine::MySql => None,
+    }
+}
+
+fn identity_column(name: &str, db_type: &str) -> Column {
+    Column {
+        name: name.into(),
+        db_type: db_type.into(),
+        kind: ValueKind::Other,
+        nullable: false,
+        default: None,
+        comment: None,
+        representation: None,
+        computed: None,
+    }
+}
+
 /// A PostgreSQL function taking a table's row and returning one value: a
 /// column of that table in `select`, filters and `order`, as PostgREST's
 /// "Computed Fields". Called on the row as `fn(ROW(t.*)::table)`, which
@@ -140,6 +169,16 @@ pub struct Table {
 impl Table {
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The columns that identify one of its rows to a write's read-back
+    /// (`return=representation`): the primary key, else the row identity
+    /// the engine has (see [`row_identity`]); empty when neither.
+    pub fn key_columns(&self, engine: Engine) -> Vec<&Column> {
+        if self.primary_key.is_empty() {
+            return row_identity(engine, self).into_iter().collect();
+        }
+        self.primary_key.iter().filter_map(|k| self.column(k)).collect()
     }
 
     /// A column or, failing that, a computed field: what a read may name.

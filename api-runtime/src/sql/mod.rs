@@ -492,7 +492,7 @@ mod render_tests {
             let row = serde_json::json!({"n": 5, "ignored": 1}).as_object().unwrap().clone();
             let payload = Payload { rows: vec![row], is_array: false };
             let plan = plan_update(&schema, "s", "t", &query, &payload, Missing::Default).unwrap();
-            let stmt = write::render_update(&plan, engine);
+            let stmt = write::render_update(&plan, engine, false);
             let (s_default, b_default) = match engine {
                 Engine::Sqlite => ("\"s\" = ('dflt')", "\"b\" = NULL"),
                 Engine::Postgres => ("\"s\" = DEFAULT", "\"b\" = DEFAULT"),
@@ -504,7 +504,7 @@ mod render_tests {
             assert_eq!(stmt.params.len(), 2, "{engine:?}: {:?}", stmt.params);
             // Without missing=default the absent columns are NULL, bound.
             let plan = plan_update(&schema, "s", "t", &query, &payload, Missing::Null).unwrap();
-            let stmt = write::render_update(&plan, engine);
+            let stmt = write::render_update(&plan, engine, false);
             assert!(!stmt.sql.contains("DEFAULT") && !stmt.sql.contains("dflt"), "{}", stmt.sql);
         }
     }

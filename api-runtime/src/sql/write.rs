@@ -64,13 +64,15 @@ pub fn render_insert(
     w.finish()
 }
 
+/// ` RETURNING <key as text>, …`: the keys of the written rows (see
+/// [`Table::key_columns`]).
 fn returning_keys(w: &mut Writer, table: &Table) {
     w.push(" RETURNING ");
-    for (i, key) in table.primary_key.iter().enumerate() {
+    for (i, key) in table.key_columns(w.dialect.engine()).into_iter().enumerate() {
         if i > 0 {
             w.push(", ");
         }
-        key_as_text(w, table.column(key), &|w| w.ident(key));
+        key_as_text(w, Some(key), &|w| w.ident(&key.name));
     }
 }
 
@@ -102,11 +104,11 @@ pub fn render_keys(target: &ReadPlan, engine: Engine) -> Statement {
     let mut w = Writer::new(engine);
     let d = w.dialect;
     w.push("SELECT ");
-    for (i, key) in target.table.primary_key.iter().enumerate() {
+    for (i, key) in target.table.key_columns(engine).into_iter().enumerate() {
         if i > 0 {
             w.push(", ");
         }
-        key_as_text(&mut w, target.table.column(key), &|w| w.column(&target.alias, key));
+        key_as_text(&mut w, Some(key), &|w| w.column(&target.alias, &key.name));
     }
     w.push(" FROM ");
     w.table(&target.table.schema, &target.table.name);
@@ -117,7 +119,9 @@ pub fn render_keys(target: &ReadPlan, engine: Engine) -> Statement {
     w.finish()
 }
 
-pub fn render_update(plan: &UpdatePlan, engine: Engine) -> Statement {
+/// The UPDATE; with `returning`, the keys of the changed rows come back as
+/// text (a row identity changes with the update).
+pub fn render_update(plan: &UpdatePlan, engine: Engine, returning: bool) -> Statement {
     let mut w = Writer::new(engine);
     let d = w.dialect;
     let target = &plan.target;
@@ -138,6 +142,9 @@ pub fn render_update(plan: &UpdatePlan, engine: Engine) -> Statement {
         }
     }
     where_clause(&mut w, target, None);
+    if returning {
+        returning_keys(&mut w, target.table);
+    }
     w.finish()
 }
 

@@ -50,13 +50,21 @@ pub async fn update(
     req.scope.restrict(&mut plan.target, Some(Verb::Patch))?;
     let checked = checks_rows(&req, plan.target.table, Verb::Patch)?;
     if is_plain_write(&req) && !checked {
-        return run_plain(&state, &req, &render_update(&plan, req.schema.engine), Method::PATCH).await;
+        return run_plain(&state, &req, &render_update(&plan, req.schema.engine, false), Method::PATCH).await;
     }
     let mut tx = state.db.begin().await?;
     let outcome = async {
         let engine = req.schema.engine;
         let keys = locked_keys(&mut tx, &plan.target, &req.prefs, engine).await?;
-        let affected = tx.execute(&render_update(&plan, engine)).await?;
+        // A row identity changes with the update (PostgreSQL's ctid): the
+        // UPDATE itself says where the rows are now.
+        let by_identity = keys.is_some() && plan.target.table.primary_key.is_empty();
+        let (affected, keys) = if by_identity {
+            let moved = tx.fetch_text_rows(&render_update(&plan, engine, true)).await?;
+            (moved.len() as u64, Some(moved))
+        } else {
+            (tx.execute(&render_update(&plan, engine, false)).await?, keys)
+        };
         let count = keys.as_ref().map_or(affected, |k| k.len() as u64);
         // Keys the update itself changed are read back under their new value.
         let keys = keys.map(|keys| {
@@ -74,8 +82,8 @@ pub async fn update(
         });
         if checked && let Some(keys) = &keys {
             for chunk in keys.chunks(KEYS_PER_READ) {
-                refuse_rows_outside(&req, plan.target.table, Verb::Patch, |full| key_condition(full, chunk), &mut tx)
-                    .await?;
+                let keyed = |full| key_condition(full, engine, chunk);
+                refuse_rows_outside(&req, plan.target.table, Verb::Patch, keyed, &mut tx).await?;
             }
         }
         let body = represent(&req, &table, plan.target.table, keys.as_deref(), &mut tx).await?;
@@ -127,14 +135,15 @@ async fn run_plain(
 }
 
 /// The primary keys of the rows a PATCH or DELETE will change, locked;
-/// `None` for a table without a primary key. Enforces `max-affected`.
+/// `None` for a table with no key columns (see [`Table::key_columns`]).
+/// Enforces `max-affected`.
 async fn locked_keys(
     tx: &mut Tx,
     target: &ReadPlan<'_>,
     prefs: &Preferences,
     engine: crate::schema::Engine,
 ) -> Result<Option<Vec<Vec<Option<String>>>>, ApiError> {
-    let (keys, count) = if target.table.primary_key.is_empty() {
+    let (keys, count) = if target.table.key_columns(engine).is_empty() {
         let count = match prefs.max_affected {
             Some(_) => tx.fetch_read_count(&render_count(target, engine, false)).await?,
             None => 0,

@@ -135,7 +135,7 @@ async fn run_insert(
             refuse_rows_outside(req, table, verb, |full| conflict_condition(full, &names, chunk), tx).await?;
         }
     }
-    let has_key = !table.primary_key.is_empty();
+    let has_key = !table.key_columns(req.schema.engine).is_empty();
     let mut keys: Vec<Vec<Option<String>>> = Vec::with_capacity(plan.rows.len());
     let mut rows_written = 0u64;
     for (columns, rows) in insert_groups(plan) {
@@ -153,7 +153,7 @@ async fn run_insert(
     }
     if checked {
         for chunk in keys.chunks(KEYS_PER_READ) {
-            refuse_rows_outside(req, table, verb, |full| key_condition(full, chunk), tx).await?;
+            refuse_rows_outside(req, table, verb, |full| key_condition(full, req.schema.engine, chunk), tx).await?;
         }
     }
     let wants_body = req.prefs.return_ == Some(ReturnPreference::Representation);
@@ -167,7 +167,9 @@ async fn run_insert(
     // unless the role may not read it.
     let headers_only = req.prefs.return_ == Some(ReturnPreference::HeadersOnly);
     let key_readable = || req.scope.may_read_columns(table, table.primary_key.iter().map(String::as_str));
-    let location = match (&keys[..], is_array, has_key) {
+    // A row identity (`ctid`, `rowid`) is no address to give out.
+    let has_primary_key = !table.primary_key.is_empty();
+    let location = match (&keys[..], is_array, has_primary_key) {
         ([key], false, true) if headers_only && key_readable() => Some(location(table, key)),
         _ => None,
     };

@@ -163,7 +163,7 @@ async fn represent(
             "DBAPI103",
             format!("return=representation needs a primary key on {}", table.name),
         )
-        .hint("Use return=minimal, or add a primary key to the table."));
+        .hint("Use return=minimal, or add a primary key (MySQL/MariaDB tables and views without one have nothing else that identifies a written row)."));
     };
     // The representation is shaped like a read: `select=` and `order=`
     // apply to it, and the filters, limits and offsets of its embedded
@@ -186,7 +186,7 @@ async fn represent(
     let keyed = req.scope.full_table(table).unwrap_or(table);
     for chunk in keys.chunks(KEYS_PER_READ) {
         let mut plan = plan_read(&req.schema, &req.profile, table_name, &select_only, Page { offset: 0, limit: None })?;
-        plan.conditions.push(key_condition(keyed, chunk));
+        plan.conditions.push(key_condition(keyed, req.schema.engine, chunk));
         req.scope.restrict(&mut plan, Some(Verb::Get))?;
         let mut statement = render_read(&plan, req.schema.engine, false);
         statement.one_off = true;
@@ -212,12 +212,12 @@ const KEYS_PER_READ: usize = 5_000;
 /// write runs in a transaction and its rows are checked before commit.
 fn checks_rows(req: &WriteRequest, table: &Table, verb: Verb) -> Result<bool, ApiError> {
     let checked = req.scope.row_condition(table, verb)?.is_some();
-    if checked && table.primary_key.is_empty() {
+    if checked && table.key_columns(req.schema.engine).is_empty() {
         return Err(ApiError::from(crate::plan::PlanError::PermissionDenied {
             kind: if table.is_view { "view" } else { "table" },
             name: table.name.clone(),
             details: format!(
-                "a row filter applies to {verb} on {}, and without a primary key the written rows cannot be checked",
+                "a row filter applies to {verb} on {}, and without a primary key (or a row identity: MySQL, views) the written rows cannot be checked",
                 table.name,
                 verb = verb.name()
             ),
