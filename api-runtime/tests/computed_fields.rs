@@ -145,6 +145,11 @@ async fn the_openapi_document_lists_computed_fields() {
     );
     let filters = doc["paths"]["/people"]["get"]["parameters"].as_array().unwrap();
     assert!(filters.iter().any(|p| p["name"] == "full_name"));
+    // Computed relationships are listed among what `select` can embed.
+    let select = filters.iter().find(|p| p["name"] == "select").expect("a select parameter");
+    let embeds = select["description"].as_str().unwrap();
+    assert!(embeds.contains("`pets_of` (many, computed: `pets`)"), "{embeds}");
+    assert!(embeds.contains("`first_pet` (one, computed: `pets`)"), "{embeds}");
 }
 
 #[tokio::test]

@@ -118,11 +118,17 @@ fn select_parameter(schema: &Schema, table: &Table) -> Parameter {
 fn embeddable(schema: &Schema, table: &Table) -> Vec<String> {
     let rels = schema.relationships_from(table);
     let mut per_target: BTreeMap<&str, usize> = BTreeMap::new();
-    for r in rels {
+    for r in rels.iter().filter(|r| r.function.is_none()) {
         *per_target.entry(r.target.1.as_str()).or_default() += 1;
     }
     let mut out = BTreeSet::new();
     for r in rels {
+        let arity = if r.cardinality.is_to_one() { "one" } else { "many" };
+        // A computed relationship is embedded by its function's name.
+        if let Some(by) = &r.function {
+            out.insert(format!("`{}` ({arity}, computed: `{}`)", quote_name(&by.function), r.target.1));
+            continue;
+        }
         let target = quote_name(&r.target.1);
         let name = if per_target[r.target.1.as_str()] > 1 {
             let hint = match &r.junction {
@@ -133,7 +139,6 @@ fn embeddable(schema: &Schema, table: &Table) -> Vec<String> {
         } else {
             target
         };
-        let arity = if r.cardinality.is_to_one() { "one" } else { "many" };
         out.insert(format!("`{name}` ({arity})"));
     }
     out.into_iter().collect()

@@ -6,7 +6,7 @@
 use crate::plan::{AggregatePlan, EmbedPlan, PlannedItem, ReadPlan};
 use crate::schema::{ComputedBy, Engine, MediaHandler};
 
-use super::read::{call_on_row, column_at, from_related, order_by, page};
+use super::read::{call_on_row, column_at, from_page, from_related, order_by};
 use super::{Fragment, Member, Statement, Writer};
 
 /// The statement for a read answered by a media type handler: the
@@ -33,10 +33,7 @@ pub fn render_handler(plan: &ReadPlan, engine: Engine, handler: &MediaHandler) -
         order_by(&mut w, plan);
         w.push(")");
     }
-    w.push(" FROM (");
-    page(&mut w, plan);
-    w.push(") AS ");
-    w.ident(&plan.alias);
+    from_page(&mut w, plan, false);
     w.finish()
 }
 

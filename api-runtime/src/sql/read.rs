@@ -82,14 +82,7 @@ fn render(plan: &ReadPlan, mut w: Writer, with_total: bool) -> Statement {
                 PlannedItem::Aggregate(_) => {}
             }
         }
-        w.push(" FROM (");
-        page(&mut w, plan);
-        w.push(") AS ");
-        w.ident(&plan.alias);
-        if !plan.order.is_empty() {
-            w.push(" ORDER BY ");
-            order_by(&mut w, plan);
-        }
+        from_page(&mut w, plan, true);
         w.push(") AS ");
         w.push(RECORD);
     } else if objects_first {
@@ -124,14 +117,7 @@ pub fn render_rows(plan: &ReadPlan, engine: Engine, zone: Option<&str>) -> State
     }
     w.push("SELECT ");
     object(&mut w, plan);
-    w.push(" FROM (");
-    page(&mut w, plan);
-    w.push(") AS ");
-    w.ident(&plan.alias);
-    if !plan.order.is_empty() {
-        w.push(" ORDER BY ");
-        order_by(&mut w, plan);
-    }
+    from_page(&mut w, plan, true);
     w.finish()
 }
 
@@ -175,6 +161,20 @@ fn keys_are_schema_names(plan: &ReadPlan) -> bool {
 /// The items that are output: all but the empty embeds, which only filter.
 fn visible<'p, 's>(plan: &'p ReadPlan<'s>) -> impl Iterator<Item = &'p PlannedItem<'s>> {
     plan.items.iter().filter(|item| !matches!(item, PlannedItem::Embed(e) if e.hidden))
+}
+
+/// ` FROM (<page>) AS t1`, then ` ORDER BY …` when `ordered`: the page as
+/// what the outer select reads (ordered again there: a derived table's
+/// order is not the outer query's).
+pub(super) fn from_page(w: &mut Writer, plan: &ReadPlan, ordered: bool) {
+    w.push(" FROM (");
+    page(w, plan);
+    w.push(") AS ");
+    w.ident(&plan.alias);
+    if ordered && !plan.order.is_empty() {
+        w.push(" ORDER BY ");
+        order_by(w, plan);
+    }
 }
 
 /// `SELECT t1.* FROM <table> AS t1 WHERE … ORDER BY … LIMIT …`: the page,
