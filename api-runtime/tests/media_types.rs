@@ -32,6 +32,8 @@ CREATE FUNCTION tsv_step(state "text/tab-separated-values", next lines) RETURNS 
     LANGUAGE sql AS $$ SELECT (state || next.id || E'\t' || next.name || E'\n')::"text/tab-separated-values" $$;
 CREATE AGGREGATE tsv_agg(lines) (INITCOND = '', STYPE = "text/tab-separated-values", SFUNC = tsv_step);
 
+CREATE FUNCTION all_lines() RETURNS SETOF lines LANGUAGE sql STABLE AS $$ SELECT * FROM lines $$;
+
 CREATE DOMAIN "text/csv" AS text;
 CREATE FUNCTION csv_step(state text, next lines) RETURNS text
     LANGUAGE sql AS $$ SELECT state || next.id || ',' || next.name || E'\n' $$;
@@ -81,6 +83,12 @@ async fn an_aggregate_returning_a_media_type_answers_reads_of_its_table() {
     assert_eq!(api.get_with("/lines?id=eq.1", &tsv).await.body, "1\tline-1\n");
     // Another table has no such handler.
     api.get_with("/notes", &tsv).await.expect_error(406, "PGRST107");
+    // A function returning the table's rows is answered by its handlers,
+    // over its filtered and ordered result.
+    let r = api.get_with("/rpc/all_lines?id=gt.1&order=id", &tsv).await;
+    assert_eq!(r.expect(200).body, "2\tline-2\n3\tline-3\n");
+    let r = api.post_with("/rpc/all_lines?order=id.desc&limit=1", &tsv, "{}").await;
+    assert_eq!(r.expect(200).body, "3\tline-3\n");
 }
 
 #[tokio::test]

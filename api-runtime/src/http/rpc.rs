@@ -18,8 +18,8 @@ use crate::db::{ReadOutput, Tx};
 use crate::grammar::{CountPreference, Preferences};
 use crate::plan::access::{Scope, Verb};
 use crate::plan::{CallArgs, CallPlan, ReadPlan, find_functions, plan_call};
-use crate::schema::{Function, Schema, ValueKind, Volatility};
-use crate::sql::{render_read, render_void_call};
+use crate::schema::{Function, Returns, Schema, ValueKind, Volatility};
+use crate::sql::{render_handler, render_read, render_void_call};
 
 use super::AppState;
 use super::error::ApiError;
@@ -61,10 +61,10 @@ pub async fn call_get(
     // fails there with the database's own 25006 (405). One declared not to
     // write takes the read path (pipelined, no transaction).
     let reads = state.reads(&headers)?;
-    if let Some(media_type) = handled_by(&request, function)? {
+    if let Some((statement, media_type)) = handled_by(&request, schema, &plan)? {
         let tx = reads.begin_read_only().await?;
         let accept = super::read::header_str(&headers, axum::http::header::ACCEPT);
-        return super::media::answer(tx, &render_void_call(plan.call(), schema.engine), media_type, accept).await;
+        return super::media::answer(tx, &statement, &media_type, accept).await;
     }
     match &plan {
         CallPlan::Read(read) => {
@@ -119,10 +119,10 @@ pub async fn call_post(
     let mut plan = plan_call(schema, profile, &name, &args, &request.query, request.page)?;
     restrict_embeds(&scope, &mut plan)?;
     plan.cap_embeds(scope.config.api.max_rows);
-    if let Some(media_type) = handled_by(&request, plan.function())? {
+    if let Some((statement, media_type)) = handled_by(&request, schema, &plan)? {
         let tx = state.db.begin().await?;
         let accept = super::read::header_str(&headers, axum::http::header::ACCEPT);
-        return super::media::answer(tx, &render_void_call(plan.call(), schema.engine), media_type, accept).await;
+        return super::media::answer(tx, &statement, &media_type, accept).await;
     }
     let mut tx = state.db.begin().await?;
     let outcome = run_in(&mut tx, schema, &plan, &request).await;
@@ -139,18 +139,41 @@ pub async fn call_post(
     }
 }
 
-/// The media types the overloads of `name` are handlers of.
+/// The media types the overloads of `name` answer in: their own result's
+/// (a handler function), or a handler's of the table whose rows they
+/// return.
 fn media_types<'s>(schema: &'s Schema, profile: &str, name: &str) -> impl Iterator<Item = &'s str> {
-    schema.functions_named(profile, name).iter().filter_map(|f| f.media_type.as_deref())
+    schema.functions_named(profile, name).iter().flat_map(move |f| {
+        let rows_handlers = match &f.returns {
+            Returns::Table(_) => f.result_table(schema).map_or(&[][..], |t| schema.handlers_of(t)),
+            _ => &[],
+        };
+        f.media_type.as_deref().into_iter().chain(rows_handlers.iter().map(|h| h.media_type.as_str()))
+    })
 }
 
-/// The media type the called function answers with, when the request
-/// picked a handler; 406 when the overload called is not that handler.
-fn handled_by<'f>(request: &ReadRequest, function: &'f Function) -> Result<Option<&'f str>, ApiError> {
+/// The statement and media type answering a call whose request picked a
+/// handler: the function's own value, or a handler of its result table
+/// aggregating its rows; 406 when the overload called serves neither.
+fn handled_by(
+    request: &ReadRequest,
+    schema: &Schema,
+    plan: &CallPlan<'_>,
+) -> Result<Option<(crate::db::Statement, String)>, ApiError> {
     let Some(wanted) = &request.handler else { return Ok(None) };
-    match function.media_type.as_deref() {
-        Some(media_type) if media_type == wanted => Ok(Some(media_type)),
-        _ => Err(ApiError::new(
+    let function = plan.function();
+    if function.media_type.as_deref() == Some(wanted.as_str()) {
+        return Ok(Some((render_void_call(plan.call(), schema.engine), wanted.clone())));
+    }
+    let rows_handler = match plan {
+        CallPlan::Read(read) if matches!(function.returns, Returns::Table(_)) => {
+            schema.handlers_of(read.table).iter().find(|h| &h.media_type == wanted).map(|h| (read, h))
+        }
+        _ => None,
+    };
+    match rows_handler {
+        Some((read, handler)) => Ok(Some((render_handler(read, schema.engine, handler), wanted.clone()))),
+        None => Err(ApiError::new(
             StatusCode::NOT_ACCEPTABLE,
             "PGRST107",
             format!("None of these media types are available: {wanted}"),
