@@ -48,6 +48,23 @@ CREATE VIEW lines_raw AS SELECT * FROM lines;
 CREATE FUNCTION raw_step(state "*/*", next lines_raw) RETURNS "*/*"
     LANGUAGE sql AS $$ SELECT (state || convert_to(next.name || ';', 'UTF8'))::"*/*" $$;
 CREATE AGGREGATE raw_agg(lines_raw) (INITCOND = '', STYPE = "*/*", SFUNC = raw_step);
+
+-- PostgREST's XML example: an any handler that reads the request's Accept,
+-- names its Content-Type for */* and refuses what is not XML.
+CREATE VIEW lines_xml AS SELECT * FROM lines;
+CREATE FUNCTION xml_step(state text, next lines_xml) RETURNS text
+    LANGUAGE sql AS $$ SELECT state || '<line id="' || next.id || '"/>' $$;
+CREATE FUNCTION xml_final(data text) RETURNS "*/*" LANGUAGE plpgsql AS $f$
+DECLARE accept text := current_setting('request.headers', true)::json->>'accept';
+BEGIN
+    IF accept IS NULL OR accept = '*/*' THEN
+        PERFORM set_config('response.headers', '[{"Content-Type": "text/xml"}]', true);
+    ELSIF accept NOT IN ('application/xml', 'text/xml') THEN
+        RAISE sqlstate 'PT415' USING message = 'Unsupported Media Type';
+    END IF;
+    RETURN convert_to(data, 'UTF8');
+END $f$;
+CREATE AGGREGATE xml_agg(lines_xml) (INITCOND = '', STYPE = text, SFUNC = xml_step, FINALFUNC = xml_final);
 "#;
 
 async fn api() -> Api {
@@ -112,6 +129,15 @@ async fn an_any_handler_answers_every_request_for_its_resource() {
     assert_eq!(r.header("content-type"), Some("application/octet-stream"));
     let r = api.get_with("/lines_raw?order=id&id=lt.3", &[("accept", "text/plain")]).await;
     assert_eq!((r.expect(200).body.as_str(), r.header("content-type")), ("line-1;line-2;", Some("text/plain")));
+    // The handler reads the request (`request.headers`) as in PostgREST.
+    let r = api.get("/lines_xml?order=id&id=lte.2").await;
+    assert_eq!(
+        (r.expect(200).body.as_str(), r.header("content-type")),
+        (r#"<line id="1"/><line id="2"/>"#, Some("text/xml"))
+    );
+    let r = api.get_with("/lines_xml?id=eq.3", &[("accept", "application/xml")]).await;
+    assert_eq!((r.expect(200).body.as_str(), r.header("content-type")), (r#"<line id="3"/>"#, Some("application/xml")));
+    api.get_with("/lines_xml", &[("accept", "application/json")]).await.expect_error(415, "PT415");
 }
 
 #[tokio::test]

@@ -319,20 +319,25 @@ impl IntoResponse for AuthError {
 /// PostgREST sets it. The credentials are left out of `request.headers`:
 /// a policy has the verified claims instead.
 fn database_session(role: &str, identity: &Identity, request: &Request) -> crate::db::session::Session {
-    const CREDENTIALS: [&str; 4] = ["authorization", "apikey", "x-api-key", "cookie"];
-    let headers: serde_json::Map<String, serde_json::Value> = request
-        .headers()
-        .iter()
-        .filter(|(name, _)| !CREDENTIALS.contains(&name.as_str()))
-        .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.into())))
-        .collect();
     crate::db::session::Session {
         role: role.to_string(),
         claims: identity.claims.to_string(),
         method: request.method().as_str().to_string(),
         path: request.uri().path().to_string(),
-        headers: serde_json::Value::Object(headers).to_string(),
+        headers: headers_for_database(request.headers()),
     }
+}
+
+/// A request's headers as the JSON object PostgREST sets in
+/// `request.headers` (names lower-case), the credentials left out.
+pub fn headers_for_database(headers: &axum::http::HeaderMap) -> String {
+    const CREDENTIALS: [&str; 4] = ["authorization", "apikey", "x-api-key", "cookie"];
+    let headers: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .filter(|(name, _)| !CREDENTIALS.contains(&name.as_str()))
+        .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.into())))
+        .collect();
+    serde_json::Value::Object(headers).to_string()
 }
 
 /// A new key and the document entry that accepts it, as `dbapi-runtime

@@ -8,10 +8,11 @@
 //! one-member objects, as PostgREST reads it) for the answer's headers.
 
 use axum::http::header::{self, HeaderName};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::db::{Statement, Tx};
+use crate::auth::headers_for_database;
+use crate::db::{Param, Statement, Tx};
 
 use super::error::ApiError;
 use super::negotiate::{accepted, built_in};
@@ -40,6 +41,15 @@ pub(super) fn pick<'a>(accept: Option<&str>, offered: impl IntoIterator<Item = &
     None
 }
 
+/// The request a handler answers, as it may read it in the database
+/// (`request.method`, `request.path`, `request.headers`, as PostgREST sets
+/// them; already set when `auth.postgresRoles` is on).
+pub(super) struct Asked<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub headers: &'a HeaderMap,
+}
+
 /// Runs the handler's statement (its one value is the body) in `tx`, reads
 /// the `response.headers` it set, and answers with `media_type`. For a
 /// `*/*` handler the type is the first concrete one the client accepts,
@@ -48,8 +58,16 @@ pub(super) async fn answer(
     mut tx: Tx,
     statement: &Statement,
     media_type: &str,
-    accept: Option<&str>,
+    asked: Asked<'_>,
 ) -> Result<Response, ApiError> {
+    if crate::db::session::current().is_none() {
+        let sql = "SELECT set_config('request.method', $1, true), set_config('request.path', $2, true), \
+                   set_config('request.headers', $3, true)";
+        let params = [asked.method.as_str().to_string(), asked.path.to_string(), headers_for_database(asked.headers)];
+        let set = Statement { sql: sql.into(), params: params.into_iter().map(Param::Text).collect(), one_off: false };
+        tx.fetch_text_rows(&set).await?;
+    }
+    let accept = asked.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let body = tx.fetch_bytes(statement).await?;
     let set = Statement { sql: "SELECT current_setting('response.headers', true)".into(), ..Statement::default() };
     let response_headers =

@@ -74,7 +74,8 @@ pub async fn read(
         // Not cached: the handler may depend on the request (its headers).
         let tx = reads.begin_read_only().await?;
         let statement = crate::sql::render_handler(&plan, schema.engine, handler);
-        return super::media::answer(tx, &statement, &handler.media_type, header_str(&headers, header::ACCEPT)).await;
+        let asked = super::media::Asked { method: &method, path: uri.path(), headers: &headers };
+        return super::media::answer(tx, &statement, &handler.media_type, asked).await;
     }
     if verb == Verb::Get && negotiated.representation.is_row_by_row() {
         let (engine, zone) = (schema.engine, prefs.timezone.as_deref());

@@ -63,8 +63,8 @@ pub async fn call_get(
     let reads = state.reads(&headers)?;
     if let Some((statement, media_type)) = handled_by(&request, schema, &plan)? {
         let tx = reads.begin_read_only().await?;
-        let accept = super::read::header_str(&headers, axum::http::header::ACCEPT);
-        return super::media::answer(tx, &statement, &media_type, accept).await;
+        let asked = super::media::Asked { method: &method, path: uri.path(), headers: &headers };
+        return super::media::answer(tx, &statement, &media_type, asked).await;
     }
     match &plan {
         CallPlan::Read(read) => {
@@ -121,8 +121,8 @@ pub async fn call_post(
     plan.cap_embeds(scope.config.api.max_rows);
     if let Some((statement, media_type)) = handled_by(&request, schema, &plan)? {
         let tx = state.db.begin().await?;
-        let accept = super::read::header_str(&headers, axum::http::header::ACCEPT);
-        return super::media::answer(tx, &statement, &media_type, accept).await;
+        let asked = super::media::Asked { method: &Method::POST, path: uri.path(), headers: &headers };
+        return super::media::answer(tx, &statement, &media_type, asked).await;
     }
     let mut tx = state.db.begin().await?;
     let outcome = run_in(&mut tx, schema, &plan, &request).await;
