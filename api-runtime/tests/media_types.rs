@@ -141,6 +141,16 @@ async fn an_any_handler_answers_every_request_for_its_resource() {
 }
 
 #[tokio::test]
+async fn the_openapi_document_lists_a_tables_handlers() {
+    let api = api().await;
+    let doc = api.get("/").await.json();
+    let content = &doc["paths"]["/lines"]["get"]["responses"]["200"]["content"];
+    assert!(content["text/tab-separated-values"]["schema"]["description"].as_str().unwrap().contains("tsv_agg"));
+    assert!(content["text/csv"]["schema"]["description"].as_str().unwrap().contains("csv_agg"));
+    assert!(doc["paths"]["/notes"]["get"]["responses"]["200"]["content"]["text/tab-separated-values"].is_null());
+}
+
+#[tokio::test]
 async fn bad_response_headers_are_a_clear_error() {
     let api = api().await;
     api.get_with("/rpc/bad_headers", &[("accept", "text/plain")]).await.expect_error(500, "PGRST111");

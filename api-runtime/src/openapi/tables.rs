@@ -72,7 +72,7 @@ pub(super) fn read_operation(
         .schema_type(Type::String)
         .description(Some("One JSON object per line (NDJSON), streamed row by row"))
         .build();
-    let ok = ResponseBuilder::new()
+    let mut ok = ResponseBuilder::new()
         .description(format!("The rows of `{}` (at most {max_rows}).", table.name))
         .header_ref("Content-Range", Ref::new("#/components/headers/Content-Range"))
         .content("application/json", ContentBuilder::new().schema(Some(rows.clone())).build())
@@ -81,8 +81,17 @@ pub(super) fn read_operation(
             ContentBuilder::new().schema(Some(Ref::from_schema_name(component))).build(),
         )
         .content("text/csv", ContentBuilder::new().schema(Some(csv)).build())
-        .content("application/x-ndjson", ContentBuilder::new().schema(Some(ndjson)).build())
-        .build();
+        .content("application/x-ndjson", ContentBuilder::new().schema(Some(ndjson)).build());
+    // Media type handlers (PostgreSQL): the rows as their aggregate makes
+    // them (one named `text/csv` replaces the entry above).
+    for handler in schema.handlers_of(table) {
+        let made = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(format!("The rows as the aggregate `{}` makes them", handler.aggregate)))
+            .build();
+        ok = ok.content(handler.media_type.clone(), ContentBuilder::new().schema(Some(made)).build());
+    }
+    let ok = ok.build();
     let partial = ResponseBuilder::new()
         .description("Partial content: a window (`limit`/`offset`, `Range`) of a larger result; see `Content-Range`.")
         .header_ref("Content-Range", Ref::new("#/components/headers/Content-Range"))
