@@ -14,6 +14,7 @@ pub(crate) mod request_line;
 mod rpc;
 mod stream;
 mod write;
+mod zone;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

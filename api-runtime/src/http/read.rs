@@ -11,22 +11,23 @@ use dbapi_crds::config::ApiSettings;
 
 use crate::auth::Identity;
 use crate::cache::answer::CacheOutcome;
+use crate::db::ReadOutput;
 use crate::db::circuit::CircuitOpen;
 use crate::db::replica::Reads;
-use crate::db::{ReadOutput, Tx};
 use crate::grammar::{
     ApiQuery, CountPreference, Preferences, RangeHeader, parse_prefer, parse_query, parse_range_header,
 };
 use crate::plan::access::Verb;
 use crate::plan::{Page, ReadPlan, find_table, plan_read};
 use crate::schema::{Engine, Schema};
-use crate::sql::{render_count, render_read, render_read_in_zone, render_set_time_zone, render_time_zone_check};
+use crate::sql::{render_count, render_read, render_read_in_zone};
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::Path;
 use super::formats::RowWriter;
 use super::negotiate::{Negotiated, Representation, negotiate, strip_nulls};
+use super::zone::{Zoned, in_zone};
 
 pub async fn read(
     State(state): State<Arc<AppState>>,
@@ -161,44 +162,6 @@ async fn fetch_in_zone(
             Ok(output)
         }
         Zoned::Statement => Ok(reads.fetch_read(&render_read_in_zone(plan, engine, with_total, zone)).await?),
-    }
-}
-
-/// Where `Prefer: timezone` takes effect.
-pub(super) enum Zoned {
-    /// In this transaction, which has the zone set (PostgreSQL).
-    Transaction(Tx),
-    /// In the statement, written for the zone (MySQL).
-    Statement,
-}
-
-/// `Prefer: timezone` applied as PostgREST applies it: PostgreSQL writes
-/// timestamptz values in the transaction's zone (an unknown zone fails
-/// there with 22023); MySQL converts its TIMESTAMP values in the
-/// statement, once the server has shown it knows the zone. SQLite stores
-/// no zones.
-pub(super) async fn in_zone(reads: &Reads<'_>, engine: Engine, zone: &str) -> Result<Zoned, ApiError> {
-    match engine {
-        Engine::Postgres => {
-            let mut tx = reads.begin().await?;
-            tx.fetch_text_rows(&render_set_time_zone(zone)).await?;
-            Ok(Zoned::Transaction(tx))
-        }
-        Engine::MySql => {
-            if reads.fetch_text(&render_time_zone_check(zone)).await?.is_none() {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "22023",
-                    format!("invalid value for parameter \"TimeZone\": \"{zone}\""),
-                )
-                .hint("Use an offset such as +05:30, or a zone name the server knows (MySQL/MariaDB know names once their time zone tables are loaded with mysql_tzinfo_to_sql)."));
-            }
-            Ok(Zoned::Statement)
-        }
-        Engine::Sqlite => {
-            Err(ApiError::new(StatusCode::BAD_REQUEST, "DBAPI100", "Prefer: timezone is not supported on SQLite")
-                .hint("SQLite stores timestamps as written, without a zone: convert them on the client."))
-        }
     }
 }
 

@@ -20,7 +20,7 @@ use crate::sql::render_rows;
 use super::error::ApiError;
 use super::formats::RowWriter;
 use super::negotiate::Negotiated;
-use super::read::{Zoned, in_zone};
+use super::zone::{Zoned, in_zone};
 
 /// The read streamed in `negotiated`'s representation (NDJSON or CSV),
 /// with `Prefer: timezone` applied as for any read.

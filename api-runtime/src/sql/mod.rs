@@ -7,13 +7,14 @@
 //! and LIKE patterns, is a bound parameter.
 
 mod aggregate;
+mod media;
 mod mysql;
 mod postgres;
 mod read;
 mod sqlite;
 mod write;
 
-pub use aggregate::render_handler;
+pub use media::render_handler;
 pub use read::{render_count, render_read, render_read_in_zone, render_rows, render_void_call};
 pub use write::{MAX_PARAMS, render_delete, render_insert, render_keys, render_update};
 
