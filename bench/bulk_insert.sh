@@ -17,8 +17,7 @@ ROUNDS=${ROUNDS:-100}
 ROWS=${ROWS:-1000}
 LISTEN=${LISTEN:-127.0.0.1:8181}
 ADMIN_LISTEN=${ADMIN_LISTEN:-127.0.0.1:9191}
-BIN=$REPO/target/release/dbapi-runtime
-[ -x "$BIN" ] || { echo "$BIN missing: cargo build --release -p dbapi-runtime" >&2; exit 1; }
+require_release_binary
 WORK=$(mktemp -d)
 
 cleanup() {
@@ -40,10 +39,7 @@ values = ",".join(f"({r['customer_id']}, 'pending', {r['total']})" for r in rows
 open(f"{work}/insert.sql", "w").write(f"INSERT INTO orders (customer_id, status, total) VALUES {values};\n")
 PY
 
-DBAPI_DATABASE_URL=$DATABASE_URL $(pin_server) "$BIN" serve --listen "$LISTEN" --admin-listen "$ADMIN_LISTEN" \
-    >"$WORK/runtime.log" 2>&1 &
-RT=$!
-for _ in $(seq 100); do curl -sf -o /dev/null "http://$ADMIN_LISTEN/readyz" && break; sleep 0.2; done
+start_runtime
 
 post() {
     $(pin_load) curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -X POST "http://$LISTEN/orders" \

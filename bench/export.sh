@@ -17,8 +17,7 @@ require_bench_cluster
 ROUNDS=${ROUNDS:-3}
 LISTEN=${LISTEN:-127.0.0.1:8181}
 ADMIN_LISTEN=${ADMIN_LISTEN:-127.0.0.1:9191}
-BIN=$REPO/target/release/dbapi-runtime
-[ -x "$BIN" ] || { echo "$BIN missing: cargo build --release -p dbapi-runtime" >&2; exit 1; }
+require_release_binary
 WORK=$(mktemp -d)
 
 cleanup() {
@@ -38,11 +37,7 @@ roles:
 server: {requestTimeoutSeconds: 600}
 YAML
 
-DBAPI_DATABASE_URL=$DATABASE_URL $(pin_server) "$BIN" serve --config "$WORK/config.yaml" \
-    --listen "$LISTEN" --admin-listen "$ADMIN_LISTEN" >"$WORK/runtime.log" 2>&1 &
-RT=$!
-for _ in $(seq 100); do curl -sf -o /dev/null "http://$ADMIN_LISTEN/readyz" && break; sleep 0.2; done
-curl -sf -o /dev/null "http://$ADMIN_LISTEN/readyz" || { cat "$WORK/runtime.log" >&2; exit 1; }
+start_runtime --config "$WORK/config.yaml"
 
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$RT/status"; }
 # The most resident memory seen while `$1` runs, sampled every 20 ms.

@@ -36,3 +36,21 @@ require_bench_cluster() {
         for c in $(ps -o pid= --ppid "$PM"); do taskset -a -p -c "$SERVER_CPUS" "$c" >/dev/null 2>&1 || true; done
     fi
 }
+
+# The release binary the tools measure.
+BIN=$REPO/target/release/dbapi-runtime
+require_release_binary() {
+    [ -x "$BIN" ] || { echo "$BIN missing: cargo build --release -p dbapi-runtime" >&2; exit 1; }
+}
+
+# Starts the runtime on the dataset, pinned like the shared run.sh, with
+# any extra `serve` arguments; its log goes to $WORK/runtime.log. Sets RT
+# (its pid) and returns once /readyz answers, else stops with the log.
+start_runtime() {
+    DBAPI_DATABASE_URL=$DATABASE_URL $(pin_server) "$BIN" serve "$@" --listen "$LISTEN" --admin-listen "$ADMIN_LISTEN" \
+        >"$WORK/runtime.log" 2>&1 &
+    RT=$!
+    for _ in $(seq 100); do curl -sf -o /dev/null "http://$ADMIN_LISTEN/readyz" && return 0; sleep 0.2; done
+    cat "$WORK/runtime.log" >&2
+    exit 1
+}

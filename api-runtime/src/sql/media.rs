@@ -5,7 +5,7 @@ use crate::plan::ReadPlan;
 use crate::schema::{ComputedBy, Engine, MediaHandler};
 
 use super::read::{call_on_row, from_page, order_by};
-use super::{Statement, Writer};
+use super::{Fragment, Statement, Writer};
 
 /// The statement for a read answered by a media type handler: the
 /// handler's aggregate over the page's rows, each passed as the table's
@@ -23,14 +23,9 @@ pub fn render_handler(plan: &ReadPlan, engine: Engine, handler: &MediaHandler) -
         row_type: plan.table.name.clone(),
     };
     w.push("SELECT ");
-    call_on_row(&mut w, &by, &plan.alias);
-    if !plan.order.is_empty() {
-        // Inside the call: the aggregate sees the rows in this order.
-        w.sql.pop();
-        w.push(" ORDER BY ");
-        order_by(&mut w, plan);
-        w.push(")");
-    }
+    // The aggregate sees the rows in the requested order.
+    let order = |w: &mut Writer| order_by(w, plan);
+    call_on_row(&mut w, &by, &plan.alias, (!plan.order.is_empty()).then_some(&order as &Fragment));
     from_page(&mut w, plan, false);
     w.finish()
 }

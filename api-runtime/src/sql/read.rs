@@ -325,19 +325,25 @@ pub(super) fn column_at(w: &mut Writer, alias: &str, column: &Column, json_path:
 /// anonymous.
 fn stored_or_computed(w: &mut Writer, alias: &str, column: &Column) {
     match &column.computed {
-        Some(by) => call_on_row(w, by, alias),
+        Some(by) => call_on_row(w, by, alias, None),
         None => w.column(alias, &column.name),
     }
 }
 
 /// `"s"."fn"(ROW(alias.*)::"s"."table")`: a computed field's or computed
-/// relationship's function called on the row of `alias`.
-pub(super) fn call_on_row(w: &mut Writer, by: &ComputedBy, alias: &str) {
+/// relationship's function (or a handler's aggregate) called on the row of
+/// `alias`; an aggregate takes its rows in `order`
+/// (`agg(ROW(…)::t ORDER BY …)`).
+pub(super) fn call_on_row(w: &mut Writer, by: &ComputedBy, alias: &str, order: Option<&Fragment>) {
     w.table(&by.function_schema, &by.function);
     w.push("(ROW(");
     w.ident(alias);
     w.push(".*)::");
     w.table(&by.row_schema, &by.row_type);
+    if let Some(order) = order {
+        w.push(" ORDER BY ");
+        order(w);
+    }
     w.push(")");
 }
 
@@ -435,7 +441,7 @@ pub(super) fn from_related(w: &mut Writer, embed: &EmbedPlan, parent_alias: &str
     match &embed.relationship.function {
         // A computed relationship: the function's rows for the parent row
         // (no join condition).
-        Some(by) => call_on_row(w, by, parent_alias),
+        Some(by) => call_on_row(w, by, parent_alias, None),
         None => w.table(&child.table.schema, &child.table.name),
     }
     w.push(" AS ");
