@@ -11,7 +11,7 @@ use dbapi_crds::config::TableFilter;
 use dbapi_runtime::grammar::{parse_payload, parse_query};
 use dbapi_runtime::plan::{Missing, Page, plan_insert, plan_read};
 use dbapi_runtime::schema::{Column, Engine, ForeignKey, Schema, Table, ValueKind, Writable};
-use dbapi_runtime::sql::{render_insert, render_read};
+use dbapi_runtime::sql::{Returning, render_insert, render_read};
 
 fn main() {
     divan::main();
@@ -124,7 +124,7 @@ fn insert(bencher: divan::Bencher) {
             let plan = plan_insert(schema, "public", "orders", &no_query, &payload, Missing::Null, None)
                 .expect("the W5 body plans");
             let columns: Vec<usize> = (0..plan.columns.len()).collect();
-            divan::black_box(render_insert(&plan, schema.engine, &[0], &columns, true));
+            divan::black_box(render_insert(&plan, schema.engine, &[0], &columns, Returning::Keys));
         }
     });
 }

@@ -47,6 +47,8 @@ on_every_engine!(
     request_edges,
     scalars_into_other_types,
     tables_without_a_primary_key,
+    views_without_a_primary_key,
+    generated_columns_without_a_primary_key,
 );
 
 /// The tokens of a `Preference-Applied` header.
@@ -1014,7 +1016,11 @@ async fn scalars_into_other_types(engine: Engine) {
 async fn tables_without_a_primary_key(engine: Engine) {
     let api = Api::with_sql(
         engine,
-        "CREATE TABLE logs (msg VARCHAR(100), n INTEGER); INSERT INTO logs (msg, n) VALUES ('a', 1), ('b', 2), ('same', 3);",
+        "CREATE TABLE people (id INTEGER PRIMARY KEY, name VARCHAR(20));
+         INSERT INTO people (id, name) VALUES (1, 'Ann'), (2, 'Bob');
+         CREATE TABLE logs (msg VARCHAR(100), n INTEGER, kind VARCHAR(10) NOT NULL DEFAULT 'info', person_id INTEGER,
+           FOREIGN KEY (person_id) REFERENCES people (id));
+         INSERT INTO logs (msg, n) VALUES ('a', 1), ('b', 2), ('same', 3);",
         RuntimeConfig::default(),
     )
     .await;
@@ -1037,26 +1043,111 @@ async fn tables_without_a_primary_key(engine: Engine) {
     r.expect(204);
     assert_eq!(r.header("content-range"), Some("*/*"));
     assert_eq!(api.count("logs").await, 3);
-    // The written rows come back as PostgREST returns them, found by the
-    // row identity the engine has (PostgreSQL's ctid, SQLite's rowid);
-    // MySQL has none: a clear 400 and nothing kept.
-    let r = api.post_with("/logs", &[REPRESENTATION], r#"[{"msg": "f", "n": 6}, {"msg": "g", "n": 7}]"#).await;
-    if engine == Engine::MySql {
-        r.expect_error(400, "DBAPI103");
-        assert_eq!(api.count("logs").await, 3);
-        return;
-    }
-    assert_eq!(r.expect(201).json(), json!([{"msg": "f", "n": 6}, {"msg": "g", "n": 7}]));
+    // The written rows come back as PostgREST returns them, with their
+    // defaults, `select=` and embeds: found again by the row identity the
+    // engine has (PostgreSQL's ctid, SQLite's rowid), or, on MySQL, given
+    // by the write itself.
+    let r = api
+        .post_with(
+            "/logs?select=msg,n,kind,who:people(name)",
+            &[REPRESENTATION],
+            r#"[{"msg": "f", "n": 6, "person_id": 1}, {"msg": "g", "n": 7, "person_id": null}]"#,
+        )
+        .await;
+    assert_eq!(
+        r.expect(201).json(),
+        json!([{"msg": "f", "n": 6, "kind": "info", "who": {"name": "Ann"}}, {"msg": "g", "n": 7, "kind": "info", "who": null}])
+    );
     assert_eq!(r.header("location"), None, "a row identity is no address");
     let r = api.post_with("/logs?select=n", &[("prefer", "return=headers-only")], r#"{"msg": "h", "n": 8}"#).await;
     assert_eq!(r.expect(201).header("location"), None);
     // An update moves a PostgreSQL row (a new ctid): the rows read back are
-    // the updated ones, and only those.
-    let r = api.patch_with("/logs?n=gte.6&select=msg,n&order=n", &[REPRESENTATION], r#"{"msg": "upd"}"#).await;
-    assert_eq!(r.expect(200).json(), json!([{"msg": "upd", "n": 6}, {"msg": "upd", "n": 7}, {"msg": "upd", "n": 8}]));
-    let r = api.delete_with("/logs?n=gte.7&select=n&order=n", &[REPRESENTATION]).await;
-    assert_eq!(r.expect(200).json(), json!([{"n": 7}, {"n": 8}]));
+    // the updated ones, and only those, with their new values.
+    let r = api
+        .patch_with(
+            "/logs?n=gte.6&select=msg,n,people(id)&order=n",
+            &[REPRESENTATION],
+            r#"{"msg": "upd", "person_id": 2}"#,
+        )
+        .await;
+    assert_eq!(
+        r.expect(200).json(),
+        json!([
+            {"msg": "upd", "n": 6, "people": {"id": 2}},
+            {"msg": "upd", "n": 7, "people": {"id": 2}},
+            {"msg": "upd", "n": 8, "people": {"id": 2}}
+        ])
+    );
+    assert_eq!(r.header("content-range"), Some("0-2/*"));
+    // One row as an object; a PATCH matching two is refused and undone.
+    let one = [("prefer", "return=representation"), ("accept", "application/vnd.pgrst.object+json")];
+    let r = api.patch_with("/logs?n=eq.6&select=n,kind", &one, r#"{"kind": "warn"}"#).await;
+    assert_eq!(r.expect(200).json(), json!({"n": 6, "kind": "warn"}));
+    api.patch_with("/logs?n=gte.7", &one, r#"{"kind": "warn"}"#).await.expect_error(406, "PGRST116");
+    assert_eq!(api.count("logs WHERE kind = 'warn'").await, 1);
+    // A failing PATCH keeps nothing, and the next one still answers (on
+    // MySQL the copy it left behind is replaced).
+    api.patch_with("/logs?n=eq.6", &[REPRESENTATION], r#"{"kind": null}"#).await.expect_error(400, "23502");
+    let r = api.patch_with("/logs?n=eq.6&select=kind", &[REPRESENTATION], r#"{"kind": "err"}"#).await;
+    assert_eq!(r.expect(200).json(), json!([{"kind": "err"}]));
+    let r = api.delete_with("/logs?n=gte.7&select=n,people(name)&order=n", &[REPRESENTATION]).await;
+    assert_eq!(r.expect(200).json(), json!([{"n": 7, "people": {"name": "Bob"}}, {"n": 8, "people": {"name": "Bob"}}]));
     assert_eq!(api.sql_i64("SELECT n FROM logs ORDER BY n").await, [1, 2, 3, 6]);
+    // Rows that are the same in every column come back each.
+    api.post_with("/logs", &[], r#"[{"msg": "twin", "n": 9}, {"msg": "twin", "n": 9}]"#).await.expect(201);
+    let r = api.patch_with("/logs?msg=eq.twin&select=msg,n", &[REPRESENTATION], r#"{"n": 10}"#).await;
+    assert_eq!(r.expect(200).json(), json!([{"msg": "twin", "n": 10}, {"msg": "twin", "n": 10}]));
+    let r = api.delete_with("/logs?msg=eq.twin&select=n", &[REPRESENTATION]).await;
+    assert_eq!(r.expect(200).json(), json!([{"n": 10}, {"n": 10}]));
+    assert_eq!(api.count("logs").await, 4);
+}
+
+/// The rows written to a table without a key come back with the values
+/// the database computed for them: generated columns after an INSERT and
+/// after a PATCH (on MySQL through the copy of the changed rows, which
+/// computes them the same way).
+async fn generated_columns_without_a_primary_key(engine: Engine) {
+    let sql = "CREATE TABLE sizes (label VARCHAR(10), n INTEGER, twice INTEGER GENERATED ALWAYS AS (n * 2) STORED);";
+    let api = Api::with_sql(engine, sql, RuntimeConfig::default()).await;
+    let r = api.post_with("/sizes", &[REPRESENTATION], r#"{"label": "s", "n": 2}"#).await;
+    assert_eq!(r.expect(201).json(), json!([{"label": "s", "n": 2, "twice": 4}]));
+    let r = api.patch_with("/sizes?label=eq.s", &[REPRESENTATION], r#"{"n": 5}"#).await;
+    assert_eq!(r.expect(200).json(), json!([{"label": "s", "n": 5, "twice": 10}]));
+    let r = api.delete_with("/sizes?twice=eq.10&select=twice", &[REPRESENTATION]).await;
+    assert_eq!(r.expect(200).json(), json!([{"twice": 10}]));
+    assert_eq!(api.count("sizes").await, 0);
+}
+
+/// A view without a primary key answers `return=representation` with the
+/// rows the write gave back through it (PostgREST's `RETURNING`), on every
+/// engine: PostgreSQL's and MariaDB's auto-updatable views, SQLite's
+/// through INSTEAD OF triggers.
+async fn views_without_a_primary_key(engine: Engine) {
+    let view = match engine {
+        Engine::Sqlite => {
+            "CREATE VIEW recent AS SELECT msg, n FROM logs WHERE n > 0;
+             CREATE TRIGGER recent_insert INSTEAD OF INSERT ON recent BEGIN
+               INSERT INTO logs (msg, n) VALUES (NEW.msg, NEW.n); END;
+             CREATE TRIGGER recent_update INSTEAD OF UPDATE ON recent BEGIN
+               UPDATE logs SET msg = NEW.msg, n = NEW.n WHERE msg IS OLD.msg AND n IS OLD.n; END;
+             CREATE TRIGGER recent_delete INSTEAD OF DELETE ON recent BEGIN
+               DELETE FROM logs WHERE msg IS OLD.msg AND n IS OLD.n; END;"
+        }
+        _ => "CREATE VIEW recent AS SELECT msg, n FROM logs WHERE n > 0;",
+    };
+    let sql = format!(
+        "CREATE TABLE logs (msg VARCHAR(100), n INTEGER); INSERT INTO logs (msg, n) VALUES ('a', 1), ('b', 2); {view}"
+    );
+    let api = Api::with_sql(engine, &sql, RuntimeConfig::default()).await;
+    let r = api.post_with("/recent?select=msg", &[REPRESENTATION], r#"[{"msg": "c", "n": 3}]"#).await;
+    assert_eq!(r.expect(201).json(), json!([{"msg": "c"}]));
+    let r = api.patch_with("/recent?n=gte.2&select=msg,n", &[REPRESENTATION], r#"{"msg": "z"}"#).await;
+    let mut rows = r.expect(200).json();
+    rows.as_array_mut().unwrap().sort_by_key(|row| row["n"].as_i64());
+    assert_eq!(rows, json!([{"msg": "z", "n": 2}, {"msg": "z", "n": 3}]));
+    let r = api.delete_with("/recent?n=eq.3", &[REPRESENTATION]).await;
+    assert_eq!(r.expect(200).json(), json!([{"msg": "z", "n": 3}]));
+    assert_eq!(api.sql_text("SELECT msg FROM logs ORDER BY n").await, [Some("a".to_string()), Some("z".to_string())]);
 }
 
 async fn constraint_violations_have_one_code_on_every_engine(engine: Engine) {

@@ -63,6 +63,18 @@ impl EmbedPlan<'_> {
 }
 
 impl ReadPlan<'_> {
+    /// Whether an embedded level (or a junction) of this plan has `alias`.
+    pub fn embeds_alias(&self, alias: &str) -> bool {
+        self.items.iter().any(|item| match item {
+            PlannedItem::Embed(e) => {
+                e.plan.alias == alias
+                    || e.junction.as_ref().is_some_and(|(_, j)| j == alias)
+                    || e.plan.embeds_alias(alias)
+            }
+            _ => false,
+        })
+    }
+
     /// Whether this level aggregates its rows (an aggregate in `select`).
     pub fn is_aggregated(&self) -> bool {
         self.items.iter().any(|i| matches!(i, PlannedItem::Aggregate(_)))

@@ -16,7 +16,10 @@ mod write;
 
 pub use media::render_handler;
 pub use read::{render_count, render_read, render_read_in_zone, render_rows, render_void_call};
-pub use write::{MAX_PARAMS, render_delete, render_insert, render_keys, render_update};
+pub use write::{
+    MAX_PARAMS, Returning, SHADOW, render_delete, render_insert, render_keys, render_shadow_copy, render_shadow_drain,
+    render_shadow_update, render_update,
+};
 
 use crate::grammar::{Direction, JsonStep, Nulls, Operation};
 use crate::plan::Cast;
@@ -493,7 +496,7 @@ mod render_tests {
             let row = serde_json::json!({"n": 5, "ignored": 1}).as_object().unwrap().clone();
             let payload = Payload { rows: vec![row], is_array: false };
             let plan = plan_update(&schema, "s", "t", &query, &payload, Missing::Default).unwrap();
-            let stmt = write::render_update(&plan, engine, false);
+            let stmt = write::render_update(&plan, engine, Returning::Nothing);
             let (s_default, b_default) = match engine {
                 Engine::Sqlite => ("\"s\" = ('dflt')", "\"b\" = NULL"),
                 Engine::Postgres => ("\"s\" = DEFAULT", "\"b\" = DEFAULT"),
@@ -505,7 +508,7 @@ mod render_tests {
             assert_eq!(stmt.params.len(), 2, "{engine:?}: {:?}", stmt.params);
             // Without missing=default the absent columns are NULL, bound.
             let plan = plan_update(&schema, "s", "t", &query, &payload, Missing::Null).unwrap();
-            let stmt = write::render_update(&plan, engine, false);
+            let stmt = write::render_update(&plan, engine, Returning::Nothing);
             assert!(!stmt.sql.contains("DEFAULT") && !stmt.sql.contains("dflt"), "{}", stmt.sql);
         }
     }

@@ -348,7 +348,7 @@ pub(super) fn call_on_row(w: &mut Writer, by: &ComputedBy, alias: &str, order: O
 }
 
 /// The JSON object for one row of `plan` (its alias in scope).
-fn object(w: &mut Writer, plan: &ReadPlan) {
+pub(super) fn object(w: &mut Writer, plan: &ReadPlan) {
     let mut pairs: Vec<DeferredMember> = Vec::with_capacity(plan.items.len());
     collect_pairs(plan, &mut pairs, &[]);
     let refs: Vec<Member> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_ref())).collect();

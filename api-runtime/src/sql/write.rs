@@ -6,22 +6,37 @@
 use crate::plan::{Cast, DeletePlan, InsertPlan, Missing, ReadPlan, UpdatePlan};
 use crate::schema::{Column, Engine, Table};
 
-use super::read::where_clause;
+use super::read::{object, where_clause};
 use super::{Fragment, Statement, Writer};
 
 /// Parameters one statement may carry; SQLite allows 32766 and PostgreSQL
 /// and MySQL 65535, so bulk inserts are split below the smallest.
 pub const MAX_PARAMS: usize = 30_000;
 
+/// What a write statement gives back of the rows it wrote.
+#[derive(Clone, Copy)]
+pub enum Returning<'p> {
+    Nothing,
+    /// Each row's key columns as text (see [`Table::key_columns`]), to read
+    /// the rows back by.
+    Keys,
+    /// Each row as the JSON object (text) `plan` shapes, with its `select`
+    /// and embeds: the representation of rows that nothing identifies
+    /// afterwards (MySQL tables and views without a primary key). The
+    /// statement names its table without an alias (MariaDB's INSERT and
+    /// single-table DELETE take none), so `plan`'s alias is the table's
+    /// name.
+    Rows(&'p ReadPlan<'p>),
+}
+
 /// One INSERT for `rows` (indices into `plan.rows`), setting `columns` (a
-/// subset of the plan's when absent keys fall back to defaults). With
-/// `returning`, the primary key of each written row comes back as text.
+/// subset of the plan's when absent keys fall back to defaults).
 pub fn render_insert(
     plan: &InsertPlan,
     engine: Engine,
     rows: &[usize],
     columns: &[usize],
-    returning: bool,
+    returning: Returning,
 ) -> Statement {
     let mut w = Writer::new(engine);
     let d = w.dialect;
@@ -58,21 +73,28 @@ pub fn render_insert(
         let updates: Vec<&Column> = columns.iter().map(|c| plan.columns[*c]).collect();
         d.on_conflict(&mut w, &conflict.columns, &updates, conflict.merge);
     }
-    if returning {
-        returning_keys(&mut w, plan.table);
-    }
+    returning_clause(&mut w, plan.table, returning);
     w.finish()
 }
 
-/// ` RETURNING <key as text>, …`: the keys of the written rows (see
-/// [`Table::key_columns`]).
-fn returning_keys(w: &mut Writer, table: &Table) {
-    w.push(" RETURNING ");
-    for (i, key) in table.key_columns(w.dialect.engine()).into_iter().enumerate() {
-        if i > 0 {
-            w.push(", ");
+/// ` RETURNING …` as [`Returning`] says.
+fn returning_clause(w: &mut Writer, table: &Table, returning: Returning) {
+    match returning {
+        Returning::Nothing => {}
+        Returning::Keys => {
+            w.push(" RETURNING ");
+            for (i, key) in table.key_columns(w.dialect.engine()).into_iter().enumerate() {
+                if i > 0 {
+                    w.push(", ");
+                }
+                key_as_text(w, Some(key), &|w| w.ident(&key.name));
+            }
         }
-        key_as_text(w, Some(key), &|w| w.ident(&key.name));
+        Returning::Rows(plan) => {
+            w.push(" RETURNING ");
+            let d = w.dialect;
+            d.cast(w, Cast::Text, &|w| object(w, plan));
+        }
     }
 }
 
@@ -119,16 +141,24 @@ pub fn render_keys(target: &ReadPlan, engine: Engine) -> Statement {
     w.finish()
 }
 
-/// The UPDATE; with `returning`, the keys of the changed rows come back as
-/// text (a row identity changes with the update).
-pub fn render_update(plan: &UpdatePlan, engine: Engine, returning: bool) -> Statement {
+/// The UPDATE; [`Returning::Keys`] gives where the changed rows are now (a
+/// row identity changes with the update).
+pub fn render_update(plan: &UpdatePlan, engine: Engine, returning: Returning) -> Statement {
     let mut w = Writer::new(engine);
-    let d = w.dialect;
     let target = &plan.target;
     w.push("UPDATE ");
     w.table(&target.table.schema, &target.table.name);
     w.push(" AS ");
     w.ident(&target.alias);
+    set_clause(&mut w, plan);
+    where_clause(&mut w, target, None);
+    returning_clause(&mut w, target.table, returning);
+    w.finish()
+}
+
+/// ` SET column = value, …`
+fn set_clause(w: &mut Writer, plan: &UpdatePlan) {
+    let d = w.dialect;
     w.push(" SET ");
     for (i, (column, value)) in plan.set.iter().enumerate() {
         if i > 0 {
@@ -137,22 +167,97 @@ pub fn render_update(plan: &UpdatePlan, engine: Engine, returning: bool) -> Stat
         w.ident(&column.name);
         w.push(" = ");
         match value {
-            Some(value) => d.write_value(&mut w, column, value),
-            None => d.column_default(&mut w, column),
+            Some(value) => d.write_value(w, column, value),
+            None => d.column_default(w, column),
         }
     }
-    where_clause(&mut w, target, None);
-    if returning {
-        returning_keys(&mut w, target.table);
-    }
-    w.finish()
 }
 
-pub fn render_delete(plan: &DeletePlan, engine: Engine) -> Statement {
+/// The DELETE; with [`Returning::Rows`] in the single-table form, which
+/// names the table without an alias.
+pub fn render_delete(plan: &DeletePlan, engine: Engine, returning: Returning) -> Statement {
     let mut w = Writer::new(engine);
     let d = w.dialect;
     let target = &plan.target;
-    d.delete_from(&mut w, &target.table.schema, &target.table.name, &target.alias);
+    if let Returning::Rows(_) = returning {
+        w.push("DELETE FROM ");
+        w.table(&target.table.schema, &target.table.name);
+    } else {
+        d.delete_from(&mut w, &target.table.schema, &target.table.name, &target.alias);
+    }
     where_clause(&mut w, target, None);
+    returning_clause(&mut w, target.table, returning);
     w.finish()
+}
+
+/// MariaDB's UPDATE has no RETURNING. A PATCH answering with the rows of a
+/// MySQL table without a key copies the rows it changes into this
+/// temporary table (locking them), applies the same SET to the copy, and
+/// drains the copy with `DELETE … RETURNING`. Temporary tables outlive a
+/// rollback, so each use starts by dropping a leftover.
+pub const SHADOW: &str = "dbapi_written";
+
+/// The statements that make the shadow copy of the rows `plan` will change:
+/// drop a leftover, create it shaped like the table (a view's columns come
+/// from its rows), copy and lock the rows.
+pub fn render_shadow_copy(plan: &UpdatePlan, engine: Engine) -> Vec<Statement> {
+    let target = &plan.target;
+    let schema = &target.table.schema;
+    let mut drop = Writer::new(engine);
+    drop.push("DROP TEMPORARY TABLE IF EXISTS ");
+    drop.table(schema, SHADOW);
+    let mut create = Writer::new(engine);
+    create.push("CREATE TEMPORARY TABLE ");
+    create.table(schema, SHADOW);
+    let rows = |w: &mut Writer| {
+        w.push("SELECT ");
+        w.ident(&target.alias);
+        w.push(".* FROM ");
+        w.table(schema, &target.table.name);
+        w.push(" AS ");
+        w.ident(&target.alias);
+        where_clause(w, target, None);
+        w.dialect.lock_rows(w);
+    };
+    if target.table.is_view {
+        create.push(" AS ");
+        rows(&mut create);
+        return [drop, create].map(one_off).into();
+    }
+    create.push(" LIKE ");
+    create.table(schema, &target.table.name);
+    let mut copy = Writer::new(engine);
+    copy.push("INSERT INTO ");
+    copy.table(schema, SHADOW);
+    copy.push(" ");
+    rows(&mut copy);
+    [drop, create, copy].map(one_off).into()
+}
+
+/// The PATCH's SET applied to every row of the shadow copy.
+pub fn render_shadow_update(plan: &UpdatePlan, engine: Engine) -> Statement {
+    let mut w = Writer::new(engine);
+    w.push("UPDATE ");
+    w.table(&plan.target.table.schema, SHADOW);
+    set_clause(&mut w, plan);
+    one_off(w)
+}
+
+/// Empties the shadow copy, giving each row as `rows` shapes it (its alias
+/// is [`SHADOW`]), then drops it.
+pub fn render_shadow_drain(rows: &ReadPlan, engine: Engine) -> [Statement; 2] {
+    let mut drain = Writer::new(engine);
+    drain.push("DELETE FROM ");
+    drain.table(&rows.table.schema, SHADOW);
+    returning_clause(&mut drain, rows.table, Returning::Rows(rows));
+    let mut drop = Writer::new(engine);
+    drop.push("DROP TEMPORARY TABLE ");
+    drop.table(&rows.table.schema, SHADOW);
+    [one_off(drain), one_off(drop)]
+}
+
+/// The shadow's statements run unprepared: the table they name is made
+/// anew each time.
+fn one_off(w: Writer) -> Statement {
+    Statement { one_off: true, ..w.finish() }
 }

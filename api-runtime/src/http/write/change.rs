@@ -12,12 +12,16 @@ use crate::auth::Identity;
 use crate::db::Tx;
 use crate::grammar::{Preferences, ReturnPreference};
 use crate::plan::access::Verb;
-use crate::plan::{Missing, ReadPlan, find_table, key_condition, plan_delete, plan_update};
-use crate::sql::{render_count, render_delete, render_keys, render_update};
+use crate::plan::{DeletePlan, Missing, ReadPlan, UpdatePlan, find_table, key_condition, plan_delete, plan_update};
+use crate::schema::Engine;
+use crate::sql::{
+    Returning, SHADOW, render_count, render_delete, render_keys, render_shadow_copy, render_shadow_drain,
+    render_shadow_update, render_update,
+};
 
 use super::{
-    KEYS_PER_READ, WriteRequest, Written, checks_rows, finish, is_plain_write, json_as_key, prepare, read_payload,
-    refuse_rows_outside, represent,
+    KEYS_PER_READ, WriteRequest, Written, checks_rows, finish, is_plain_write, json_as_key, name_target, prepare,
+    read_payload, refuse_rows_outside, represent, represent_returned, returned_rows_plan,
 };
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -50,47 +54,81 @@ pub async fn update(
     req.scope.restrict(&mut plan.target, Some(Verb::Patch))?;
     let checked = checks_rows(&req, plan.target.table, Verb::Patch)?;
     if is_plain_write(&req) && !checked {
-        return run_plain(&state, &req, &render_update(&plan, req.schema.engine, false), Method::PATCH).await;
+        return run_plain(&state, &req, &render_update(&plan, req.schema.engine, Returning::Nothing), Method::PATCH)
+            .await;
     }
     let mut tx = state.db.begin().await?;
     let outcome = async {
         let engine = req.schema.engine;
-        let keys = locked_keys(&mut tx, &plan.target, &req.prefs, engine).await?;
+        let Some(keys) = locked_keys(&mut tx, &plan.target, &req.prefs, engine).await? else {
+            return update_unkeyed(&req, &table, &mut plan, &mut tx).await;
+        };
         // A row identity changes with the update (PostgreSQL's ctid): the
         // UPDATE itself says where the rows are now.
-        let by_identity = keys.is_some() && plan.target.table.primary_key.is_empty();
-        let (affected, keys) = if by_identity {
-            let moved = tx.fetch_text_rows(&render_update(&plan, engine, true)).await?;
-            (moved.len() as u64, Some(moved))
+        let keys = if plan.target.table.primary_key.is_empty() {
+            tx.fetch_text_rows(&render_update(&plan, engine, Returning::Keys)).await?
         } else {
-            (tx.execute(&render_update(&plan, engine, false)).await?, keys)
+            tx.execute(&render_update(&plan, engine, Returning::Nothing)).await?;
+            keys
         };
-        let count = keys.as_ref().map_or(affected, |k| k.len() as u64);
+        let count = keys.len() as u64;
         // Keys the update itself changed are read back under their new value.
-        let keys = keys.map(|keys| {
-            let pk = &plan.target.table.primary_key;
-            keys.into_iter()
-                .map(|mut key| {
-                    for (i, name) in pk.iter().enumerate() {
-                        if let Some((_, Some(v))) = plan.set.iter().find(|(c, _)| &c.name == name) {
-                            key[i] = json_as_key(v);
-                        }
+        let pk = &plan.target.table.primary_key;
+        let keys: Vec<_> = keys
+            .into_iter()
+            .map(|mut key| {
+                for (i, name) in pk.iter().enumerate() {
+                    if let Some((_, Some(v))) = plan.set.iter().find(|(c, _)| &c.name == name) {
+                        key[i] = json_as_key(v);
                     }
-                    key
-                })
-                .collect::<Vec<_>>()
-        });
-        if checked && let Some(keys) = &keys {
+                }
+                key
+            })
+            .collect();
+        if checked {
             for chunk in keys.chunks(KEYS_PER_READ) {
                 let keyed = |full| key_condition(full, engine, chunk);
                 refuse_rows_outside(&req, plan.target.table, Verb::Patch, keyed, &mut tx).await?;
             }
         }
-        let body = represent(&req, &table, plan.target.table, keys.as_deref(), &mut tx).await?;
+        let body = represent(&req, &table, plan.target.table, &keys, &mut tx).await?;
         Ok(Written::changed(count, body))
     }
     .await;
     finish(tx, &req, outcome, Method::PATCH).await
+}
+
+/// A PATCH of rows that no key identifies (MySQL tables, views without a
+/// primary key): its representation comes from the write itself, on
+/// MySQL through the shadow copy (see [`SHADOW`]).
+async fn update_unkeyed(
+    req: &WriteRequest,
+    table_name: &str,
+    plan: &mut UpdatePlan<'_>,
+    tx: &mut Tx,
+) -> Result<Written, ApiError> {
+    let engine = req.schema.engine;
+    let table = plan.target.table;
+    let alias = if engine == Engine::MySql { SHADOW } else { table.name.as_str() };
+    let Some(rows) = returned_rows_plan(req, table_name, table, alias)? else {
+        let affected = tx.execute(&render_update(plan, engine, Returning::Nothing)).await?;
+        return Ok(Written::changed(affected, None));
+    };
+    let returned = if engine == Engine::MySql {
+        for statement in render_shadow_copy(plan, engine) {
+            tx.execute(&statement).await?;
+        }
+        tx.execute(&render_update(plan, engine, Returning::Nothing)).await?;
+        tx.execute(&render_shadow_update(plan, engine)).await?;
+        let [drain, drop] = render_shadow_drain(&rows, engine);
+        let returned = tx.fetch_text_rows(&drain).await?;
+        tx.execute(&drop).await?;
+        returned
+    } else {
+        name_target(&mut plan.target, &table.name)?;
+        tx.fetch_text_rows(&render_update(plan, engine, Returning::Rows(&rows))).await?
+    };
+    Ok(Written::changed(returned.len() as u64, Some(represent_returned(req, returned)?)))
 }
 
 pub async fn delete(
@@ -106,19 +144,41 @@ pub async fn delete(
     refuse_unfiltered(&req, &plan.target, "DELETE")?;
     req.scope.restrict(&mut plan.target, Some(Verb::Delete))?;
     if is_plain_write(&req) {
-        return run_plain(&state, &req, &render_delete(&plan, req.schema.engine), Method::DELETE).await;
+        return run_plain(&state, &req, &render_delete(&plan, req.schema.engine, Returning::Nothing), Method::DELETE)
+            .await;
     }
     let mut tx = state.db.begin().await?;
     let outcome = async {
         let engine = req.schema.engine;
-        let keys = locked_keys(&mut tx, &plan.target, &req.prefs, engine).await?;
+        let Some(keys) = locked_keys(&mut tx, &plan.target, &req.prefs, engine).await? else {
+            return delete_unkeyed(&req, &table, &mut plan, &mut tx).await;
+        };
         // The representation of deleted rows is read before they go.
-        let body = represent(&req, &table, plan.target.table, keys.as_deref(), &mut tx).await?;
-        let affected = tx.execute(&render_delete(&plan, engine)).await?;
-        Ok(Written::changed(keys.as_ref().map_or(affected, |k| k.len() as u64), body))
+        let body = represent(&req, &table, plan.target.table, &keys, &mut tx).await?;
+        tx.execute(&render_delete(&plan, engine, Returning::Nothing)).await?;
+        Ok(Written::changed(keys.len() as u64, body))
     }
     .await;
     finish(tx, &req, outcome, Method::DELETE).await
+}
+
+/// A DELETE of rows that no key identifies: its representation comes from
+/// the DELETE's own `RETURNING`.
+async fn delete_unkeyed(
+    req: &WriteRequest,
+    table_name: &str,
+    plan: &mut DeletePlan<'_>,
+    tx: &mut Tx,
+) -> Result<Written, ApiError> {
+    let engine = req.schema.engine;
+    let table = plan.target.table;
+    let Some(rows) = returned_rows_plan(req, table_name, table, &table.name)? else {
+        let affected = tx.execute(&render_delete(plan, engine, Returning::Nothing)).await?;
+        return Ok(Written::changed(affected, None));
+    };
+    name_target(&mut plan.target, &table.name)?;
+    let returned = tx.fetch_text_rows(&render_delete(plan, engine, Returning::Rows(&rows))).await?;
+    Ok(Written::changed(returned.len() as u64, Some(represent_returned(req, returned)?)))
 }
 
 /// A PATCH or DELETE that is its one statement ([`is_plain_write`]), in

@@ -16,11 +16,11 @@ use crate::plan::{
     InsertPlan, Missing, Page, PlannedCondition, check_put, key_condition, plan_insert, plan_read, values_condition,
 };
 use crate::schema::{Column, Table};
-use crate::sql::{MAX_PARAMS, render_count, render_insert, render_read};
+use crate::sql::{MAX_PARAMS, Returning, render_count, render_insert, render_read};
 
 use super::{
     KEYS_PER_READ, WriteRequest, Written, checks_rows, finish, is_plain_write, json_as_key, prepare, read_payload,
-    refuse_rows_outside, represent,
+    refuse_rows_outside, represent, represent_returned, returned_rows_plan,
 };
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -136,18 +136,25 @@ async fn run_insert(
         }
     }
     let has_key = !table.key_columns(req.schema.engine).is_empty();
+    // Rows that nothing identifies afterwards come back from the INSERT.
+    let returned_plan = if has_key { None } else { returned_rows_plan(req, &table.name, table, &table.name)? };
+    let returning = match &returned_plan {
+        Some(rows) => Returning::Rows(rows),
+        None if has_key => Returning::Keys,
+        None => Returning::Nothing,
+    };
     let mut keys: Vec<Vec<Option<String>>> = Vec::with_capacity(plan.rows.len());
     let mut rows_written = 0u64;
     for (columns, rows) in insert_groups(plan) {
         let per_statement = (MAX_PARAMS / columns.len().max(1)).max(1);
         for chunk in rows.chunks(per_statement) {
-            let statement = render_insert(plan, req.schema.engine, chunk, &columns, has_key);
-            if has_key {
+            let statement = render_insert(plan, req.schema.engine, chunk, &columns, returning);
+            if let Returning::Nothing = returning {
+                rows_written += tx.execute(&statement).await?;
+            } else {
                 let returned = tx.fetch_text_rows(&statement).await?;
                 rows_written += returned.len() as u64;
                 keys.extend(returned);
-            } else {
-                rows_written += tx.execute(&statement).await?;
             }
         }
     }
@@ -156,11 +163,10 @@ async fn run_insert(
             refuse_rows_outside(req, table, verb, |full| key_condition(full, req.schema.engine, chunk), tx).await?;
         }
     }
-    let wants_body = req.prefs.return_ == Some(ReturnPreference::Representation);
-    let body = if wants_body {
-        represent(req, &table.name, table, has_key.then_some(keys.as_slice()), tx).await?
-    } else {
-        None
+    let body = match returning {
+        Returning::Rows(_) => Some(represent_returned(req, std::mem::take(&mut keys))?),
+        Returning::Keys => represent(req, &table.name, table, &keys, tx).await?,
+        Returning::Nothing => None,
     };
     // The key of the new row, as PostgREST gives it: asked for with
     // `return=headers-only` (the other answers have a body or nothing),

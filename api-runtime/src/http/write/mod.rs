@@ -26,7 +26,7 @@ use crate::grammar::{
     ApiQuery, CountPreference, Payload, Preferences, ReturnPreference, parse_payload, parse_prefer, parse_query,
 };
 use crate::plan::access::{Scope, Verb};
-use crate::plan::{Page, PlannedCondition, key_condition, plan_read};
+use crate::plan::{Page, PlannedCondition, ReadPlan, key_condition, plan_read};
 use crate::schema::{Schema, Table};
 use crate::sql::{render_count, render_read};
 
@@ -146,48 +146,25 @@ impl Written {
 }
 
 /// The written rows as the response body (`return=representation`), read
-/// back by primary key with the request's `select=`.
+/// back by their keys with the request's `select=`.
 async fn represent(
     req: &WriteRequest,
     table_name: &str,
     table: &Table,
-    keys: Option<&[Vec<Option<String>>]>,
+    keys: &[Vec<Option<String>>],
     tx: &mut Tx,
 ) -> Result<Option<String>, ApiError> {
     if req.prefs.return_ != Some(ReturnPreference::Representation) {
         return Ok(None);
     }
-    let Some(keys) = keys else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "DBAPI103",
-            format!("return=representation needs a primary key on {}", table.name),
-        )
-        .hint("Use return=minimal, or add a primary key (MySQL/MariaDB tables and views without one have nothing else that identifies a written row)."));
-    };
-    // The representation is shaped like a read: `select=` and `order=`
-    // apply to it, and the filters, limits and offsets of its embedded
-    // resources (`items.qty=gt.1`); the top level is the written rows.
-    let embedded = |path: &Vec<String>| !path.is_empty();
-    let select_only = ApiQuery {
-        select: req.query.select.clone(),
-        order: req.query.order.clone(),
-        conditions: req.query.conditions.iter().filter(|(p, _)| embedded(p)).cloned().collect(),
-        limits: req.query.limits.iter().filter(|(p, _)| embedded(p)).cloned().collect(),
-        offsets: req.query.offsets.iter().filter(|(p, _)| embedded(p)).cloned().collect(),
-        ..ApiQuery::default()
-    };
+    let keyed = req.scope.full_table(table).unwrap_or(table);
     // Read back in chunks: a key list must stay below every engine's limit
     // of bound parameters.
     let mut parts: Vec<String> = Vec::new();
     let mut rows = 0u64;
-    // The rows come back as the role reads them: GET's columns and rows.
-    req.scope.check_verb(table, Verb::Get)?;
-    let keyed = req.scope.full_table(table).unwrap_or(table);
     for chunk in keys.chunks(KEYS_PER_READ) {
-        let mut plan = plan_read(&req.schema, &req.profile, table_name, &select_only, Page { offset: 0, limit: None })?;
+        let mut plan = representation_plan(req, table_name, table)?;
         plan.conditions.push(key_condition(keyed, req.schema.engine, chunk));
-        req.scope.restrict(&mut plan, Some(Verb::Get))?;
         let mut statement = render_read(&plan, req.schema.engine, false);
         statement.one_off = true;
         let output = tx.fetch_read(&statement).await?;
@@ -197,11 +174,94 @@ async fn represent(
             parts.push(inner.to_string());
         }
     }
-    let body = format!("[{}]", parts.join(","));
-    Ok(Some(match req.representation {
+    as_answer(req, format!("[{}]", parts.join(",")), rows).map(Some)
+}
+
+/// The representation of written rows is shaped like a read: `select=` and
+/// `order=` apply to it, and the filters, limits and offsets of its
+/// embedded resources (`items.qty=gt.1`); the top level is the written
+/// rows, as the role reads them (GET's columns and rows).
+fn representation_plan<'r>(req: &'r WriteRequest, table_name: &str, table: &Table) -> Result<ReadPlan<'r>, ApiError> {
+    let embedded = |path: &Vec<String>| !path.is_empty();
+    let select_only = ApiQuery {
+        select: req.query.select.clone(),
+        order: req.query.order.clone(),
+        conditions: req.query.conditions.iter().filter(|(p, _)| embedded(p)).cloned().collect(),
+        limits: req.query.limits.iter().filter(|(p, _)| embedded(p)).cloned().collect(),
+        offsets: req.query.offsets.iter().filter(|(p, _)| embedded(p)).cloned().collect(),
+        ..ApiQuery::default()
+    };
+    req.scope.check_verb(table, Verb::Get)?;
+    let mut plan = plan_read(&req.schema, &req.profile, table_name, &select_only, Page { offset: 0, limit: None })?;
+    req.scope.restrict(&mut plan, Some(Verb::Get))?;
+    Ok(plan)
+}
+
+/// For a table that no key identifies (see [`Table::key_columns`]): the
+/// plan of its representation for the write's own `RETURNING`
+/// ([`Returning::Rows`](crate::sql::Returning)), its top level named
+/// `alias` (the statement names the table so); `None` when no
+/// representation is asked for. Such rows come back in the order written
+/// (`order=` cannot sort them), and the role must read the table whole:
+/// its read filter could not be checked on them.
+fn returned_rows_plan<'r>(
+    req: &'r WriteRequest,
+    table_name: &str,
+    table: &Table,
+    alias: &str,
+) -> Result<Option<ReadPlan<'r>>, ApiError> {
+    if req.prefs.return_ != Some(ReturnPreference::Representation) {
+        return Ok(None);
+    }
+    let mut plan = representation_plan(req, table_name, table)?;
+    if !plan.conditions.is_empty() {
+        return Err(unreturnable(
+            table,
+            format!(
+                "the caller's role reads {} through a row filter, which rows without a primary key cannot be checked against",
+                table.name
+            ),
+        ));
+    }
+    name_target(&mut plan, alias)?;
+    Ok(Some(plan))
+}
+
+/// Names the top level of `plan` `alias`, which no embedded level may have.
+fn name_target(plan: &mut ReadPlan, alias: &str) -> Result<(), ApiError> {
+    if plan.embeds_alias(alias) {
+        return Err(unreturnable(
+            plan.table,
+            format!("the statement names {alias} as the table and as one of its embedded resources"),
+        ));
+    }
+    plan.alias = alias.to_string();
+    Ok(())
+}
+
+fn unreturnable(table: &Table, why: String) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "DBAPI103",
+        format!("return=representation is not available on {}", table.name),
+    )
+    .details(why)
+    .hint("Use return=minimal and read the rows with GET, or add a primary key.")
+}
+
+/// The representation of rows a write's `RETURNING` gave as JSON objects.
+fn represent_returned(req: &WriteRequest, rows: Vec<Vec<Option<String>>>) -> Result<String, ApiError> {
+    let count = rows.len() as u64;
+    let objects: Vec<String> = rows.into_iter().filter_map(|row| row.into_iter().next().flatten()).collect();
+    as_answer(req, format!("[{}]", objects.join(",")), count)
+}
+
+/// The rows' array as the client asked for it (one object, singular).
+fn as_answer(req: &WriteRequest, body: String, rows: u64) -> Result<String, ApiError> {
+    Ok(match req.representation {
         Representation::SingleObject => single_object(body, rows)?,
         _ => body,
-    }))
+    })
 }
 
 /// Keys read back per statement (composite keys take one parameter per
@@ -217,7 +277,7 @@ fn checks_rows(req: &WriteRequest, table: &Table, verb: Verb) -> Result<bool, Ap
             kind: if table.is_view { "view" } else { "table" },
             name: table.name.clone(),
             details: format!(
-                "a row filter applies to {verb} on {}, and without a primary key (or a row identity: MySQL, views) the written rows cannot be checked",
+                "a row filter applies to {verb} on {}, and without a primary key (or a row identity, which MySQL tables and views lack) the written rows cannot be checked",
                 table.name,
                 verb = verb.name()
             ),
