@@ -66,7 +66,10 @@ impl Drop for Telemetry {
 /// carries the exports.
 pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry, TelemetryError> {
     let logs_filter = EnvFilter::try_from_env("DBAPI_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours only for a terminal: a pod's log (a pipe) gets plain text, and
+    // the escapes are not built for every request's span.
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(colours);
     let logs = match format {
         LogFormat::Json => logs.json().with_filter(logs_filter).boxed(),
         LogFormat::Text => logs.with_filter(logs_filter).boxed(),

@@ -195,7 +195,7 @@ pub async fn validated_by_body(response: Response, request: &HeaderMap) -> Respo
 async fn with_body_digest(response: Response) -> (Response, String) {
     let (parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-    let digest = dbapi_crds::keys::sha256(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let digest = dbapi_crds::keys::hex(&dbapi_crds::keys::sha256(&bytes)[..16]);
     (Response::from_parts(parts, Body::from(bytes)), etag(&digest))
 }
 

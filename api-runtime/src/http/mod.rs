@@ -27,6 +27,7 @@ use axum::http::{HeaderMap, HeaderName, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dbapi_crds::config::RuntimeConfig;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -208,64 +209,74 @@ pub fn api_router(state: Arc<AppState>) -> Router {
         )
         .fallback(not_found)
         .with_state(state.clone());
+    // The layers wrap the router once, as one service, never each route:
+    // axum clones a route's whole stack of layers for every request, and
+    // moves each layer's future into the next (bench/README.md, "Where a
+    // request's instructions go").
+    use axum::middleware::{from_fn, from_fn_with_state, map_response};
     // Every route is limited (the admin port never is); the CORS layer
-    // outside still answers preflights unlimited and labels 429s.
-    // Requests stop going to a database that keeps failing.
-    let routes = routes.layer(axum::middleware::from_fn_with_state(state.clone(), crate::db::circuit::guard));
-    let routes = match state.schema().schemas.len() {
-        0 | 1 => routes,
-        _ => routes.layer(axum::middleware::from_fn_with_state(state.clone(), negotiate::content_profile)),
-    };
-    // A write's answer leaves only once the cache has forgotten what it
-    // changed.
-    let routes = match &state.cache {
-        Some(_) => {
-            routes.layer(axum::middleware::from_fn_with_state(state.clone(), crate::cache::invalidate_after_writes))
-        }
-        None => routes,
-    };
-    let routes = routes.layer(axum::middleware::from_fn_with_state(state.rate.clone(), crate::limits::rate::limit));
-    // Callers are identified before they are counted (limits are per key
-    // and role). The docs page is static and public; the document it shows
-    // is the caller's.
-    let routes = routes
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::authenticate))
-        .merge(Router::from(docs))
-        .layer(axum::middleware::from_fn_with_state(state.audit.clone(), crate::audit::record))
-        .layer(axum::middleware::from_fn_with_state(state.clients.clone(), crate::limits::client_ip::resolve));
-    let with_cors = routes
-        .clone()
-        .layer(axum::middleware::map_response(compression::hide_item_range))
+    // outside still answers preflights unlimited and labels 429s. Callers
+    // are identified before they are counted (limits are per key and
+    // role). A write's answer leaves only once the cache has forgotten what
+    // it changed. Requests stop going to a database that keeps failing.
+    let several_schemas = state.schema().schemas.len() > 1;
+    let guarded = ServiceBuilder::new()
+        .layer(from_fn_with_state(state.clone(), crate::auth::authenticate))
+        .layer(from_fn_with_state(state.rate.clone(), crate::limits::rate::limit))
+        .option_layer(
+            state.cache.as_ref().map(|_| from_fn_with_state(state.clone(), crate::cache::invalidate_after_writes)),
+        )
+        .option_layer(several_schemas.then(|| from_fn_with_state(state.clone(), negotiate::content_profile)))
+        .layer(from_fn_with_state(state.clone(), crate::db::circuit::guard))
+        .service(routes);
+    // The docs page is static and public; the document it shows is the
+    // caller's.
+    let routes = Routes::new(
+        ServiceBuilder::new()
+            .layer(from_fn_with_state(state.clients.clone(), crate::limits::client_ip::resolve))
+            .layer(from_fn_with_state(state.audit.clone(), crate::audit::record))
+            .service(Router::from(docs).fallback_service(guarded)),
+    );
+    let with_cors = ServiceBuilder::new()
+        .layer(crate::limits::cors::layer(&state.config.api.cors, content_headers))
+        .layer(map_response(compression::restore_item_range))
+        .map_response(IntoResponse::into_response)
         .layer(compression::layer())
-        .layer(axum::middleware::map_response(compression::restore_item_range))
-        .layer(crate::limits::cors::layer(&state.config.api.cors, content_headers));
+        .layer(map_response(compression::hide_item_range))
+        .service(routes.clone());
     // The CORS layer answers every OPTIONS as a preflight; only one asking
     // for a method is one, others reach the routes (`Allow`). The choice is
     // made outside the routes, so the path is matched once.
     let request_timeout = Duration::from_secs(state.config.server.request_timeout_seconds.max(1));
-    let router = Router::new()
-        .fallback_service(with_cors)
-        .layer(axum::middleware::from_fn_with_state(routes, options::unless_preflight))
-        .layer(axum::middleware::from_fn_with_state(request_timeout, crate::limits::request::timeout))
-        .layer(axum::middleware::from_fn_with_state(state.config.api.max_url_bytes, crate::limits::request::url_length))
-        .layer(TraceLayer::new_for_http().make_span_with(crate::request_id::span))
+    let app = ServiceBuilder::new()
+        // Outermost: every answer is counted.
+        .layer(crate::metrics::RequestMetricsLayer::new(Arc::new({
+            let state = state.clone();
+            move |path| resource_of(&state, path)
+        })))
+        .option_layer(state.config.observability.server_timing.then(|| from_fn(crate::timing::server_timing)))
+        .layer(from_fn(crate::request_id::drop_unacceptable))
+        .map_response(IntoResponse::into_response)
+        // Every answer, a panic's 500 too, carries the request's id.
+        .layer(SetRequestIdLayer::new(crate::request_id::HEADER, MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(crate::request_id::HEADER))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked");
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "DBAPI500", "Internal error")
                 .hint("The server log has the details.")
                 .into_response()
         }))
-        // Every answer, a panic's 500 too, carries the request's id.
-        .layer(PropagateRequestIdLayer::new(crate::request_id::HEADER))
-        .layer(SetRequestIdLayer::new(crate::request_id::HEADER, MakeRequestUuid))
-        .layer(axum::middleware::from_fn(crate::request_id::drop_unacceptable));
-    let router = match state.config.observability.server_timing {
-        true => router.layer(axum::middleware::from_fn(crate::timing::server_timing)),
-        false => router,
-    };
-    // Outermost: every answer is counted.
-    router.layer(crate::metrics::RequestMetricsLayer::new(Arc::new(move |path| resource_of(&state, path))))
+        .layer(TraceLayer::new_for_http().make_span_with(crate::request_id::span))
+        .layer(from_fn_with_state(state.config.api.max_url_bytes, crate::limits::request::url_length))
+        .layer(from_fn_with_state(request_timeout, crate::limits::request::timeout))
+        .layer(from_fn_with_state(routes, options::unless_preflight))
+        .service(with_cors);
+    Router::new().fallback_service(app)
 }
+
+/// The routes behind identification and limits, as one service that
+/// `OPTIONS` requests which are no preflight are sent to directly.
+pub(crate) type Routes = tower::util::BoxCloneSyncService<axum::extract::Request, Response, std::convert::Infallible>;
 
 /// The `table` label of a request for `path`: the table or `rpc/<function>`
 /// it names when the schema has one, else empty.

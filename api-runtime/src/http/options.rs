@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Router};
 use tower::ServiceExt;
 
 use crate::auth::Identity;
@@ -63,7 +63,7 @@ pub async fn function(
 /// Sends an `OPTIONS` that is not a CORS preflight (no
 /// `Access-Control-Request-Method`) straight to `routes`, past the CORS
 /// layer, which would answer it as one.
-pub async fn unless_preflight(State(routes): State<Router>, request: Request, next: Next) -> Response {
+pub async fn unless_preflight(State(routes): State<super::Routes>, request: Request, next: Next) -> Response {
     if request.method() == Method::OPTIONS && !request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
         return match routes.oneshot(request).await {
             Ok(response) => response,
