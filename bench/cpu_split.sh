@@ -41,7 +41,7 @@ backends() { ps -o pid= --ppid "$PM" | tr '\n' ' '; }   # this cluster only
 hz=$(getconf CLK_TCK)
 b0=$(backends); r0=$(ticks "$RT"); g0=$(ticks $b0)
 PP=""
-if [ -n "${PERF:-}" ]; then (sleep 3; perf record -F 1999 -C "$SERVER_CPUS" -g -o "$PERF" -- sleep 4 >/dev/null 2>&1) & PP=$!; fi
+if [ -n "${PERF:-}" ]; then (sleep 3; perf record -F 1999 -C "$SERVER_CPUS" ${PERF_ARGS:--g} -o "$PERF" -- sleep 4 >/dev/null 2>&1) & PP=$!; fi
 out=$($(pin_load) "$WRK" -t1 -c32 -d"$DURATION" -s "$script" "http://$LISTEN" 2>&1)
 r1=$(ticks "$RT"); g1=$(ticks $b0)
 # backends that appeared during the run count in full

@@ -236,6 +236,20 @@ impl Db {
         self.pipeline().filter(|_| !stmt.one_off)
     }
 
+    /// A write that is a whole request by itself (one INSERT … RETURNING in
+    /// autocommit), its rows as text: on the pipelined connections when
+    /// there are some, so that it shares their batches as reads do, else on
+    /// a pooled connection.
+    pub async fn write_alone(&self, stmt: &Statement) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        if let Some(pipeline) = self.pipeline().filter(|_| self.session().is_none()) {
+            return pipeline.write(stmt).await;
+        }
+        let mut tx = self.autocommit().await?;
+        let rows = tx.fetch_text_rows(stmt).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
     /// The request's PostgreSQL settings, when it has any.
     fn session(&self) -> Option<std::sync::Arc<session::Session>> {
         match self {

@@ -191,6 +191,33 @@ impl Pipeline {
     }
 
     async fn query_opt_untimed(&self, stmt: &Statement, session: Option<&Session>) -> Result<Option<Row>, DbError> {
+        self.on_a_connection(|shared| async move {
+            match session {
+                None => shared.query(stmt).await.map(|rows| rows.into_iter().next()),
+                Some(session) => shared.query_opt_in_session(session, stmt).await,
+            }
+        })
+        .await
+    }
+
+    /// The rows of a write that is a whole request by itself (a one-row
+    /// INSERT … RETURNING in autocommit: its own implicit transaction,
+    /// committed when it ends), each column as text. Unlike a read it is
+    /// never run again on another connection: the lost one may have
+    /// written it.
+    pub async fn write(&self, stmt: &Statement) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        let rows =
+            crate::timing::measured(self.on_a_connection(|shared| async move { shared.query(stmt).await })).await?;
+        let text = |row: &Row, i| row.try_get::<_, Option<AnyText>>(i).map(|t| t.map(|t| t.0)).map_err(other);
+        rows.iter().map(|row| (0..row.len()).map(|i| text(row, i)).collect()).collect()
+    }
+
+    /// Runs `run` on the connection with the fewest statements in flight,
+    /// within the bound on them; a connection found closed is replaced.
+    async fn on_a_connection<T, Fut>(&self, run: impl FnOnce(Arc<Shared>) -> Fut) -> Result<T, DbError>
+    where
+        Fut: Future<Output = Result<T, DbError>>,
+    {
         let inner = &self.inner;
         let _place = tokio::time::timeout(inner.acquire_timeout, inner.places.acquire())
             .await
@@ -201,10 +228,7 @@ impl Pipeline {
         slot.in_flight.fetch_add(1, Ordering::Relaxed);
         let _in_flight = InFlight(slot);
         let shared = slot.connection(inner).await.map_err(unavailable)?;
-        let result = match session {
-            None => shared.query_opt(stmt).await,
-            Some(session) => shared.query_opt_in_session(session, stmt).await,
-        };
+        let result = run(shared.clone()).await;
         if let Err(DbError::Lost(reason)) = &result {
             tracing::warn!(%reason, "a pipelined database connection was closed; replacing it and checking the others");
             slot.discard(&shared);
@@ -298,21 +322,19 @@ impl Slot {
 }
 
 impl Shared {
-    /// One read on its own. Its messages go out under the shared side of
-    /// `send_order`, so none lands inside another request's transaction.
-    async fn query_opt(&self, stmt: &Statement) -> Result<Option<Row>, DbError> {
+    /// One statement on its own (a read, or a write in autocommit). Its
+    /// messages go out under the shared side of `send_order`, so none lands
+    /// inside another request's transaction.
+    async fn query(&self, stmt: &Statement) -> Result<Vec<Row>, DbError> {
         let prepared = self.prepare(stmt).await?;
         let params: Vec<&(dyn ToSql + Sync)> = stmt.params.iter().map(|p| p as _).collect();
-        let mut read = pin!(self.client.query_opt(&prepared, &params));
+        let mut sent = pin!(self.client.query(&prepared, &params));
         // tokio-postgres sends a query's messages when it is first polled.
         let first = {
             let _order = self.send_order.read().await;
-            poll_once(read.as_mut()).await
+            poll_once(sent.as_mut()).await
         };
-        match first {
-            Poll::Ready(result) => result.map_err(DbError::from),
-            Poll::Pending => read.await.map_err(DbError::from),
-        }
+        finish(sent, first).await
     }
 
     /// `BEGIN; set the request's settings; the read; COMMIT`, sent back to

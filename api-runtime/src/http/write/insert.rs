@@ -20,7 +20,7 @@ use crate::sql::{MAX_PARAMS, Returning, render_count, render_insert, render_read
 
 use super::{
     KEYS_PER_READ, WriteRequest, Written, checks_rows, finish, is_plain_write, json_as_key, prepare, read_payload,
-    refuse_rows_outside, represent, represent_returned, returned_rows_plan,
+    refuse_rows_outside, represent, represent_returned, respond, returned_rows_plan,
 };
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -42,6 +42,11 @@ pub async fn insert(
     let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, missing, resolution)?;
     check_insert_columns(&req, &plan, Verb::Post)?;
     let checked = checks_rows(&req, plan.table, Verb::Post)?;
+    let alone = is_one_statement(&req, &plan) && !checked && !req.gives_token;
+    if alone && !plan.table.key_columns(req.schema.engine).is_empty() {
+        let written = insert_alone(&state, &req, &plan, payload.is_array).await?;
+        return respond(&req, written, None, Method::POST);
+    }
     let mut tx =
         if is_one_statement(&req, &plan) && !checked { state.db.autocommit().await? } else { state.db.begin().await? };
     // PostgREST answers a merge that inserted nothing (every row updated)
@@ -168,18 +173,42 @@ async fn run_insert(
         Returning::Keys => represent(req, &table.name, table, &keys, tx).await?,
         Returning::Nothing => None,
     };
-    // The key of the new row, as PostgREST gives it: asked for with
-    // `return=headers-only` (the other answers have a body or nothing),
-    // unless the role may not read it.
+    let location = location_for(req, table, &keys, is_array);
+    Ok(Written { status: StatusCode::CREATED, rows: rows_written, body, location })
+}
+
+/// An insert that is one statement in autocommit ([`is_one_statement`])
+/// into a table with a key, sent on its own like a read: on PostgreSQL it
+/// shares the pipelined connections' batches (bench/README.md, W5).
+async fn insert_alone(
+    state: &AppState,
+    req: &WriteRequest,
+    plan: &InsertPlan<'_>,
+    is_array: bool,
+) -> Result<Written, ApiError> {
+    // `[]` writes nothing (and runs nothing: no rows is not DEFAULT VALUES).
+    let Some((columns, rows)) = insert_groups(plan).pop().filter(|(_, rows)| !rows.is_empty()) else {
+        return Ok(Written { status: StatusCode::CREATED, rows: 0, body: None, location: None });
+    };
+    let statement = render_insert(plan, req.schema.engine, &rows, &columns, Returning::Keys);
+    let keys = state.db.write_alone(&statement).await?;
+    let location = location_for(req, plan.table, &keys, is_array);
+    Ok(Written { status: StatusCode::CREATED, rows: keys.len() as u64, body: None, location })
+}
+
+/// The key of the new row, as PostgREST gives it: asked for with
+/// `return=headers-only` (the other answers have a body or nothing),
+/// unless the role may not read it. A row identity (`ctid`, `rowid`) is no
+/// address to give out.
+fn location_for(req: &WriteRequest, table: &Table, keys: &[Vec<Option<String>>], is_array: bool) -> Option<String> {
     let headers_only = req.prefs.return_ == Some(ReturnPreference::HeadersOnly);
     let key_readable = || req.scope.may_read_columns(table, table.primary_key.iter().map(String::as_str));
-    // A row identity (`ctid`, `rowid`) is no address to give out.
-    let has_primary_key = !table.primary_key.is_empty();
-    let location = match (&keys[..], is_array, has_primary_key) {
-        ([key], false, true) if headers_only && key_readable() => Some(location(table, key)),
+    match keys {
+        [key] if !is_array && headers_only && !table.primary_key.is_empty() && key_readable() => {
+            Some(location(table, key))
+        }
         _ => None,
-    };
-    Ok(Written { status: StatusCode::CREATED, rows: rows_written, body, location })
+    }
 }
 
 /// How many of an upsert's rows will be inserted rather than update an

@@ -361,6 +361,18 @@ async fn finish(
         }
     };
     let token = tx.finish_with_token(prefs.tx_rollback != Some(true), req.gives_token).await?;
+    respond(req, written, token, method)
+}
+
+/// The answer to a write that is done (committed, or rolled back as
+/// `tx=rollback` asked): its status, body and PostgREST's headers.
+fn respond(
+    req: &WriteRequest,
+    written: Written,
+    token: Option<Position>,
+    method: Method,
+) -> Result<Response, ApiError> {
+    let prefs = &req.prefs;
     let body = match written.body {
         Some(body) if req.negotiated.strip_nulls => Some(without_nulls(&body)?),
         other => other,
