@@ -9,7 +9,8 @@
 #   bench/cpu_split.sh W2 pool16.yaml     (with a --config document)
 #   URL_SUFFIX='?host=/var/tmp/dbapi-bench/pg' bench/cpu_split.sh W2     (Unix socket)
 #   URL_SUFFIX='?options%5Bplan_cache_mode%5D=force_generic_plan' bench/cpu_split.sh W2
-#   PERF=/tmp/w2.perf bench/cpu_split.sh W2   (also perf record -C 0 -g for 4 s)
+#   PERF=/tmp/w2.perf bench/cpu_split.sh W2   (also perf record -C 0 -g for 4 s; PERF_ARGS replaces -g,
+#       e.g. PERF_ARGS="-e cpu-clock --call-graph dwarf,32768 -F 499" where frame pointers are missing)
 #   LABEL=text, DURATION=10s, LISTEN=127.0.0.1:8181, ADMIN_LISTEN=127.0.0.1:9191
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -13,11 +13,13 @@
 #       callgrind_annotate --inclusive=yes /tmp/prof/callgrind.W3.out | head -60
 #       is the profile of the request path, the flame graph's data in text)
 #   CONFIG=roles.yaml bench/instructions.sh    (serve with a --config document)
+#   RUNTIME_BIN=/path/to/old/dbapi-runtime bench/instructions.sh   (another build, for a before/after)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"
 require_bench_cluster
+BIN=${RUNTIME_BIN:-$BIN}
 require_release_binary
 command -v valgrind >/dev/null || { echo "valgrind missing (apt-get install valgrind)" >&2; exit 1; }
 # shellcheck source=/dev/null
