@@ -186,8 +186,11 @@ impl Pipeline {
         }
     }
 
+    /// Boxed: the exchange's future (tokio-postgres' and ours, ~9 KB) would
+    /// otherwise be part of every future that awaits it, up to the request
+    /// handler's, and be copied each time one of them is moved or boxed.
     async fn query_opt(&self, stmt: &Statement, session: Option<&Session>) -> Result<Option<Row>, DbError> {
-        crate::timing::measured(self.query_opt_untimed(stmt, session)).await
+        Box::pin(crate::timing::measured(self.query_opt_untimed(stmt, session))).await
     }
 
     async fn query_opt_untimed(&self, stmt: &Statement, session: Option<&Session>) -> Result<Option<Row>, DbError> {
