@@ -11,6 +11,7 @@
 #   URL_SUFFIX='?options%5Bplan_cache_mode%5D=force_generic_plan' bench/cpu_split.sh W2
 #   PERF=/tmp/w2.perf bench/cpu_split.sh W2   (also perf record -C 0 -g for 4 s; PERF_ARGS replaces -g,
 #       e.g. PERF_ARGS="-e cpu-clock --call-graph dwarf,32768 -F 499" where frame pointers are missing)
+#   RUNTIME_BIN=/path/to/other/dbapi-runtime bench/cpu_split.sh W3   (another build, for an A/B)
 #   LABEL=text, DURATION=10s, LISTEN=127.0.0.1:8181, ADMIN_LISTEN=127.0.0.1:9191
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,7 +25,7 @@ require_bench_cluster
 export W1_PATH W2_PATH W3_PATH W4_PATH
 LISTEN=${LISTEN:-127.0.0.1:8181}
 ADMIN_LISTEN=${ADMIN_LISTEN:-127.0.0.1:9191}
-BIN=$REPO/target/release/dbapi-runtime
+BIN=${RUNTIME_BIN:-$REPO/target/release/dbapi-runtime}
 DURATION=${DURATION:-10s}
 
 args=(serve --listen "$LISTEN" --admin-listen "$ADMIN_LISTEN")

@@ -58,21 +58,25 @@ async fn a_failed_reload_keeps_the_previous_schema() {
 async fn notify_reloads_the_schema_on_postgresql() {
     let api = Api::fixture(Engine::Postgres).await;
     spawn_schema_reloaders(api.state.clone());
-    api.db.execute("CREATE TABLE gizmos (id integer PRIMARY KEY)").await;
+    // The listener starts in the background: wait until its LISTEN is in
+    // place, so that exactly one NOTIFY is sent and no reload of an earlier
+    // one can still be running when the next table appears.
     let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        // NOTIFY until the listener (started in the background) has caught one.
-        api.db.execute("NOTIFY dbapi, 'reload schema'").await;
-        if api.get("/gizmos").await.status == 200 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "NOTIFY did not reload the schema");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    let listening =
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN %'";
+    while api.sql_i64(listening).await != [1] {
+        assert!(Instant::now() < deadline, "the schema reload listener did not LISTEN");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Let the reloads of the NOTIFYs the loop sent before the listener
-    // answered finish, so that they cannot pick up the next table.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    // Other payloads are ignored.
+    api.db.execute("CREATE TABLE gizmos (id integer PRIMARY KEY)").await;
+    api.db.execute("NOTIFY dbapi, 'reload schema'").await;
+    while api.get("/gizmos").await.status != 200 {
+        assert!(Instant::now() < deadline, "NOTIFY did not reload the schema");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Other payloads are ignored. No reload is pending now, so the new
+    // table stays unknown however slow the machine; one wrongly started by
+    // the payload would show within the wait.
     api.db.execute("CREATE TABLE widgets (id integer PRIMARY KEY)").await;
     api.db.execute("NOTIFY dbapi, 'something else'").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
