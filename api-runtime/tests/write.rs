@@ -49,6 +49,7 @@ on_every_engine!(
     tables_without_a_primary_key,
     views_without_a_primary_key,
     generated_columns_without_a_primary_key,
+    a_keyless_table_named_like_a_statement_alias,
 );
 
 /// The tokens of a `Preference-Applied` header.
@@ -1116,6 +1117,24 @@ async fn generated_columns_without_a_primary_key(engine: Engine) {
     let r = api.delete_with("/sizes?twice=eq.10&select=twice", &[REPRESENTATION]).await;
     assert_eq!(r.expect(200).json(), json!([{"twice": 10}]));
     assert_eq!(api.count("sizes").await, 0);
+}
+
+/// Rows that come back from the write's own `RETURNING` (MySQL) are named
+/// by their table's name in the statement; a table named like an embedded
+/// resource's alias (`t2`) cannot be: a clear 400 before anything is
+/// written. PostgreSQL and SQLite read such rows back by their identity.
+async fn a_keyless_table_named_like_a_statement_alias(engine: Engine) {
+    let sql = "CREATE TABLE people (id INTEGER PRIMARY KEY, name VARCHAR(20)); INSERT INTO people VALUES (1, 'Ann');
+               CREATE TABLE t2 (msg VARCHAR(10), person_id INTEGER, FOREIGN KEY (person_id) REFERENCES people (id));";
+    let api = Api::with_sql(engine, sql, RuntimeConfig::default()).await;
+    let r = api.post_with("/t2?select=msg,people(name)", &[REPRESENTATION], r#"{"msg": "a", "person_id": 1}"#).await;
+    if engine == Engine::MySql {
+        let e = r.expect_error(400, "DBAPI103");
+        assert!(e["hint"].as_str().unwrap_or("").contains("return=minimal"), "{e}");
+        assert_eq!(api.count("t2").await, 0);
+        return;
+    }
+    assert_eq!(r.expect(201).json(), json!([{"msg": "a", "people": {"name": "Ann"}}]));
 }
 
 /// A view without a primary key answers `return=representation` with the

@@ -22,10 +22,10 @@ pub enum Returning<'p> {
     Keys,
     /// Each row as the JSON object (text) `plan` shapes, with its `select`
     /// and embeds: the representation of rows that nothing identifies
-    /// afterwards (MySQL tables and views without a primary key). The
+    /// afterwards (MySQL tables, views without a primary key). The
     /// statement names its table without an alias (MariaDB's INSERT and
-    /// single-table DELETE take none), so `plan`'s alias is the table's
-    /// name.
+    /// single-table DELETE take none), so `plan`'s alias is the name the
+    /// statement uses: the table's, or [`SHADOW`].
     Rows(&'p ReadPlan<'p>),
 }
 

@@ -128,6 +128,11 @@ async fn update_unkeyed(
         name_target(&mut plan.target, &table.name)?;
         tx.fetch_text_rows(&render_update(plan, engine, Returning::Rows(&rows))).await?
     };
+    changed_rows(req, returned)
+}
+
+/// What a PATCH or DELETE answers with the rows its statement gave back.
+fn changed_rows(req: &WriteRequest, returned: Vec<Vec<Option<String>>>) -> Result<Written, ApiError> {
     Ok(Written::changed(returned.len() as u64, Some(represent_returned(req, returned)?)))
 }
 
@@ -178,7 +183,7 @@ async fn delete_unkeyed(
     };
     name_target(&mut plan.target, &table.name)?;
     let returned = tx.fetch_text_rows(&render_delete(plan, engine, Returning::Rows(&rows))).await?;
-    Ok(Written::changed(returned.len() as u64, Some(represent_returned(req, returned)?)))
+    changed_rows(req, returned)
 }
 
 /// A PATCH or DELETE that is its one statement ([`is_plain_write`]), in

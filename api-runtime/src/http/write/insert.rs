@@ -42,13 +42,12 @@ pub async fn insert(
     let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, missing, resolution)?;
     check_insert_columns(&req, &plan, Verb::Post)?;
     let checked = checks_rows(&req, plan.table, Verb::Post)?;
-    let alone = is_one_statement(&req, &plan) && !checked && !req.gives_token;
-    if alone && !plan.table.key_columns(req.schema.engine).is_empty() {
+    let one_statement = is_one_statement(&req, &plan) && !checked;
+    if one_statement && !req.gives_token && !plan.table.key_columns(req.schema.engine).is_empty() {
         let written = insert_alone(&state, &req, &plan, payload.is_array).await?;
         return respond(&req, written, None, Method::POST);
     }
-    let mut tx =
-        if is_one_statement(&req, &plan) && !checked { state.db.autocommit().await? } else { state.db.begin().await? };
+    let mut tx = if one_statement { state.db.autocommit().await? } else { state.db.begin().await? };
     // PostgREST answers a merge that inserted nothing (every row updated)
     // with 200, any other insert with 201.
     let merge = plan.conflict.as_ref().is_some_and(|c| c.merge);
