@@ -13,9 +13,8 @@ use std::io::{LineWriter, Write};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use serde::Serialize;
 
@@ -100,34 +99,46 @@ fn audited(method: &Method, status: StatusCode) -> bool {
         || matches!(status.as_u16(), 401 | 403 | 429)
 }
 
-/// The middleware: writes the line of an audited request and gives its
-/// response the `X-Request-Id` the line carries.
-pub async fn record(State(log): State<Arc<AuditLog>>, request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    // A shared handle on the URI, not a copy: most requests are not audited.
-    let uri = request.uri().clone();
-    let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
-    let request_id = crate::request_id::of(&request).to_string();
-    let response = next.run(request).await;
-    if !audited(&method, response.status()) {
-        return response;
+/// What the line of a request will need, taken before it runs: shared
+/// handles, not copies, since most requests are not audited.
+pub struct Pending {
+    method: Method,
+    uri: Uri,
+    client: Option<IpAddr>,
+    request_id: Option<HeaderValue>,
+}
+
+impl AuditLog {
+    /// Before a request runs.
+    pub fn begin(request: &Request) -> Pending {
+        Pending {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            client: request.extensions().get::<ClientAddr>().map(|c| c.0),
+            request_id: request.headers().get(&crate::request_id::HEADER).cloned(),
+        }
     }
-    let identity = response.extensions().get::<Arc<Identity>>().cloned();
-    let rows = response.extensions().get::<RowsAffected>().map(|r| r.0);
-    let path = uri.path();
-    let resource = path.strip_prefix(log.prefix.as_str()).unwrap_or(path).trim_start_matches('/');
-    log.write(&Line {
-        time: jiff::Timestamp::now().to_string(),
-        request_id: &request_id,
-        principal: identity.as_deref().and_then(Identity::principal_name),
-        role: identity.as_deref().and_then(|i| i.role.as_deref()),
-        client_ip: client,
-        method: method.as_str(),
-        resource,
-        status: response.status().as_u16(),
-        rows,
-    });
-    response
+
+    /// After it: the line, if the request is audited. The identity is the
+    /// one `auth` left on the response.
+    pub fn finish(&self, pending: Pending, response: &Response) {
+        if !audited(&pending.method, response.status()) {
+            return;
+        }
+        let identity = response.extensions().get::<Arc<Identity>>();
+        let path = pending.uri.path();
+        self.write(&Line {
+            time: jiff::Timestamp::now().to_string(),
+            request_id: pending.request_id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or(""),
+            principal: identity.and_then(|i| i.principal_name()),
+            role: identity.and_then(|i| i.role.as_deref()),
+            client_ip: pending.client,
+            method: pending.method.as_str(),
+            resource: path.strip_prefix(self.prefix.as_str()).unwrap_or(path).trim_start_matches('/'),
+            status: response.status().as_u16(),
+            rows: response.extensions().get::<RowsAffected>().map(|r| r.0),
+        });
+    }
 }
 
 #[cfg(test)]

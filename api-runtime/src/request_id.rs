@@ -5,8 +5,6 @@
 
 use axum::extract::Request;
 use axum::http::HeaderName;
-use axum::middleware::Next;
-use axum::response::Response;
 use tracing::Span;
 
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -22,7 +20,7 @@ fn acceptable(id: &[u8]) -> bool {
 
 /// Drops an id the caller sent that is not [`acceptable`] (or sent twice),
 /// so that tower-http's `SetRequestId` gives the request a new one.
-pub async fn drop_unacceptable(mut request: Request, next: Next) -> Response {
+pub fn drop_unacceptable(mut request: Request) -> Request {
     let headers = request.headers();
     let mut sent = headers.get_all(&HEADER).iter();
     let keep = match (sent.next(), sent.next()) {
@@ -33,7 +31,7 @@ pub async fn drop_unacceptable(mut request: Request, next: Next) -> Response {
     if !keep {
         request.headers_mut().remove(&HEADER);
     }
-    next.run(request).await
+    request
 }
 
 /// The id of a request that went through `SetRequestId` (empty otherwise).

@@ -15,9 +15,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use tracing::Instrument;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use dbapi_crds::config::RuntimeConfig;
 use jiff::Timestamp;
@@ -358,11 +357,18 @@ pub fn keygen(name: &str, role: &str) -> Result<String, String> {
     ))
 }
 
-/// Leaves the caller's [`Identity`] in the request's extensions (and the
-/// response's, for the audit log), or answers 401. A refused attempt counts
-/// against the client's address under the document's `rateLimit`, so keys
-/// cannot be guessed faster than anonymous calls are allowed.
-pub async fn authenticate(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
+/// Who is calling, as the request gate needs it: the identity and, with
+/// `auth.postgresRoles`, the database session their role runs in.
+pub struct Identified {
+    pub identity: Arc<Identity>,
+    pub session: Option<Arc<crate::db::session::Session>>,
+}
+
+/// Leaves the caller's [`Identity`] in the request's extensions, or gives
+/// the 401 to answer. A refused attempt counts against the client's address
+/// under the document's `rateLimit`, so keys cannot be guessed faster than
+/// anonymous calls are allowed.
+pub async fn identify(state: &AppState, request: &mut Request) -> Result<Identified, Response> {
     let policy = state.policy();
     let identified = policy
         .authenticator
@@ -373,25 +379,22 @@ pub async fn authenticate(State(state): State<Arc<AppState>>, mut request: Reque
         Ok(identity) => {
             request.extensions_mut().insert(identity.clone());
             let postgres_roles = policy.config.auth.as_ref().is_some_and(|a| a.postgres_roles);
-            let mut response = match identity.role.as_deref().filter(|_| postgres_roles) {
-                Some(role) => {
-                    let session = Arc::new(database_session(role, &identity, &request));
-                    crate::db::session::scope(session, next.run(request)).await
-                }
-                None => next.run(request).await,
-            };
-            response.extensions_mut().insert(identity);
-            response
+            let session = identity
+                .role
+                .as_deref()
+                .filter(|_| postgres_roles)
+                .map(|role| Arc::new(database_session(role, &identity, request)));
+            Ok(Identified { identity, session })
         }
         Err(refused) => {
             if let Some(quota) = policy.authenticator.default_quota {
                 let client = request.extensions().get::<ClientAddr>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0);
                 let decision = state.rate.check(&Caller::anonymous(client), quota).await;
                 if !decision.allowed {
-                    return crate::limits::rate::refusal(&decision, quota);
+                    return Err(crate::limits::rate::refusal(&decision, quota));
                 }
             }
-            refused.into_response()
+            Err(refused.into_response())
         }
     }
 }

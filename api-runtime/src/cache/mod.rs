@@ -298,47 +298,55 @@ fn entry_id(request_key: &str, generations: &[u64]) -> String {
     dbapi_crds::keys::sha256_hex(&text)
 }
 
-/// The middleware around the API's routes: after a successful write to a
-/// table (POST, PATCH, PUT, DELETE) its generation is bumped, and after a
+/// What a write (POST, PATCH, PUT, DELETE) may have changed, noted before
+/// it runs: after it succeeds the table's generation is bumped, and after a
 /// call by POST those `rpcInvalidates` names (or everything), before the
 /// answer leaves. Failed writes changed nothing.
-pub async fn invalidate_after_writes(
-    axum::extract::State(state): axum::extract::State<Arc<crate::http::AppState>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    use axum::http::Method;
-    let method = request.method().clone();
-    if matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        return next.run(request).await;
+pub struct Invalidation {
+    /// The path under the API's prefix: a table, or `rpc/<function>`.
+    path: String,
+    profile: Option<String>,
+}
+
+impl Invalidation {
+    /// The invalidation a request may cause; none for reads or without a
+    /// cache.
+    pub fn of(state: &crate::http::AppState, request: &axum::extract::Request) -> Option<Invalidation> {
+        use axum::http::Method;
+        if state.cache.is_none() || matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+            return None;
+        }
+        let prefix = state.config.api.prefix();
+        let path = request.uri().path().strip_prefix(prefix).unwrap_or("").trim_start_matches('/').to_string();
+        let profile = request.headers().get("content-profile").and_then(|v| v.to_str().ok()).map(str::to_string);
+        Some(Invalidation { path, profile })
     }
-    let prefix = state.config.api.prefix();
-    let path = request.uri().path().strip_prefix(prefix).unwrap_or("").trim_start_matches('/').to_string();
-    let profile = request.headers().get("content-profile").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let response = next.run(request).await;
-    let Some(cache) = state.cache.as_ref().filter(|_| response.status().is_success()) else { return response };
-    let schema = state.schema();
-    let profile = profile.as_deref().filter(|p| schema.schemas.iter().any(|s| s == p));
-    let profile = profile.unwrap_or(schema.default_schema());
-    let changed: Vec<String> = match path.split_once('/') {
-        Some(("rpc", function)) => match cache.rpc_invalidates(function) {
-            Some(globs) => schema
-                .tables
-                .values()
-                .filter(|t| t.schema == profile && globs.iter().any(|g| glob_match(g, &t.name)))
-                .map(key::table_key)
-                .collect(),
-            None => vec![generations::EVERYTHING.to_string()],
-        },
-        Some(_) => return response,
-        None => match schema.table(profile, &path) {
-            // A write through a view changes tables under it that the API
-            // cannot name.
-            Some(table) if table.is_view => vec![generations::EVERYTHING.to_string()],
-            Some(table) => vec![key::table_key(table)],
-            None => return response,
-        },
-    };
-    cache.invalidate(&changed).await;
-    response
+
+    /// Forgets what the write changed, once it succeeded.
+    pub async fn apply(self, state: &crate::http::AppState) {
+        let Some(cache) = state.cache.as_ref() else { return };
+        let schema = state.schema();
+        let profile = self.profile.as_deref().filter(|p| schema.schemas.iter().any(|s| s == p));
+        let profile = profile.unwrap_or(schema.default_schema());
+        let changed: Vec<String> = match self.path.split_once('/') {
+            Some(("rpc", function)) => match cache.rpc_invalidates(function) {
+                Some(globs) => schema
+                    .tables
+                    .values()
+                    .filter(|t| t.schema == profile && globs.iter().any(|g| glob_match(g, &t.name)))
+                    .map(key::table_key)
+                    .collect(),
+                None => vec![generations::EVERYTHING.to_string()],
+            },
+            Some(_) => return,
+            None => match schema.table(profile, &self.path) {
+                // A write through a view changes tables under it that the
+                // API cannot name.
+                Some(table) if table.is_view => vec![generations::EVERYTHING.to_string()],
+                Some(table) => vec![key::table_key(table)],
+                None => return,
+            },
+        };
+        cache.invalidate(&changed).await;
+    }
 }

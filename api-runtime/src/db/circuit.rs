@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use dbapi_crds::config::CircuitSettings;
 
 use super::Db;
@@ -117,34 +116,43 @@ impl Circuit {
     }
 }
 
-/// The middleware around the API's routes: refuses at once while the
-/// circuit is open (but lets GETs through to their readers, which may
-/// answer from the cache), and counts what the database did for the rest.
-pub async fn guard(
-    axum::extract::State(state): axum::extract::State<Arc<crate::http::AppState>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let circuit = &state.circuit;
-    if let Some(retry_after) = circuit.open_for() {
+/// How a request the circuit let through goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admitted {
+    /// The circuit is closed: what the database does counts.
+    Counted,
+    /// The circuit is open and the request a read: its reader may answer
+    /// from the cache; nothing is counted.
+    WhileOpen,
+}
+
+impl Circuit {
+    /// Before a request: refused at once while the circuit is open, but
+    /// reads go on to their readers, which may answer from the cache.
+    pub fn admit(&self, request: &mut Request) -> Result<Admitted, ApiError> {
+        let Some(retry_after) = self.open_for() else { return Ok(Admitted::Counted) };
         if matches!(*request.method(), Method::GET | Method::HEAD) {
             request.extensions_mut().insert(CircuitOpen { retry_after });
-            return next.run(request).await;
+            return Ok(Admitted::WhileOpen);
         }
-        return refusal(retry_after).into_response();
+        Err(refusal(retry_after))
     }
-    let response = next.run(request).await;
-    let trouble =
-        response.extensions().get::<DatabaseTrouble>().is_some() || response.status() == StatusCode::GATEWAY_TIMEOUT;
-    if circuit.record(trouble) {
-        tracing::warn!(
-            failures = circuit.settings.failure_threshold,
-            "the database keeps failing: circuit open, requests stop going to it"
-        );
-        crate::metrics::global().circuit_state(true);
-        circuit.spawn_probe(state.db.clone());
+
+    /// After a [`Admitted::Counted`] request: counts what the database did,
+    /// and opens the circuit (with a probe on `db` to close it) when it
+    /// keeps failing.
+    pub fn observe(self: &Arc<Self>, response: &Response, db: &Db) {
+        let trouble = response.extensions().get::<DatabaseTrouble>().is_some()
+            || response.status() == StatusCode::GATEWAY_TIMEOUT;
+        if self.record(trouble) {
+            tracing::warn!(
+                failures = self.settings.failure_threshold,
+                "the database keeps failing: circuit open, requests stop going to it"
+            );
+            crate::metrics::global().circuit_state(true);
+            self.spawn_probe(db.clone());
+        }
     }
-    response
 }
 
 /// The 503 of a request the open circuit keeps from the database.

@@ -7,8 +7,7 @@
 //! compression layer looks: [`hide_item_range`] inside it, and
 //! [`restore_item_range`] outside.
 
-use axum::http::{HeaderName, header};
-use axum::response::Response;
+use axum::http::{HeaderName, Response, header};
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
 
@@ -27,7 +26,7 @@ pub fn layer() -> CompressionLayer<impl Predicate> {
 
 /// Inside the compression layer: a row range (`0-24/*`, never `bytes …`)
 /// is moved aside.
-pub async fn hide_item_range(mut response: Response) -> Response {
+pub fn hide_item_range<B>(mut response: Response<B>) -> Response<B> {
     let headers = response.headers_mut();
     if let Some(range) = headers.get(header::CONTENT_RANGE)
         && !range.as_bytes().starts_with(b"bytes")
@@ -39,7 +38,7 @@ pub async fn hide_item_range(mut response: Response) -> Response {
 }
 
 /// Outside it: the row range is put back.
-pub async fn restore_item_range(mut response: Response) -> Response {
+pub fn restore_item_range<B>(mut response: Response<B>) -> Response<B> {
     let headers = response.headers_mut();
     if let Some(range) = headers.remove(ASIDE) {
         headers.insert(header::CONTENT_RANGE, range);

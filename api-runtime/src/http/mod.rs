@@ -6,6 +6,7 @@ mod compression;
 pub mod error;
 mod extract;
 mod formats;
+mod gate;
 mod media;
 pub mod negotiate;
 mod options;
@@ -212,42 +213,25 @@ pub fn api_router(state: Arc<AppState>) -> Router {
     // The layers wrap the router once, as one service, never each route:
     // axum clones a route's whole stack of layers for every request, and
     // moves each layer's future into the next (bench/README.md, "Where a
-    // request's instructions go").
-    use axum::middleware::{from_fn, from_fn_with_state, map_response};
-    // Every route is limited (the admin port never is); the CORS layer
-    // outside still answers preflights unlimited and labels 429s. Callers
-    // are identified before they are counted (limits are per key and
-    // role). A write's answer leaves only once the cache has forgotten what
-    // it changed. Requests stop going to a database that keeps failing.
-    let several_schemas = state.schema().schemas.len() > 1;
-    let guarded = ServiceBuilder::new()
-        .layer(from_fn_with_state(state.clone(), crate::auth::authenticate))
-        .layer(from_fn_with_state(state.rate.clone(), crate::limits::rate::limit))
-        .option_layer(
-            state.cache.as_ref().map(|_| from_fn_with_state(state.clone(), crate::cache::invalidate_after_writes)),
-        )
-        .option_layer(several_schemas.then(|| from_fn_with_state(state.clone(), negotiate::content_profile)))
-        .layer(from_fn_with_state(state.clone(), crate::db::circuit::guard))
-        .service(routes);
-    // The docs page is static and public; the document it shows is the
-    // caller's.
+    // request's instructions go"). The docs page is static and public; the
+    // document it shows is the caller's.
+    use axum::middleware::{from_fn, from_fn_with_state};
+    let gate = gate::Gate { state: state.clone(), several_schemas: state.schema().schemas.len() > 1 };
     let routes = Routes::new(
-        ServiceBuilder::new()
-            .layer(from_fn_with_state(state.clients.clone(), crate::limits::client_ip::resolve))
-            .layer(from_fn_with_state(state.audit.clone(), crate::audit::record))
-            .service(Router::from(docs).fallback_service(guarded)),
+        Router::from(docs)
+            .fallback_service(ServiceBuilder::new().layer(from_fn_with_state(gate, gate::gate)).service(routes)),
     );
     let with_cors = ServiceBuilder::new()
         .layer(crate::limits::cors::layer(&state.config.api.cors, content_headers))
-        .layer(map_response(compression::restore_item_range))
-        .map_response(IntoResponse::into_response)
+        .map_response(compression::restore_item_range)
         .layer(compression::layer())
-        .layer(map_response(compression::hide_item_range))
+        .map_response(compression::hide_item_range)
         .service(routes.clone());
-    // The CORS layer answers every OPTIONS as a preflight; only one asking
-    // for a method is one, others reach the routes (`Allow`). The choice is
-    // made outside the routes, so the path is matched once.
-    let request_timeout = Duration::from_secs(state.config.server.request_timeout_seconds.max(1));
+    let edge = gate::Edge {
+        max_url_bytes: state.config.api.max_url_bytes,
+        request_timeout: Duration::from_secs(state.config.server.request_timeout_seconds.max(1)),
+        routes,
+    };
     let app = ServiceBuilder::new()
         // Outermost: every answer is counted.
         .layer(crate::metrics::RequestMetricsLayer::new(Arc::new({
@@ -255,7 +239,7 @@ pub fn api_router(state: Arc<AppState>) -> Router {
             move |path| resource_of(&state, path)
         })))
         .option_layer(state.config.observability.server_timing.then(|| from_fn(crate::timing::server_timing)))
-        .layer(from_fn(crate::request_id::drop_unacceptable))
+        .map_request(crate::request_id::drop_unacceptable)
         .map_response(IntoResponse::into_response)
         // Every answer, a panic's 500 too, carries the request's id.
         .layer(SetRequestIdLayer::new(crate::request_id::HEADER, MakeRequestUuid))
@@ -267,9 +251,9 @@ pub fn api_router(state: Arc<AppState>) -> Router {
                 .into_response()
         }))
         .layer(TraceLayer::new_for_http().make_span_with(crate::request_id::span))
-        .layer(from_fn_with_state(state.config.api.max_url_bytes, crate::limits::request::url_length))
-        .layer(from_fn_with_state(request_timeout, crate::limits::request::timeout))
-        .layer(from_fn_with_state(routes, options::unless_preflight))
+        // The CORS layer answers every OPTIONS as a preflight; the edge
+        // sends the others to the routes.
+        .layer(from_fn_with_state(edge, gate::edge))
         .service(with_cors);
     Router::new().fallback_service(app)
 }

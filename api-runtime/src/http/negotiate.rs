@@ -1,7 +1,7 @@
 //! Content negotiation: which representation of rows the client accepts.
 
 use super::error::ApiError;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Representation {
@@ -112,32 +112,26 @@ pub fn built_in(media: &str) -> Option<Representation> {
     })
 }
 
-/// `Content-Profile` on the answers of an API exposing several schemas (the
-/// router adds this layer only then: the exposed schemas change only with a
-/// restart):
-/// the schema that answered (`Accept-Profile` for GET and HEAD,
-/// `Content-Profile` for the other methods, else the default), as
-/// PostgREST names it, so a client knows which schema's rows it got.
-pub async fn content_profile(
-    axum::extract::State(state): axum::extract::State<std::sync::Arc<super::AppState>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let schema = state.schema();
+/// The schema a request is answered from when the API has several, as the
+/// `Content-Profile` its successful answer carries: the one
+/// `Accept-Profile` (reads) or `Content-Profile` (writes) asked for, else
+/// the default. None when the one asked for does not exist (the handler
+/// answers that).
+pub fn answered_profile(schema: &crate::schema::Schema, request: &axum::extract::Request) -> Option<HeaderValue> {
     let asked = if matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
         "accept-profile"
     } else {
         "content-profile"
     };
-    let profile = super::read::profile_from(&schema, request.headers(), asked).map(str::to_string);
-    let mut response = next.run(request).await;
-    if let Ok(profile) = profile
-        && (response.status().is_success() || response.status().is_redirection())
-        && let Ok(value) = axum::http::HeaderValue::from_str(&profile)
-    {
-        response.headers_mut().insert("content-profile", value);
+    let profile = super::read::profile_from(schema, request.headers(), asked).ok()?;
+    HeaderValue::from_str(profile).ok()
+}
+
+/// Names the schema on a successful answer.
+pub fn label_profile(response: &mut axum::response::Response, profile: HeaderValue) {
+    if response.status().is_success() || response.status().is_redirection() {
+        response.headers_mut().insert("content-profile", profile);
     }
-    response
 }
 
 #[cfg(test)]

@@ -9,9 +9,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tower::ServiceExt;
 
 use crate::auth::Identity;
 use crate::plan::access::Verb;
@@ -60,17 +58,10 @@ pub async fn function(
     Ok(allow(&methods.join(",")))
 }
 
-/// Sends an `OPTIONS` that is not a CORS preflight (no
-/// `Access-Control-Request-Method`) straight to `routes`, past the CORS
-/// layer, which would answer it as one.
-pub async fn unless_preflight(State(routes): State<super::Routes>, request: Request, next: Next) -> Response {
-    if request.method() == Method::OPTIONS && !request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
-        return match routes.oneshot(request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        };
-    }
-    next.run(request).await
+/// An `OPTIONS` that asks for no method is no CORS preflight: the routes
+/// answer it (`Allow`), not the CORS layer.
+pub fn is_plain_options(request: &Request) -> bool {
+    request.method() == Method::OPTIONS && !request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 pub async fn root() -> Response {

@@ -4,12 +4,9 @@
 //! anonymous callers by it and the audit log names it.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName};
-use axum::middleware::Next;
-use axum::response::Response;
 use dbapi_crds::config::ApiSettings;
 use ipnet::IpNet;
 
@@ -68,20 +65,22 @@ impl ClientIp {
     }
 }
 
-/// The client's address, resolved once per request by [`resolve`].
+/// The client's address, resolved once per request by
+/// [`ClientIp::attach`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
-/// Leaves the request's [`ClientAddr`] in its extensions. Without a peer
-/// address (a router called in-process) every call is `0.0.0.0`.
-pub async fn resolve(State(clients): State<Arc<ClientIp>>, mut request: Request, next: Next) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip());
-    let client = clients.resolve(peer, request.headers());
-    request.extensions_mut().insert(ClientAddr(client));
-    next.run(request).await
+impl ClientIp {
+    /// Leaves the request's [`ClientAddr`] in its extensions. Without a
+    /// peer address (a router called in-process) every call is `0.0.0.0`.
+    pub fn attach(&self, request: &mut Request) {
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip());
+        let client = self.resolve(peer, request.headers());
+        request.extensions_mut().insert(ClientAddr(client));
+    }
 }
 
 /// `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` or `[2001:db8::1]:443`.

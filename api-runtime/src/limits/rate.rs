@@ -38,9 +38,7 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::middleware::Next;
+use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dbapi_crds::config::RateLimit;
 use governor::clock::{Clock, DefaultClock};
@@ -299,22 +297,19 @@ impl SharedLimit {
     }
 }
 
-/// The middleware: counts the request against its caller (the
-/// [`Identity`] `auth` left, by the quota it chose), answers 429 past the
-/// limit, and puts the `RateLimit-*` headers on every response of a
-/// limited caller.
-pub async fn limit(State(limiter): State<Arc<RateLimiter>>, request: Request, next: Next) -> Response {
-    let identity = request.extensions().get::<Arc<Identity>>().cloned();
-    let Some(quota) = identity.as_ref().and_then(|i| i.quota) else { return next.run(request).await };
-    let client = request.extensions().get::<ClientAddr>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0);
-    let caller = identity.as_deref().map_or_else(|| Caller::anonymous(client), |i| i.rate_caller(client));
-    let decision = limiter.check(&caller, quota).await;
+/// Counts the request against its caller's quota: the decision, whose
+/// `RateLimit-*` headers go on the answer, or the 429 to answer. Callers
+/// without a quota are not counted. Takes the request's extensions (where
+/// `auth` left the identity), not the request, whose body is not `Sync`.
+pub async fn admit(limiter: &RateLimiter, extensions: &Extensions) -> Result<Option<Decision>, Response> {
+    let Some(identity) = extensions.get::<Arc<Identity>>() else { return Ok(None) };
+    let Some(quota) = identity.quota else { return Ok(None) };
+    let client = extensions.get::<ClientAddr>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0);
+    let decision = limiter.check(&identity.rate_caller(client), quota).await;
     if !decision.allowed {
-        return refusal(&decision, quota);
+        return Err(refusal(&decision, quota));
     }
-    let mut response = next.run(request).await;
-    decision.write_headers(response.headers_mut());
-    response
+    Ok(Some(decision))
 }
 
 /// The 429 of a refused request, with `Retry-After` and the

@@ -3,40 +3,43 @@
 
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use dbapi_crds::config::ApiSettings;
 
 use crate::grammar::{ApiQuery, Condition, SelectItem};
 use crate::http::error::ApiError;
 
-/// 414 for a request target (path and query string) longer than `max`
-/// bytes, before anything parses it.
-pub async fn url_length(State(max): State<u64>, request: Request, next: Next) -> Response {
+/// 414 for a URL longer than `max` bytes (`api.maxUrlBytes`), before
+/// anything parses it.
+pub fn check_url_length(request: &Request, max: u64) -> Result<(), ApiError> {
     let length = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len()) as u64;
     if length > max {
-        return ApiError::new(
+        return Err(ApiError::new(
             StatusCode::URI_TOO_LONG,
             "DBAPI414",
             format!("The request URL is {length} bytes long; at most {max} are accepted"),
         )
-        .hint("Send fewer or shorter filters, or raise api.maxUrlBytes.")
-        .into_response();
+        .hint("Send fewer or shorter filters, or raise api.maxUrlBytes."));
     }
-    next.run(request).await
+    Ok(())
 }
 
 /// 504 for a request still running after `limit`. Its future is dropped,
 /// and with it the query it was waiting for; the database stops the
 /// statement itself at its own deadline (`limits::database_deadline`).
-pub async fn timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    let (method, path) = (request.method().clone(), request.uri().path().to_string());
-    match tokio::time::timeout(limit, next.run(request)).await {
+pub async fn within<F: Future<Output = Response>>(
+    limit: Duration,
+    request: Request,
+    answer: impl FnOnce(Request) -> F,
+) -> Response {
+    // Shared handles, for the warning only.
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    match tokio::time::timeout(limit, answer(request)).await {
         Ok(response) => response,
         Err(_) => {
-            tracing::warn!(%method, %path, seconds = limit.as_secs(), "request timed out");
+            tracing::warn!(%method, path = uri.path(), seconds = limit.as_secs(), "request timed out");
             ApiError::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "DBAPI504",

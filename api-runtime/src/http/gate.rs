@@ -1,0 +1,129 @@
+//! The two middlewares a request passes, each calling the concerns in their
+//! order: [`edge`] just inside the request's span (URL length, deadline,
+//! which `OPTIONS` are preflights), [`gate`] just outside the routes (who
+//! calls, from where, how often, which schema, the cache, the circuit, the
+//! audit line).
+//!
+//! One middleware calling each concern's before and after steps, not one
+//! layer per concern: every `from_fn` layer boxes the rest of the stack and
+//! its own future for each request, and moves the request through both
+//! (bench/README.md, "Where a request's instructions go"). The concerns stay
+//! in their own modules (`auth`, `limits`, `cache`, `db::circuit`, `audit`);
+//! this file only says in which order they run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tower::ServiceExt;
+
+use super::{AppState, Routes, negotiate, options};
+use crate::audit::AuditLog;
+use crate::cache::Invalidation;
+use crate::db::circuit::Admitted;
+
+/// What [`edge`] needs, fixed when the router is built.
+#[derive(Clone)]
+pub struct Edge {
+    pub max_url_bytes: u64,
+    pub request_timeout: Duration,
+    /// Where an `OPTIONS` that is no preflight goes, past the CORS layer
+    /// (which would answer it as one): the routes, so the path is matched
+    /// once.
+    pub routes: Routes,
+}
+
+/// Refuses a URL too long before anything parses it, stops a request
+/// running past its deadline, and sends plain `OPTIONS` to the routes.
+pub async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Response {
+    if let Err(too_long) = crate::limits::request::check_url_length(&request, edge.max_url_bytes) {
+        return too_long.into_response();
+    }
+    crate::limits::request::within(edge.request_timeout, request, |request| async move {
+        if options::is_plain_options(&request) {
+            match edge.routes.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        } else {
+            next.run(request).await
+        }
+    })
+    .await
+}
+
+/// What [`gate`] needs.
+#[derive(Clone)]
+pub struct Gate {
+    pub state: Arc<AppState>,
+    /// Whether answers name their schema (`Content-Profile`): only when the
+    /// API exposes several, which changes only with a restart.
+    pub several_schemas: bool,
+}
+
+/// Every route's way in: the client's address is found, the request
+/// identified (401), counted against its caller's quota (429), refused
+/// while the database's circuit is open (503), and after it the cache
+/// forgets what a write changed before the answer leaves; writes and
+/// refusals are audited.
+pub async fn gate(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
+    let state = &gate.state;
+    state.clients.attach(&mut request);
+    let pending = AuditLog::begin(&request);
+    let response = identified(&gate, request, next).await;
+    state.audit.finish(pending, &response);
+    response
+}
+
+/// Identifies the caller and runs the rest in their database session; the
+/// identity is left on the response for the audit line.
+async fn identified(gate: &Gate, mut request: Request, next: Next) -> Response {
+    let identified = match crate::auth::identify(&gate.state, &mut request).await {
+        Ok(identified) => identified,
+        Err(refused) => return refused,
+    };
+    let admitted = admitted(gate, request, next);
+    let mut response = match identified.session {
+        Some(session) => crate::db::session::scope(session, admitted).await,
+        None => admitted.await,
+    };
+    response.extensions_mut().insert(identified.identity);
+    response
+}
+
+/// The caller's quota, then the route behind the circuit breaker; on the
+/// way out, the schema's name, the cache's invalidation and the quota's
+/// headers (a refusal by the circuit carries them too).
+async fn admitted(gate: &Gate, mut request: Request, next: Next) -> Response {
+    let state = &gate.state;
+    let decision = match crate::limits::rate::admit(&state.rate, request.extensions()).await {
+        Ok(decision) => decision,
+        Err(refused) => return refused,
+    };
+    let profile: Option<HeaderValue> =
+        if gate.several_schemas { negotiate::answered_profile(&state.schema(), &request) } else { None };
+    let invalidation = Invalidation::of(state, &request);
+    let mut response = match state.circuit.admit(&mut request) {
+        Err(refused) => refused.into_response(),
+        Ok(admitted) => {
+            let response = next.run(request).await;
+            if admitted == Admitted::Counted {
+                state.circuit.observe(&response, &state.db);
+            }
+            response
+        }
+    };
+    if let Some(profile) = profile {
+        negotiate::label_profile(&mut response, profile);
+    }
+    if let Some(invalidation) = invalidation.filter(|_| response.status().is_success()) {
+        invalidation.apply(state).await;
+    }
+    if let Some(decision) = decision {
+        decision.write_headers(response.headers_mut());
+    }
+    response
+}
