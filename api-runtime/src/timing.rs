@@ -9,6 +9,7 @@
 //! timed, and costs one task-local lookup per statement when it is not.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -17,6 +18,7 @@ use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
+use futures_util::future::Either;
 
 tokio::task_local! {
     /// Nanoseconds the request's statements spent on the database.
@@ -24,13 +26,20 @@ tokio::task_local! {
 }
 
 /// Runs `op` (a database exchange), adding its duration to the request's
-/// database time when the request is being timed.
-pub async fn measured<T>(op: impl Future<Output = T>) -> T {
-    let Ok(spent) = DATABASE_NANOS.try_with(Arc::clone) else { return op.await };
-    let started = Instant::now();
-    let out = op.await;
-    spent.fetch_add(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
-    out
+/// database time when the request is being timed. Untimed, `op` itself: an
+/// `async fn` would hold `op` twice (as its argument and as what it awaits),
+/// and every read's future would carry the copy.
+pub fn measured<'a, F>(op: F) -> Either<F, Pin<Box<dyn Future<Output = F::Output> + Send + 'a>>>
+where
+    F: Future + Send + 'a,
+{
+    let Ok(spent) = DATABASE_NANOS.try_with(Arc::clone) else { return Either::Left(op) };
+    Either::Right(Box::pin(async move {
+        let started = Instant::now();
+        let out = op.await;
+        spent.fetch_add(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        out
+    }))
 }
 
 /// Times the request and adds `Server-Timing: db;dur=…, app;dur=…` (in

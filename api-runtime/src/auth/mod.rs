@@ -189,7 +189,8 @@ impl Authenticator {
         let key_entry = self.check_keys(&credentials.keys, now)?;
         if let Some(token) = credentials.token {
             let jwt = self.jwt.as_ref().ok_or(AuthError::TokensNotConfigured)?;
-            let claims = jwt.verify(token).await?;
+            // Boxed: keys and anonymous calls need not carry its room.
+            let claims = Box::pin(jwt.verify(token)).await?;
             let role = match jwt.role_of(&claims) {
                 Some(named) => Some(
                     self.roles
@@ -389,7 +390,7 @@ pub async fn identify(state: &AppState, request: &mut Request) -> Result<Identif
         Err(refused) => {
             if let Some(quota) = policy.authenticator.default_quota {
                 let client = request.extensions().get::<ClientAddr>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0);
-                let decision = state.rate.check(&Caller::anonymous(client), quota).await;
+                let decision = Box::pin(state.rate.check(&Caller::anonymous(client), quota)).await;
                 if !decision.allowed {
                     return Err(crate::limits::rate::refusal(&decision, quota));
                 }

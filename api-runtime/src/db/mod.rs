@@ -281,15 +281,22 @@ impl Db {
             if let Some(pipeline) = self.pipeline_for(stmt) {
                 return pipeline.fetch_read(stmt, session.as_deref()).await;
             }
-            if session.is_some() {
-                let mut tx = self.begin().await?;
-                let output = tx.fetch_read(stmt).await?;
-                tx.commit().await?;
-                return Ok(output);
-            }
-            Ok(per_engine!(self, Db, p => read_output(&leased(p).await?.run(|c| bound(stmt).fetch_one(c)).await?)?))
+            Box::pin(self.fetch_read_pooled(stmt, session.is_some())).await
         })
         .await
+    }
+
+    /// [`Db::fetch_read`] on a pooled connection. Boxed by its caller, as
+    /// every pooled path below: their futures (sqlx's, a transaction's) are
+    /// large, and a pipelined read would otherwise carry their room.
+    async fn fetch_read_pooled(&self, stmt: &Statement, in_session: bool) -> Result<ReadOutput, DbError> {
+        if in_session {
+            let mut tx = self.begin().await?;
+            let output = tx.fetch_read(stmt).await?;
+            tx.commit().await?;
+            return Ok(output);
+        }
+        Ok(per_engine!(self, Db, p => read_output(&leased(p).await?.run(|c| bound(stmt).fetch_one(c)).await?)?))
     }
 
     /// Runs a statement whose first column of the first row is an integer
@@ -301,19 +308,23 @@ impl Db {
             if let Some(pipeline) = self.pipeline_for(stmt) {
                 return pipeline.fetch_i64(stmt, session.as_deref()).await;
             }
-            if session.is_some() {
-                let first = self.first_row_in_session(stmt).await?.and_then(|row| row.into_iter().next().flatten());
-                return first
-                    .map(|text| text.trim().parse().map_err(|_| DbError::Other(format!("not an integer: {text}"))))
-                    .transpose();
-            }
-            let value: Option<Option<i64>> = per_engine!(self, Db, p => {
-                let row = leased(p).await?.run(|c| bound(stmt).fetch_optional(c)).await?;
-                row.map(|r| r.try_get_unchecked(0)).transpose()?
-            });
-            Ok(value.flatten())
+            Box::pin(self.fetch_i64_pooled(stmt, session.is_some())).await
         })
         .await
+    }
+
+    async fn fetch_i64_pooled(&self, stmt: &Statement, in_session: bool) -> Result<Option<i64>, DbError> {
+        if in_session {
+            let first = self.first_row_in_session(stmt).await?.and_then(|row| row.into_iter().next().flatten());
+            return first
+                .map(|text| text.trim().parse().map_err(|_| DbError::Other(format!("not an integer: {text}"))))
+                .transpose();
+        }
+        let value: Option<Option<i64>> = per_engine!(self, Db, p => {
+            let row = leased(p).await?.run(|c| bound(stmt).fetch_optional(c)).await?;
+            row.map(|r| r.try_get_unchecked(0)).transpose()?
+        });
+        Ok(value.flatten())
     }
 
     /// Runs a statement whose first column of the first row is text (for
@@ -325,15 +336,19 @@ impl Db {
             if let Some(pipeline) = self.pipeline_for(stmt) {
                 return pipeline.fetch_text(stmt, session.as_deref()).await;
             }
-            if session.is_some() {
-                return Ok(self.first_row_in_session(stmt).await?.and_then(|row| row.into_iter().next().flatten()));
-            }
-            Ok(per_engine!(self, Db, p => {
-                let row = leased(p).await?.run(|c| bound(stmt).fetch_optional(c)).await?;
-                row.map(|r| text_at(&r, 0)).transpose()?.flatten()
-            }))
+            Box::pin(self.fetch_text_pooled(stmt, session.is_some())).await
         })
         .await
+    }
+
+    async fn fetch_text_pooled(&self, stmt: &Statement, in_session: bool) -> Result<Option<String>, DbError> {
+        if in_session {
+            return Ok(self.first_row_in_session(stmt).await?.and_then(|row| row.into_iter().next().flatten()));
+        }
+        Ok(per_engine!(self, Db, p => {
+            let row = leased(p).await?.run(|c| bound(stmt).fetch_optional(c)).await?;
+            row.map(|r| text_at(&r, 0)).transpose()?.flatten()
+        }))
     }
 
     /// Starts a transaction: every write of a request runs in one. The
@@ -455,11 +470,13 @@ enum Access {
 pub(crate) fn quote_doubling(out: &mut String, name: &str, quote: char) {
     out.reserve(name.len() + 2);
     out.push(quote);
-    for c in name.chars() {
-        if c == quote {
-            out.push(quote);
-        }
-        out.push(c);
+    // Whole runs between quotes, not a char at a time: most names have none.
+    let mut runs = name.split(quote);
+    out.push_str(runs.next().unwrap_or_default());
+    for run in runs {
+        out.push(quote);
+        out.push(quote);
+        out.push_str(run);
     }
     out.push(quote);
 }
@@ -530,5 +547,21 @@ mod tests {
         assert_eq!(search_path(&v(&["api"])).as_deref(), Some(r#""api", "public""#));
         assert_eq!(search_path(&v(&["public", "other"])).as_deref(), Some(r#""public", "other""#));
         assert_eq!(search_path(&v(&["we\"ird"])).as_deref(), Some(r#""we""ird", "public""#));
+    }
+
+    #[test]
+    fn identifiers_are_quoted_with_inner_quotes_doubled() {
+        let quoted = |name: &str, quote| {
+            let mut out = String::from("x.");
+            quote_doubling(&mut out, name, quote);
+            out
+        };
+        assert_eq!(quoted("orders", '"'), r#"x."orders""#);
+        assert_eq!(quoted("", '"'), r#"x."""#);
+        assert_eq!(quoted(r#"a"b"#, '"'), r#"x."a""b""#);
+        assert_eq!(quoted(r#""a""#, '"'), r#"x."""a""""#);
+        assert_eq!(quoted(r#"a""b"#, '"'), r#"x."a""""b""#);
+        assert_eq!(quoted("ré`s", '`'), "x.`ré``s`");
+        assert_eq!(quoted("ré`s", '"'), "x.\"ré`s\"");
     }
 }

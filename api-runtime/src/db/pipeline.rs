@@ -192,7 +192,7 @@ impl Pipeline {
     /// preparing, a session's transaction) are boxed apart, so that what is
     /// copied here is the hot path only (~9 KB before, ~0.3 KB now).
     async fn query_opt(&self, stmt: &Statement, session: Option<&Session>) -> Result<Option<Row>, DbError> {
-        Box::pin(crate::timing::measured(self.query_opt_untimed(stmt, session))).await
+        crate::timing::measured(Box::pin(self.query_opt_untimed(stmt, session))).await
     }
 
     async fn query_opt_untimed(&self, stmt: &Statement, session: Option<&Session>) -> Result<Option<Row>, DbError> {

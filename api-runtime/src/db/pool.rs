@@ -158,7 +158,7 @@ where
     /// makes the pool vet all the others too.
     pub async fn run<'c, T, E, F>(&'c mut self, op: impl FnOnce(&'c mut DB::Connection) -> F) -> Result<T, E>
     where
-        F: Future<Output = Result<T, E>> + 'c,
+        F: Future<Output = Result<T, E>> + Send + 'c,
         E: ConnectionFailure,
     {
         let Pooled { conn, settled, losses, deadline, .. } = self;

@@ -34,9 +34,10 @@ tokio::task_local! {
     static SESSION: Arc<Session>;
 }
 
-/// Runs `request` with `session` in force for every statement it runs.
-pub async fn scope<F: Future>(session: Arc<Session>, request: F) -> F::Output {
-    SESSION.scope(session, request).await
+/// Runs `request` with `session` in force for every statement it runs. A
+/// plain function, not an `async` one, which would hold `request` twice.
+pub fn scope<F: Future>(session: Arc<Session>, request: F) -> tokio::task::futures::TaskLocalFuture<Arc<Session>, F> {
+    SESSION.scope(session, request)
 }
 
 /// The settings of the request this task serves, if any.

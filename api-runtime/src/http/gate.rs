@@ -9,7 +9,10 @@
 //! its own future for each request, and moves the request through both
 //! (bench/README.md, "Where a request's instructions go"). The concerns stay
 //! in their own modules (`auth`, `limits`, `cache`, `db::circuit`, `audit`);
-//! this file only says in which order they run.
+//! this file only says in which order they run. Steps only some requests
+//! wait on (a quota's check, a write's invalidation) are boxed where they
+//! are awaited: axum copies a middleware's whole future into a box, its
+//! largest step's room included, for every request.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,7 +123,7 @@ async fn admitted(gate: &Gate, mut request: Request, next: Next) -> Response {
         negotiate::label_profile(&mut response, profile);
     }
     if let Some(invalidation) = invalidation.filter(|_| response.status().is_success()) {
-        invalidation.apply(state).await;
+        Box::pin(invalidation.apply(state)).await;
     }
     if let Some(decision) = decision {
         decision.write_headers(response.headers_mut());

@@ -58,11 +58,14 @@ pub async fn read(
     plan.cap_embeds(scope.config.api.max_rows);
     let reads = state.reads(&headers)?;
     let request_key = || crate::cache::key::request_key(&identity, uri.path(), uri.query().unwrap_or(""), &headers);
+    // The branches off the plain read are boxed where they are awaited: a
+    // handler's future is as large as its largest branch, and copied whole
+    // each time it is moved or boxed (bench/README.md).
     if let Some(Extension(CircuitOpen { retry_after })) = circuit_open {
         // The database is not to be asked: the last answer the cache kept,
         // however old, else 503 at once.
         let stale = match &state.cache {
-            Some(cache) => cache.stale(&request_key()).await,
+            Some(cache) => Box::pin(cache.stale(&request_key())).await,
             None => None,
         };
         let Some(answer) = stale else { return Err(crate::db::circuit::refusal(retry_after)) };
@@ -73,14 +76,17 @@ pub async fn read(
     }
     if let Some(handler) = handler.and_then(|m| handlers.iter().find(|h| h.media_type == m)) {
         // Not cached: the handler may depend on the request (its headers).
-        let tx = reads.begin_read_only().await?;
-        let statement = crate::sql::render_handler(&plan, schema.engine, handler);
         let asked = super::media::Asked { method: &method, path: uri.path(), headers: &headers };
-        return super::media::answer(tx, &statement, &handler.media_type, asked).await;
+        return Box::pin(async {
+            let tx = reads.begin_read_only().await?;
+            let statement = crate::sql::render_handler(&plan, schema.engine, handler);
+            super::media::answer(tx, &statement, &handler.media_type, asked).await
+        })
+        .await;
     }
     if verb == Verb::Get && negotiated.representation.is_row_by_row() {
         let (engine, zone) = (schema.engine, prefs.timezone.as_deref());
-        let mut response = super::stream::streamed_read(reads, engine, &plan, zone, negotiated).await?;
+        let mut response = Box::pin(super::stream::streamed_read(reads, engine, &plan, zone, negotiated)).await?;
         let applied = Preferences { timezone: prefs.timezone.clone(), ..Default::default() };
         if let Some(applied) = applied.applied() {
             let value = applied.parse().expect("preference tokens are valid header text");
@@ -104,7 +110,7 @@ pub async fn read(
     let dependencies = crate::cache::key::dependencies(&plan);
     let tables = dependencies.iter().filter_map(|d| d.split_once('.').map(|(_, table)| table));
     let ttl = cache.ttl_seconds(tables);
-    let served = cache.serve(&request_key(), &dependencies, ttl, read).await?;
+    let served = Box::pin(cache.serve(&request_key(), &dependencies, ttl, read)).await?;
     let caching = cache.client_caching(&plan.table.name, crate::cache::key::is_personal(&identity, &headers));
     Ok(crate::cache::answer::finish(served, &headers, caching).await)
 }
@@ -127,18 +133,12 @@ async fn run_read(
     let with_total = count == Some(CountPreference::Exact);
     let output = match prefs.timezone.as_deref() {
         None => reads.fetch_read(&render_read(plan, engine, with_total)).await?,
-        Some(zone) => fetch_in_zone(&reads, engine, plan, with_total, zone).await?,
+        Some(zone) => Box::pin(fetch_in_zone(&reads, engine, plan, with_total, zone)).await?,
     };
     let total = match count {
         Some(CountPreference::Exact) => output.total,
-        Some(CountPreference::Planned) => planned_count(&reads, plan).await?,
-        Some(CountPreference::Estimated) => {
-            let planned = planned_count(&reads, plan).await?;
-            match planned {
-                Some(p) if p as u64 > api.max_rows => Some(p),
-                _ => reads.fetch_i64(&render_count(plan, engine, false)).await?,
-            }
-        }
+        Some(CountPreference::Planned) => Box::pin(planned_count(&reads, plan)).await?,
+        Some(CountPreference::Estimated) => Box::pin(estimated_count(&reads, plan, engine, api.max_rows)).await?,
         None => None,
     };
 
@@ -328,6 +328,20 @@ pub(super) fn content_range(offset: u64, rows: u64, total: Option<i64>) -> Strin
 async fn planned_count(reads: &Reads<'_>, plan: &ReadPlan<'_>) -> Result<Option<i64>, ApiError> {
     let explained = reads.fetch_text(&render_count(plan, Engine::Postgres, true)).await?;
     Ok(explained.as_deref().and_then(plan_rows))
+}
+
+/// The planner's estimate, or the exact count where the estimate is
+/// within `max_rows`.
+async fn estimated_count(
+    reads: &Reads<'_>,
+    plan: &ReadPlan<'_>,
+    engine: Engine,
+    max_rows: u64,
+) -> Result<Option<i64>, ApiError> {
+    match planned_count(reads, plan).await? {
+        Some(p) if p as u64 > max_rows => Ok(Some(p)),
+        _ => Ok(reads.fetch_i64(&render_count(plan, engine, false)).await?),
+    }
 }
 
 /// `Plan Rows` of the top node of `EXPLAIN (FORMAT JSON)`.

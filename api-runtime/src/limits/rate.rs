@@ -305,7 +305,9 @@ pub async fn admit(limiter: &RateLimiter, extensions: &Extensions) -> Result<Opt
     let Some(identity) = extensions.get::<Arc<Identity>>() else { return Ok(None) };
     let Some(quota) = identity.quota else { return Ok(None) };
     let client = extensions.get::<ClientAddr>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0);
-    let decision = limiter.check(&identity.rate_caller(client), quota).await;
+    // Boxed: only callers with a quota wait on it (the Redis script's
+    // future is large).
+    let decision = Box::pin(limiter.check(&identity.rate_caller(client), quota)).await;
     if !decision.allowed {
         return Err(refusal(&decision, quota));
     }
