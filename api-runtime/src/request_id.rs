@@ -4,7 +4,8 @@
 //! its audit line.
 
 use axum::extract::Request;
-use axum::http::HeaderName;
+use axum::http::{HeaderName, HeaderValue};
+use tower_http::request_id::{MakeRequestId, RequestId};
 use tracing::Span;
 
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -34,6 +35,20 @@ pub fn drop_unacceptable(mut request: Request) -> Request {
     request
 }
 
+/// Makes the id of a request that brought none acceptable: a UUID v4,
+/// written straight into its header value (tower-http's `MakeRequestUuid`
+/// formats it through `Display` and parses the text back).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NewId;
+
+impl MakeRequestId for NewId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+        HeaderValue::from_str(text).ok().map(RequestId::new)
+    }
+}
+
 /// The id of a request that went through `SetRequestId` (empty otherwise).
 pub fn of(request: &Request) -> &str {
     request.headers().get(&HEADER).and_then(|v| v.to_str().ok()).unwrap_or("")
@@ -60,5 +75,18 @@ mod tests {
         for bad in ["", "a b", "x\"y", "é", "a\u{7f}", &"a".repeat(MAX_LEN + 1), "{\"json\":1}"] {
             assert!(!acceptable(bad.as_bytes()), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn new_ids_are_fresh_lower_case_uuids() {
+        let request = axum::http::Request::new(());
+        let mut make = || NewId.make_request_id(&request).expect("an id").into_header_value();
+        let (a, b) = (make(), make());
+        assert_ne!(a, b);
+        let text = a.to_str().unwrap();
+        let parsed = uuid::Uuid::parse_str(text).expect("a UUID");
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(text, parsed.hyphenated().to_string());
+        assert!(acceptable(a.as_bytes()));
     }
 }

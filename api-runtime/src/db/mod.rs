@@ -470,13 +470,16 @@ enum Access {
 pub(crate) fn quote_doubling(out: &mut String, name: &str, quote: char) {
     out.reserve(name.len() + 2);
     out.push(quote);
-    // Whole runs between quotes, not a char at a time: most names have none.
-    let mut runs = name.split(quote);
-    out.push_str(runs.next().unwrap_or_default());
-    for run in runs {
-        out.push(quote);
-        out.push(quote);
-        out.push_str(run);
+    // Most names have no quote: copied whole, not a char at a time.
+    if quote.is_ascii() && !name.as_bytes().contains(&(quote as u8)) {
+        out.push_str(name);
+    } else {
+        for c in name.chars() {
+            if c == quote {
+                out.push(quote);
+            }
+            out.push(c);
+        }
     }
     out.push(quote);
 }

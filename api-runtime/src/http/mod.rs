@@ -30,7 +30,7 @@ use axum::routing::get;
 use dbapi_crds::config::RuntimeConfig;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::audit::AuditLog;
@@ -242,7 +242,7 @@ pub fn api_router(state: Arc<AppState>) -> Router {
         .map_request(crate::request_id::drop_unacceptable)
         .map_response(IntoResponse::into_response)
         // Every answer, a panic's 500 too, carries the request's id.
-        .layer(SetRequestIdLayer::new(crate::request_id::HEADER, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(crate::request_id::HEADER, crate::request_id::NewId))
         .layer(PropagateRequestIdLayer::new(crate::request_id::HEADER))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked");
