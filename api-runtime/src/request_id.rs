@@ -80,7 +80,7 @@ mod tests {
     #[test]
     fn new_ids_are_fresh_lower_case_uuids() {
         let request = axum::http::Request::new(());
-        let mut make = || NewId.make_request_id(&request).expect("an id").into_header_value();
+        let make = || NewId.make_request_id(&request).expect("an id").into_header_value();
         let (a, b) = (make(), make());
         assert_ne!(a, b);
         let text = a.to_str().unwrap();
