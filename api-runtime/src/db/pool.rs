@@ -182,7 +182,9 @@ where
     DB: Database,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
-    pool.get().await.map_err(|e| match e {
+    // Boxed: the pool's future holds room for opening a connection (sqlx's
+    // connect), and every future that waits for a lease would carry it.
+    Box::pin(pool.get()).await.map_err(|e| match e {
         PoolError::Backend(e) => e,
         PoolError::Timeout(_) => sqlx::Error::PoolTimedOut,
         PoolError::Closed => sqlx::Error::PoolClosed,
