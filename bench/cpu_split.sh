@@ -5,7 +5,7 @@
 # on LOAD_CPUS). Uses the release binary as built by bench/run.sh and the
 # dataset it brought up.
 #
-#   bench/cpu_split.sh W2                 (W1..W4; the URL comes from targets/ours.sh)
+#   bench/cpu_split.sh W2                 (W1..W5; the request comes from targets/ours.sh)
 #   bench/cpu_split.sh W2 pool16.yaml     (with a --config document)
 #   URL_SUFFIX='?host=/var/tmp/dbapi-bench/pg' bench/cpu_split.sh W2     (Unix socket)
 #   URL_SUFFIX='?options%5Bplan_cache_mode%5D=force_generic_plan' bench/cpu_split.sh W2
@@ -22,7 +22,7 @@ CONF=${2:-}
 require_bench_cluster
 # shellcheck source=/dev/null
 . "$SHARED_BENCH/targets/ours.sh"
-export W1_PATH W2_PATH W3_PATH W4_PATH
+export W1_PATH W2_PATH W3_PATH W4_PATH W5_METHOD W5_PATH W5_BODY
 LISTEN=${LISTEN:-127.0.0.1:8181}
 ADMIN_LISTEN=${ADMIN_LISTEN:-127.0.0.1:9191}
 BIN=${RUNTIME_BIN:-$REPO/target/release/dbapi-runtime}

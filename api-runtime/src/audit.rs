@@ -35,7 +35,9 @@ pub struct AuditLog {
 /// One line.
 #[derive(Serialize)]
 struct Line<'a> {
-    time: String,
+    /// Only in the file: a log line has the subscriber's own time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time: Option<String>,
     request_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     principal: Option<&'a str>,
@@ -128,7 +130,7 @@ impl AuditLog {
         let identity = response.extensions().get::<Arc<Identity>>();
         let path = pending.uri.path();
         self.write(&Line {
-            time: jiff::Timestamp::now().to_string(),
+            time: self.file.is_some().then(|| jiff::Timestamp::now().to_string()),
             request_id: pending.request_id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or(""),
             principal: identity.and_then(|i| i.principal_name()),
             role: identity.and_then(|i| i.role.as_deref()),

@@ -24,6 +24,7 @@ pub use write::{
 use crate::grammar::{Direction, JsonStep, Nulls, Operation};
 use crate::plan::Cast;
 use crate::schema::{Column, Engine, ValueKind};
+use std::borrow::Cow;
 
 pub(crate) use crate::db::quote_doubling;
 pub use crate::db::{Param, Statement};
@@ -364,7 +365,11 @@ pub(crate) fn nulls_first(direction: Option<Direction>, nulls: Option<Nulls>) ->
 
 /// A type name without modifiers: `numeric(10,2)` to `numeric`,
 /// `timestamp(3) with time zone` to `timestamp with time zone`.
-pub(crate) fn base_type(db_type: &str) -> String {
+pub(crate) fn base_type(db_type: &str) -> Cow<'_, str> {
+    // Most types have no modifiers: nothing to copy (this runs per value).
+    if !db_type.contains('(') {
+        return Cow::Borrowed(db_type);
+    }
     let mut out = String::with_capacity(db_type.len());
     let mut depth = 0;
     for c in db_type.chars() {
@@ -375,7 +380,7 @@ pub(crate) fn base_type(db_type: &str) -> String {
             _ => {}
         }
     }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
+    Cow::Owned(out.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! PostgreSQL: `json_build_object`/`json_agg`, typed `$n::type`
 //! placeholders, arrays for `in`/`any`/`all`, full-text search and ranges.
 
+use std::borrow::Cow;
+
 use crate::grammar::{Direction, FtsKind, IsValue, JsonKey, JsonStep, Nulls, Operation, Operator, Quantifier};
 use crate::plan::Cast;
 use crate::schema::{Column, Engine, ValueKind};
@@ -16,7 +18,7 @@ const PAIRS_PER_CALL: usize = 50;
 impl Postgres {
     /// The type a filter value is read as: the column's own type, or, on a
     /// JSON path, text (`->>`) or jsonb (`->`).
-    fn value_type(column: &Column, json_path: &[JsonStep]) -> String {
+    fn value_type<'c>(column: &'c Column, json_path: &[JsonStep]) -> Cow<'c, str> {
         match json_path.last() {
             Some(step) if step.as_text => "text".into(),
             Some(_) => "jsonb".into(),
