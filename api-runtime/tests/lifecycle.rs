@@ -16,10 +16,13 @@ const FIXTURE: &str = "CREATE TABLE items (id int PRIMARY KEY); INSERT INTO item
 /// Drain 2 s, grace 3 s, no request timeout in the way.
 const CONFIG: &str = "server: {drainDelaySeconds: 2, shutdownGraceSeconds: 3, requestTimeoutSeconds: 120}\n";
 
-fn start(db: &support::TestDb, dir: &TempDir) -> Runtime {
+/// With `workers` scheduler threads (`1`: the current-thread scheduler a
+/// one-CPU pod gets).
+fn start(db: &support::TestDb, dir: &TempDir, workers: &str) -> Runtime {
     let config = dir.0.join("config.yaml");
     std::fs::write(&config, CONFIG).unwrap();
-    Runtime::serve(&dir.0, &["--database-url", &db.url, "--config", config.to_str().unwrap()])
+    let args = ["--database-url", &db.url, "--config", config.to_str().unwrap()];
+    Runtime::serve_with_env(&dir.0, &args, &[("DBAPI_WORKER_THREADS", workers)])
 }
 
 /// A GET on its own thread, started now.
@@ -40,8 +43,17 @@ fn wait_for_exit(runtime: &mut Runtime, within: Duration) -> (std::process::Exit
 
 #[tokio::test]
 async fn sigterm_drains_then_finishes_what_is_in_flight() {
+    drains_then_finishes_what_is_in_flight("2").await;
+}
+
+#[tokio::test]
+async fn sigterm_drains_then_finishes_what_is_in_flight_on_one_thread() {
+    drains_then_finishes_what_is_in_flight("1").await;
+}
+
+async fn drains_then_finishes_what_is_in_flight(workers: &str) {
     let (db, dir) = (support::pg_database(FIXTURE).await, TempDir::new());
-    let mut runtime = start(&db, &dir);
+    let mut runtime = start(&db, &dir, workers);
     let (api, admin) = (runtime.api, runtime.admin);
     let slow = in_flight(api, "/rpc/slow?seconds=3");
     std::thread::sleep(Duration::from_millis(300)); // the slow call is running
@@ -65,8 +77,17 @@ async fn sigterm_drains_then_finishes_what_is_in_flight() {
 
 #[tokio::test]
 async fn a_request_past_the_grace_period_does_not_hold_the_process() {
+    past_the_grace_period("2").await;
+}
+
+#[tokio::test]
+async fn a_request_past_the_grace_period_does_not_hold_the_process_on_one_thread() {
+    past_the_grace_period("1").await;
+}
+
+async fn past_the_grace_period(workers: &str) {
     let (db, dir) = (support::pg_database(FIXTURE).await, TempDir::new());
-    let mut runtime = start(&db, &dir);
+    let mut runtime = start(&db, &dir, workers);
     let endless = in_flight(runtime.api, "/rpc/slow?seconds=60");
     std::thread::sleep(Duration::from_millis(300));
     runtime.signal("TERM");
@@ -83,9 +104,23 @@ async fn a_request_past_the_grace_period_does_not_hold_the_process() {
 #[tokio::test]
 async fn sigint_skips_the_drain_delay() {
     let (db, dir) = (support::pg_database(FIXTURE).await, TempDir::new());
-    let mut runtime = start(&db, &dir);
+    let mut runtime = start(&db, &dir, "1");
     runtime.signal("INT");
     let (status, took) = wait_for_exit(&mut runtime, Duration::from_secs(10));
     assert!(status.success(), "{status}: {}", runtime.log());
     assert!(took < Duration::from_secs(2), "waited for the drain delay: {took:?}");
+}
+
+#[test]
+fn a_worker_count_that_is_not_a_positive_number_stops_start_up() {
+    for bad in ["many", "0", "-1"] {
+        let out = std::process::Command::new(support::process::BIN)
+            .args(["serve", "--database-url", "sqlite://never-opened.db"])
+            .env("DBAPI_WORKER_THREADS", bad)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("DBAPI_WORKER_THREADS") && stderr.contains("1 or more"), "{bad}: {stderr}");
+    }
 }

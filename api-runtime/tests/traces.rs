@@ -51,16 +51,16 @@ async fn items_database() -> support::TestDb {
 }
 
 async fn serve(root: &TempDir, endpoint: &str) -> (Runtime, support::TestDb) {
+    // Batches leave every 100 ms instead of 5 s.
+    serve_with_env(root, endpoint, &[("OTEL_BSP_SCHEDULE_DELAY", "100")]).await
+}
+
+async fn serve_with_env(root: &TempDir, endpoint: &str, env: &[(&str, &str)]) -> (Runtime, support::TestDb) {
     let db = items_database().await;
     let config = root.0.join("config.yaml");
     std::fs::write(&config, format!("observability: {{otlpEndpoint: \"{endpoint}\"}}\n")).unwrap();
-    let runtime = Runtime::serve_with_env(
-        &root.0,
-        &["--database-url", &db.url, "--config", &config.to_string_lossy()],
-        // Batches leave every 100 ms instead of 5 s.
-        &[("OTEL_BSP_SCHEDULE_DELAY", "100")],
-    );
-    (runtime, db)
+    let args = ["--database-url", &db.url, "--config", &config.to_string_lossy()];
+    (Runtime::serve_with_env(&root.0, &args, env), db)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,6 +109,31 @@ async fn a_request_and_its_steps_are_one_trace_under_the_callers() {
     );
     assert_ne!(hex(&second.trace_id), trace_id);
     assert!(second.parent_span_id.is_empty(), "a root span");
+}
+
+/// The batch not yet sent when the process stops leaves on the way out, on
+/// the single-threaded scheduler too (one CPU), which runs nothing once its
+/// main task is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_traces_leave_when_the_process_stops_on_one_thread() {
+    let root = TempDir::new();
+    let (endpoint, received) = collector().await;
+    // No scheduled export within the test: only the one at exit.
+    let env = [("OTEL_BSP_SCHEDULE_DELAY", "600000"), ("DBAPI_WORKER_THREADS", "1")];
+    let (mut runtime, _db) = serve_with_env(&root, &endpoint, &env).await;
+    assert_eq!(runtime.get("/items", &[("X-Request-Id", "last-one")]).status, 200);
+    assert!(received.lock().unwrap().is_empty(), "exported before the exit");
+    runtime.signal("INT");
+    let log_path = runtime.log_path.clone();
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let stopped = wait_for(Duration::from_secs(20), log, || runtime.child.try_wait().unwrap());
+    assert!(stopped.success(), "{stopped}: {}", runtime.log());
+    let spans = received.lock().unwrap().clone();
+    assert!(
+        spans.iter().any(|s| s.name == "request" && attribute(s, "id").as_deref() == Some("last-one")),
+        "spans received: {spans:?}\nlog: {}",
+        runtime.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
