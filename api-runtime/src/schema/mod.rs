@@ -212,6 +212,57 @@ impl Writable {
 /// Qualified name of a table: (schema, table).
 pub type TableKey = (String, String);
 
+/// A [`TableKey`] as borrowed names, so that the maps keyed by it are
+/// searched without building an owned key (two allocations a lookup, and a
+/// request makes several).
+trait QualifiedName {
+    fn parts(&self) -> (&str, &str);
+}
+
+impl QualifiedName for TableKey {
+    fn parts(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl QualifiedName for (&str, &str) {
+    fn parts(&self) -> (&str, &str) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn QualifiedName + 'a> for TableKey {
+    fn borrow(&self) -> &(dyn QualifiedName + 'a) {
+        self
+    }
+}
+
+// The order of `(String, String)`: names compared as bytes, schema first.
+impl PartialEq for dyn QualifiedName + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn QualifiedName + '_ {}
+
+impl PartialOrd for dyn QualifiedName + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn QualifiedName + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.parts().cmp(&other.parts())
+    }
+}
+
+/// The map key for `schema.name`, borrowed.
+fn qualified<'a>(schema: &'a str, name: &'a str) -> (&'a str, &'a str) {
+    (schema, name)
+}
+
 /// Whether a function may run on a read (GET) request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Volatility {
@@ -395,7 +446,10 @@ impl Schema {
         if self.handlers.is_empty() {
             return &[];
         }
-        self.handlers.get(&(table.schema.clone(), table.name.clone())).map(Vec::as_slice).unwrap_or(&[])
+        self.handlers
+            .get(&qualified(&table.schema, &table.name) as &dyn QualifiedName)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// A narrower view of this schema (a role's): these tables, functions
@@ -431,7 +485,7 @@ impl Schema {
 
     /// The overloads of `schema.name`.
     pub fn functions_named(&self, schema: &str, name: &str) -> &[Function] {
-        self.functions.get(&(schema.to_string(), name.to_string())).map(Vec::as_slice).unwrap_or(&[])
+        self.functions.get(&qualified(schema, name) as &dyn QualifiedName).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// Functions of one exposed schema, in name order.
@@ -444,7 +498,7 @@ impl Schema {
     }
 
     pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
-        self.tables.get(&(schema.to_string(), name.to_string()))
+        self.tables.get(&qualified(schema, name) as &dyn QualifiedName)
     }
 
     /// Tables of one exposed schema, in name order.
@@ -456,10 +510,11 @@ impl Schema {
     /// like a table have none: only the table itself (the same object) is
     /// looked up.
     pub fn relationships_from(&self, table: &Table) -> &[Relationship] {
-        let key = (table.schema.clone(), table.name.clone());
-        match self.tables.get(&key) {
+        let key = qualified(&table.schema, &table.name);
+        let key = &key as &dyn QualifiedName;
+        match self.tables.get(key) {
             Some(exposed) if std::ptr::eq(exposed, table) => {
-                self.relationships.get(&key).map(Vec::as_slice).unwrap_or(&[])
+                self.relationships.get(key).map(Vec::as_slice).unwrap_or(&[])
             }
             _ => &[],
         }
@@ -503,4 +558,29 @@ pub async fn introspect(db: &Db, schemas: &[String], filter: &TableFilter) -> Re
         }
     };
     Ok(Schema::new(engine, schemas, tables, filter).with_routines(routines, filter))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_found_by_borrowed_names_in_the_owned_keys_order() {
+        // Names whose order as (schema, name) differs from their order as
+        // one string, and a schema that is a prefix of another.
+        let names = [("a", "bc"), ("ab", "c"), ("a", "b"), ("a", "B"), ("a", "b_c"), ("ab", ""), ("b", "a")];
+        let schemas: Vec<String> = ["a", "ab", "b"].iter().map(|s| s.to_string()).collect();
+        let tables = names.iter().map(|(s, n)| result_rows(s, n, Vec::new())).collect();
+        let schema = Schema::new(Engine::Postgres, schemas, tables, &TableFilter::default());
+        for (s, n) in names {
+            let found = schema.table(s, n).unwrap_or_else(|| panic!("{s}.{n}"));
+            assert_eq!((found.schema.as_str(), found.name.as_str()), (s, n));
+            assert!(schema.relationships_from(found).is_empty());
+            assert!(schema.handlers_of(found).is_empty());
+        }
+        for (s, n) in [("a", "c"), ("ab", "bc"), ("", "abc"), ("a", "bc ")] {
+            assert!(schema.table(s, n).is_none(), "{s}.{n}");
+        }
+        assert!(schema.functions_named("a", "bc").is_empty());
+    }
 }
