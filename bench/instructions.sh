@@ -14,7 +14,10 @@
 #       is the profile of the request path, the flame graph's data in text)
 #   CONFIG=roles.yaml bench/instructions.sh    (serve with a --config document)
 #   RUNTIME_BIN=/path/to/old/dbapi-runtime bench/instructions.sh   (another build, for a before/after)
+#   DBAPI_WORKER_THREADS=2 bench/instructions.sh   (the multi-threaded scheduler; the default here
+#       is 1, the scheduler the benchmark's server, pinned to one CPU, gets)
 set -euo pipefail
+export DBAPI_WORKER_THREADS=${DBAPI_WORKER_THREADS:-1}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"

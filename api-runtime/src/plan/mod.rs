@@ -7,6 +7,7 @@
 
 pub mod access;
 mod call;
+mod filter;
 mod items;
 mod read;
 mod write;

@@ -181,6 +181,14 @@ impl Table {
         self.primary_key.iter().filter_map(|k| self.column(k)).collect()
     }
 
+    /// Whether [`Table::key_columns`] has any, without collecting them.
+    pub fn has_key_columns(&self, engine: Engine) -> bool {
+        if self.primary_key.is_empty() {
+            return row_identity(engine, self).is_some();
+        }
+        self.primary_key.iter().any(|k| self.column(k).is_some())
+    }
+
     /// A column or, failing that, a computed field: what a read may name.
     pub fn readable(&self, name: &str) -> Option<&Column> {
         self.column(name).or_else(|| self.computed.iter().find(|c| c.name == name))

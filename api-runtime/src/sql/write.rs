@@ -203,9 +203,6 @@ pub const SHADOW: &str = "dbapi_written";
 pub fn render_shadow_copy(plan: &UpdatePlan, engine: Engine) -> Vec<Statement> {
     let target = &plan.target;
     let schema = &target.table.schema;
-    let mut drop = Writer::new(engine);
-    drop.push("DROP TEMPORARY TABLE IF EXISTS ");
-    drop.table(schema, SHADOW);
     let mut create = Writer::new(engine);
     create.push("CREATE TEMPORARY TABLE ");
     create.table(schema, SHADOW);
@@ -222,7 +219,7 @@ pub fn render_shadow_copy(plan: &UpdatePlan, engine: Engine) -> Vec<Statement> {
     if target.table.is_view {
         create.push(" AS ");
         rows(&mut create);
-        return [drop, create].map(one_off).into();
+        return vec![shadow_drop(schema, engine), one_off(create)];
     }
     create.push(" LIKE ");
     create.table(schema, &target.table.name);
@@ -231,7 +228,7 @@ pub fn render_shadow_copy(plan: &UpdatePlan, engine: Engine) -> Vec<Statement> {
     copy.table(schema, SHADOW);
     copy.push(" ");
     rows(&mut copy);
-    [drop, create, copy].map(one_off).into()
+    vec![shadow_drop(schema, engine), one_off(create), one_off(copy)]
 }
 
 /// The PATCH's SET applied to every row of the shadow copy.
@@ -250,10 +247,15 @@ pub fn render_shadow_drain(rows: &ReadPlan, engine: Engine) -> [Statement; 2] {
     drain.push("DELETE FROM ");
     drain.table(&rows.table.schema, SHADOW);
     returning_clause(&mut drain, rows.table, Returning::Rows(rows));
+    [one_off(drain), shadow_drop(&rows.table.schema, engine)]
+}
+
+/// Drops the shadow copy, or a leftover of one.
+fn shadow_drop(schema: &str, engine: Engine) -> Statement {
     let mut drop = Writer::new(engine);
-    drop.push("DROP TEMPORARY TABLE ");
-    drop.table(&rows.table.schema, SHADOW);
-    [one_off(drain), one_off(drop)]
+    drop.push("DROP TEMPORARY TABLE IF EXISTS ");
+    drop.table(schema, SHADOW);
+    one_off(drop)
 }
 
 /// The shadow's statements run unprepared: the table they name is made

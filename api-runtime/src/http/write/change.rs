@@ -208,7 +208,7 @@ async fn locked_keys(
     prefs: &Preferences,
     engine: crate::schema::Engine,
 ) -> Result<Option<Vec<Vec<Option<String>>>>, ApiError> {
-    let (keys, count) = if target.table.key_columns(engine).is_empty() {
+    let (keys, count) = if !target.table.has_key_columns(engine) {
         let count = match prefs.max_affected {
             Some(_) => tx.fetch_read_count(&render_count(target, engine, false)).await?,
             None => 0,

@@ -43,7 +43,7 @@ pub async fn insert(
     check_insert_columns(&req, &plan, Verb::Post)?;
     let checked = checks_rows(&req, plan.table, Verb::Post)?;
     let one_statement = is_one_statement(&req, &plan) && !checked;
-    if one_statement && !req.gives_token && !plan.table.key_columns(req.schema.engine).is_empty() {
+    if one_statement && !req.gives_token && plan.table.has_key_columns(req.schema.engine) {
         let written = insert_alone(&state, &req, &plan, payload.is_array).await?;
         return respond(&req, written, None, Method::POST);
     }
@@ -139,7 +139,7 @@ async fn run_insert(
             refuse_rows_outside(req, table, verb, |full| conflict_condition(full, &names, chunk), tx).await?;
         }
     }
-    let has_key = !table.key_columns(req.schema.engine).is_empty();
+    let has_key = table.has_key_columns(req.schema.engine);
     // Rows that nothing identifies afterwards come back from the INSERT.
     let returned_plan = if has_key { None } else { returned_rows_plan(req, &table.name, table, &table.name)? };
     let returning = match &returned_plan {

@@ -272,7 +272,7 @@ const KEYS_PER_READ: usize = 5_000;
 /// write runs in a transaction and its rows are checked before commit.
 fn checks_rows(req: &WriteRequest, table: &Table, verb: Verb) -> Result<bool, ApiError> {
     let checked = req.scope.row_condition(table, verb)?.is_some();
-    if checked && table.key_columns(req.schema.engine).is_empty() {
+    if checked && !table.has_key_columns(req.schema.engine) {
         return Err(ApiError::from(crate::plan::PlanError::PermissionDenied {
             kind: if table.is_view { "view" } else { "table" },
             name: table.name.clone(),

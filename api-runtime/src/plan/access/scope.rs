@@ -7,7 +7,7 @@ use std::sync::Arc;
 use dbapi_crds::config::RuntimeConfig;
 
 use crate::grammar::{Condition, Filter, LogicOp};
-use crate::plan::read::plan_filter_on;
+use crate::plan::filter::plan_filter_on;
 use crate::plan::{PlanError, PlannedCondition, PlannedItem, ReadPlan};
 use crate::schema::{Engine, Function, Schema, Table};
 
