@@ -12,6 +12,7 @@
 #   PERF=/tmp/w2.perf bench/cpu_split.sh W2   (also perf record -C 0 -g for 4 s; PERF_ARGS replaces -g,
 #       e.g. PERF_ARGS="-e cpu-clock --call-graph dwarf,32768 -F 499" where frame pointers are missing)
 #   RUNTIME_BIN=/path/to/other/dbapi-runtime bench/cpu_split.sh W3   (another build, for an A/B)
+#   OURS_HEADERS='apikey: <key>' bench/cpu_split.sh W1 secured.yaml   (headers on every request, '|' between them)
 #   LABEL=text, DURATION=10s, LISTEN=127.0.0.1:8181, ADMIN_LISTEN=127.0.0.1:9191
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,10 +23,11 @@ CONF=${2:-}
 require_bench_cluster
 # shellcheck source=/dev/null
 . "$SHARED_BENCH/targets/ours.sh"
-export W1_PATH W2_PATH W3_PATH W4_PATH W5_METHOD W5_PATH W5_BODY
+export W1_PATH W2_PATH W3_PATH W4_PATH W5_METHOD W5_PATH W5_BODY REQ_HEADERS
 LISTEN=${LISTEN:-127.0.0.1:8181}
 ADMIN_LISTEN=${ADMIN_LISTEN:-127.0.0.1:9191}
 BIN=${RUNTIME_BIN:-$REPO/target/release/dbapi-runtime}
+command -v "$WRK" >/dev/null || { echo "wrk not found (apt-get install wrk)" >&2; exit 1; }
 DURATION=${DURATION:-10s}
 
 args=(serve --listen "$LISTEN" --admin-listen "$ADMIN_LISTEN")
@@ -33,7 +35,7 @@ args=(serve --listen "$LISTEN" --admin-listen "$ADMIN_LISTEN")
 DBAPI_DATABASE_URL="$DATABASE_URL${URL_SUFFIX:-}" $(pin_server) "$BIN" "${args[@]}" >"${TMPDIR:-/tmp}/cpu_split_runtime.log" 2>&1 &
 RT=$!
 trap 'kill "$RT" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do curl -sf -o /dev/null "http://$LISTEN/orders?limit=1" && break; sleep 0.2; done
+for _ in $(seq 100); do curl -sf -o /dev/null "http://$ADMIN_LISTEN/readyz" && break; sleep 0.2; done
 script=$(ls "$SHARED_BENCH"/wrk/"${W,,}"_*.lua)
 $(pin_load) "$WRK" -t1 -c32 -d3s -s "$script" "http://$LISTEN" >/dev/null 2>&1   # warm-up
 sleep 1
