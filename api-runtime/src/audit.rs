@@ -110,9 +110,9 @@ pub struct Pending {
     request_id: Option<HeaderValue>,
 }
 
-impl AuditLog {
+impl Pending {
     /// Before a request runs.
-    pub fn begin(request: &Request) -> Pending {
+    pub fn of(request: &Request) -> Pending {
         Pending {
             method: request.method().clone(),
             uri: request.uri().clone(),
@@ -120,7 +120,9 @@ impl AuditLog {
             request_id: request.headers().get(&crate::request_id::HEADER).cloned(),
         }
     }
+}
 
+impl AuditLog {
     /// After it: the line, if the request is audited. The identity is the
     /// one `auth` left on the response.
     pub fn finish(&self, pending: Pending, response: &Response) {

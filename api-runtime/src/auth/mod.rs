@@ -389,7 +389,7 @@ pub async fn identify(state: &AppState, request: &mut Request) -> Result<Identif
         }
         Err(refused) => {
             if let Some(quota) = policy.authenticator.default_quota {
-                let client = request.extensions().get::<ClientAddr>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0);
+                let client = ClientAddr::of(request.extensions());
                 let decision = Box::pin(state.rate.check(&Caller::anonymous(client), quota)).await;
                 if !decision.allowed {
                     return Err(crate::limits::rate::refusal(&decision, quota));

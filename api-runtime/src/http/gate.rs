@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use tower::ServiceExt;
 
 use super::{AppState, Routes, negotiate, options};
-use crate::audit::AuditLog;
+use crate::audit::Pending;
 use crate::cache::Invalidation;
 use crate::db::circuit::Admitted;
 
@@ -75,7 +75,7 @@ pub struct Gate {
 pub async fn gate(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
     let state = &gate.state;
     state.clients.attach(&mut request);
-    let pending = AuditLog::begin(&request);
+    let pending = Pending::of(&request);
     let response = identified(&gate, request, next).await;
     state.audit.finish(pending, &response);
     response

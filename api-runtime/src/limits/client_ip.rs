@@ -70,6 +70,13 @@ impl ClientIp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
+impl ClientAddr {
+    /// The address [`ClientIp::attach`] left, or `0.0.0.0` without one.
+    pub fn of(extensions: &axum::http::Extensions) -> IpAddr {
+        extensions.get::<ClientAddr>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0)
+    }
+}
+
 impl ClientIp {
     /// Leaves the request's [`ClientAddr`] in its extensions. Without a
     /// peer address (a router called in-process) every call is `0.0.0.0`.

@@ -304,7 +304,7 @@ impl SharedLimit {
 pub async fn admit(limiter: &RateLimiter, extensions: &Extensions) -> Result<Option<Decision>, Response> {
     let Some(identity) = extensions.get::<Arc<Identity>>() else { return Ok(None) };
     let Some(quota) = identity.quota else { return Ok(None) };
-    let client = extensions.get::<ClientAddr>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0);
+    let client = ClientAddr::of(extensions);
     // Boxed: only callers with a quota wait on it (the Redis script's
     // future is large).
     let decision = Box::pin(limiter.check(&identity.rate_caller(client), quota)).await;
