@@ -27,6 +27,7 @@ on_every_engine!(
     claims_fill_row_filters_as_bound_values,
     claims_from_tokens_fill_row_filters,
     location_names_a_key_only_the_role_may_read,
+    rows_are_checked_as_written_with_their_defaults,
 );
 
 const RETURN: (&str, &str) = ("prefer", "return=representation");
@@ -355,3 +356,37 @@ roles:
 }
 
 on_every_engine!(rows_without_a_key_are_checked_by_their_identity);
+
+/// The filter holds for the row the database wrote, defaults filled in,
+/// not for the body; a refused insert keeps nothing, the others are
+/// located (on PostgreSQL the insert checks itself, in one statement).
+async fn rows_are_checked_as_written_with_their_defaults(engine: Engine) {
+    let config: dbapi_crds::config::RuntimeConfig = serde_yaml::from_str(
+        "auth: {anonymousRole: eu}
+roles:
+  - {name: eu, rules: [{tables: [tickets], verbs: [GET, POST], rowFilter: region=eq.eu}]}",
+    )
+    .unwrap();
+    let sql = "CREATE TABLE tickets (id INTEGER PRIMARY KEY, region VARCHAR(5) DEFAULT 'us', label VARCHAR(20));";
+    let api = Api::with_sql(engine, sql, config).await;
+    let e =
+        api.post_with("/tickets", &[], r#"{"id": 1, "label": "left to the default"}"#).await.expect_error(403, "42501");
+    assert!(e["details"].as_str().unwrap().contains("outside the caller's row filter"), "{e}");
+    let both = r#"[{"id": 2, "region": "eu"}, {"id": 3}]"#;
+    api.post_with("/tickets?columns=id,region", &[("prefer", "missing=default")], both)
+        .await
+        .expect_error(403, "42501");
+    assert_eq!(api.count("tickets").await, 0);
+    let r = api.post_with("/tickets", &[HEADERS_ONLY], r#"{"id": 4, "region": "eu"}"#).await;
+    r.expect(201);
+    assert_eq!(r.header("location"), Some("/tickets?id=eq.4"));
+    let r = api
+        .post_with(
+            "/tickets",
+            &[("prefer", "missing=default")],
+            r#"[{"id": 5, "region": "eu"}, {"id": 6, "region": "eu"}]"#,
+        )
+        .await;
+    r.expect(201);
+    assert_eq!(api.sql_i64("SELECT id FROM tickets ORDER BY id").await, vec![4, 5, 6]);
+}

@@ -17,8 +17,8 @@ mod write;
 pub use media::render_handler;
 pub use read::{render_count, render_read, render_read_in_zone, render_rows, render_void_call};
 pub use write::{
-    MAX_PARAMS, Returning, SHADOW, render_delete, render_insert, render_keys, render_shadow_copy, render_shadow_drain,
-    render_shadow_update, render_update,
+    MAX_PARAMS, OUTSIDE_ROW_FILTER, Returning, SHADOW, render_delete, render_insert, render_keys, render_shadow_copy,
+    render_shadow_drain, render_shadow_update, render_update,
 };
 
 use crate::grammar::{Direction, JsonStep, Nulls, Operation};

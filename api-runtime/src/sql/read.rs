@@ -503,6 +503,20 @@ pub(super) fn where_clause(w: &mut Writer, plan: &ReadPlan, join: Option<(&Embed
     }
 }
 
+/// `plan`'s conditions joined by AND (`TRUE` when it has none), as an
+/// expression on its rows.
+pub(super) fn conditions(w: &mut Writer, plan: &ReadPlan) {
+    if plan.conditions.is_empty() {
+        w.push("TRUE");
+    }
+    for (i, c) in plan.conditions.iter().enumerate() {
+        if i > 0 {
+            w.push(" AND ");
+        }
+        condition(w, plan, c);
+    }
+}
+
 fn exists(w: &mut Writer, embed: &EmbedPlan, parent_alias: &str) {
     w.push("EXISTS (SELECT 1");
     from_related(w, embed, parent_alias);

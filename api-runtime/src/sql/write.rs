@@ -6,7 +6,7 @@
 use crate::plan::{Cast, DeletePlan, InsertPlan, Missing, ReadPlan, UpdatePlan};
 use crate::schema::{Column, Engine, Table};
 
-use super::read::{object, where_clause};
+use super::read::{conditions, object, where_clause};
 use super::{Fragment, Statement, Writer};
 
 /// Parameters one statement may carry; SQLite allows 32766 and PostgreSQL
@@ -27,7 +27,18 @@ pub enum Returning<'p> {
     /// single-table DELETE take none), so `plan`'s alias is the name the
     /// statement uses: the table's, or [`SHADOW`].
     Rows(&'p ReadPlan<'p>),
+    /// [`Returning::Keys`], on PostgreSQL only, with the statement failing
+    /// ([`OUTSIDE_ROW_FILTER`]) on a written row that `filter`'s
+    /// conditions do not hold for: a write that must stay inside a role's
+    /// row filter stays one statement, with nothing kept when it fails.
+    /// `filter`'s alias is the table's name, as with [`Returning::Rows`].
+    CheckedKeys(&'p ReadPlan<'p>),
 }
+
+/// The text of the error a [`Returning::CheckedKeys`] statement fails with
+/// (SQLSTATE 22P02: PostgreSQL raises no chosen error from plain SQL, but a
+/// cast of text that is no number raises one naming the text).
+pub const OUTSIDE_ROW_FILTER: &str = "dbapi: a written row falls outside the role's row filter";
 
 /// One INSERT for `rows` (indices into `plan.rows`), setting `columns` (a
 /// subset of the plan's when absent keys fall back to defaults).
@@ -81,20 +92,34 @@ pub fn render_insert(
 fn returning_clause(w: &mut Writer, table: &Table, returning: Returning) {
     match returning {
         Returning::Nothing => {}
-        Returning::Keys => {
-            w.push(" RETURNING ");
-            for (i, key) in table.key_columns(w.dialect.engine()).into_iter().enumerate() {
-                if i > 0 {
-                    w.push(", ");
-                }
-                key_as_text(w, Some(key), &|w| w.ident(&key.name));
-            }
+        Returning::Keys => returning_keys(w, table),
+        Returning::CheckedKeys(filter) => {
+            returning_keys(w, table);
+            // Cast at run time: the CASE depends on the row, so it is not
+            // folded (and raised) while the statement is planned. The
+            // column is text, as the keys before it.
+            w.push(", CAST(CAST(CASE WHEN ");
+            conditions(w, filter);
+            w.push(" THEN NULL ELSE ");
+            w.text(OUTSIDE_ROW_FILTER);
+            w.push(" END AS integer) AS text)");
         }
         Returning::Rows(plan) => {
             w.push(" RETURNING ");
             let d = w.dialect;
             d.cast(w, Cast::Text, &|w| object(w, plan));
         }
+    }
+}
+
+/// ` RETURNING <each key column as text>`
+fn returning_keys(w: &mut Writer, table: &Table) {
+    w.push(" RETURNING ");
+    for (i, key) in table.key_columns(w.dialect.engine()).into_iter().enumerate() {
+        if i > 0 {
+            w.push(", ");
+        }
+        key_as_text(w, Some(key), &|w| w.ident(&key.name));
     }
 }
 

@@ -9,18 +9,19 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 
 use crate::auth::Identity;
-use crate::db::Tx;
+use crate::db::{DbError, Tx};
 use crate::grammar::{ApiQuery, Resolution, ReturnPreference};
 use crate::plan::access::Verb;
 use crate::plan::{
     InsertPlan, Missing, Page, PlannedCondition, check_put, key_condition, plan_insert, plan_read, values_condition,
 };
 use crate::schema::{Column, Table};
-use crate::sql::{MAX_PARAMS, Returning, render_count, render_insert, render_read};
+use crate::sql::{MAX_PARAMS, OUTSIDE_ROW_FILTER, Returning, render_count, render_insert, render_read};
 
 use super::{
-    KEYS_PER_READ, WriteRequest, Written, checks_rows, finish, is_plain_write, json_as_key, prepare, read_payload,
-    refuse_rows_outside, represent, represent_returned, respond, returned_rows_plan,
+    KEYS_PER_READ, WriteRequest, Written, checks_rows, finish, is_plain_write, json_as_key, outside_row_filter,
+    prepare, read_payload, refuse_rows_outside, represent, represent_returned, respond, returned_rows_plan,
+    row_filter_plan,
 };
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -42,12 +43,15 @@ pub async fn insert(
     let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, missing, resolution)?;
     check_insert_columns(&req, &plan, Verb::Post)?;
     let checked = checks_rows(&req, plan.table, Verb::Post)?;
-    let one_statement = is_one_statement(&req, &plan) && !checked;
-    if one_statement && !req.gives_token && plan.table.has_key_columns(req.schema.engine) {
+    let one_statement = is_one_statement(&req, &plan);
+    // PostgreSQL's statement checks its rows against the role's filter
+    // itself; elsewhere the check is a read after it, in its transaction.
+    let checks_itself = !checked || req.schema.engine == crate::schema::Engine::Postgres;
+    if one_statement && checks_itself && !req.gives_token && plan.table.has_key_columns(req.schema.engine) {
         let written = insert_alone(&state, &req, &plan, payload.is_array).await?;
         return respond(&req, written, None, Method::POST);
     }
-    let mut tx = if one_statement { state.db.autocommit().await? } else { state.db.begin().await? };
+    let mut tx = if one_statement && !checked { state.db.autocommit().await? } else { state.db.begin().await? };
     // PostgREST answers a merge that inserted nothing (every row updated)
     // with 200, any other insert with 201.
     let merge = plan.conflict.as_ref().is_some_and(|c| c.merge);
@@ -169,7 +173,7 @@ async fn run_insert(
     }
     let body = match returning {
         Returning::Rows(_) => Some(represent_returned(req, std::mem::take(&mut keys))?),
-        Returning::Keys => represent(req, &table.name, table, &keys, tx).await?,
+        Returning::Keys | Returning::CheckedKeys(_) => represent(req, &table.name, table, &keys, tx).await?,
         Returning::Nothing => None,
     };
     let location = location_for(req, table, &keys, is_array);
@@ -178,7 +182,8 @@ async fn run_insert(
 
 /// An insert that is one statement in autocommit ([`is_one_statement`])
 /// into a table with a key, sent on its own like a read: on PostgreSQL it
-/// shares the pipelined connections' batches (bench/README.md, W5).
+/// shares the pipelined connections' batches (bench/README.md, W5). A
+/// role's row filter there is checked by the statement itself.
 async fn insert_alone(
     state: &AppState,
     req: &WriteRequest,
@@ -189,8 +194,19 @@ async fn insert_alone(
     let Some((columns, rows)) = insert_groups(plan).pop().filter(|(_, rows)| !rows.is_empty()) else {
         return Ok(Written { status: StatusCode::CREATED, rows: 0, body: None, location: None });
     };
-    let statement = render_insert(plan, req.schema.engine, &rows, &columns, Returning::Keys);
-    let keys = state.db.write_alone(&statement).await?;
+    let filter = row_filter_plan(req, plan.table, Verb::Post)?;
+    let returning = filter.as_ref().map_or(Returning::Keys, Returning::CheckedKeys);
+    let statement = render_insert(plan, req.schema.engine, &rows, &columns, returning);
+    let mut keys = state.db.write_alone(&statement).await.map_err(|e| match e {
+        DbError::Rejected { code, message, .. } if code == "22P02" && message.contains(OUTSIDE_ROW_FILTER) => {
+            outside_row_filter(plan.table, Verb::Post, "a row")
+        }
+        other => other.into(),
+    })?;
+    if filter.is_some() {
+        // The check's column, NULL on every row that was kept.
+        keys.iter_mut().for_each(|key| drop(key.pop()));
+    }
     let location = location_for(req, plan.table, &keys, is_array);
     Ok(Written { status: StatusCode::CREATED, rows: keys.len() as u64, body: None, location })
 }

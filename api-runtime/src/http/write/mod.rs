@@ -297,29 +297,44 @@ async fn refuse_rows_outside<'s>(
     which: impl Fn(&'s Table) -> PlannedCondition<'s>,
     tx: &mut Tx,
 ) -> Result<(), ApiError> {
-    let Some(filter) = req.scope.row_condition(table, verb)? else { return Ok(()) };
-    let full = req.scope.full_table(table).unwrap_or(table);
-    let all = Page { offset: 0, limit: None };
-    let empty = ApiQuery::default();
-    let mut rows = plan_read(req.scope.full(), &full.schema, &full.name, &empty, all)?;
+    let Some(mut rows) = row_filter_plan(req, table, verb)? else { return Ok(()) };
+    let filter = rows.conditions.pop().expect("the plan ends with the filter");
     rows.conditions.push(which(req.scope.full_table(table).expect("checked tables are in the schema")));
     let engine = req.schema.engine;
     let total = tx.fetch_read_count(&render_count(&rows, engine, false)).await?;
     rows.conditions.push(filter);
     let inside = tx.fetch_read_count(&render_count(&rows, engine, false)).await?;
     if inside < total {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "42501",
-            format!("new row violates row-level security policy for table \"{}\"", table.name),
-        )
-        .details(format!(
-            "{} of the rows this {} writes would fall outside the caller's row filter; nothing was written",
-            total - inside,
-            verb.name()
-        )));
+        return Err(outside_row_filter(table, verb, &format!("{} of the rows", total - inside)));
     }
     Ok(())
+}
+
+/// The rows of the full table a write's row check reads, named as the
+/// write statement names its table, with the role's filter on them: what
+/// [`crate::sql::Returning::CheckedKeys`] checks.
+fn row_filter_plan<'s>(req: &'s WriteRequest, table: &Table, verb: Verb) -> Result<Option<ReadPlan<'s>>, ApiError> {
+    let Some(filter) = req.scope.row_condition(table, verb)? else { return Ok(None) };
+    let full = req.scope.full_table(table).unwrap_or(table);
+    let all = Page { offset: 0, limit: None };
+    let mut rows = plan_read(req.scope.full(), &full.schema, &full.name, &ApiQuery::default(), all)?;
+    name_target(&mut rows, &table.name)?;
+    rows.conditions.push(filter);
+    Ok(Some(rows))
+}
+
+/// A write refused because `which` of its rows would leave the role's row
+/// filter (PostgREST's answer when Row Level Security refuses a row).
+fn outside_row_filter(table: &Table, verb: Verb, which: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "42501",
+        format!("new row violates row-level security policy for table \"{}\"", table.name),
+    )
+    .details(format!(
+        "{which} this {} writes would fall outside the caller's row filter; nothing was written",
+        verb.name()
+    ))
 }
 
 /// A JSON value as the text a key column returns.
