@@ -13,6 +13,8 @@
 #       callgrind_annotate --inclusive=yes /tmp/prof/callgrind.W3.out | head -60
 #       is the profile of the request path, the flame graph's data in text)
 #   CONFIG=roles.yaml bench/instructions.sh    (serve with a --config document)
+#   CONFIG=cache.yaml SERVE_ARGS="--redis-url redis://127.0.0.1:6379" bench/instructions.sh W6
+#       (more `serve` arguments; W6 with the response cache)
 #   RUNTIME_BIN=/path/to/old/dbapi-runtime bench/instructions.sh   (another build, for a before/after)
 #   DBAPI_WORKER_THREADS=2 bench/instructions.sh   (the multi-threaded scheduler; the default here
 #       is 1, the scheduler the benchmark's server, pinned to one CPU, gets)
@@ -35,6 +37,7 @@ WORK=$(mktemp -d)
 trap 'kill "${RT:-}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 workloads=("$@")
 [ ${#workloads[@]} -gt 0 ] || workloads=(W1 W2 W3 W4 W5)
+read -ra serve_args <<<"${SERVE_ARGS:-}"
 
 # Sequential requests on one keep-alive connection, from the shared
 # templates with the shared placeholders (seeded: the same requests each run).
@@ -67,6 +70,7 @@ for w in "${workloads[@]}"; do
     method=${!method_var:-GET} path=${!path_var} body=${!body_var:-}
     args=(serve --listen "$LISTEN" --admin-listen "$ADMIN_LISTEN")
     [ -n "${CONFIG:-}" ] && args+=(--config "$CONFIG")
+    args+=("${serve_args[@]}")
     out=$WORK/callgrind.$w.out
     DBAPI_DATABASE_URL=$DATABASE_URL valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
         "$BIN" "${args[@]}" >"$WORK/runtime.$w.log" 2>&1 &

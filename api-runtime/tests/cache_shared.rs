@@ -115,3 +115,49 @@ async fn the_change_feed_refreshes_answers_after_outside_writes() {
     );
     assert_eq!(status(&fresh), "dbapi; fwd=miss");
 }
+
+/// Cache lookups under load share their reads of the generations (one
+/// `MGET` for many), yet a read that starts after a bump has finished
+/// sees it: a write answered on any replica makes every later read fresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_generation_reads_see_every_bump_finished_before_them() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use dbapi_runtime::cache::generations::{Generations, VIEWS};
+    use dbapi_runtime::redis_link::{RedisLink, RedisSettings};
+
+    let settings = RedisSettings {
+        url: Some(support::server_url(support::REDIS_URL_VAR)),
+        key_prefix: format!("{}:", support::unique_name()),
+    };
+    let link = RedisLink::open(&settings).unwrap().expect("a Redis URL");
+    let generations = Arc::new(Generations::new(Some(link.clone())));
+    let keys = vec!["public.items".to_string(), VIEWS.to_string()];
+    let stop = Arc::new(AtomicBool::new(false));
+    // Readers that keep a read in flight, so that later ones wait for the
+    // next and share it; what each sees never goes back.
+    let readers: Vec<_> = (0..16)
+        .map(|_| {
+            let (generations, keys, stop) = (generations.clone(), keys.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut last = vec![0, 0];
+                while !stop.load(Ordering::Relaxed) {
+                    let seen = generations.current(&keys).await.expect("Redis answers");
+                    assert!(seen[0] >= last[0] && seen[1] >= last[1], "{seen:?} after {last:?}");
+                    last = seen;
+                }
+            })
+        })
+        .collect();
+    for bumped in 1..=300u64 {
+        generations.bump(&keys[..1]).await;
+        assert_eq!(generations.current(&keys).await, Some(vec![bumped, bumped]), "after bump {bumped}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    let written: Vec<String> = keys.iter().map(|k| link.key(&format!("gen:{k}"))).collect();
+    redis::cmd("DEL").arg(&written).query_async::<()>(&mut link.connection()).await.unwrap();
+}

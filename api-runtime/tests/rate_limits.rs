@@ -14,10 +14,7 @@ use std::time::{Duration, Instant};
 use support::process::{OwnRedis, Reply, Runtime, TempDir, free_port, get};
 
 fn redis_url() -> String {
-    match std::env::var("DBAPI_TEST_REDIS_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!("set DBAPI_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379) or run ./scripts/test.sh"),
-    }
+    support::server_url(support::REDIS_URL_VAR)
 }
 
 /// A key prefix no other test (or run) shares.

@@ -10,7 +10,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::watch;
 
 use crate::redis_link::RedisLink;
 
@@ -27,11 +29,12 @@ pub struct Generations {
     /// A bump could not reach Redis: other replicas did not see it, so the
     /// next time Redis answers everything is bumped once.
     missed: AtomicBool,
+    reads: Arc<SharedReads>,
 }
 
 impl Generations {
     pub fn new(redis: Option<Arc<RedisLink>>) -> Generations {
-        Generations { redis, local: RwLock::default(), missed: AtomicBool::new(false) }
+        Generations { redis, local: RwLock::default(), missed: AtomicBool::new(false), reads: Arc::default() }
     }
 
     /// The generations of `keys`, in order (0 for one never bumped);
@@ -45,12 +48,8 @@ impl Generations {
         if self.missed.load(Ordering::Relaxed) && self.bump_in_redis(link, &[EVERYTHING.to_string()]).await {
             self.missed.store(false, Ordering::Relaxed);
         }
-        let mut command = redis::cmd("MGET");
-        for key in keys {
-            command.arg(link.key(&format!("gen:{key}")));
-        }
-        let values: Vec<Option<u64>> = link.run(command.query_async(&mut link.connection())).await?;
-        Some(values.into_iter().map(Option::unwrap_or_default).collect())
+        let read = self.reads.read(link, keys).await?;
+        Some(keys.iter().map(|k| read.get(k).copied().unwrap_or(0)).collect())
     }
 
     /// `tables` (generation keys) changed; every view answer may have too.
@@ -78,6 +77,87 @@ impl Generations {
             pipe.cmd("INCR").arg(link.key(&format!("gen:{key}"))).ignore();
         }
         link.run(pipe.query_async::<()>(&mut link.connection())).await.is_some()
+    }
+}
+
+/// The generations read from Redis in one `MGET`, by key; `None` when
+/// Redis did not answer.
+type Read = Option<Arc<HashMap<String, u64>>>;
+
+/// Generation reads from Redis, shared by the requests that ask together:
+/// under load one `MGET` answers many cache lookups instead of one each.
+/// A request joins only the next `MGET`, one not sent yet, while another is
+/// in flight, so what it reads left Redis after it asked: a bump that
+/// finished before it asked (a write answered on any replica) is seen.
+#[derive(Default)]
+struct SharedReads {
+    state: Mutex<ReadState>,
+}
+
+#[derive(Default)]
+struct ReadState {
+    in_flight: bool,
+    /// The keys the next `MGET` reads and where its answer goes.
+    next: Option<Batch>,
+}
+
+struct Batch {
+    keys: Vec<String>,
+    answer: watch::Sender<Option<Read>>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch { keys: Vec::new(), answer: watch::Sender::new(None) }
+    }
+}
+
+impl SharedReads {
+    async fn read(self: &Arc<Self>, link: &Arc<RedisLink>, keys: &[String]) -> Read {
+        let mut answer = {
+            let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let batch = state.next.get_or_insert_with(Batch::new);
+            for key in keys {
+                if !batch.keys.contains(key) {
+                    batch.keys.push(key.clone());
+                }
+            }
+            let answer = batch.answer.subscribe();
+            if !state.in_flight {
+                state.in_flight = true;
+                // A task of its own: the batch is sent whatever becomes of
+                // the request that started it.
+                tokio::spawn(self.clone().send(link.clone()));
+            }
+            answer
+        };
+        // The sender gone without an answer (the runtime stopping) reads as
+        // Redis not answering.
+        let read = answer.wait_for(Option::is_some).await.ok()?.clone();
+        read.flatten()
+    }
+
+    /// Sends the pending `MGET`, then each one that gathered meanwhile.
+    async fn send(self: Arc<Self>, link: Arc<RedisLink>) {
+        loop {
+            let Some(batch) = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).next.take() else {
+                return;
+            };
+            let mut command = redis::cmd("MGET");
+            for key in &batch.keys {
+                command.arg(link.key(&format!("gen:{key}")));
+            }
+            let values: Option<Vec<Option<u64>>> = link.run(command.query_async(&mut link.connection())).await;
+            let read = values.map(|values| {
+                Arc::new(batch.keys.iter().cloned().zip(values.into_iter().map(Option::unwrap_or_default)).collect())
+            });
+            batch.answer.send_replace(Some(read));
+            let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if state.next.is_none() {
+                state.in_flight = false;
+                return;
+            }
+        }
     }
 }
 

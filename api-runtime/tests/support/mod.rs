@@ -44,6 +44,8 @@ use dbapi_runtime::db::Db;
 use sqlx::{AssertSqlSafe, Connection};
 
 pub const PG_URL_VAR: &str = "DBAPI_TEST_PG_URL";
+/// The shared Redis the tests that need one use, each under a key prefix of its own.
+pub const REDIS_URL_VAR: &str = "DBAPI_TEST_REDIS_URL";
 pub const MYSQL_URL_VAR: &str = "DBAPI_TEST_MYSQL_URL";
 
 /// Which server a [`TestDb`] lives on.
@@ -75,10 +77,10 @@ pub fn server_url(var: &str) -> String {
         Ok(url) if !url.is_empty() => url,
         _ => panic!(
             "set {var} (e.g. {}) or run ./scripts/test.sh",
-            if var == PG_URL_VAR {
-                "postgres://postgres@127.0.0.1:5432/postgres"
-            } else {
-                "mysql://root@127.0.0.1:3306/mysql"
+            match var {
+                PG_URL_VAR => "postgres://postgres@127.0.0.1:5432/postgres",
+                REDIS_URL_VAR => "redis://127.0.0.1:6379",
+                _ => "mysql://root@127.0.0.1:3306/mysql",
             }
         ),
     }
