@@ -78,14 +78,17 @@ impl AuditLog {
                     tracing::error!(error = %e, "could not write the audit log");
                 }
             }
+            // The id, method and path are plain tokens, written as they
+            // are (`%`); names that come from a key or a token are quoted
+            // and escaped.
             None => tracing::info!(
                 target: "audit",
-                request_id = line.request_id,
+                request_id = %line.request_id,
                 principal = line.principal,
                 role = line.role,
-                client_ip = line.client_ip.map(|ip| ip.to_string()),
-                method = line.method,
-                resource = line.resource,
+                client_ip = line.client_ip.map(tracing::field::display),
+                method = %line.method,
+                resource = %line.resource,
                 status = line.status,
                 rows = line.rows,
                 "audit"

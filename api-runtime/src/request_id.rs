@@ -55,10 +55,12 @@ pub fn of(request: &Request) -> &str {
 }
 
 /// The span of one request, at INFO so that its fields show on every log
-/// line of the request.
+/// line of the request. Written as they are (`%`), not quoted and escaped:
+/// the id is [`acceptable`] and a parsed path has no spaces or control
+/// characters, and the fields are formatted for every request.
 pub fn span(request: &Request) -> Span {
     let span =
-        tracing::info_span!("request", id = of(request), method = %request.method(), path = request.uri().path());
+        tracing::info_span!("request", id = %of(request), method = %request.method(), path = %request.uri().path());
     crate::telemetry::join_callers_trace(&span, request.headers());
     span
 }
