@@ -258,13 +258,19 @@ impl Db {
         }
     }
 
-    /// The first row of a read, each column as text, run in a pooled
-    /// transaction that sets the request's settings first.
-    async fn first_row_in_session(&self, stmt: &Statement) -> Result<Option<Vec<Option<String>>>, DbError> {
+    /// Runs `read` in a pooled transaction that sets the request's
+    /// settings first.
+    async fn in_session<T>(&self, read: impl AsyncFnOnce(&mut Tx) -> Result<T, DbError>) -> Result<T, DbError> {
         let mut tx = self.begin().await?;
-        let rows = tx.fetch_text_rows(stmt).await?;
+        let output = read(&mut tx).await?;
         tx.commit().await?;
-        Ok(rows.into_iter().next())
+        Ok(output)
+    }
+
+    /// The first column of a read's first row, as text, [`Db::in_session`].
+    async fn first_value_in_session(&self, stmt: &Statement) -> Result<Option<String>, DbError> {
+        let rows = self.in_session(async |tx| tx.fetch_text_rows(stmt).await).await?;
+        Ok(rows.into_iter().next().and_then(|row| row.into_iter().next().flatten()))
     }
 
     /// Whether the database answers a trivial query.
@@ -291,10 +297,7 @@ impl Db {
     /// large, and a pipelined read would otherwise carry their room.
     async fn fetch_read_pooled(&self, stmt: &Statement, in_session: bool) -> Result<ReadOutput, DbError> {
         if in_session {
-            let mut tx = self.begin().await?;
-            let output = tx.fetch_read(stmt).await?;
-            tx.commit().await?;
-            return Ok(output);
+            return self.in_session(async |tx| tx.fetch_read(stmt).await).await;
         }
         Ok(per_engine!(self, Db, p => read_output(&leased(p).await?.run(|c| bound(stmt).fetch_one(c)).await?)?))
     }
@@ -315,8 +318,9 @@ impl Db {
 
     async fn fetch_i64_pooled(&self, stmt: &Statement, in_session: bool) -> Result<Option<i64>, DbError> {
         if in_session {
-            let first = self.first_row_in_session(stmt).await?.and_then(|row| row.into_iter().next().flatten());
-            return first
+            return self
+                .first_value_in_session(stmt)
+                .await?
                 .map(|text| text.trim().parse().map_err(|_| DbError::Other(format!("not an integer: {text}"))))
                 .transpose();
         }
@@ -343,7 +347,7 @@ impl Db {
 
     async fn fetch_text_pooled(&self, stmt: &Statement, in_session: bool) -> Result<Option<String>, DbError> {
         if in_session {
-            return Ok(self.first_row_in_session(stmt).await?.and_then(|row| row.into_iter().next().flatten()));
+            return self.first_value_in_session(stmt).await;
         }
         Ok(per_engine!(self, Db, p => {
             let row = leased(p).await?.run(|c| bound(stmt).fetch_optional(c)).await?;
