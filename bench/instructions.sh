@@ -13,6 +13,8 @@
 #       callgrind_annotate --inclusive=yes /tmp/prof/callgrind.W3.out | head -60
 #       is the profile of the request path, the flame graph's data in text)
 #   CONFIG=roles.yaml bench/instructions.sh    (serve with a --config document)
+#   OURS_HEADERS='apikey: <key>' CONFIG=secured.yaml bench/instructions.sh W3   (headers on every request,
+#       '|' between them, as for the shared run.sh)
 #   CONFIG=cache.yaml SERVE_ARGS="--redis-url redis://127.0.0.1:6379" bench/instructions.sh W6
 #       (more `serve` arguments; W6 with the response cache)
 #   RUNTIME_BIN=/path/to/old/dbapi-runtime bench/instructions.sh   (another build, for a before/after)
@@ -42,9 +44,11 @@ read -ra serve_args <<<"${SERVE_ARGS:-}"
 # Sequential requests on one keep-alive connection, from the shared
 # templates with the shared placeholders (seeded: the same requests each run).
 drive() {
-    python3 - "$LISTEN" "$1" "$2" "$3" "$4" <<'EOF'
+    python3 - "$LISTEN" "$1" "$2" "$3" "$4" "${REQ_HEADERS:-}" <<'EOF'
 import http.client, random, re, sys
 listen, n, method, path, body = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+extra = dict(h.split(":", 1) for h in sys.argv[6].split("|") if ":" in h)
+extra = {k.strip(): v.strip() for k, v in extra.items()}
 host, port = listen.rsplit(":", 1)
 rnd = random.Random(42)
 conn = http.client.HTTPConnection(host, int(port))
@@ -54,7 +58,7 @@ for _ in range(n):
     v = {"offset": offset, "page": offset // 25 + 1, "id": rnd.randint(1, 1000000),
          "customer_id": rnd.randint(1, 100000), "total": "%d.%02d" % (rnd.randint(1, 999), rnd.randint(0, 99))}
     fill = lambda s: re.sub(r"\{(\w+)\}", lambda m: str(v[m.group(1)]), s)
-    headers = {"Content-Type": "application/json"} if body else {}
+    headers = dict(extra, **({"Content-Type": "application/json"} if body else {}))
     conn.request(method, fill(path), body=fill(body) if body else None, headers=headers)
     r = conn.getresponse()
     r.read()
