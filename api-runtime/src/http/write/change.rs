@@ -13,15 +13,16 @@ use crate::db::Tx;
 use crate::grammar::{Preferences, ReturnPreference};
 use crate::plan::access::Verb;
 use crate::plan::{DeletePlan, Missing, ReadPlan, UpdatePlan, find_table, key_condition, plan_delete, plan_update};
-use crate::schema::Engine;
+use crate::schema::{Engine, Table};
 use crate::sql::{
     Returning, SHADOW, render_count, render_delete, render_keys, render_shadow_copy, render_shadow_drain,
     render_shadow_update, render_update,
 };
 
 use super::{
-    KEYS_PER_READ, WriteRequest, Written, checks_rows, finish, is_plain_write, json_as_key, name_target, prepare,
-    read_payload, refuse_rows_outside, represent, represent_returned, returned_rows_plan,
+    KEYS_PER_READ, WriteRequest, Written, checked_write_error, checks_rows, finish, is_plain_write, json_as_key,
+    name_target, prepare, read_payload, refuse_rows_outside, represent, represent_returned, returned_rows_plan,
+    row_filter_plan,
 };
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -53,9 +54,15 @@ pub async fn update(
     // still match it afterwards.
     req.scope.restrict(&mut plan.target, Some(Verb::Patch))?;
     let checked = checks_rows(&req, plan.target.table, Verb::Patch)?;
-    if is_plain_write(&req) && !checked {
-        return run_plain(&state, &req, &render_update(&plan, req.schema.engine, Returning::Nothing), Method::PATCH)
-            .await;
+    // PostgreSQL's UPDATE checks the rows it changed against the filter
+    // itself, as an insert does; elsewhere the check is a read after it.
+    if is_plain_write(&req) && (!checked || req.schema.engine == Engine::Postgres) {
+        let table = plan.target.table;
+        let filter = row_filter_plan(&req, table, Verb::Patch, &plan.target.alias)?;
+        let returning = filter.as_ref().map_or(Returning::Nothing, Returning::CheckedKeys);
+        let statement = render_update(&plan, req.schema.engine, returning);
+        let checked = filter.is_some().then_some((table, Verb::Patch));
+        return run_plain(&state, &req, &statement, Method::PATCH, checked).await;
     }
     let mut tx = state.db.begin().await?;
     let outcome = async {
@@ -149,8 +156,14 @@ pub async fn delete(
     refuse_unfiltered(&req, &plan.target, "DELETE")?;
     req.scope.restrict(&mut plan.target, Some(Verb::Delete))?;
     if is_plain_write(&req) {
-        return run_plain(&state, &req, &render_delete(&plan, req.schema.engine, Returning::Nothing), Method::DELETE)
-            .await;
+        return run_plain(
+            &state,
+            &req,
+            &render_delete(&plan, req.schema.engine, Returning::Nothing),
+            Method::DELETE,
+            None,
+        )
+        .await;
     }
     let mut tx = state.db.begin().await?;
     let outcome = async {
@@ -187,15 +200,26 @@ async fn delete_unkeyed(
 }
 
 /// A PATCH or DELETE that is its one statement ([`is_plain_write`]), in
-/// autocommit; the answer is the number of matched rows.
+/// autocommit; the answer is the number of matched rows. A PATCH under a
+/// row filter on PostgreSQL (`checked`) checks the rows it changed in the
+/// statement ([`crate::sql::Returning::CheckedKeys`]).
 async fn run_plain(
     state: &AppState,
     req: &WriteRequest,
     statement: &crate::sql::Statement,
     method: Method,
+    checked: Option<(&Table, Verb)>,
 ) -> Result<Response, ApiError> {
     let mut tx = state.db.autocommit().await?;
-    let outcome = tx.execute(statement).await.map(|rows| Written::changed(rows, None)).map_err(ApiError::from);
+    let outcome = match checked {
+        // A statement that checks its rows gives back their keys.
+        Some((table, verb)) => tx
+            .fetch_text_rows(statement)
+            .await
+            .map(|rows| Written::changed(rows.len() as u64, None))
+            .map_err(|e| checked_write_error(e, table, verb)),
+        None => tx.execute(statement).await.map(|rows| Written::changed(rows, None)).map_err(ApiError::from),
+    };
     finish(tx, req, outcome, method).await
 }
 

@@ -9,17 +9,17 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 
 use crate::auth::Identity;
-use crate::db::{DbError, Tx};
+use crate::db::Tx;
 use crate::grammar::{ApiQuery, Resolution, ReturnPreference};
 use crate::plan::access::Verb;
 use crate::plan::{
     InsertPlan, Missing, Page, PlannedCondition, check_put, key_condition, plan_insert, plan_read, values_condition,
 };
 use crate::schema::{Column, Table};
-use crate::sql::{MAX_PARAMS, OUTSIDE_ROW_FILTER, Returning, render_count, render_insert, render_read};
+use crate::sql::{MAX_PARAMS, Returning, render_count, render_insert, render_read};
 
 use super::{
-    KEYS_PER_READ, WriteRequest, Written, checks_rows, finish, is_plain_write, json_as_key, outside_row_filter,
+    KEYS_PER_READ, WriteRequest, Written, checked_write_error, checks_rows, finish, is_plain_write, json_as_key,
     prepare, read_payload, refuse_rows_outside, represent, represent_returned, respond, returned_rows_plan,
     row_filter_plan,
 };
@@ -194,15 +194,11 @@ async fn insert_alone(
     let Some((columns, rows)) = insert_groups(plan).pop().filter(|(_, rows)| !rows.is_empty()) else {
         return Ok(Written { status: StatusCode::CREATED, rows: 0, body: None, location: None });
     };
-    let filter = row_filter_plan(req, plan.table, Verb::Post)?;
+    let filter = row_filter_plan(req, plan.table, Verb::Post, &plan.table.name)?;
     let returning = filter.as_ref().map_or(Returning::Keys, Returning::CheckedKeys);
     let statement = render_insert(plan, req.schema.engine, &rows, &columns, returning);
-    let mut keys = state.db.write_alone(&statement).await.map_err(|e| match e {
-        DbError::Rejected { code, message, .. } if code == "22P02" && message.contains(OUTSIDE_ROW_FILTER) => {
-            outside_row_filter(plan.table, Verb::Post, "a row")
-        }
-        other => other.into(),
-    })?;
+    let mut keys =
+        state.db.write_alone(&statement).await.map_err(|e| checked_write_error(e, plan.table, Verb::Post))?;
     if filter.is_some() {
         // The check's column, NULL on every row that was kept.
         keys.iter_mut().for_each(|key| drop(key.pop()));

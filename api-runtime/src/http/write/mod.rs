@@ -297,7 +297,7 @@ async fn refuse_rows_outside<'s>(
     which: impl Fn(&'s Table) -> PlannedCondition<'s>,
     tx: &mut Tx,
 ) -> Result<(), ApiError> {
-    let Some(mut rows) = row_filter_plan(req, table, verb)? else { return Ok(()) };
+    let Some(mut rows) = row_filter_plan(req, table, verb, &table.name)? else { return Ok(()) };
     let filter = rows.conditions.pop().expect("the plan ends with the filter");
     rows.conditions.push(which(req.scope.full_table(table).expect("checked tables are in the schema")));
     let engine = req.schema.engine;
@@ -310,17 +310,36 @@ async fn refuse_rows_outside<'s>(
     Ok(())
 }
 
-/// The rows of the full table a write's row check reads, named as the
-/// write statement names its table, with the role's filter on them: what
-/// [`crate::sql::Returning::CheckedKeys`] checks.
-fn row_filter_plan<'s>(req: &'s WriteRequest, table: &Table, verb: Verb) -> Result<Option<ReadPlan<'s>>, ApiError> {
+/// The rows of the full table a write's row check reads, with the role's
+/// filter on them, named `alias` (as the write statement names its table):
+/// what [`crate::sql::Returning::CheckedKeys`] checks.
+fn row_filter_plan<'s>(
+    req: &'s WriteRequest,
+    table: &Table,
+    verb: Verb,
+    alias: &str,
+) -> Result<Option<ReadPlan<'s>>, ApiError> {
     let Some(filter) = req.scope.row_condition(table, verb)? else { return Ok(None) };
     let full = req.scope.full_table(table).unwrap_or(table);
     let all = Page { offset: 0, limit: None };
     let mut rows = plan_read(req.scope.full(), &full.schema, &full.name, &ApiQuery::default(), all)?;
-    name_target(&mut rows, &table.name)?;
+    name_target(&mut rows, alias)?;
     rows.conditions.push(filter);
     Ok(Some(rows))
+}
+
+/// A failed statement as the client is told: a row that a
+/// [`crate::sql::Returning::CheckedKeys`] statement found outside the
+/// filter is 403, like one found by [`refuse_rows_outside`].
+fn checked_write_error(e: crate::db::DbError, table: &Table, verb: Verb) -> ApiError {
+    match e {
+        crate::db::DbError::Rejected { code, message, .. }
+            if code == "22P02" && message.contains(crate::sql::OUTSIDE_ROW_FILTER) =>
+        {
+            outside_row_filter(table, verb, "a row")
+        }
+        other => other.into(),
+    }
 }
 
 /// A write refused because `which` of its rows would leave the role's row
