@@ -54,9 +54,11 @@ pub async fn update(
     // still match it afterwards.
     req.scope.restrict(&mut plan.target, Some(Verb::Patch))?;
     let checked = checks_rows(&req, plan.target.table, Verb::Patch)?;
-    // PostgreSQL's UPDATE checks the rows it changed against the filter
-    // itself, as an insert does; elsewhere the check is a read after it.
-    if is_plain_write(&req) && (!checked || req.schema.engine == Engine::Postgres) {
+    // PostgreSQL's UPDATE of a table checks the rows it changed against
+    // the filter itself, as an insert does; elsewhere the check is a read
+    // after it (a view's INSTEAD OF trigger may give back no rows).
+    let checks_itself = req.schema.engine == Engine::Postgres && !plan.target.table.is_view;
+    if is_plain_write(&req) && (!checked || checks_itself) {
         let table = plan.target.table;
         let filter = row_filter_plan(&req, table, Verb::Patch, &plan.target.alias)?;
         let returning = filter.as_ref().map_or(Returning::Nothing, Returning::CheckedKeys);
