@@ -390,3 +390,36 @@ roles:
     r.expect(201);
     assert_eq!(api.sql_i64("SELECT id FROM tickets ORDER BY id").await, vec![4, 5, 6]);
 }
+
+/// A view's INSTEAD OF trigger decides what an insert gives back: a row
+/// it returns is checked against the filter like a table's; rows it does
+/// not return cannot be checked, so the insert is refused whole.
+#[tokio::test]
+async fn inserts_through_trigger_views_are_checked_or_refused() {
+    let config: dbapi_crds::config::RuntimeConfig = serde_yaml::from_str(
+        "auth: {anonymousRole: eu}
+roles:
+  - {name: eu, rules: [{tables: [returning_view, silent_view], verbs: [GET, POST], rowFilter: region=eq.eu}]}",
+    )
+    .unwrap();
+    let sql = r#"
+CREATE TABLE tickets (id integer PRIMARY KEY, region text NOT NULL, label text);
+CREATE VIEW returning_view AS SELECT id, region, label FROM tickets;
+CREATE VIEW silent_view AS SELECT id, region, label FROM tickets;
+CREATE FUNCTION write_ticket() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO tickets VALUES (NEW.id, NEW.region, NEW.label);
+    IF TG_TABLE_NAME = 'silent_view' THEN RETURN NULL; END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER write_ticket INSTEAD OF INSERT ON returning_view FOR EACH ROW EXECUTE FUNCTION write_ticket();
+CREATE TRIGGER write_ticket INSTEAD OF INSERT ON silent_view FOR EACH ROW EXECUTE FUNCTION write_ticket();
+"#;
+    let api = Api::with_sql(Engine::Postgres, sql, config).await;
+    api.post_with("/returning_view", &[], r#"{"id": 1, "region": "eu"}"#).await.expect(201);
+    api.post_with("/returning_view", &[], r#"{"id": 2, "region": "us"}"#).await.expect_error(403, "42501");
+    let e = api.post_with("/silent_view", &[], r#"{"id": 3, "region": "us"}"#).await.expect_error(403, "42501");
+    assert!(e["hint"].as_str().unwrap().contains("RETURN NEW"), "{e}");
+    api.post_with("/silent_view", &[], r#"{"id": 4, "region": "eu"}"#).await.expect_error(403, "42501");
+    assert_eq!(api.sql_i64("SELECT id FROM tickets ORDER BY id").await, vec![1]);
+}

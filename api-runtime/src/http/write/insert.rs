@@ -20,8 +20,8 @@ use crate::sql::{MAX_PARAMS, Returning, render_count, render_insert, render_read
 
 use super::{
     KEYS_PER_READ, WriteRequest, Written, checked_write_error, checks_rows, finish, is_plain_write, json_as_key,
-    prepare, read_payload, refuse_rows_outside, represent, represent_returned, respond, returned_rows_plan,
-    row_filter_plan,
+    outside_row_filter, prepare, read_payload, refuse_rows_outside, represent, represent_returned, respond,
+    returned_rows_plan, row_filter_plan,
 };
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -44,9 +44,10 @@ pub async fn insert(
     check_insert_columns(&req, &plan, Verb::Post)?;
     let checked = checks_rows(&req, plan.table, Verb::Post)?;
     let one_statement = is_one_statement(&req, &plan);
-    // PostgreSQL's statement checks its rows against the role's filter
-    // itself; elsewhere the check is a read after it, in its transaction.
-    let checks_itself = !checked || req.schema.engine == crate::schema::Engine::Postgres;
+    // PostgreSQL's insert into a table checks its rows against the role's
+    // filter itself; elsewhere the check is a read after it, in its
+    // transaction (a view's INSTEAD OF trigger may give back no rows).
+    let checks_itself = !checked || (req.schema.engine == crate::schema::Engine::Postgres && !plan.table.is_view);
     if one_statement && checks_itself && !req.gives_token && plan.table.has_key_columns(req.schema.engine) {
         let written = insert_alone(&state, &req, &plan, payload.is_array).await?;
         return respond(&req, written, None, Method::POST);
@@ -167,6 +168,7 @@ async fn run_insert(
         }
     }
     if checked {
+        refuse_unreturned_rows(table, plan, keys.len(), verb)?;
         for chunk in keys.chunks(KEYS_PER_READ) {
             refuse_rows_outside(req, table, verb, |full| key_condition(full, req.schema.engine, chunk), tx).await?;
         }
@@ -178,6 +180,24 @@ async fn run_insert(
     };
     let location = location_for(req, table, &keys, is_array);
     Ok(Written { status: StatusCode::CREATED, rows: rows_written, body, location })
+}
+
+/// Refuses (403, the transaction is rolled back) an insert into a view
+/// under a row filter that gave back fewer rows than it was sent with no
+/// conflict clause to skip any: an INSTEAD OF trigger that returns NULL
+/// writes rows it does not give back, so they cannot be checked. (A
+/// table's BEFORE trigger that skips a row writes nothing to check.)
+fn refuse_unreturned_rows(table: &Table, plan: &InsertPlan, returned: usize, verb: Verb) -> Result<(), ApiError> {
+    if !table.is_view || plan.conflict.is_some() || returned >= plan.rows.len() {
+        return Ok(());
+    }
+    Err(outside_row_filter(table, verb, "rows").details(format!(
+        "{} of the {} rows this {} wrote came back from the database, so the others cannot be checked against the caller's row filter; nothing was written",
+        returned,
+        plan.rows.len(),
+        verb.name()
+    ))
+    .hint("A view's INSTEAD OF trigger must RETURN NEW for writes under a row filter."))
 }
 
 /// An insert that is one statement in autocommit ([`is_one_statement`])
