@@ -15,6 +15,7 @@ pub mod cache;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod error;
 pub mod grammar;
 pub mod http;
 pub mod limits;

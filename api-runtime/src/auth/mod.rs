@@ -21,10 +21,9 @@ use axum::response::{IntoResponse, Response};
 use dbapi_crds::config::RuntimeConfig;
 use jiff::Timestamp;
 
-use crate::http::AppState;
-use crate::http::error::ApiError;
+use crate::error::ApiError;
 use crate::limits::client_ip::ClientAddr;
-use crate::limits::rate::{Caller, Quota};
+use crate::limits::rate::{Caller, Quota, RateLimiter};
 use jwt::{JwtVerifier, TokenError, looks_like_jwt};
 use keys::{KeyError, KeyRing};
 
@@ -115,6 +114,9 @@ pub struct Authenticator {
     /// key and role set none.
     default_quota: Option<Quota>,
     role_quotas: HashMap<Arc<str>, Quota>,
+    /// `auth.postgresRoles`: a caller with a role runs in its database
+    /// session.
+    postgres_roles: bool,
 }
 
 /// Why a request was refused 401. The message is safe to show: it never
@@ -164,6 +166,7 @@ impl Authenticator {
             roles,
             default_quota,
             role_quotas,
+            postgres_roles: auth.is_some_and(|a| a.postgres_roles),
         };
         authenticator.anonymous = anonymous_role.map(|role| {
             let quota = authenticator.role_quota(&role);
@@ -369,28 +372,27 @@ pub struct Identified {
 /// the 401 to answer. A refused attempt counts against the client's address
 /// under the document's `rateLimit`, so keys cannot be guessed faster than
 /// anonymous calls are allowed.
-pub async fn identify(state: &AppState, request: &mut Request) -> Result<Identified, Response> {
-    let policy = state.policy();
-    let identified = policy
-        .authenticator
-        .identify(request.headers(), Timestamp::now())
-        .instrument(tracing::debug_span!("auth"))
-        .await;
+pub async fn identify(
+    authenticator: &Authenticator,
+    rate: &RateLimiter,
+    request: &mut Request,
+) -> Result<Identified, Response> {
+    let identified =
+        authenticator.identify(request.headers(), Timestamp::now()).instrument(tracing::debug_span!("auth")).await;
     match identified {
         Ok(identity) => {
             request.extensions_mut().insert(identity.clone());
-            let postgres_roles = policy.config.auth.as_ref().is_some_and(|a| a.postgres_roles);
             let session = identity
                 .role
                 .as_deref()
-                .filter(|_| postgres_roles)
+                .filter(|_| authenticator.postgres_roles)
                 .map(|role| Arc::new(database_session(role, &identity, request)));
             Ok(Identified { identity, session })
         }
         Err(refused) => {
-            if let Some(quota) = policy.authenticator.default_quota {
+            if let Some(quota) = authenticator.default_quota {
                 let client = ClientAddr::of(request.extensions());
-                let decision = Box::pin(state.rate.check(&Caller::anonymous(client), quota)).await;
+                let decision = Box::pin(rate.check(&Caller::anonymous(client), quota)).await;
                 if !decision.allowed {
                     return Err(crate::limits::rate::refusal(&decision, quota));
                 }

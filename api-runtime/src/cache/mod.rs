@@ -28,7 +28,7 @@ use axum::response::Response;
 
 use dbapi_crds::config::{CacheSettings, TableCacheRule, glob_match};
 
-use crate::http::error::ApiError;
+use crate::error::ApiError;
 use crate::redis_link::RedisLink;
 use answer::{CacheOutcome, CachedAnswer, ClientCaching};
 
@@ -309,23 +309,20 @@ pub struct Invalidation {
 }
 
 impl Invalidation {
-    /// The invalidation a request may cause; none for reads or without a
-    /// cache.
-    pub fn of(state: &crate::http::AppState, request: &axum::extract::Request) -> Option<Invalidation> {
+    /// The invalidation a request may cause (none for reads); `prefix` is
+    /// `api.pathPrefix` (or empty).
+    pub fn of(prefix: &str, request: &axum::extract::Request) -> Option<Invalidation> {
         use axum::http::Method;
-        if state.cache.is_none() || matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
             return None;
         }
-        let prefix = state.config.api.prefix();
         let path = request.uri().path().strip_prefix(prefix).unwrap_or("").trim_start_matches('/').to_string();
         let profile = request.headers().get("content-profile").and_then(|v| v.to_str().ok()).map(str::to_string);
         Some(Invalidation { path, profile })
     }
 
-    /// Forgets what the write changed, once it succeeded.
-    pub async fn apply(self, state: &crate::http::AppState) {
-        let Some(cache) = state.cache.as_ref() else { return };
-        let schema = state.schema();
+    /// Forgets in `cache` what the write changed, once it succeeded.
+    pub async fn apply(self, cache: &ResponseCache, schema: &crate::schema::Schema) {
         let profile = self.profile.as_deref().filter(|p| schema.schemas.iter().any(|s| s == p));
         let profile = profile.unwrap_or(schema.default_schema());
         let changed: Vec<String> = match self.path.split_once('/') {

@@ -19,12 +19,7 @@ use axum::response::Response;
 use dbapi_crds::config::CircuitSettings;
 
 use super::Db;
-use crate::http::error::ApiError;
-
-/// Left on a response whose request found the database in trouble
-/// (unavailable or too slow), for the breaker to count.
-#[derive(Debug, Clone, Copy)]
-pub struct DatabaseTrouble;
+use crate::error::{ApiError, DatabaseTrouble};
 
 /// Left on a request while the circuit is open: its reader may answer
 /// from the cache, stale, instead of the database.

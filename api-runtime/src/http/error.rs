@@ -1,108 +1,13 @@
-//! Errors as PostgREST shapes them: `{"code","message","details","hint"}`
-//! with PostgREST's status codes and `code` values. Our own conditions use
-//! `DBAPI` codes (listed in the README). Nothing internal (stack traces,
-//! SQL text, connection strings) reaches a response.
+//! The pipeline steps' errors (grammar, plan, database) as the
+//! [`ApiError`]s PostgREST answers them with: its status codes and `code`
+//! values, the database's SQLSTATE mapped as PostgREST maps it.
 
-use std::borrow::Cow;
-
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use axum::http::StatusCode;
 
 use crate::db::DbError;
+use crate::error::{ApiError, RETRY_AFTER_SECONDS};
 use crate::grammar::GrammarError;
 use crate::plan::PlanError;
-
-/// Seconds a client is asked to wait when the database is unavailable.
-const RETRY_AFTER_SECONDS: u64 = 5;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: Cow<'static, str>,
-    pub message: String,
-    /// Text, except where PostgREST sends structured details (the
-    /// candidates of an ambiguous embed).
-    pub details: Option<Box<serde_json::Value>>,
-    pub hint: Option<String>,
-    pub retry_after: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    code: &'a str,
-    message: &'a str,
-    details: Option<&'a serde_json::Value>,
-    hint: Option<&'a str>,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        ApiError { status, code: code.into(), message: message.into(), details: None, hint: None, retry_after: None }
-    }
-
-    pub fn details(mut self, details: impl Into<String>) -> Self {
-        self.details = Some(Box::new(serde_json::Value::String(details.into())));
-        self
-    }
-
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-
-    fn hint_opt(mut self, hint: Option<String>) -> Self {
-        self.hint = hint;
-        self
-    }
-
-    /// A path no route takes; `prefix` is `api.pathPrefix` (or empty).
-    pub fn not_found(path: &str, prefix: &str) -> Self {
-        let root = if prefix.is_empty() { "/" } else { prefix };
-        ApiError::new(StatusCode::NOT_FOUND, "PGRST125", format!("Invalid path specified in request URL: {path}")).hint(
-            format!(
-                "Tables are served at {prefix}/{{table}}; the OpenAPI document is at {root} and the docs page at \
-                 {prefix}/_/docs/."
-            ),
-        )
-    }
-
-    pub fn method_not_allowed(method: &str) -> Self {
-        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "PGRST117", format!("Unsupported HTTP method: {method}"))
-            .hint("Tables take GET, HEAD, POST, PATCH, PUT, DELETE and OPTIONS.")
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = Body {
-            code: &self.code,
-            message: &self.message,
-            details: self.details.as_deref(),
-            hint: self.hint.as_deref(),
-        };
-        let json = serde_json::to_vec(&body).expect("error bodies serialize");
-        let mut response = (self.status, json).into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
-        // An error is about this one request: never to be sniffed as
-        // another type, nor kept by a cache.
-        headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        // RFC 9209, as PostgREST names its errors there: the code without
-        // parsing the body.
-        if let Ok(status) = HeaderValue::from_str(&format!("dbapi; error={}", self.code)) {
-            headers.insert("proxy-status", status);
-        }
-        if let Some(seconds) = self.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        if self.code == "PGRST003" {
-            response.extensions_mut().insert(crate::db::circuit::DatabaseTrouble);
-        }
-        response
-    }
-}
 
 impl From<GrammarError> for ApiError {
     fn from(e: GrammarError) -> Self {
@@ -268,6 +173,8 @@ fn status_for_database_code(code: &str) -> StatusCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
+    use axum::response::IntoResponse;
     use http_body_util::BodyExt;
 
     async fn body_of(e: ApiError) -> (StatusCode, serde_json::Value, Option<String>) {
@@ -296,13 +203,6 @@ mod tests {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["code"], "PGRST003");
         assert_eq!(retry.as_deref(), Some("5"));
-    }
-
-    #[test]
-    fn errors_are_neither_sniffed_nor_cached() {
-        let r = ApiError::not_found("/x", "").into_response();
-        assert_eq!(r.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
-        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
     }
 
     #[test]

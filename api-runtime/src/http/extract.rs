@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
+use crate::error::ApiError;
 
 /// axum's `Path`, rejecting with a JSON error: a table or function segment
 /// that does not percent-decode to UTF-8 (`/%C0%A7`) is a 400 `PGRST100`.

@@ -7,8 +7,8 @@ use serde_json::value::RawValue;
 
 use crate::plan::{PlannedItem, ReadPlan};
 
-use super::error::ApiError;
 use super::negotiate::Representation;
+use crate::error::ApiError;
 
 /// Turns JSON objects, one per row, into the body of an NDJSON or CSV
 /// answer.

@@ -18,15 +18,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::HeaderValue;
+use axum::http::{Extensions, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower::ServiceExt;
 
 use super::{AppState, Routes, negotiate, options};
 use crate::audit::Pending;
+use crate::auth::Identity;
 use crate::cache::Invalidation;
 use crate::db::circuit::Admitted;
+use crate::limits::client_ip::ClientAddr;
+use crate::limits::rate::{Decision, RateLimiter};
 
 /// What [`edge`] needs, fixed when the router is built.
 #[derive(Clone)]
@@ -84,7 +87,8 @@ pub async fn gate(State(gate): State<Gate>, mut request: Request, next: Next) ->
 /// Identifies the caller and runs the rest in their database session; the
 /// identity is left on the response for the audit line.
 async fn identified(gate: &Gate, mut request: Request, next: Next) -> Response {
-    let identified = match crate::auth::identify(&gate.state, &mut request).await {
+    let policy = gate.state.policy();
+    let identified = match crate::auth::identify(&policy.authenticator, &gate.state.rate, &mut request).await {
         Ok(identified) => identified,
         Err(refused) => return refused,
     };
@@ -102,13 +106,13 @@ async fn identified(gate: &Gate, mut request: Request, next: Next) -> Response {
 /// headers (a refusal by the circuit carries them too).
 async fn admitted(gate: &Gate, mut request: Request, next: Next) -> Response {
     let state = &gate.state;
-    let decision = match crate::limits::rate::admit(&state.rate, request.extensions()).await {
+    let decision = match rate_limited(&state.rate, request.extensions()).await {
         Ok(decision) => decision,
         Err(refused) => return refused,
     };
     let profile: Option<HeaderValue> =
         if gate.several_schemas { negotiate::answered_profile(&state.schema(), &request) } else { None };
-    let invalidation = Invalidation::of(state, &request);
+    let invalidation = state.cache.as_deref().and_then(|_| Invalidation::of(state.config.api.prefix(), &request));
     let mut response = match state.circuit.admit(&mut request) {
         Err(refused) => refused.into_response(),
         Ok(admitted) => {
@@ -122,11 +126,30 @@ async fn admitted(gate: &Gate, mut request: Request, next: Next) -> Response {
     if let Some(profile) = profile {
         negotiate::label_profile(&mut response, profile);
     }
-    if let Some(invalidation) = invalidation.filter(|_| response.status().is_success()) {
-        Box::pin(invalidation.apply(state)).await;
+    if let (Some(invalidation), Some(cache)) = (invalidation, state.cache.as_deref())
+        && response.status().is_success()
+    {
+        Box::pin(invalidation.apply(cache, &state.schema())).await;
     }
     if let Some(decision) = decision {
         decision.write_headers(response.headers_mut());
     }
     response
+}
+
+/// Counts the request against its caller's quota: the decision, whose
+/// `RateLimit-*` headers go on the answer, or the 429 to answer. Callers
+/// without a quota are not counted. Takes the request's extensions (where
+/// `auth` left the identity), not the request, whose body is not `Sync`.
+async fn rate_limited(limiter: &RateLimiter, extensions: &Extensions) -> Result<Option<Decision>, Response> {
+    let Some(identity) = extensions.get::<Arc<Identity>>() else { return Ok(None) };
+    let Some(quota) = identity.quota else { return Ok(None) };
+    let client = ClientAddr::of(extensions);
+    // Boxed: only callers with a quota wait on it (the Redis script's
+    // future is large).
+    let decision = Box::pin(limiter.check(&identity.rate_caller(client), quota)).await;
+    if !decision.allowed {
+        return Err(crate::limits::rate::refusal(&decision, quota));
+    }
+    Ok(Some(decision))
 }

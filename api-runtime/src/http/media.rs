@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use crate::auth::headers_for_database;
 use crate::db::{Param, Statement, Tx};
 
-use super::error::ApiError;
 use super::negotiate::{accepted, built_in};
+use crate::error::ApiError;
 
 /// The handler's media type that answers a request accepting `accept`
 /// among the `offered` ones: a `*/*` handler always; else the first

@@ -36,11 +36,11 @@ use tower_http::trace::TraceLayer;
 use crate::audit::AuditLog;
 use crate::db::Db;
 use crate::db::replica::{CONSISTENCY_HEADER, Reads, Replica};
+use crate::error::ApiError;
 use crate::limits::client_ip::ClientIp;
 use crate::limits::rate::RateLimiter;
 use crate::policy::Policy;
 use crate::schema::Schema;
-use error::ApiError;
 
 /// Where the interactive docs live: two path segments, so no table name
 /// can collide with it.
@@ -303,7 +303,7 @@ async fn openapi_document(
     // The caller's role sees what it may do, and nothing else.
     let scope = state.scope(&identity);
     let schema = &scope.schema;
-    let profile = read::profile(schema, &headers)?;
+    let profile = negotiate::profile(schema, &headers)?;
     let doc = crate::openapi::document(schema, profile, scope.config.api.max_rows);
     let doc =
         crate::openapi::served_under(crate::openapi::only_granted(doc, &scope, profile), state.config.api.prefix());

@@ -1,7 +1,10 @@
-//! Content negotiation: which representation of rows the client accepts.
+//! Content negotiation: which representation of rows the client accepts,
+//! and which exposed schema (`Accept-Profile`, `Content-Profile`).
 
-use super::error::ApiError;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+
+use crate::error::ApiError;
+use crate::schema::{Engine, Schema};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Representation {
@@ -117,13 +120,13 @@ pub fn built_in(media: &str) -> Option<Representation> {
 /// `Accept-Profile` (reads) or `Content-Profile` (writes) asked for, else
 /// the default. None when the one asked for does not exist (the handler
 /// answers that).
-pub fn answered_profile(schema: &crate::schema::Schema, request: &axum::extract::Request) -> Option<HeaderValue> {
+pub fn answered_profile(schema: &Schema, request: &axum::extract::Request) -> Option<HeaderValue> {
     let asked = if matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
         "accept-profile"
     } else {
         "content-profile"
     };
-    let profile = super::read::profile_from(schema, request.headers(), asked).ok()?;
+    let profile = profile_from(schema, request.headers(), asked).ok()?;
     HeaderValue::from_str(profile).ok()
 }
 
@@ -131,6 +134,32 @@ pub fn answered_profile(schema: &crate::schema::Schema, request: &axum::extract:
 pub fn label_profile(response: &mut axum::response::Response, profile: HeaderValue) {
     if response.status().is_success() || response.status().is_redirection() {
         response.headers_mut().insert("content-profile", profile);
+    }
+}
+
+/// The exposed schema a request reads: `Accept-Profile`, else the default.
+pub(crate) fn profile<'s>(schema: &'s Schema, headers: &HeaderMap) -> Result<&'s str, ApiError> {
+    profile_from(schema, headers, "accept-profile")
+}
+
+/// The exposed schema named by `header` (`Content-Profile` for writes).
+pub(crate) fn profile_from<'s>(schema: &'s Schema, headers: &HeaderMap, header: &str) -> Result<&'s str, ApiError> {
+    match headers.get(header).and_then(|v| v.to_str().ok()) {
+        None => Ok(schema.default_schema()),
+        // PostgreSQL's default schema, which clients such as postgrest-py
+        // name in every request: on engines without schemas of that name
+        // it is the default one.
+        Some("public") if schema.engine != Engine::Postgres && !schema.schemas.iter().any(|s| s == "public") => {
+            Ok(schema.default_schema())
+        }
+        Some(wanted) => schema.schemas.iter().find(|s| *s == wanted).map(String::as_str).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_ACCEPTABLE,
+                "PGRST106",
+                format!("The schema must be one of the following: {}", schema.schemas.join(", ")),
+            )
+            .details(format!("Accept-Profile asked for {wanted:?}"))
+        }),
     }
 }
 

@@ -17,9 +17,9 @@ use crate::plan::{find_functions, find_table};
 use crate::schema::{Table, Volatility};
 
 use super::AppState;
-use super::error::ApiError;
 use super::extract::Path;
-use super::read::profile;
+use super::negotiate::profile;
+use crate::error::ApiError;
 
 pub async fn table(
     State(state): State<Arc<AppState>>,

@@ -19,15 +19,15 @@ use crate::grammar::{
 };
 use crate::plan::access::Verb;
 use crate::plan::{Page, ReadPlan, find_table, plan_read};
-use crate::schema::{Engine, Schema};
+use crate::schema::Engine;
 use crate::sql::{render_count, render_read, render_read_in_zone};
 
 use super::AppState;
-use super::error::ApiError;
 use super::extract::Path;
 use super::formats::RowWriter;
-use super::negotiate::{Negotiated, Representation, negotiate, strip_nulls};
+use super::negotiate::{Negotiated, Representation, negotiate, profile, strip_nulls};
 use super::zone::{Zoned, in_zone};
+use crate::error::ApiError;
 
 pub async fn read(
     State(state): State<Arc<AppState>>,
@@ -272,32 +272,6 @@ impl ReadRequest {
 
 pub(super) fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// The exposed schema a request reads: `Accept-Profile`, else the default.
-pub(super) fn profile<'s>(schema: &'s Schema, headers: &HeaderMap) -> Result<&'s str, ApiError> {
-    profile_from(schema, headers, "accept-profile")
-}
-
-/// The exposed schema named by `header` (`Content-Profile` for writes).
-pub(super) fn profile_from<'s>(schema: &'s Schema, headers: &HeaderMap, header: &str) -> Result<&'s str, ApiError> {
-    match headers.get(header).and_then(|v| v.to_str().ok()) {
-        None => Ok(schema.default_schema()),
-        // PostgreSQL's default schema, which clients such as postgrest-py
-        // name in every request: on engines without schemas of that name
-        // it is the default one.
-        Some("public") if schema.engine != Engine::Postgres && !schema.schemas.iter().any(|s| s == "public") => {
-            Ok(schema.default_schema())
-        }
-        Some(wanted) => schema.schemas.iter().find(|s| *s == wanted).map(String::as_str).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_ACCEPTABLE,
-                "PGRST106",
-                format!("The schema must be one of the following: {}", schema.schemas.join(", ")),
-            )
-            .details(format!("Accept-Profile asked for {wanted:?}"))
-        }),
-    }
 }
 
 /// The top level's rows: `limit`/`offset` intersected with the `Range`

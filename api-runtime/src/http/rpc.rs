@@ -22,11 +22,12 @@ use crate::schema::{Function, Returns, Schema, ValueKind, Volatility};
 use crate::sql::{render_handler, render_read, render_void_call};
 
 use super::AppState;
-use super::error::ApiError;
 use super::extract::Path;
 use super::negotiate::Representation;
-use super::read::{ReadRequest, profile, profile_from, read_response, without_nulls};
+use super::negotiate::{profile, profile_from};
+use super::read::{ReadRequest, read_response, without_nulls};
 use super::write::body_bytes;
+use crate::error::ApiError;
 
 pub async fn call_get(
     State(state): State<Arc<AppState>>,

@@ -17,10 +17,10 @@ use crate::plan::ReadPlan;
 use crate::schema::Engine;
 use crate::sql::render_rows;
 
-use super::error::ApiError;
 use super::formats::RowWriter;
 use super::negotiate::Negotiated;
 use super::zone::{Zoned, in_zone};
+use crate::error::ApiError;
 
 /// The read streamed in `negotiated`'s representation (NDJSON or CSV),
 /// with `Prefer: timezone` applied as for any read.

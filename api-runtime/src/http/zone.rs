@@ -8,7 +8,7 @@ use crate::db::replica::Reads;
 use crate::schema::Engine;
 use crate::sql::{render_set_time_zone, render_time_zone_check};
 
-use super::error::ApiError;
+use crate::error::ApiError;
 
 /// Where `Prefer: timezone` takes effect.
 pub(super) enum Zoned {

@@ -38,16 +38,14 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dbapi_crds::config::RateLimit;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 
-use super::client_ip::ClientAddr;
-use crate::auth::Identity;
-use crate::http::error::ApiError;
+use crate::error::ApiError;
 use crate::redis_link::RedisLink;
 
 /// The GCRA in one atomic step. KEYS[1]: the caller's key. ARGV[1]: the
@@ -295,23 +293,6 @@ impl SharedLimit {
         };
         Ok(Decision::from_script(quota, reply))
     }
-}
-
-/// Counts the request against its caller's quota: the decision, whose
-/// `RateLimit-*` headers go on the answer, or the 429 to answer. Callers
-/// without a quota are not counted. Takes the request's extensions (where
-/// `auth` left the identity), not the request, whose body is not `Sync`.
-pub async fn admit(limiter: &RateLimiter, extensions: &Extensions) -> Result<Option<Decision>, Response> {
-    let Some(identity) = extensions.get::<Arc<Identity>>() else { return Ok(None) };
-    let Some(quota) = identity.quota else { return Ok(None) };
-    let client = ClientAddr::of(extensions);
-    // Boxed: only callers with a quota wait on it (the Redis script's
-    // future is large).
-    let decision = Box::pin(limiter.check(&identity.rate_caller(client), quota)).await;
-    if !decision.allowed {
-        return Err(refusal(&decision, quota));
-    }
-    Ok(Some(decision))
 }
 
 /// The 429 of a refused request, with `Retry-After` and the

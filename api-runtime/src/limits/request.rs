@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use dbapi_crds::config::ApiSettings;
 
+use crate::error::ApiError;
 use crate::grammar::{ApiQuery, Condition, SelectItem};
-use crate::http::error::ApiError;
 
 /// 414 for a URL longer than `max` bytes (`api.maxUrlBytes`), before
 /// anything parses it.

@@ -24,8 +24,8 @@ use super::{
     name_target, prepare, read_payload, refuse_rows_outside, represent, represent_returned, returned_rows_plan,
     row_filter_plan,
 };
+use crate::error::ApiError;
 use crate::http::AppState;
-use crate::http::error::ApiError;
 use crate::http::extract::Path;
 
 pub async fn update(

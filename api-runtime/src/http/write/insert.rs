@@ -23,8 +23,8 @@ use super::{
     outside_row_filter, prepare, read_payload, refuse_rows_outside, represent, represent_returned, respond,
     returned_rows_plan, row_filter_plan,
 };
+use crate::error::ApiError;
 use crate::http::AppState;
-use crate::http::error::ApiError;
 use crate::http::extract::Path;
 
 pub async fn insert(

@@ -31,9 +31,10 @@ use crate::schema::{Schema, Table};
 use crate::sql::{render_count, render_read};
 
 use super::AppState;
-use super::error::ApiError;
+use super::negotiate::profile_from;
 use super::negotiate::{Negotiated, Representation, negotiate};
-use super::read::{content_range, header_str, profile_from, single_object, without_nulls};
+use super::read::{content_range, header_str, single_object, without_nulls};
+use crate::error::ApiError;
 
 /// What every write handler starts from.
 struct WriteRequest {
