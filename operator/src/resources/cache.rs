@@ -16,8 +16,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::deployment::none_if_empty;
-use super::pod::{container_security_context, empty_dir, pod_security_context};
+use super::pod::{container_security_context, empty_dir, none_if_empty, pod_security_context};
 use super::{OperatorDefaults, REDIS_PORT, child_meta, labels, names, selector_labels};
 
 /// The `redis` user of the official image.

@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::autoscaling::autoscaled;
 use super::config::CONFIG_FILE;
-use super::pod::{container_security_context, empty_dir, pod_security_context};
+use super::pod::{container_security_context, empty_dir, none_if_empty, pod_security_context};
 use super::{ADMIN_PORT, API_PORT, OperatorDefaults, cache, child_meta, labels, names, selector_labels};
 
 /// Pod template annotation holding [`super::config::config_checksum`].
@@ -160,11 +160,6 @@ fn termination_grace_seconds(api: &DatabaseApi) -> i64 {
     let drain = server.drain_delay_seconds.unwrap_or(d.drain_delay_seconds);
     let grace = server.shutdown_grace_seconds.unwrap_or(d.shutdown_grace_seconds);
     i64::try_from(drain.saturating_add(grace)).unwrap_or(i64::MAX / 2) + 5
-}
-
-/// `None` for an empty collection, so the rendered object leaves it out.
-pub(super) fn none_if_empty<C: IntoIterator + Default + PartialEq>(c: C) -> Option<C> {
-    (c != C::default()).then_some(c)
 }
 
 /// The container's environment. Secrets are referenced, never copied.

@@ -1,5 +1,6 @@
-//! Pod hardening shared by every workload the operator runs: the
-//! `restricted` Pod Security Standard.
+//! What every workload the operator runs shares in its pod: hardening to
+//! the `restricted` Pod Security Standard, and optional fields left out
+//! when empty.
 
 use k8s_openapi::api::core::v1::{
     Capabilities, EmptyDirVolumeSource, PodSecurityContext, SeccompProfile, SecurityContext, Volume,
@@ -32,4 +33,9 @@ pub fn container_security_context() -> SecurityContext {
         capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Capabilities::default() }),
         ..SecurityContext::default()
     }
+}
+
+/// `None` for an empty collection, so the rendered object leaves it out.
+pub fn none_if_empty<C: IntoIterator + Default + PartialEq>(c: C) -> Option<C> {
+    (c != C::default()).then_some(c)
 }
