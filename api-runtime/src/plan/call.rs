@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 use crate::grammar::ApiQuery;
 use crate::schema::{Function, Schema, ValueKind};
 
-use super::read::{Call, Page, ReadPlan, plan_rows_of};
+use super::nodes::{Call, Page, ReadPlan};
+use super::read::plan_rows_of;
 use super::{PlanError, check_write_value, closest};
 
 #[derive(Debug, Clone, PartialEq)]

@@ -4,8 +4,8 @@
 use crate::grammar::{Condition, Field, Filter, IsValue, Operation, Operator};
 use crate::schema::{Column, Engine, Table, ValueKind};
 
-use super::PlanError;
-use super::read::{PlannedCondition, PlannedItem, ReadPlan, find_column};
+use super::nodes::{PlannedCondition, PlannedItem, ReadPlan};
+use super::{PlanError, find_column};
 
 pub(super) fn plan_condition<'s>(
     engine: Engine,

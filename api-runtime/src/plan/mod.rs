@@ -9,19 +9,21 @@ pub mod access;
 mod call;
 mod filter;
 mod items;
+mod nodes;
 mod read;
 mod write;
 
 pub use call::{CallArgs, CallPlan, find_functions, plan_call};
-pub(crate) use items::effective_kind;
-pub use items::{AggregatePlan, Cast};
-pub use read::{Call, EmbedPlan, Page, PlannedCondition, PlannedItem, PlannedOrder, ReadPlan, find_table, plan_read};
+pub(crate) use nodes::effective_kind;
+pub use nodes::{AggregatePlan, Call, Cast, EmbedPlan, Page, PlannedCondition, PlannedItem, PlannedOrder, ReadPlan};
+pub use read::{find_table, plan_read};
 pub use write::{
     Conflict, DeletePlan, InsertPlan, Missing, UpdatePlan, check_put, check_write_value, key_condition, plan_delete,
     plan_insert, plan_update, values_condition,
 };
 
 use crate::grammar::GrammarError;
+use crate::schema::{Column, Table};
 
 /// Why a request cannot be planned. Each maps to PostgREST's code and status
 /// in `http::error`.
@@ -94,4 +96,14 @@ pub(crate) fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a s
         .filter(|(score, _)| *score > 0.75)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
+}
+
+/// A column, or a computed field, that a read names.
+pub(crate) fn find_column<'s>(table: &'s Table, name: &str) -> Result<&'s Column, PlanError> {
+    table.readable(name).ok_or_else(|| PlanError::UnknownColumn {
+        table: table.name.clone(),
+        column: name.to_string(),
+        hint: closest(name, table.columns.iter().map(|c| c.name.as_str()))
+            .map(|c| format!("Perhaps you meant to reference the column \"{}.{}\".", table.name, c)),
+    })
 }

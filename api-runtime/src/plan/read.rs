@@ -1,140 +1,13 @@
-//! The read plan: which table, columns, embeds, conditions, order and page.
+//! Planning a read: which table, columns, embeds, conditions, order and
+//! page (the plan's parts are in nodes.rs).
 
-use crate::grammar::{
-    AggregateFunction, ApiQuery, Direction, EmbedPath, JsonStep, LogicOp, Nulls, Operation, SelectItem,
-};
-use crate::schema::{Cardinality, Column, Function, Relationship, Schema, Table};
+use crate::grammar::{AggregateFunction, ApiQuery, EmbedPath, SelectItem};
+use crate::schema::{Cardinality, Relationship, Schema, Table};
 
 use super::filter::plan_condition;
 use super::items::{check_grouping, computed_grouping, parse_cast};
-use super::{AggregatePlan, Cast, PlanError, RelationshipChoice, closest};
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReadPlan<'s> {
-    pub table: &'s Table,
-    /// At the top level of `/rpc/{fn}`: the call whose result rows `table`
-    /// describes; they are read from the call instead of the table.
-    pub call: Option<Call<'s>>,
-    /// SQL alias of this level, unique within the statement.
-    pub alias: String,
-    pub items: Vec<PlannedItem<'s>>,
-    /// ANDed together.
-    pub conditions: Vec<PlannedCondition<'s>>,
-    pub order: Vec<PlannedOrder<'s>>,
-    pub limit: Option<u64>,
-    pub offset: u64,
-}
-
-/// A function applied to its arguments: what the top level of
-/// `/rpc/{fn}` reads its rows from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Call<'s> {
-    pub function: &'s Function,
-    /// Passed arguments in declaration order; parameters with a default
-    /// that the request left out are absent.
-    pub args: Vec<(&'s Column, serde_json::Value)>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum PlannedItem<'s> {
-    Column { column: &'s Column, json_path: Vec<JsonStep>, label: String, cast: Option<Cast> },
-    Embed(EmbedPlan<'s>),
-    Aggregate(AggregatePlan<'s>),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct EmbedPlan<'s> {
-    pub label: String,
-    pub relationship: &'s Relationship,
-    /// The junction table of a many-to-many, with its SQL alias.
-    pub junction: Option<(&'s Table, String)>,
-    pub inner: bool,
-    pub spread: bool,
-    /// `label()`: used only to filter (`!inner`, `label=not.is.null`),
-    /// never output.
-    pub hidden: bool,
-    pub plan: ReadPlan<'s>,
-}
-
-impl EmbedPlan<'_> {
-    pub fn is_to_one(&self) -> bool {
-        self.relationship.cardinality.is_to_one()
-    }
-}
-
-impl ReadPlan<'_> {
-    /// Whether an embedded level (or a junction) of this plan has `alias`.
-    pub fn embeds_alias(&self, alias: &str) -> bool {
-        self.items.iter().any(|item| match item {
-            PlannedItem::Embed(e) => {
-                e.plan.alias == alias
-                    || e.junction.as_ref().is_some_and(|(_, j)| j == alias)
-                    || e.plan.embeds_alias(alias)
-            }
-            _ => false,
-        })
-    }
-
-    /// Whether this level aggregates its rows (an aggregate in `select`).
-    pub fn is_aggregated(&self) -> bool {
-        self.items.iter().any(|i| matches!(i, PlannedItem::Aggregate(_)))
-    }
-
-    /// Caps every to-many embed at `max` rows, as the top level is capped
-    /// (PostgREST's `db-max-rows` applies to embedded arrays too).
-    pub fn cap_embeds(&mut self, max: u64) {
-        for item in &mut self.items {
-            if let PlannedItem::Embed(e) = item {
-                if !e.is_to_one() {
-                    e.plan.limit = Some(e.plan.limit.map_or(max, |l| l.min(max)));
-                }
-                e.plan.cap_embeds(max);
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum PlannedCondition<'s> {
-    Filter {
-        column: &'s Column,
-        json_path: Vec<JsonStep>,
-        negated: bool,
-        operation: Operation,
-    },
-    Group {
-        negated: bool,
-        op: LogicOp,
-        children: Vec<PlannedCondition<'s>>,
-    },
-    /// `label=is.null` / `label=not.is.null` on an embedded resource: whether
-    /// a related row exists.
-    EmbedExists {
-        label: String,
-        exists: bool,
-    },
-    /// Neither true nor false, as SQL NULL: a role's row filter comparing
-    /// with a claim the caller's token lacks.
-    Unknown,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlannedOrder<'s> {
-    /// The label of the to-one embed whose column this orders by.
-    pub via: Option<String>,
-    pub column: &'s Column,
-    pub json_path: Vec<JsonStep>,
-    pub direction: Option<Direction>,
-    pub nulls: Option<Nulls>,
-}
-
-/// The page of the top level, after `limit`/`offset`, the `Range` header
-/// and the configured maximum were combined by the HTTP layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Page {
-    pub offset: u64,
-    pub limit: Option<u64>,
-}
+use super::nodes::{AggregatePlan, EmbedPlan, Page, PlannedItem, PlannedOrder, ReadPlan};
+use super::{PlanError, RelationshipChoice, closest, find_column};
 
 /// Plans `GET /{table}` in the exposed schema `profile`.
 #[tracing::instrument(level = "debug", name = "plan", skip_all)]
@@ -201,16 +74,6 @@ pub fn find_table<'s>(schema: &'s Schema, profile: &str, name: &str) -> Result<&
         table: name.to_string(),
         hint: closest(name, schema.tables_in(profile).map(|t| t.name.as_str()))
             .map(|c| format!("Perhaps you meant the table '{profile}.{c}'")),
-    })
-}
-
-/// A column, or a computed field, that a read names.
-pub(crate) fn find_column<'s>(table: &'s Table, name: &str) -> Result<&'s Column, PlanError> {
-    table.readable(name).ok_or_else(|| PlanError::UnknownColumn {
-        table: table.name.clone(),
-        column: name.to_string(),
-        hint: closest(name, table.columns.iter().map(|c| c.name.as_str()))
-            .map(|c| format!("Perhaps you meant to reference the column \"{}.{}\".", table.name, c)),
     })
 }
 

@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 use crate::grammar::{ApiQuery, Condition, EmbedPath, Filter, Operation, Operator, Payload};
 use crate::schema::{Column, Engine, Schema, Table, ValueKind};
 
-use super::read::{Page, PlannedCondition, ReadPlan, find_table, plan_read};
+use super::nodes::{Page, PlannedCondition, ReadPlan};
+use super::read::{find_table, plan_read};
 use super::{PlanError, closest};
 
 /// What a key absent from a row becomes.
