@@ -94,6 +94,7 @@ fn returning_clause(w: &mut Writer, table: &Table, returning: Returning) {
         Returning::Nothing => {}
         Returning::Keys => returning_keys(w, table),
         Returning::CheckedKeys(filter) => {
+            debug_assert!(w.dialect.engine() == Engine::Postgres, "only PostgreSQL raises on the cast");
             returning_keys(w, table);
             // Cast at run time: the CASE depends on the row, so it is not
             // folded (and raised) while the statement is planned. The
