@@ -139,10 +139,12 @@ impl SharedReads {
 
     /// Sends the pending `MGET`, then each one that gathered meanwhile.
     async fn send(self: Arc<Self>, link: Arc<RedisLink>) {
+        let mut sending = Sending { reads: &self, finished: false };
         loop {
-            let Some(batch) = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).next.take() else {
-                return;
-            };
+            // Taken in a statement of its own, so the lock is released
+            // before anything else (`sending`'s drop takes it too).
+            let next = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).next.take();
+            let Some(batch) = next else { return };
             let mut command = redis::cmd("MGET");
             for key in &batch.keys {
                 command.arg(link.key(&format!("gen:{key}")));
@@ -155,8 +157,28 @@ impl SharedReads {
             let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if state.next.is_none() {
                 state.in_flight = false;
+                sending.finished = true;
                 return;
             }
+        }
+    }
+}
+
+/// However [`SharedReads::send`] ends: when not by finishing (a panic, or
+/// the runtime dropping the task), the next batch is dropped, so that its
+/// readers go on without the cache instead of waiting for ever, and a later
+/// read starts a new sender.
+struct Sending<'a> {
+    reads: &'a SharedReads,
+    finished: bool,
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let mut state = self.reads.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            state.in_flight = false;
+            state.next = None;
         }
     }
 }
@@ -164,6 +186,20 @@ impl SharedReads {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_sender_that_stops_early_lets_its_readers_go_on() {
+        let reads = Arc::new(SharedReads::default());
+        let mut waiting = {
+            let mut state = reads.state.lock().unwrap();
+            state.in_flight = true;
+            state.next.get_or_insert_with(Batch::new).answer.subscribe()
+        };
+        drop(Sending { reads: &reads, finished: false });
+        assert!(waiting.wait_for(Option::is_some).await.is_err(), "the waiting readers are let go");
+        let state = reads.state.lock().unwrap();
+        assert!(!state.in_flight && state.next.is_none(), "a later read starts a new sender");
+    }
 
     #[tokio::test]
     async fn local_bumps_change_the_tables_and_views_only() {
