@@ -74,10 +74,15 @@ impl Generations {
     async fn bump_in_redis(&self, link: &Arc<RedisLink>, keys: &[String]) -> bool {
         let mut pipe = redis::pipe();
         for key in keys {
-            pipe.cmd("INCR").arg(link.key(&format!("gen:{key}"))).ignore();
+            pipe.cmd("INCR").arg(generation_key(link, key)).ignore();
         }
         link.run(pipe.query_async::<()>(&mut link.connection())).await.is_some()
     }
+}
+
+/// The Redis key of a table's generation: `<prefix>gen:<schema>.<table>`.
+fn generation_key(link: &RedisLink, key: &str) -> String {
+    link.key(&format!("gen:{key}"))
 }
 
 /// The generations read from Redis in one `MGET`, by key; `None` when
@@ -147,7 +152,7 @@ impl SharedReads {
             let Some(batch) = next else { return };
             let mut command = redis::cmd("MGET");
             for key in &batch.keys {
-                command.arg(link.key(&format!("gen:{key}")));
+                command.arg(generation_key(&link, key));
             }
             let values: Option<Vec<Option<u64>>> = link.run(command.query_async(&mut link.connection())).await;
             let read = values.map(|values| {

@@ -112,7 +112,8 @@ async fn admitted(gate: &Gate, mut request: Request, next: Next) -> Response {
     };
     let profile: Option<HeaderValue> =
         if gate.several_schemas { negotiate::answered_profile(&state.schema(), &request) } else { None };
-    let invalidation = state.cache.as_deref().and_then(|_| Invalidation::of(state.config.api.prefix(), &request));
+    let invalidation =
+        state.cache.as_deref().and_then(|cache| Some((cache, Invalidation::of(state.config.api.prefix(), &request)?)));
     let mut response = match state.circuit.admit(&mut request) {
         Err(refused) => refused.into_response(),
         Ok(admitted) => {
@@ -126,9 +127,7 @@ async fn admitted(gate: &Gate, mut request: Request, next: Next) -> Response {
     if let Some(profile) = profile {
         negotiate::label_profile(&mut response, profile);
     }
-    if let (Some(invalidation), Some(cache)) = (invalidation, state.cache.as_deref())
-        && response.status().is_success()
-    {
+    if let Some((cache, invalidation)) = invalidation.filter(|_| response.status().is_success()) {
         Box::pin(invalidation.apply(cache, &state.schema())).await;
     }
     if let Some(decision) = decision {

@@ -20,9 +20,9 @@ use crate::sql::{
 };
 
 use super::{
-    KEYS_PER_READ, WriteRequest, Written, checked_write_error, checks_rows, finish, is_plain_write, json_as_key,
-    name_target, prepare, read_payload, refuse_rows_outside, represent, represent_returned, returned_rows_plan,
-    row_filter_plan,
+    KEYS_PER_READ, WriteRequest, Written, checked_write_error, checks_in_statement, checks_rows, finish,
+    is_plain_write, json_as_key, name_target, prepare, read_payload, refuse_rows_outside, represent,
+    represent_returned, returned_rows_plan, row_filter_plan,
 };
 use crate::error::ApiError;
 use crate::http::AppState;
@@ -54,11 +54,7 @@ pub async fn update(
     // still match it afterwards.
     req.scope.restrict(&mut plan.target, Some(Verb::Patch))?;
     let checked = checks_rows(&req, plan.target.table, Verb::Patch)?;
-    // PostgreSQL's UPDATE of a table checks the rows it changed against
-    // the filter itself, as an insert does; elsewhere the check is a read
-    // after it (a view's INSTEAD OF trigger may give back no rows).
-    let checks_itself = req.schema.engine == Engine::Postgres && !plan.target.table.is_view;
-    if is_plain_write(&req) && (!checked || checks_itself) {
+    if is_plain_write(&req) && (!checked || checks_in_statement(&req, plan.target.table)) {
         let table = plan.target.table;
         let filter = row_filter_plan(&req, table, Verb::Patch, &plan.target.alias)?;
         let returning = filter.as_ref().map_or(Returning::Nothing, Returning::CheckedKeys);

@@ -19,9 +19,9 @@ use crate::schema::{Column, Table};
 use crate::sql::{MAX_PARAMS, Returning, render_count, render_insert, render_read};
 
 use super::{
-    KEYS_PER_READ, WriteRequest, Written, checked_write_error, checks_rows, finish, is_plain_write, json_as_key,
-    outside_row_filter, prepare, read_payload, refuse_rows_outside, represent, represent_returned, respond,
-    returned_rows_plan, row_filter_plan,
+    KEYS_PER_READ, WriteRequest, Written, checked_write_error, checks_in_statement, checks_rows, finish,
+    is_plain_write, json_as_key, outside_row_filter, prepare, read_payload, refuse_rows_outside, represent,
+    represent_returned, respond, returned_rows_plan, row_filter_plan,
 };
 use crate::error::ApiError;
 use crate::http::AppState;
@@ -44,10 +44,7 @@ pub async fn insert(
     check_insert_columns(&req, &plan, Verb::Post)?;
     let checked = checks_rows(&req, plan.table, Verb::Post)?;
     let one_statement = is_one_statement(&req, &plan);
-    // PostgreSQL's insert into a table checks its rows against the role's
-    // filter itself; elsewhere the check is a read after it, in its
-    // transaction (a view's INSTEAD OF trigger may give back no rows).
-    let checks_itself = !checked || (req.schema.engine == crate::schema::Engine::Postgres && !plan.table.is_view);
+    let checks_itself = !checked || checks_in_statement(&req, plan.table);
     if one_statement && checks_itself && !req.gives_token && plan.table.has_key_columns(req.schema.engine) {
         let written = insert_alone(&state, &req, &plan, payload.is_array).await?;
         return respond(&req, written, None, Method::POST);

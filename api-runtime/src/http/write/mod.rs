@@ -269,8 +269,17 @@ fn as_answer(req: &WriteRequest, body: String, rows: u64) -> Result<String, ApiE
 /// column).
 const KEYS_PER_READ: usize = 5_000;
 
+/// Whether a plain write to `table` can check its own rows against a row
+/// filter, in its statement ([`crate::sql::Returning::CheckedKeys`]): on
+/// PostgreSQL, into a table. Elsewhere the check is a read after the
+/// write, in its transaction (a view's INSTEAD OF trigger may give back no
+/// rows to check).
+fn checks_in_statement(req: &WriteRequest, table: &Table) -> bool {
+    req.schema.engine == crate::schema::Engine::Postgres && !table.is_view
+}
+
 /// Whether the role's row filter for `verb` applies to `table`: then the
-/// write runs in a transaction and its rows are checked before commit.
+/// write's rows are checked before they are kept.
 fn checks_rows(req: &WriteRequest, table: &Table, verb: Verb) -> Result<bool, ApiError> {
     let checked = req.scope.row_condition(table, verb)?.is_some();
     if checked && !table.has_key_columns(req.schema.engine) {
