@@ -22,6 +22,7 @@ on_every_engine!(
     options_answer_per_role,
     without_roles_keys_have_full_access,
     views_follow_schema_and_policy_reloads,
+    kept_plans_follow_schema_and_policy_reloads,
 );
 
 async fn tables_without_a_rule_answer_as_missing(engine: Engine) {
@@ -271,4 +272,45 @@ async fn views_follow_schema_and_policy_reloads(engine: Engine) {
     api.get_with("/eu_regions", &[CLERK]).await.expect_error(404, "PGRST205");
     api.get_with("/orders", &[CLERK]).await.expect_error(404, "PGRST205");
     api.get_with("/orders", &[READER]).await.expect(200);
+}
+
+/// A read seen before reuses its plan (`plan::memo`); what is kept is
+/// the caller's role's, and lasts only while the schema and the document it
+/// was planned under are in force.
+async fn kept_plans_follow_schema_and_policy_reloads(engine: Engine) {
+    let api = shop(engine).await;
+    let read = |key| {
+        let api = &api;
+        async move {
+            let r = api.get_with("/orders?order=id", &[key]).await;
+            r.expect(200);
+            r.json()
+        }
+    };
+    // The same request from three roles, twice: each keeps its own rows.
+    for _ in 0..2 {
+        assert_eq!(ids(&read(CLERK).await), vec![1, 2, 4]);
+        assert_eq!(ids(&read(READER).await), vec![1, 2, 3, 4, 5]);
+        assert_eq!(ids(&read(OWNER).await), vec![1, 3]);
+    }
+    assert_eq!(api.state.planned_reads(), 3, "one kept plan a role");
+
+    // A new column is read once the schema is re-read.
+    api.db.execute("ALTER TABLE orders ADD COLUMN motto VARCHAR(20)").await;
+    assert!(!keys(&read(READER).await).contains(&"motto".to_string()));
+    dbapi_runtime::server::reload_schema(&api.state).await.unwrap();
+    assert!(keys(&read(READER).await).contains(&"motto".to_string()));
+    assert_eq!(api.state.planned_reads(), 1, "the plans of the old schema are gone");
+
+    // A new document's rules hold for the next request: the clerk's filter
+    // and columns change.
+    assert_eq!(ids(&read(CLERK).await), vec![1, 2, 4]);
+    let mut config = support::roles::config();
+    let clerk = config.roles.iter_mut().find(|r| r.name == "clerk").unwrap();
+    clerk.rules[0].row_filter = Some("region=eq.us".into());
+    clerk.rules[0].columns.retain(|c| c != "note");
+    api.state.replace_policy(dbapi_runtime::policy::Policy::new(config).await.unwrap());
+    let rows = read(CLERK).await;
+    assert_eq!(ids(&rows), vec![3, 5]);
+    assert!(!keys(&rows).contains(&"note".to_string()), "{rows}");
 }

@@ -13,10 +13,16 @@ use super::generations::{EVERYTHING, VIEWS};
 /// Request headers that change a read's answer; they are also its `Vary`.
 pub const ANSWER_HEADERS: [&str; 5] = ["accept", "accept-profile", "prefer", "range", "range-unit"];
 
-/// The request part of a cache key: path and query as sent, the caller's
-/// role (and its claims, which row filters may read), and the headers in
-/// [`ANSWER_HEADERS`]. Hashed, so no claim or header value is stored.
-pub fn request_key(identity: &Identity, path: &str, query: &str, headers: &HeaderMap) -> String {
+/// The request part of a cache key: [`request_text`] hashed, so no claim
+/// or header value is stored.
+pub fn request_key(request_text: &str) -> String {
+    dbapi_crds::keys::sha256_hex(request_text)
+}
+
+/// Everything about a read request that changes its answer: path and
+/// query as sent, the caller's role (and its claims, which row filters may
+/// read), and the headers in [`ANSWER_HEADERS`].
+pub fn request_text(identity: &Identity, path: &str, query: &str, headers: &HeaderMap) -> String {
     let mut text = String::with_capacity(256);
     text.push_str(path);
     text.push('?');
@@ -27,14 +33,16 @@ pub fn request_key(identity: &Identity, path: &str, query: &str, headers: &Heade
     if identity.role.is_some() {
         text.push_str(&identity.claims.to_string());
     }
+    // One look at each header the request has (a handful) per name,
+    // rather than hashing each name to look it up.
     for name in ANSWER_HEADERS {
         text.push('\n');
-        for value in headers.get_all(name) {
+        for (_, value) in headers.iter().filter(|(n, _)| n.as_str() == name) {
             text.push_str(&String::from_utf8_lossy(value.as_bytes()));
             text.push(',');
         }
     }
-    dbapi_crds::keys::sha256_hex(&text)
+    text
 }
 
 /// The generation key of a table.

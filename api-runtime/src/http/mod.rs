@@ -39,6 +39,7 @@ use crate::db::replica::{CONSISTENCY_HEADER, Reads, Replica};
 use crate::error::ApiError;
 use crate::limits::client_ip::ClientIp;
 use crate::limits::rate::RateLimiter;
+use crate::plan::memo::Memo;
 use crate::policy::Policy;
 use crate::schema::Schema;
 
@@ -72,7 +73,13 @@ pub struct AppState {
     /// Cleared when shutdown starts, so readiness fails before the
     /// listeners close.
     accepting: AtomicBool,
+    /// Reads planned before, by exact request (`plan::memo`).
+    planned_reads: Memo<read::PlannedRead>,
 }
+
+/// Distinct requests whose plans are kept; a statement and its keys take
+/// a few KiB, so at most a few MiB.
+const PLANNED_READS: usize = 1024;
 
 /// The per-request services a state is built with, beside the database,
 /// schema, document and policy.
@@ -105,6 +112,7 @@ impl AppState {
             circuit,
             policy: ArcSwap::from_pointee(policy),
             accepting: AtomicBool::new(true),
+            planned_reads: Memo::new(PLANNED_READS),
         })
     }
 
@@ -158,6 +166,11 @@ impl AppState {
             replica.close().await;
         }
         self.db.close().await;
+    }
+
+    /// How many distinct reads are kept planned (`plan::memo`).
+    pub fn planned_reads(&self) -> usize {
+        self.planned_reads.len()
     }
 
     pub fn stop_accepting(&self) {

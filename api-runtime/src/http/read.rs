@@ -1,5 +1,6 @@
 //! `GET /{table}`: the read pipeline from request to response.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::Extension;
@@ -12,6 +13,7 @@ use dbapi_crds::config::ApiSettings;
 use crate::auth::Identity;
 use crate::cache::answer::CacheOutcome;
 use crate::db::ReadOutput;
+use crate::db::Statement;
 use crate::db::circuit::CircuitOpen;
 use crate::db::replica::Reads;
 use crate::grammar::{
@@ -39,9 +41,17 @@ pub async fn read(
     circuit_open: Option<Extension<CircuitOpen>>,
 ) -> Result<Response, ApiError> {
     let scope = state.scope(&identity);
+    let request_text = crate::cache::key::request_text(&identity, uri.path(), uri.query().unwrap_or(""), &headers);
+    let answer = Answer { state: &state, identity: &identity, headers: &headers, request_text: &request_text };
+    let verb = if method == Method::HEAD { Verb::Head } else { Verb::Get };
+    // Only GETs are kept: HEAD may be granted apart, and is rare.
+    if verb == Verb::Get
+        && let Some(planned) = state.planned_reads.get(&scope, &request_text)
+    {
+        return Box::pin(answer.planned(&planned, circuit_open)).await;
+    }
     let schema = &scope.schema;
     let profile = profile(schema, &headers)?;
-    let verb = if method == Method::HEAD { Verb::Head } else { Verb::Get };
     let found = find_table(schema, profile, &table)?;
     scope.check_verb(found, verb)?;
     let handlers = schema.handlers_of(found);
@@ -57,22 +67,11 @@ pub async fn read(
     scope.restrict(&mut plan, Some(verb))?;
     plan.cap_embeds(scope.config.api.max_rows);
     let reads = state.reads(&headers)?;
-    let request_key = || crate::cache::key::request_key(&identity, uri.path(), uri.query().unwrap_or(""), &headers);
     // The branches off the plain read are boxed where they are awaited: a
     // handler's future is as large as its largest branch, and copied whole
     // each time it is moved or boxed (bench/README.md).
     if let Some(Extension(CircuitOpen { retry_after })) = circuit_open {
-        // The database is not to be asked: the last answer the cache kept,
-        // however old, else 503 at once.
-        let stale = match &state.cache {
-            Some(cache) => Box::pin(cache.stale(&request_key())).await,
-            None => None,
-        };
-        let Some(answer) = stale else { return Err(crate::db::circuit::refusal(retry_after)) };
-        crate::metrics::global().cache_request(CacheOutcome::Stale.metric_label());
-        let mut response = answer.hit();
-        response.headers_mut().insert("cache-status", HeaderValue::from_static(CacheOutcome::Stale.header()));
-        return Ok(response);
+        return Box::pin(answer.stale(retry_after)).await;
     }
     if let Some(handler) = handler.and_then(|m| handlers.iter().find(|h| h.media_type == m)) {
         // Not cached: the handler may depend on the request (its headers).
@@ -99,20 +98,139 @@ pub async fn read(
         }
         return Ok(response);
     }
-    let Some(cache) = &state.cache else {
-        let response = run_read(&state, reads, &scope.config.api, &plan, prefs, negotiated, page).await?;
-        return Ok(crate::cache::answer::validated_by_body(response, &headers).await);
-    };
-    // What the cache keeps is read on the primary: a read on a replica that
-    // has not replayed the latest write yet would be kept, stale, for the
-    // whole TTL.
-    let read = || run_read(&state, reads.primary_only(), &scope.config.api, &plan, prefs, negotiated, page);
+    let cached = state.cache.is_some();
+    if let Some(planned) = PlannedRead::of(&plan, schema.engine, &prefs, negotiated, page, cached) {
+        let planned = match verb {
+            Verb::Get => state.planned_reads.insert(&scope, request_text.clone(), planned),
+            _ => Arc::new(planned),
+        };
+        return Box::pin(answer.planned(&planned, None)).await;
+    }
     let dependencies = crate::cache::key::dependencies(&plan);
-    let tables = dependencies.iter().filter_map(|d| d.split_once('.').map(|(_, table)| table));
-    let ttl = cache.ttl_seconds(tables);
-    let served = Box::pin(cache.serve(&request_key(), &dependencies, ttl, read)).await?;
-    let caching = cache.client_caching(&plan.table.name, crate::cache::key::is_personal(&identity, &headers));
-    Ok(crate::cache::answer::finish(served, &headers, caching).await)
+    let read = |reads| run_read(&state, reads, &scope.config.api, &plan, prefs, negotiated, page);
+    Box::pin(answer.of(reads, &dependencies, &plan.table.name, read)).await
+}
+
+/// How a read is answered once planned: from the cache, or by the
+/// database through `load` (with the cache's headers, or validated by the
+/// body's digest without a cache).
+struct Answer<'a> {
+    state: &'a AppState,
+    identity: &'a Identity,
+    headers: &'a HeaderMap,
+    /// `cache::key::request_text` of the request.
+    request_text: &'a str,
+}
+
+impl Answer<'_> {
+    /// The answer to a read planned before (or just now): `circuit_open`
+    /// when the database is not to be asked.
+    async fn planned(
+        &self,
+        planned: &PlannedRead,
+        circuit_open: Option<Extension<CircuitOpen>>,
+    ) -> Result<Response, ApiError> {
+        let reads = self.state.reads(self.headers)?;
+        if let Some(Extension(CircuitOpen { retry_after })) = circuit_open {
+            return self.stale(retry_after).await;
+        }
+        self.of(reads, &planned.dependencies, &planned.table, |reads| run_planned(reads, planned)).await
+    }
+
+    async fn of<'r, F, Fut>(
+        &self,
+        reads: Reads<'r>,
+        dependencies: &[String],
+        table: &str,
+        load: F,
+    ) -> Result<Response, ApiError>
+    where
+        F: FnOnce(Reads<'r>) -> Fut,
+        Fut: Future<Output = Result<Response, ApiError>>,
+    {
+        let Some(cache) = &self.state.cache else {
+            let response = load(reads).await?;
+            return Ok(crate::cache::answer::validated_by_body(response, self.headers).await);
+        };
+        // What the cache keeps is read on the primary: a read on a replica
+        // that has not replayed the latest write yet would be kept, stale,
+        // for the whole TTL.
+        let tables = dependencies.iter().filter_map(|d| d.split_once('.').map(|(_, table)| table));
+        let ttl = cache.ttl_seconds(tables);
+        let key = crate::cache::key::request_key(self.request_text);
+        let served = cache.serve(&key, dependencies, ttl, || load(reads.primary_only())).await?;
+        let personal = crate::cache::key::is_personal(self.identity, self.headers);
+        Ok(crate::cache::answer::finish(served, self.headers, cache.client_caching(table, personal)).await)
+    }
+
+    /// The database is not to be asked: the last answer the cache kept,
+    /// however old, else 503 at once.
+    async fn stale(&self, retry_after: std::time::Duration) -> Result<Response, ApiError> {
+        let stale = match &self.state.cache {
+            Some(cache) => cache.stale(&crate::cache::key::request_key(self.request_text)).await,
+            None => None,
+        };
+        let Some(answer) = stale else { return Err(crate::db::circuit::refusal(retry_after)) };
+        crate::metrics::global().cache_request(CacheOutcome::Stale.metric_label());
+        let mut response = answer.hit();
+        response.headers_mut().insert("cache-status", HeaderValue::from_static(CacheOutcome::Stale.header()));
+        Ok(response)
+    }
+}
+
+/// A read whose statement and answer's shape were computed once and are
+/// kept in `AppState::planned_reads` for the next identical request: a
+/// JSON answer (array or single object) without `Prefer: timezone` and
+/// without a planner's count, which need the plan itself.
+pub struct PlannedRead {
+    statement: Statement,
+    /// `Prefer: count=exact` (as asked, or where the engine has no
+    /// estimates).
+    exact_count: bool,
+    negotiated: Negotiated,
+    offset: u64,
+    /// The preferences the answer honours (`count`).
+    applied: Preferences,
+    /// The cache's generation keys of the tables read.
+    dependencies: Vec<String>,
+    /// The top-level table, whose `cache.tables` rule clients follow.
+    table: String,
+}
+
+impl PlannedRead {
+    /// What to keep of `plan`, or `None` when its answer needs the plan;
+    /// the tables it reads only for the cache (`cached`).
+    fn of(
+        plan: &ReadPlan,
+        engine: Engine,
+        prefs: &Preferences,
+        negotiated: Negotiated,
+        page: Page,
+        cached: bool,
+    ) -> Option<Self> {
+        let count = prefs.count.map(|c| if engine == Engine::Postgres { c } else { CountPreference::Exact });
+        let keeps = matches!(negotiated.representation, Representation::Json | Representation::SingleObject)
+            && prefs.timezone.is_none()
+            && matches!(count, None | Some(CountPreference::Exact));
+        let exact_count = count.is_some();
+        keeps.then(|| PlannedRead {
+            statement: render_read(plan, engine, exact_count),
+            exact_count,
+            negotiated,
+            offset: page.offset,
+            applied: Preferences { count: prefs.count, ..Default::default() },
+            dependencies: if cached { crate::cache::key::dependencies(plan) } else { Vec::new() },
+            table: plan.table.name.clone(),
+        })
+    }
+}
+
+/// A planned read on the database, and its answer.
+async fn run_planned(reads: Reads<'_>, planned: &PlannedRead) -> Result<Response, ApiError> {
+    let output = reads.fetch_read(&planned.statement).await?;
+    let total = if planned.exact_count { output.total } else { None };
+    let rows = output.page_rows.max(0) as u64;
+    json_response(output.body, rows, total, planned.offset, planned.negotiated, &planned.applied)
 }
 
 /// The read itself: the query (and the count it asks for) on the
@@ -177,37 +295,62 @@ pub(super) fn read_response(
     plan: &ReadPlan,
     applied: &Preferences,
 ) -> Result<Response, ApiError> {
-    // As PostgREST: only an offset beyond the total is refused (an offset
-    // equal to it is an empty page), and the refusal names the total.
-    if let Some(t) = total
-        && offset > t.max(0) as u64
-    {
-        let mut refusal =
-            ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "PGRST103", "Requested range not satisfiable")
-                .details(format!("An offset of {offset} was requested, but there are only {t} rows."))
-                .into_response();
-        let range = content_range(offset, 0, total).parse().expect("digits are a valid header");
-        refusal.headers_mut().insert(header::CONTENT_RANGE, range);
+    let other = match negotiated.representation {
+        Representation::Json | Representation::SingleObject => {
+            return json_response(body, rows, total, offset, negotiated, applied);
+        }
+        other => other,
+    };
+    if let Some(refusal) = past_the_end(offset, total) {
         return Ok(refusal);
     }
-    let status = match total {
-        Some(t) if rows < t as u64 => StatusCode::PARTIAL_CONTENT,
-        _ => StatusCode::OK,
-    };
-    let body = match negotiated.representation {
-        Representation::Json => body,
-        Representation::SingleObject => single_object(body, rows)?,
-        other => {
-            let writer = RowWriter::new(other, plan).expect("the other representations are row by row");
-            let mut response = (status, writer.convert(&body)?).into_response();
-            finish_read_response(&mut response, offset, rows, total, negotiated, applied);
-            return Ok(response);
-        }
-    };
-    let body = if negotiated.strip_nulls { without_nulls(&body)? } else { body };
-    let mut response = (status, body).into_response();
+    let writer = RowWriter::new(other, plan).expect("the other representations are row by row");
+    let mut response = (page_status(rows, total), writer.convert(&body)?).into_response();
     finish_read_response(&mut response, offset, rows, total, negotiated, applied);
     Ok(response)
+}
+
+/// [`read_response`] for a JSON array or single object, which needs no
+/// plan.
+fn json_response(
+    body: String,
+    rows: u64,
+    total: Option<i64>,
+    offset: u64,
+    negotiated: Negotiated,
+    applied: &Preferences,
+) -> Result<Response, ApiError> {
+    if let Some(refusal) = past_the_end(offset, total) {
+        return Ok(refusal);
+    }
+    let body = match negotiated.representation {
+        Representation::SingleObject => single_object(body, rows)?,
+        _ => body,
+    };
+    let body = if negotiated.strip_nulls { without_nulls(&body)? } else { body };
+    let mut response = (page_status(rows, total), body).into_response();
+    finish_read_response(&mut response, offset, rows, total, negotiated, applied);
+    Ok(response)
+}
+
+/// As PostgREST: only an offset beyond the total is refused (an offset
+/// equal to it is an empty page), and the refusal names the total.
+fn past_the_end(offset: u64, total: Option<i64>) -> Option<Response> {
+    let t = total.filter(|t| offset > (*t).max(0) as u64)?;
+    let mut refusal = ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "PGRST103", "Requested range not satisfiable")
+        .details(format!("An offset of {offset} was requested, but there are only {t} rows."))
+        .into_response();
+    let range = content_range(offset, 0, total).parse().expect("digits are a valid header");
+    refusal.headers_mut().insert(header::CONTENT_RANGE, range);
+    Some(refusal)
+}
+
+/// 206 when the total shows more rows than the page, else 200.
+fn page_status(rows: u64, total: Option<i64>) -> StatusCode {
+    match total {
+        Some(t) if rows < t as u64 => StatusCode::PARTIAL_CONTENT,
+        _ => StatusCode::OK,
+    }
 }
 
 /// A read's headers: its type, `Content-Range` and `Preference-Applied`.

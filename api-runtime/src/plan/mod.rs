@@ -9,6 +9,7 @@ pub mod access;
 mod call;
 mod filter;
 mod items;
+pub mod memo;
 mod nodes;
 mod read;
 mod write;

@@ -64,6 +64,12 @@ impl Scope {
         &self.full
     }
 
+    /// [`Scope::full`] as shared: with the document, what a plan was
+    /// computed under (see `plan::memo`).
+    pub fn full_schema(&self) -> &Arc<Schema> {
+        &self.full
+    }
+
     /// The role's grants on a table it sees; `None` on an open API.
     pub fn grants(&self, table: &Table) -> Option<&TableGrants> {
         self.role.as_ref().and_then(|r| r.view.table(&key(table)))
