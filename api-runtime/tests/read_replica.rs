@@ -18,11 +18,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request};
 use cluster::PgCluster;
 use dbapi_crds::config::RuntimeConfig;
+use dbapi_runtime::http::HttpService;
 use dbapi_runtime::http::api_router;
 use dbapi_runtime::redis_link::RedisSettings;
 use http_body_util::BodyExt;
@@ -35,7 +35,7 @@ CREATE FUNCTION server_port() RETURNS int AS 'SELECT inet_server_port()' LANGUAG
 const TOKEN: &str = "dbapi-consistency-token";
 
 struct App {
-    router: Router,
+    router: HttpService,
 }
 
 struct Answer {

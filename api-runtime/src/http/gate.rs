@@ -23,7 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower::ServiceExt;
 
-use super::{AppState, Routes, negotiate, options};
+use super::{AppState, HttpService, negotiate, options};
 use crate::audit::Pending;
 use crate::auth::Identity;
 use crate::cache::Invalidation;
@@ -39,7 +39,7 @@ pub struct Edge {
     /// Where an `OPTIONS` that is no preflight goes, past the CORS layer
     /// (which would answer it as one): the routes, so the path is matched
     /// once.
-    pub routes: Routes,
+    pub routes: HttpService,
 }
 
 /// Refuses a URL too long before anything parses it, stops a request

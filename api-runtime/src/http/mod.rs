@@ -3,6 +3,7 @@
 //! cross-cutting concerns.
 
 mod compression;
+mod docs;
 pub mod error;
 mod extract;
 mod formats;
@@ -180,10 +181,8 @@ impl AppState {
 
 /// The API router on the public port. Every route lives under
 /// `api.pathPrefix` (validated at start-up); other paths are 404.
-pub fn api_router(state: Arc<AppState>) -> Router {
+pub fn api_router(state: Arc<AppState>) -> HttpService {
     let prefix = state.config.api.prefix().to_string();
-    let docs = utoipa_swagger_ui::SwaggerUi::new(format!("{prefix}{DOCS_PATH}"))
-        .config(utoipa_swagger_ui::Config::new([format!("{prefix}{OPENAPI_PATH}")]));
     let content_headers = [
         header::CONTENT_RANGE,
         header::LOCATION,
@@ -230,10 +229,8 @@ pub fn api_router(state: Arc<AppState>) -> Router {
     // document it shows is the caller's.
     use axum::middleware::{from_fn, from_fn_with_state};
     let gate = gate::Gate { state: state.clone(), several_schemas: state.schema().schemas.len() > 1 };
-    let routes = Routes::new(
-        Router::from(docs)
-            .fallback_service(ServiceBuilder::new().layer(from_fn_with_state(gate, gate::gate)).service(routes)),
-    );
+    let gated = HttpService::new(ServiceBuilder::new().layer(from_fn_with_state(gate, gate::gate)).service(routes));
+    let routes = HttpService::new(docs::DocsOr::new(&prefix, gated));
     let with_cors = ServiceBuilder::new()
         .layer(crate::limits::cors::layer(&state.config.api.cors, content_headers))
         .map_response(compression::restore_item_range)
@@ -268,12 +265,13 @@ pub fn api_router(state: Arc<AppState>) -> Router {
         // sends the others to the routes.
         .layer(from_fn_with_state(edge, gate::edge))
         .service(with_cors);
-    Router::new().fallback_service(app)
+    HttpService::new(app)
 }
 
-/// The routes behind identification and limits, as one service that
-/// `OPTIONS` requests which are no preflight are sent to directly.
-pub(crate) type Routes = tower::util::BoxCloneSyncService<axum::extract::Request, Response, std::convert::Infallible>;
+/// A request's way through: the whole API as [`api_router`] returns it, and
+/// the routes behind identification and limits, which `OPTIONS` requests
+/// that are no preflight are sent to directly.
+pub type HttpService = tower::util::BoxCloneSyncService<axum::extract::Request, Response, std::convert::Infallible>;
 
 /// The `table` label of a request for `path`: the table or `rpc/<function>`
 /// it names when the schema has one, else empty.

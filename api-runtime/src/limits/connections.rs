@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
+use crate::http::HttpService;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{ConnectInfo, Request};
 use hyper_util::rt::TokioIo;
@@ -41,7 +41,7 @@ use crate::http::request_line::RequestLine;
 /// returns when all have closed.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    router: HttpService,
     settings: &ServerSettings,
     mut stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
@@ -128,7 +128,7 @@ impl Clock {
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
-    router: Router,
+    router: HttpService,
     limits: Limits,
     mut stop: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,

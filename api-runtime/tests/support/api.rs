@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use dbapi_crds::config::RuntimeConfig;
+use dbapi_runtime::http::HttpService;
 use dbapi_runtime::http::{AppState, api_router};
 use http_body_util::BodyExt;
 use sqlx::{AssertSqlSafe, Connection, Row};
@@ -41,7 +41,7 @@ macro_rules! on_every_engine {
 pub struct Api {
     pub db: TestDb,
     pub state: Arc<AppState>,
-    router: Router,
+    router: HttpService,
 }
 
 #[derive(Debug)]
@@ -120,7 +120,7 @@ impl Api {
 
     /// The router itself, for a test that reads an answer's body frame by
     /// frame.
-    pub fn router(&self) -> Router {
+    pub fn router(&self) -> HttpService {
         self.router.clone()
     }
 
