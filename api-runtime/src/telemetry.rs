@@ -20,6 +20,8 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::format::{DefaultFields, Format};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -65,18 +67,27 @@ impl Drop for Telemetry {
 /// With an endpoint it must be called inside the Tokio runtime, which
 /// carries the exports.
 pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry, TelemetryError> {
-    let logs_filter = EnvFilter::try_from_env("DBAPI_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let directives = std::env::var("DBAPI_LOG").unwrap_or_else(|_| "info".to_string());
     // Colours only for a terminal: a pod's log (a pipe) gets plain text, and
     // the escapes are not built for every request's span.
     let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(colours);
-    let logs = match format {
-        LogFormat::Json => logs.json().with_filter(logs_filter).boxed(),
-        LogFormat::Text => logs.with_filter(logs_filter).boxed(),
-    };
     let Some(endpoint) = otlp_endpoint else {
-        tracing_subscriber::registry().with(logs).init();
+        // The only layer: its filter is the subscriber's. A per-layer
+        // filter would be asked about every span each time a request's
+        // future is entered and left (bench/README.md, "2026-12-07, later").
+        let (targets, env) = log_filter(&directives);
+        let subscriber = tracing_subscriber::registry().with(targets).with(env);
+        match format {
+            LogFormat::Json => subscriber.with(log_layer(colours).json()).init(),
+            LogFormat::Text => subscriber.with(log_layer(colours)).init(),
+        }
         return Ok(Telemetry { provider: None });
+    };
+    let (targets, env) = log_filter(&directives);
+    let filter = tracing_subscriber::filter::FilterExt::and(targets, env);
+    let logs = match format {
+        LogFormat::Json => log_layer(colours).json().with_filter(filter).boxed(),
+        LogFormat::Text => log_layer(colours).with_filter(filter).boxed(),
     };
     let provider = tracer_provider(endpoint)?;
     let traces_filter = match std::env::var("DBAPI_TRACE") {
@@ -89,6 +100,26 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry,
     PROPAGATOR.get_or_init(TraceContextPropagator::new);
     tracing::info!(endpoint, "traces are exported over OTLP");
     Ok(Telemetry { provider: Some(provider) })
+}
+
+/// The log lines' layer, on stderr; for whichever subscriber it goes on.
+fn log_layer<S>(colours: bool) -> tracing_subscriber::fmt::Layer<S, DefaultFields, Format, fn() -> std::io::Stderr> {
+    tracing_subscriber::fmt::layer().with_writer(std::io::stderr as fn() -> std::io::Stderr).with_ansi(colours)
+}
+
+/// The `DBAPI_LOG` filter. Targets and levels alone (the usual `info`,
+/// `dbapi_runtime=debug,warn`) are a static filter; an `EnvFilter` would
+/// also follow every span in and out of scope in case a directive names
+/// one. Directives that name spans or fields (`[...]`) get the
+/// `EnvFilter`; ones that do not parse, `info`. One of the two is given,
+/// as a layer or a filter (`None` lets everything through).
+fn log_filter(directives: &str) -> (Option<Targets>, Option<EnvFilter>) {
+    if !directives.contains('[')
+        && let Ok(targets) = directives.parse::<Targets>()
+    {
+        return (Some(targets), None);
+    }
+    (None, Some(EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("info"))))
 }
 
 fn tracer_provider(endpoint: &str) -> Result<SdkTracerProvider, TelemetryError> {
@@ -186,7 +217,57 @@ impl opentelemetry_http::HttpClient for OtlpClient {
 
 #[cfg(test)]
 mod tests {
-    use super::traces_url;
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use tracing_subscriber::Registry;
+
+    use super::{Layer, log_filter, traces_url};
+
+    /// The events that reach the log layer, as "target LEVEL".
+    #[derive(Clone, Default)]
+    struct Seen(Arc<Mutex<Vec<String>>>);
+
+    impl<S: tracing::Subscriber> Layer<S> for Seen {
+        fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            let meta = event.metadata();
+            self.0.lock().unwrap().push(format!("{} {}", meta.target(), meta.level()));
+        }
+    }
+
+    fn emit() {
+        tracing::debug!(target: "dbapi_runtime::db", "a");
+        tracing::debug!(target: "sqlx", "b");
+        tracing::warn!(target: "sqlx", "c");
+        tracing::info_span!("request").in_scope(|| tracing::debug!(target: "hyper", "d"));
+    }
+
+    /// What the log layer sees under `directives`, as the only layer (the
+    /// filter is the subscriber's) and beside the traces' layer (its own).
+    fn seen_with(directives: &str) -> Vec<String> {
+        let alone = Seen::default();
+        let (targets, env) = log_filter(directives);
+        let subscriber = tracing_subscriber::registry().with(targets).with(env).with(alone.clone());
+        tracing::subscriber::with_default(subscriber, emit);
+        let beside = Seen::default();
+        let (targets, env) = log_filter(directives);
+        let filter = tracing_subscriber::filter::FilterExt::and(targets, env);
+        let subscriber = Registry::default().with(beside.clone().with_filter(filter));
+        tracing::subscriber::with_default(subscriber, emit);
+        let (alone, beside) = (alone.0.lock().unwrap().clone(), beside.0.lock().unwrap().clone());
+        assert_eq!(alone, beside, "{directives}");
+        alone
+    }
+
+    #[test]
+    fn log_directives_name_targets_levels_and_spans() {
+        assert_eq!(seen_with("info"), ["sqlx WARN"]);
+        assert_eq!(seen_with("dbapi_runtime=debug,warn"), ["dbapi_runtime::db DEBUG", "sqlx WARN"]);
+        // A directive naming a span is honoured (by an `EnvFilter`).
+        assert_eq!(seen_with("warn,[request]=debug"), ["sqlx WARN", "hyper DEBUG"]);
+        assert_eq!(seen_with("not a directive ]["), ["sqlx WARN"], "a broken value logs at info");
+    }
 
     #[test]
     fn traces_go_to_v1_traces_under_the_endpoint() {
