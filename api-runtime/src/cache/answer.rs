@@ -12,8 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use super::Served;
 
-/// `Vary`: the headers in `key::ANSWER_HEADERS`, and the credentials.
-const VARY: &str = "accept, accept-profile, prefer, range, range-unit, authorization, apikey, x-api-key";
+/// `Vary`: the headers in `key::ANSWER_HEADERS`, and the credentials. The
+/// compression layer adds `accept-encoding` to a body it may compress
+/// unless the value already names it, which it learns by a scan of the
+/// whole value; named first, the scan ends at once, and a body that grows
+/// past the compression threshold later varies as it did.
+const VARY: &str = "accept-encoding, accept, accept-profile, prefer, range, range-unit, authorization, apikey, x-api-key";
 
 /// The headers of an answer that are kept with it.
 const KEPT_HEADERS: [HeaderName; 3] =

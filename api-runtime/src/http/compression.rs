@@ -19,9 +19,10 @@ const MIN_COMPRESSED_BYTES: u64 = 1024;
 const ASIDE: HeaderName = HeaderName::from_static("x-dbapi-item-range");
 
 /// The compression layer; never images or event streams (tower-http's
-/// default exclusions).
+/// default exclusions, which scan the content type: asked only about
+/// bodies big enough).
 pub fn layer() -> CompressionLayer<impl Predicate> {
-    CompressionLayer::new().compress_when(DefaultPredicate::new().and(SizeAbove::new(MIN_COMPRESSED_BYTES)))
+    CompressionLayer::new().compress_when(SizeAbove::new(MIN_COMPRESSED_BYTES).and(DefaultPredicate::new()))
 }
 
 /// Inside the compression layer: a row range (`0-24/*`, never `bytes …`)
