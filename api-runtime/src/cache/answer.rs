@@ -17,7 +17,8 @@ use super::Served;
 /// unless the value already names it, which it learns by a scan of the
 /// whole value; named first, the scan ends at once, and a body that grows
 /// past the compression threshold later varies as it did.
-const VARY: &str = "accept-encoding, accept, accept-profile, prefer, range, range-unit, authorization, apikey, x-api-key";
+const VARY: &str =
+    "accept-encoding, accept, accept-profile, prefer, range, range-unit, authorization, apikey, x-api-key";
 
 /// The headers of an answer that are kept with it.
 const KEPT_HEADERS: [HeaderName; 3] =

@@ -165,6 +165,25 @@ impl ResponseCache {
         if let Some(local) = self.local.get(&id).await {
             return Ok(Served { response: local.answer.hit(), etag, outcome: CacheOutcome::Hit });
         }
+        // The miss is a future of its own, boxed: a hit's future would
+        // otherwise carry the room of the whole fill (bench/README.md).
+        Box::pin(self.fill(id, etag, request_key, ttl, load)).await
+    }
+
+    /// A miss: the entry filled from Redis or by `load`, once for all the
+    /// identical requests waiting on it.
+    async fn fill<F, Fut>(
+        &self,
+        id: String,
+        etag: Option<String>,
+        request_key: &str,
+        ttl: u32,
+        load: F,
+    ) -> Result<Served, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Response, ApiError>>,
+    {
         // `load` runs in this task, inside the entry's loader when this
         // request is the one that fills the entry, else (the filling one
         // failed or was not kept) after it.
