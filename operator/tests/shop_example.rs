@@ -361,7 +361,7 @@ impl Drop for TestDatabase {
 
 /// The runtime's router on the example database, called with a role's key.
 struct Served {
-    router: axum::Router,
+    router: dbapi_runtime::http::HttpService,
     keys: BTreeMap<String, String>,
 }
 
