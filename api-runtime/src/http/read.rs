@@ -104,7 +104,9 @@ pub async fn read(
             Verb::Get => state.planned_reads.insert(&scope, request_text.clone(), planned),
             _ => Arc::new(planned),
         };
-        return Box::pin(answer.planned(&planned, None)).await;
+        // The reads' route and the circuit were settled above.
+        let load = |reads| run_planned(reads, &planned);
+        return Box::pin(answer.of(reads, &planned.dependencies, &planned.table, load)).await;
     }
     let dependencies = crate::cache::key::dependencies(&plan);
     let read = |reads| run_read(&state, reads, &scope.config.api, &plan, prefs, negotiated, page);
@@ -123,8 +125,8 @@ struct Answer<'a> {
 }
 
 impl Answer<'_> {
-    /// The answer to a read planned before (or just now): `circuit_open`
-    /// when the database is not to be asked.
+    /// The answer to a read planned before: `circuit_open` when the
+    /// database is not to be asked.
     async fn planned(
         &self,
         planned: &PlannedRead,
