@@ -1,27 +1,35 @@
-//! The two middlewares a request passes, each calling the concerns in their
-//! order: [`edge`] just inside the request's span (URL length, deadline,
+//! The two steps a request passes, each calling the concerns in their
+//! order: [`Edge`] just inside the request's span (URL length, deadline,
 //! which `OPTIONS` are preflights), [`gate`] just outside the routes (who
 //! calls, from where, how often, which schema, the cache, the circuit, the
 //! audit line).
 //!
-//! One middleware calling each concern's before and after steps, not one
-//! layer per concern: every `from_fn` layer boxes the rest of the stack and
-//! its own future for each request, and moves the request through both
-//! (bench/README.md, "Where a request's instructions go"). The concerns stay
-//! in their own modules (`auth`, `limits`, `cache`, `db::circuit`, `audit`);
+//! One step calling each concern's before and after parts, not one layer
+//! per concern: every `from_fn` layer boxes the rest of the stack and its
+//! own future for each request, and moves the request through both
+//! (bench/README.md, "Where a request's instructions go"); the edge, which
+//! waits on nothing before the routes, is a plain service and boxes
+//! nothing. The concerns stay in their own modules (`auth`, `limits`,
+//! `cache`, `db::circuit`, `audit`);
 //! this file only says in which order they run. Steps only some requests
 //! wait on (a quota's check, a write's invalidation) are boxed where they
 //! are awaited: axum copies a middleware's whole future into a box, its
 //! largest step's room included, for every request.
 
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{Extensions, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tower::ServiceExt;
+use futures_util::future::Either;
+use tokio::time::Timeout;
+use tower::util::Oneshot;
+use tower::{Service, ServiceExt};
 
 use super::{AppState, HttpService, negotiate, options};
 use crate::audit::Pending;
@@ -30,35 +38,84 @@ use crate::cache::Invalidation;
 use crate::db::circuit::Admitted;
 use crate::limits::client_ip::ClientAddr;
 use crate::limits::rate::{Decision, RateLimiter};
+use crate::limits::request::Deadline;
 
-/// What [`edge`] needs, fixed when the router is built.
+/// Refuses a URL too long before anything parses it, stops a request
+/// running past its deadline, and sends plain `OPTIONS` to the routes.
+///
+/// A service of its own rather than a `from_fn` middleware: the service
+/// inside it is called in place, not cloned and boxed with the request's
+/// future for every request as `from_fn` does (bench/README.md, "Where a
+/// request's instructions go").
 #[derive(Clone)]
-pub struct Edge {
+pub struct Edge<S> {
     pub max_url_bytes: u64,
     pub request_timeout: Duration,
     /// Where an `OPTIONS` that is no preflight goes, past the CORS layer
     /// (which would answer it as one): the routes, so the path is matched
     /// once.
     pub routes: HttpService,
+    /// The rest of the way: CORS, compression, the routes.
+    pub inner: S,
 }
 
-/// Refuses a URL too long before anything parses it, stops a request
-/// running past its deadline, and sends plain `OPTIONS` to the routes.
-pub async fn edge(State(edge): State<Edge>, request: Request, next: Next) -> Response {
-    if let Err(too_long) = crate::limits::request::check_url_length(&request, edge.max_url_bytes) {
-        return too_long.into_response();
+impl<S> Service<Request> for Edge<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = EdgeFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
     }
-    crate::limits::request::within(edge.request_timeout, request, |request| async move {
-        if options::is_plain_options(&request) {
-            match edge.routes.oneshot(request).await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            }
-        } else {
-            next.run(request).await
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if let Err(too_long) = crate::limits::request::check_url_length(&request, self.max_url_bytes) {
+            return EdgeFuture::Refused { response: Some(too_long.into_response()) };
         }
-    })
-    .await
+        let deadline = Deadline::of(&request, self.request_timeout);
+        let answer = if options::is_plain_options(&request) {
+            Either::Left(self.routes.clone().oneshot(request))
+        } else {
+            Either::Right(self.inner.call(request))
+        };
+        EdgeFuture::Timed { answer: tokio::time::timeout(self.request_timeout, answer), deadline: Some(deadline) }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An [`Edge`]'s answer: a refusal, or the routes' answer within the
+    /// deadline.
+    #[project = EdgeProjection]
+    pub enum EdgeFuture<F> {
+        Refused { response: Option<Response> },
+        Timed {
+            #[pin]
+            answer: Timeout<Either<Oneshot<HttpService, Request>, F>>,
+            deadline: Option<Deadline>,
+        },
+    }
+}
+
+impl<F> Future for EdgeFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            EdgeProjection::Refused { response } => {
+                Poll::Ready(Ok(response.take().expect("an edge future is not polled after it answered")))
+            }
+            EdgeProjection::Timed { answer, deadline } => Poll::Ready(match std::task::ready!(answer.poll(cx)) {
+                Ok(answered) => answered,
+                Err(_elapsed) => Ok(deadline.take().expect("an edge future is not polled after it answered").passed()),
+            }),
+        }
+    }
 }
 
 /// What [`gate`] needs.

@@ -233,14 +233,13 @@ pub fn api_router(state: Arc<AppState>) -> HttpService {
     let routes = HttpService::new(docs::DocsOr::new(&prefix, gated));
     let with_cors = ServiceBuilder::new()
         .layer(crate::limits::cors::layer(&state.config.api.cors, content_headers))
-        .map_response(compression::restore_item_range)
-        .layer(compression::layer())
-        .map_response(compression::hide_item_range)
+        .layer_fn(compression::when_asked)
         .service(routes.clone());
-    let edge = gate::Edge {
+    let edge = |inner| gate::Edge {
         max_url_bytes: state.config.api.max_url_bytes,
         request_timeout: Duration::from_secs(state.config.server.request_timeout_seconds.max(1)),
-        routes,
+        routes: routes.clone(),
+        inner,
     };
     let app = ServiceBuilder::new()
         // Outermost: every answer is counted.
@@ -263,7 +262,7 @@ pub fn api_router(state: Arc<AppState>) -> HttpService {
         .layer(TraceLayer::new_for_http().make_span_with(crate::request_id::span))
         // The CORS layer answers every OPTIONS as a preflight; the edge
         // sends the others to the routes.
-        .layer(from_fn_with_state(edge, gate::edge))
+        .layer_fn(edge)
         .service(with_cors);
     HttpService::new(app)
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use dbapi_crds::config::ApiSettings;
 
@@ -26,28 +26,33 @@ pub fn check_url_length(request: &Request, max: u64) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// 504 for a request still running after `limit`. Its future is dropped,
+/// How long a request may run (`server.requestTimeoutSeconds`), and the
+/// 504 for one still running after it. The request's future is dropped,
 /// and with it the query it was waiting for; the database stops the
 /// statement itself at its own deadline (`limits::database_deadline`).
-pub async fn within<F: Future<Output = Response>>(
+pub struct Deadline {
     limit: Duration,
-    request: Request,
-    answer: impl FnOnce(Request) -> F,
-) -> Response {
-    // Shared handles, for the warning only.
-    let (method, uri) = (request.method().clone(), request.uri().clone());
-    match tokio::time::timeout(limit, answer(request)).await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::warn!(%method, path = uri.path(), seconds = limit.as_secs(), "request timed out");
-            ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "DBAPI504",
-                format!("The request took longer than {} s and was stopped", limit.as_secs()),
-            )
-            .hint("Narrow the request (filters, a smaller limit), or raise server.requestTimeoutSeconds.")
-            .into_response()
-        }
+    method: Method,
+    /// Shared handles, for the warning only.
+    uri: Uri,
+}
+
+impl Deadline {
+    pub fn of(request: &Request, limit: Duration) -> Deadline {
+        Deadline { limit, method: request.method().clone(), uri: request.uri().clone() }
+    }
+
+    /// The answer to the request that ran past its deadline.
+    pub fn passed(self) -> Response {
+        let Deadline { limit, method, uri } = self;
+        tracing::warn!(%method, path = uri.path(), seconds = limit.as_secs(), "request timed out");
+        ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "DBAPI504",
+            format!("The request took longer than {} s and was stopped", limit.as_secs()),
+        )
+        .hint("Narrow the request (filters, a smaller limit), or raise server.requestTimeoutSeconds.")
+        .into_response()
     }
 }
 
