@@ -73,4 +73,46 @@ async fn small_answers_stay_plain(engine: Engine) {
     assert!(String::from_utf8(body).unwrap().contains("the first note"));
 }
 
-on_every_engine!(large_answers_are_compressed_as_asked, small_answers_stay_plain);
+/// A client that sends no `Accept-Encoding` skips the compression layer
+/// (bench/README.md), yet every answer that layer would compress for
+/// another client still says it varies with `Accept-Encoding`, so that a
+/// shared cache does not hand the plain one to a client that asked, or the
+/// reverse; a small one does not.
+async fn compressible_answers_vary_with_accept_encoding_for_every_client(engine: Engine) {
+    let api = notes(engine).await;
+    let rows: Vec<String> =
+        (100..130).map(|i| format!(r#"{{"id":{i},"body":"a written note, long enough to add up"}}"#)).collect();
+    let insert = || {
+        Request::post("/notes")
+            .header("content-type", "application/json")
+            .header("prefer", "return=representation")
+            .body(Body::from(format!("[{}]", rows.join(","))))
+            .unwrap()
+    };
+    let varies = |head: &axum::http::response::Parts| {
+        head.headers.get_all("vary").iter().any(|v| v.to_str().unwrap().contains("accept-encoding"))
+    };
+    let (head, body) = api.request_bytes(insert()).await;
+    assert_eq!(head.status, 201, "{}", String::from_utf8_lossy(&body));
+    assert!(body.len() > 1024, "{} bytes", body.len());
+    assert_eq!(head.headers.get("content-encoding"), None);
+    assert!(varies(&head), "{:?}", head.headers);
+    let (head, body) = api.request_bytes(get("/", None)).await;
+    assert_eq!(head.status, 200);
+    assert!(body.len() > 1024 && varies(&head), "the OpenAPI document: {:?}", head.headers);
+
+    let one = Request::post("/notes")
+        .header("content-type", "application/json")
+        .header("prefer", "return=representation")
+        .body(Body::from(r#"{"id":200,"body":"short"}"#))
+        .unwrap();
+    let (head, body) = api.request_bytes(one).await;
+    assert_eq!(head.status, 201, "{}", String::from_utf8_lossy(&body));
+    assert!(!varies(&head), "a small answer is never compressed: {:?}", head.headers);
+}
+
+on_every_engine!(
+    large_answers_are_compressed_as_asked,
+    small_answers_stay_plain,
+    compressible_answers_vary_with_accept_encoding_for_every_client
+);
