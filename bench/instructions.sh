@@ -59,7 +59,14 @@ for _ in range(n):
          "customer_id": rnd.randint(1, 100000), "total": "%d.%02d" % (rnd.randint(1, 999), rnd.randint(0, 99))}
     fill = lambda s: re.sub(r"\{(\w+)\}", lambda m: str(v[m.group(1)]), s)
     headers = dict(extra, **({"Content-Type": "application/json"} if body else {}))
-    conn.request(method, fill(path), body=fill(body) if body else None, headers=headers)
+    # As wrk sends it: no Accept-Encoding (http.client would add "identity").
+    data = fill(body).encode() if body else None
+    conn.putrequest(method, fill(path), skip_accept_encoding=True)
+    for name, value in headers.items():
+        conn.putheader(name, value)
+    if data is not None:
+        conn.putheader("Content-Length", str(len(data)))
+    conn.endheaders(data)
     r = conn.getresponse()
     r.read()
     bad += r.status >= 300

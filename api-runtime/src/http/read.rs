@@ -4,8 +4,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use dbapi_crds::config::ApiSettings;
@@ -34,15 +34,16 @@ use crate::error::ApiError;
 pub async fn read(
     State(state): State<Arc<AppState>>,
     Extension(identity): Extension<Arc<Identity>>,
-    method: Method,
     Path(table): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    circuit_open: Option<Extension<CircuitOpen>>,
+    // The request itself, not its parts one by one: the `HeaderMap` and
+    // `Uri` extractors clone them.
+    request: Request,
 ) -> Result<Response, ApiError> {
+    let (method, uri, headers) = (request.method(), request.uri(), request.headers());
+    let circuit_open = request.extensions().get::<CircuitOpen>().copied();
     let scope = state.scope(&identity);
-    let request_text = crate::cache::key::request_text(&identity, uri.path(), uri.query().unwrap_or(""), &headers);
-    let answer = Answer { state: &state, identity: &identity, headers: &headers, request_text: &request_text };
+    let request_text = crate::cache::key::request_text(&identity, uri.path(), uri.query().unwrap_or(""), headers);
+    let answer = Answer { state: &state, identity: &identity, headers, request_text: &request_text };
     let verb = if method == Method::HEAD { Verb::Head } else { Verb::Get };
     // Only GETs are kept: HEAD may be granted apart, and is rare.
     if verb == Verb::Get
@@ -51,7 +52,7 @@ pub async fn read(
         return Box::pin(answer.planned(&planned, circuit_open)).await;
     }
     let schema = &scope.schema;
-    let profile = profile(schema, &headers)?;
+    let profile = profile(schema, headers)?;
     let found = find_table(schema, profile, &table)?;
     scope.check_verb(found, verb)?;
     let handlers = schema.handlers_of(found);
@@ -62,20 +63,20 @@ pub async fn read(
     };
     let offered = handlers.iter().map(|h| h.media_type.as_str());
     let ReadRequest { query, prefs, negotiated, page, handler } =
-        ReadRequest::parse(&scope.config.api, max_rows, &headers, uri.query().unwrap_or(""), offered)?;
+        ReadRequest::parse(&scope.config.api, max_rows, headers, uri.query().unwrap_or(""), offered)?;
     let mut plan = plan_read(schema, profile, &table, &query, page)?;
     scope.restrict(&mut plan, Some(verb))?;
     plan.cap_embeds(scope.config.api.max_rows);
-    let reads = state.reads(&headers)?;
+    let reads = state.reads(headers)?;
     // The branches off the plain read are boxed where they are awaited: a
     // handler's future is as large as its largest branch, and copied whole
     // each time it is moved or boxed (bench/README.md).
-    if let Some(Extension(CircuitOpen { retry_after })) = circuit_open {
+    if let Some(CircuitOpen { retry_after }) = circuit_open {
         return Box::pin(answer.stale(retry_after)).await;
     }
     if let Some(handler) = handler.and_then(|m| handlers.iter().find(|h| h.media_type == m)) {
         // Not cached: the handler may depend on the request (its headers).
-        let asked = super::media::Asked { method: &method, path: uri.path(), headers: &headers };
+        let asked = super::media::Asked { method, path: uri.path(), headers };
         return Box::pin(async {
             let tx = reads.begin_read_only().await?;
             let statement = crate::sql::render_handler(&plan, schema.engine, handler);
@@ -127,13 +128,9 @@ struct Answer<'a> {
 impl Answer<'_> {
     /// The answer to a read planned before: `circuit_open` when the
     /// database is not to be asked.
-    async fn planned(
-        &self,
-        planned: &PlannedRead,
-        circuit_open: Option<Extension<CircuitOpen>>,
-    ) -> Result<Response, ApiError> {
+    async fn planned(&self, planned: &PlannedRead, circuit_open: Option<CircuitOpen>) -> Result<Response, ApiError> {
         let reads = self.state.reads(self.headers)?;
-        if let Some(Extension(CircuitOpen { retry_after })) = circuit_open {
+        if let Some(CircuitOpen { retry_after }) = circuit_open {
             return self.stale(retry_after).await;
         }
         self.of(reads, &planned.dependencies, &planned.table, |reads| run_planned(reads, planned)).await
