@@ -1,6 +1,6 @@
 //! The two steps a request passes, each calling the concerns in their
 //! order: [`Edge`] just inside the request's span (URL length, deadline,
-//! which `OPTIONS` are preflights), [`gate`] just outside the routes (who
+//! which `OPTIONS` are preflights), [`Gate`] just outside the routes (who
 //! calls, from where, how often, which schema, the cache, the circuit, the
 //! audit line).
 //!
@@ -22,9 +22,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::Router;
+use axum::extract::Request;
 use axum::http::{Extensions, HeaderValue};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::future::Either;
 use tokio::time::Timeout;
@@ -118,38 +118,60 @@ where
     }
 }
 
-/// What [`gate`] needs.
+/// Every route's way in: the client's address is found, the request
+/// identified (401), counted against its caller's quota (429), refused
+/// while the database's circuit is open (503), and after it the cache
+/// forgets what a write changed before the answer leaves; writes and
+/// refusals are audited.
+///
+/// A service rather than a `from_fn` middleware: the routes' future runs
+/// inside the gate's one boxed future, where `from_fn` would box the
+/// routes again (as its `Next`) and their future too, for every request.
 #[derive(Clone)]
 pub struct Gate {
     pub state: Arc<AppState>,
     /// Whether answers name their schema (`Content-Profile`): only when the
     /// API exposes several, which changes only with a restart.
     pub several_schemas: bool,
+    pub routes: Router,
 }
 
-/// Every route's way in: the client's address is found, the request
-/// identified (401), counted against its caller's quota (429), refused
-/// while the database's circuit is open (503), and after it the cache
-/// forgets what a write changed before the answer leaves; writes and
-/// refusals are audited.
-pub async fn gate(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
-    let state = &gate.state;
-    state.clients.attach(&mut request);
-    let pending = Pending::of(&request);
-    let response = identified(&gate, request, next).await;
-    state.audit.finish(pending, &response);
-    response
+impl Service<Request> for Gate {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // A router is always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let gate = self.clone();
+        Box::pin(async move { Ok(gate.pass(request).await) })
+    }
+}
+
+impl Gate {
+    async fn pass(self, mut request: Request) -> Response {
+        let state = &self.state;
+        state.clients.attach(&mut request);
+        let pending = Pending::of(&request);
+        let response = identified(&self, request).await;
+        state.audit.finish(pending, &response);
+        response
+    }
 }
 
 /// Identifies the caller and runs the rest in their database session; the
 /// identity is left on the response for the audit line.
-async fn identified(gate: &Gate, mut request: Request, next: Next) -> Response {
+async fn identified(gate: &Gate, mut request: Request) -> Response {
     let policy = gate.state.policy();
     let identified = match crate::auth::identify(&policy.authenticator, &gate.state.rate, &mut request).await {
         Ok(identified) => identified,
         Err(refused) => return refused,
     };
-    let admitted = admitted(gate, request, next);
+    let admitted = admitted(gate, request);
     let mut response = match identified.session {
         Some(session) => crate::db::session::scope(session, admitted).await,
         None => admitted.await,
@@ -161,7 +183,7 @@ async fn identified(gate: &Gate, mut request: Request, next: Next) -> Response {
 /// The caller's quota, then the route behind the circuit breaker; on the
 /// way out, the schema's name, the cache's invalidation and the quota's
 /// headers (a refusal by the circuit carries them too).
-async fn admitted(gate: &Gate, mut request: Request, next: Next) -> Response {
+async fn admitted(gate: &Gate, mut request: Request) -> Response {
     let state = &gate.state;
     let decision = match rate_limited(&state.rate, request.extensions()).await {
         Ok(decision) => decision,
@@ -174,7 +196,7 @@ async fn admitted(gate: &Gate, mut request: Request, next: Next) -> Response {
     let mut response = match state.circuit.admit(&mut request) {
         Err(refused) => refused.into_response(),
         Ok(admitted) => {
-            let response = next.run(request).await;
+            let Ok(response) = gate.routes.clone().call(request).await;
             if admitted == Admitted::Counted {
                 state.circuit.observe(&response, &state.db);
             }

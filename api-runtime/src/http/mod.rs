@@ -227,9 +227,9 @@ pub fn api_router(state: Arc<AppState>) -> HttpService {
     // moves each layer's future into the next (bench/README.md, "Where a
     // request's instructions go"). The docs page is static and public; the
     // document it shows is the caller's.
-    use axum::middleware::{from_fn, from_fn_with_state};
-    let gate = gate::Gate { state: state.clone(), several_schemas: state.schema().schemas.len() > 1 };
-    let gated = HttpService::new(ServiceBuilder::new().layer(from_fn_with_state(gate, gate::gate)).service(routes));
+    use axum::middleware::from_fn;
+    let gate = gate::Gate { state: state.clone(), several_schemas: state.schema().schemas.len() > 1, routes };
+    let gated = HttpService::new(gate);
     let routes = HttpService::new(docs::DocsOr::new(&prefix, gated));
     let with_cors = ServiceBuilder::new()
         .layer(crate::limits::cors::layer(&state.config.api.cors, content_headers))
