@@ -15,22 +15,24 @@
 //! socket notes the first byte of a head, the service the start and end of
 //! each request.
 
+use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use crate::http::HttpService;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{ConnectInfo, Request};
+use futures_util::future::Either;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 use dbapi_crds::config::ServerSettings;
 
@@ -136,18 +138,28 @@ async fn connection(
     // A connection that sends nothing is one that has not sent its head.
     let clock = Arc::new(Clock { phase: Mutex::new(Phase::Head(Instant::now())), changed: Notify::new() });
     let io = TokioIo::new(Watched { stream, clock: clock.clone(), line: RequestLine::new(), pending: Vec::new() });
+    // The connection's own handle on the API, called in place while it is
+    // ready (its layers always are): a clone per request would copy the
+    // whole stack of boxed layers, layer by layer (bench/README.md).
+    let router = RefCell::new(router);
     let service = {
         let clock = clock.clone();
         hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
             clock.set(|p| Phase::Busy(if let Phase::Busy(n) = p { n + 1 } else { 1 }));
             let busy = Busy(clock.clone());
-            let router = router.clone();
             // The peer address, as axum's `ConnectInfo` (the rate limit's
             // client IP).
             let mut request = request.map(Body::new);
             request.extensions_mut().insert(ConnectInfo(peer));
+            let answer = {
+                let mut router = router.borrow_mut();
+                match router.poll_ready(&mut Context::from_waker(Waker::noop())) {
+                    Poll::Ready(Ok(())) => Either::Left(router.call(request)),
+                    _ => Either::Right(router.clone().oneshot(request)),
+                }
+            };
             async move {
-                let response = router.oneshot(request).await?;
+                let response = answer.await?;
                 // The request counts as running until its body is sent.
                 Ok::<_, std::convert::Infallible>(response.map(|body| Body::new(Guarded { body, _busy: busy })))
             }
