@@ -30,12 +30,10 @@ pub fn sha256(bytes: impl AsRef<[u8]>) -> [u8; 32] {
 /// ETag.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        text.push(DIGITS[usize::from(b >> 4)] as char);
-        text.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    text
+    // Bytes, not chars: `String::push` encodes each char as UTF-8.
+    let text: Vec<u8> =
+        bytes.iter().flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0xf)]]).collect();
+    String::from_utf8(text).expect("hex digits are ASCII")
 }
 
 #[cfg(test)]

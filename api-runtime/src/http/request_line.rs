@@ -44,14 +44,13 @@ impl RequestLine {
     /// upper-case method, then a space) is left alone.
     pub fn encode(&mut self, bytes: &[u8]) -> Option<Vec<u8>> {
         let mut out: Option<Vec<u8>> = None;
-        for (i, &byte) in bytes.iter().enumerate() {
+        let mut i = 0;
+        // Runs of bytes that need no change are found at once, not byte by
+        // byte: this reads every request's head.
+        while i < bytes.len() {
+            let byte = bytes[i];
             let encode = match self.state {
-                State::Done => {
-                    if let Some(out) = &mut out {
-                        out.extend_from_slice(&bytes[i..]);
-                    }
-                    return out;
-                }
+                State::Done => break,
                 State::Start | State::Method => {
                     self.state = match (self.state, byte) {
                         (_, b'A'..=b'Z') => State::Method,
@@ -60,18 +59,25 @@ impl RequestLine {
                     };
                     false
                 }
-                State::Target => match byte {
-                    b' ' => {
-                        self.state = State::Version;
-                        false
+                State::Target => {
+                    let plain = bytes[i..]
+                        .iter()
+                        .position(|b| matches!(b, b' ' | b'\r' | b'\n' | b'"' | b'<' | b'>'))
+                        .unwrap_or(bytes.len() - i);
+                    if plain > 0 {
+                        if let Some(out) = &mut out {
+                            out.extend_from_slice(&bytes[i..i + plain]);
+                        }
+                        i += plain;
+                        continue;
                     }
-                    b'\r' | b'\n' => {
-                        self.state = State::Done;
-                        false
+                    match byte {
+                        b' ' => self.state = State::Version,
+                        b'\r' | b'\n' => self.state = State::Done,
+                        _ => {}
                     }
-                    b'"' | b'<' | b'>' => true,
-                    _ => false,
-                },
+                    matches!(byte, b'"' | b'<' | b'>')
+                }
                 State::Version => {
                     if byte == b'\n' {
                         self.state = State::Done;
@@ -92,6 +98,10 @@ impl RequestLine {
                 }
                 (None, false) => {}
             }
+            i += 1;
+        }
+        if let Some(out) = &mut out {
+            out.extend_from_slice(&bytes[i..]);
         }
         out
     }
