@@ -3,9 +3,9 @@
 //! invalidated by writes through per-table generations
 //! ([`generations`]), and the HTTP validators of every read ([`answer`]).
 //!
-//! An answer is filed under a digest of its request key (the request, the
-//! caller's role and claims, the headers that change it: [`key`]) and the
-//! current generations of every table it reads. A write bumps its table's
+//! An answer is filed under one digest of its request text (the request,
+//! the caller's role and claims, the headers that change it: [`key`]) and
+//! the current generations of every table it reads. A write bumps its table's
 //! generation before its answer leaves, so the next read anywhere files
 //! under a new digest and misses. The same digest is the answer's `ETag`:
 //! a client that sends it back in `If-None-Match` while the entry lives
@@ -142,10 +142,13 @@ impl ResponseCache {
     /// The answer to a read: from memory, from Redis, or from `load` (the
     /// database), whose 200 and 206 answers are then kept for `ttl`
     /// seconds (0: never). Identical misses at once run `load` once.
+    /// `request_text` is [`key::request_text`]: a hit digests it once,
+    /// with the generations; its own digest (the request key) is taken
+    /// only to keep a missed answer.
     #[tracing::instrument(level = "debug", name = "cache", skip_all)]
     pub async fn serve<F, Fut>(
         &self,
-        request_key: &str,
+        request_text: &str,
         dependencies: &[String],
         ttl: u32,
         load: F,
@@ -157,7 +160,7 @@ impl ResponseCache {
         let Some(generations) = self.generations.current(dependencies).await else {
             return Ok(Served { response: load().await?, etag: None, outcome: CacheOutcome::Bypass });
         };
-        let id = entry_id(request_key, &generations);
+        let id = entry_id(request_text, &generations);
         let etag = Some(answer::etag(&id));
         if ttl == 0 {
             return Ok(Served { response: load().await?, etag, outcome: CacheOutcome::Miss });
@@ -167,7 +170,7 @@ impl ResponseCache {
         }
         // The miss is a future of its own, boxed: a hit's future would
         // otherwise carry the room of the whole fill (bench/README.md).
-        Box::pin(self.fill(id, etag, request_key, ttl, load)).await
+        Box::pin(self.fill(id, etag, request_text, ttl, load)).await
     }
 
     /// A miss: the entry filled from Redis or by `load`, once for all the
@@ -176,7 +179,7 @@ impl ResponseCache {
         &self,
         id: String,
         etag: Option<String>,
-        request_key: &str,
+        request_text: &str,
         ttl: u32,
         load: F,
     ) -> Result<Served, ApiError>
@@ -205,9 +208,10 @@ impl ResponseCache {
                 };
                 match CachedAnswer::of(response).await {
                     Ok(answer) => {
-                        self.store(&id, request_key, &answer, ttl).await;
+                        let request_key = key::request_key(request_text);
+                        self.store(&id, &request_key, &answer, ttl).await;
                         let entry = self.local_entry(answer, ttl);
-                        self.latest.insert(request_key.to_string(), entry.answer.clone()).await;
+                        self.latest.insert(request_key, entry.answer.clone()).await;
                         Ok(entry)
                     }
                     Err(response) => Err(keep(&passed, Ok(response))),
@@ -305,11 +309,11 @@ impl ResponseCache {
     }
 }
 
-/// The digest an answer is filed under: its request key and the
+/// The digest an answer is filed under: its request text and the
 /// generations it was read at.
-fn entry_id(request_key: &str, generations: &[u64]) -> String {
-    let mut text = String::with_capacity(request_key.len() + generations.len() * 4);
-    text.push_str(request_key);
+fn entry_id(request_text: &str, generations: &[u64]) -> String {
+    let mut text = String::with_capacity(request_text.len() + generations.len() * 4);
+    text.push_str(request_text);
     for g in generations {
         text.push(':');
         text.push_str(&g.to_string());

@@ -156,8 +156,7 @@ impl Answer<'_> {
         // for the whole TTL.
         let tables = dependencies.iter().filter_map(|d| d.split_once('.').map(|(_, table)| table));
         let ttl = cache.ttl_seconds(tables);
-        let key = crate::cache::key::request_key(self.request_text);
-        let served = cache.serve(&key, dependencies, ttl, || load(reads.primary_only())).await?;
+        let served = cache.serve(self.request_text, dependencies, ttl, || load(reads.primary_only())).await?;
         let personal = crate::cache::key::is_personal(self.identity, self.headers);
         Ok(crate::cache::answer::finish(served, self.headers, cache.client_caching(table, personal)).await)
     }
