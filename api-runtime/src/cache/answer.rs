@@ -20,6 +20,9 @@ use super::Served;
 const VARY: &str =
     "accept-encoding, accept, accept-profile, prefer, range, range-unit, authorization, apikey, x-api-key";
 
+/// Headers a read's answer usually carries when it leaves.
+const ANSWER_HEADER_ROOM: usize = 16;
+
 /// The headers of an answer that are kept with it.
 const KEPT_HEADERS: [HeaderName; 3] =
     [header::CONTENT_TYPE, header::CONTENT_RANGE, HeaderName::from_static("preference-applied")];
@@ -59,6 +62,9 @@ impl CachedAnswer {
     pub fn response(&self) -> Response {
         let mut response = Response::new(Body::from(self.body.clone()));
         *response.status_mut() = StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK);
+        // Room for the validators, CORS and request id added on the way
+        // out, so that the map does not grow (and rehash) twice.
+        *response.headers_mut() = HeaderMap::with_capacity(ANSWER_HEADER_ROOM);
         for (name, value) in &self.headers {
             if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) {
                 response.headers_mut().insert(name, value);
@@ -138,7 +144,9 @@ pub fn etag(id: &str) -> String {
 /// Whether `If-None-Match` names `etag` (or is `*`), by the weak
 /// comparison RFC 9110 prescribes for it.
 pub fn matches_if_none_match(headers: &HeaderMap, etag: &str) -> bool {
-    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_string();
+    fn opaque(tag: &str) -> &str {
+        tag.trim().trim_start_matches("W/")
+    }
     let wanted = opaque(etag);
     headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).any(|list| {
         list.split(',').any(|tag| {
