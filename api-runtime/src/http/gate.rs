@@ -5,12 +5,12 @@
 //! audit line).
 //!
 //! One step calling each concern's before and after parts, not one layer
-//! per concern: every `from_fn` layer boxes the rest of the stack and its
-//! own future for each request, and moves the request through both
-//! (bench/README.md, "Where a request's instructions go"); the edge, which
-//! waits on nothing before the routes, is a plain service and boxes
-//! nothing. The concerns stay in their own modules (`auth`, `limits`,
-//! `cache`, `db::circuit`, `audit`);
+//! per concern, and neither a `from_fn` middleware: `from_fn` clones and
+//! boxes the service inside it for every request, and boxes its future
+//! again (bench/README.md, "2026-12-07, third"). The edge waits on nothing
+//! before the routes and boxes nothing; the gate boxes its one future and
+//! runs the router's inside it. The concerns stay in their own modules
+//! (`auth`, `limits`, `cache`, `db::circuit`, `audit`);
 //! this file only says in which order they run. Steps only some requests
 //! wait on (a quota's check, a write's invalidation) are boxed where they
 //! are awaited: axum copies a middleware's whole future into a box, its
