@@ -122,7 +122,7 @@ fn varies_as_compressed(mut response: axum::response::Response) -> axum::respons
 
 /// Inside the compression layer: a row range (`0-24/*`, never `bytes …`)
 /// is moved aside.
-pub fn hide_item_range<B>(mut response: Response<B>) -> Response<B> {
+fn hide_item_range<B>(mut response: Response<B>) -> Response<B> {
     let headers = response.headers_mut();
     if let Some(range) = headers.get(header::CONTENT_RANGE)
         && !range.as_bytes().starts_with(b"bytes")
@@ -134,7 +134,7 @@ pub fn hide_item_range<B>(mut response: Response<B>) -> Response<B> {
 }
 
 /// Outside it: the row range is put back.
-pub fn restore_item_range<B>(mut response: Response<B>) -> Response<B> {
+fn restore_item_range<B>(mut response: Response<B>) -> Response<B> {
     let headers = response.headers_mut();
     if let Some(range) = headers.remove(ASIDE) {
         headers.insert(header::CONTENT_RANGE, range);
