@@ -7,14 +7,11 @@
 //! duration histogram is kept in atomics, never under a write lock); its
 //! `table` label comes from the schema, so callers cannot mint label values.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::http::{Method, Request, Response};
+use axum::http::Method;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -362,87 +359,6 @@ impl EncodeMetric for DurationHistogram {
 
 impl TypedMetric for DurationHistogram {
     const TYPE: MetricType = MetricType::Histogram;
-}
-
-/// Names the resource a request path is for (the `table` label): a name
-/// the schema has, or empty. Given by the HTTP layer, which knows the schema.
-pub type ResourceOf = Arc<dyn Fn(&str) -> String + Send + Sync>;
-
-/// Counts every response of the service it wraps in [`global`] and times
-/// it (to the response head; a body still streaming is not waited for).
-#[derive(Clone)]
-pub struct RequestMetricsLayer {
-    resource_of: ResourceOf,
-}
-
-impl RequestMetricsLayer {
-    pub fn new(resource_of: ResourceOf) -> Self {
-        RequestMetricsLayer { resource_of }
-    }
-}
-
-impl<S> tower::Layer<S> for RequestMetricsLayer {
-    type Service = RequestMetrics<S>;
-
-    fn layer(&self, inner: S) -> RequestMetrics<S> {
-        RequestMetrics { inner, resource_of: self.resource_of.clone() }
-    }
-}
-
-#[derive(Clone)]
-pub struct RequestMetrics<S> {
-    inner: S,
-    resource_of: ResourceOf,
-}
-
-impl<S, B, R> tower::Service<Request<B>> for RequestMetrics<S>
-where
-    S: tower::Service<Request<B>, Response = Response<R>>,
-{
-    type Response = Response<R>;
-    type Error = S::Error;
-    type Future = Timed<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Timed<S::Future> {
-        let started = Instant::now();
-        let resource = Some((self.resource_of)(request.uri().path()));
-        let method = request.method().clone();
-        Timed { inner: self.inner.call(request), started, resource, method }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The wrapped service's future, observed when it completes.
-    pub struct Timed<F> {
-        #[pin]
-        inner: F,
-        started: Instant,
-        resource: Option<String>,
-        method: Method,
-    }
-}
-
-impl<F, R, E> Future for Timed<F>
-where
-    F: Future<Output = Result<Response<R>, E>>,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let output = std::task::ready!(this.inner.poll(cx));
-        let status = match &output {
-            Ok(response) => response.status().as_u16(),
-            Err(_) => 500,
-        };
-        let resource = this.resource.take().unwrap_or_default();
-        global().observe_request(resource, this.method, status, this.started.elapsed());
-        Poll::Ready(output)
-    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use tower_http::request_id::{MakeRequestId, RequestId};
 use tracing::Span;
 
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -19,37 +18,30 @@ fn acceptable(id: &[u8]) -> bool {
     (1..=MAX_LEN).contains(&id.len()) && id.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
 }
 
-/// Drops an id the caller sent that is not [`acceptable`] (or sent twice),
-/// so that tower-http's `SetRequestId` gives the request a new one.
-pub fn drop_unacceptable(mut request: Request) -> Request {
-    let headers = request.headers();
+/// The request's id, in its header from now on: the one the caller sent
+/// when it is [`acceptable`] (and sent once), else a new one.
+pub fn assign(request: &mut Request) -> HeaderValue {
+    let headers = request.headers_mut();
     let mut sent = headers.get_all(&HEADER).iter();
-    let keep = match (sent.next(), sent.next()) {
-        (None, _) => true,
-        (Some(id), None) => acceptable(id.as_bytes()),
-        (Some(_), Some(_)) => false,
-    };
-    if !keep {
-        request.headers_mut().remove(&HEADER);
+    if let (Some(id), None) = (sent.next(), sent.next())
+        && acceptable(id.as_bytes())
+    {
+        return id.clone();
     }
-    request
+    let id = new_id();
+    headers.insert(HEADER, id.clone());
+    id
 }
 
-/// Makes the id of a request that brought none acceptable: a UUID v4,
-/// written straight into its header value (tower-http's `MakeRequestUuid`
-/// formats it through `Display` and parses the text back).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NewId;
-
-impl MakeRequestId for NewId {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
-        HeaderValue::from_str(text).ok().map(RequestId::new)
-    }
+/// A new id: a UUID v4, written straight into a header value (formatting
+/// it through `Display` and parsing the text back would cost twice).
+fn new_id() -> HeaderValue {
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+    HeaderValue::from_str(text).expect("a UUID is a valid header value")
 }
 
-/// The id of a request that went through `SetRequestId` (empty otherwise).
+/// The id of a request that went through [`assign`] (empty otherwise).
 pub fn of(request: &Request) -> &str {
     request.headers().get(&HEADER).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
@@ -81,9 +73,7 @@ mod tests {
 
     #[test]
     fn new_ids_are_fresh_lower_case_uuids() {
-        let request = axum::http::Request::new(());
-        let make = || NewId.make_request_id(&request).expect("an id").into_header_value();
-        let (a, b) = (make(), make());
+        let (a, b) = (new_id(), new_id());
         assert_ne!(a, b);
         let text = a.to_str().unwrap();
         let parsed = uuid::Uuid::parse_str(text).expect("a UUID");

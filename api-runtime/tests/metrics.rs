@@ -80,7 +80,7 @@ async fn log_lines_carry_the_request_id() {
     for format in ["text", "json"] {
         let (root, db) = (TempDir::new(), database().await);
         let args = ["--database-url", &db.url, "--log-format", format];
-        let runtime = Runtime::serve_with_env(&root.0, &args, &[("DBAPI_LOG", "info,tower_http=debug")]);
+        let runtime = Runtime::serve_with_env(&root.0, &args, &[("DBAPI_LOG", "info,dbapi_runtime::http=debug")]);
         let reply = runtime.get("/items", &[("X-Request-Id", "find-me-42")]);
         assert_eq!(reply.header("x-request-id"), Some("find-me-42"));
         wait_for(

@@ -10,6 +10,7 @@ mod formats;
 mod gate;
 mod media;
 pub mod negotiate;
+mod observe;
 mod options;
 mod read;
 pub(crate) mod request_line;
@@ -30,9 +31,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dbapi_crds::config::RuntimeConfig;
 use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 use crate::audit::AuditLog;
 use crate::db::Db;
@@ -241,29 +239,21 @@ pub fn api_router(state: Arc<AppState>) -> HttpService {
         routes: routes.clone(),
         inner,
     };
-    let app = ServiceBuilder::new()
-        // Outermost: every answer is counted.
-        .layer(crate::metrics::RequestMetricsLayer::new(Arc::new({
-            let state = state.clone();
-            move |path| resource_of(&state, path)
-        })))
+    let timed = ServiceBuilder::new()
         .option_layer(state.config.observability.server_timing.then(|| from_fn(crate::timing::server_timing)))
-        .map_request(crate::request_id::drop_unacceptable)
-        .map_response(IntoResponse::into_response)
-        // Every answer, a panic's 500 too, carries the request's id.
-        .layer(SetRequestIdLayer::new(crate::request_id::HEADER, crate::request_id::NewId))
-        .layer(PropagateRequestIdLayer::new(crate::request_id::HEADER))
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("a request handler panicked");
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "DBAPI500", "Internal error")
-                .hint("The server log has the details.")
-                .into_response()
-        }))
-        .layer(TraceLayer::new_for_http().make_span_with(crate::request_id::span))
         // The CORS layer answers every OPTIONS as a preflight; the edge
         // sends the others to the routes.
         .layer_fn(edge)
         .service(with_cors);
+    // Outermost: every answer, a panic's 500 too, is counted and carries
+    // the request's id.
+    let app = observe::Observe {
+        resource_of: Arc::new({
+            let state = state.clone();
+            move |path| resource_of(&state, path)
+        }),
+        inner: timed,
+    };
     HttpService::new(app)
 }
 
