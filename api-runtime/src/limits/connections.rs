@@ -30,7 +30,7 @@ use futures_util::future::Either;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
@@ -112,14 +112,12 @@ enum Phase {
 
 struct Clock {
     phase: Mutex<Phase>,
-    changed: Notify,
 }
 
 impl Clock {
     fn set(&self, update: impl FnOnce(Phase) -> Phase) {
         let mut phase = self.phase.lock().unwrap_or_else(|e| e.into_inner());
         *phase = update(*phase);
-        self.changed.notify_one();
     }
 
     fn phase(&self) -> Phase {
@@ -136,7 +134,7 @@ async fn connection(
     _permit: OwnedSemaphorePermit,
 ) {
     // A connection that sends nothing is one that has not sent its head.
-    let clock = Arc::new(Clock { phase: Mutex::new(Phase::Head(Instant::now())), changed: Notify::new() });
+    let clock = Arc::new(Clock { phase: Mutex::new(Phase::Head(Instant::now())) });
     let io = TokioIo::new(Watched { stream, clock: clock.clone(), line: RequestLine::new(), pending: Vec::new() });
     // The connection's own handle on the API, called in place while it is
     // ready (its layers always are): a clone per request would copy the
@@ -167,38 +165,46 @@ async fn connection(
     };
     let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
     tokio::pin!(conn);
-    // One timer per connection, moved when the phase changes.
+    // One timer per connection, moved when the phase's deadline does.
     let timer = tokio::time::sleep(limits.header_read);
     tokio::pin!(timer);
+    let mut armed = None;
+    let stop = stop.wait_for(|s| *s);
+    tokio::pin!(stop);
     let mut stopping = false;
-    loop {
-        let deadline = due(clock.phase(), limits);
-        if let Some((at, _)) = deadline {
-            timer.as_mut().reset(at);
-        }
-        tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
-                return;
+    let ended = std::future::poll_fn(|cx| {
+        loop {
+            if let Poll::Ready(result) = conn.as_mut().poll(cx) {
+                return Poll::Ready(Ok(result));
             }
-            _ = timer.as_mut(), if deadline.is_some() => {
-                // The phase may have moved on while the timer ran.
-                match due(clock.phase(), limits) {
-                    Some((at, why)) if Instant::now() >= at => {
-                        tracing::debug!(reason = why, "closing a connection");
-                        return;
-                    }
-                    _ => {}
-                }
-            }
-            _ = clock.changed.notified() => {}
-            _ = stop.wait_for(|s| *s), if !stopping => {
+            if !stopping && stop.as_mut().poll(cx).is_ready() {
                 stopping = true;
                 conn.as_mut().graceful_shutdown();
+                continue;
             }
+            // The phase moves only while `conn` runs (the socket, the
+            // requests and their bodies are all polled in it), so the
+            // deadline is looked at after each of its turns: no wake-up of
+            // this task per change, which cost two extra turns of the whole
+            // connection per request.
+            let Some((at, why)) = due(clock.phase(), limits) else { return Poll::Pending };
+            if armed != Some(at) {
+                timer.as_mut().reset(at);
+                armed = Some(at);
+            }
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if Instant::now() >= at {
+                return Poll::Ready(Err(why));
+            }
+            armed = None;
         }
+    });
+    match ended.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "connection ended with an error"),
+        Err(why) => tracing::debug!(reason = why, "closing a connection"),
     }
 }
 
