@@ -79,7 +79,7 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry,
         let subscriber = tracing_subscriber::registry().with(targets).with(env);
         match format {
             LogFormat::Json => subscriber.with(log_layer(colours).json()).init(),
-            LogFormat::Text => subscriber.with(text_layer(colours)).init(),
+            LogFormat::Text => subscriber.with(log_layer(colours)).init(),
         }
         return Ok(Telemetry { provider: None });
     };
@@ -87,7 +87,7 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry,
     let filter = tracing_subscriber::filter::FilterExt::and(targets, env);
     let logs = match format {
         LogFormat::Json => log_layer(colours).json().with_filter(filter).boxed(),
-        LogFormat::Text => text_layer(colours).with_filter(filter).boxed(),
+        LogFormat::Text => log_layer(colours).with_filter(filter).boxed(),
     };
     let provider = tracer_provider(endpoint)?;
     let traces_filter = match std::env::var("DBAPI_TRACE") {
@@ -105,31 +105,6 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry,
 /// The log lines' layer, on stderr; for whichever subscriber it goes on.
 fn log_layer<S>(colours: bool) -> tracing_subscriber::fmt::Layer<S, DefaultFields, Format, fn() -> std::io::Stderr> {
     tracing_subscriber::fmt::layer().with_writer(std::io::stderr as fn() -> std::io::Stderr).with_ansi(colours)
-}
-
-/// Text log lines. Without colours, fields are written by a plain
-/// formatter: the default one styles each field's name (as no style, but
-/// through the styling code) for every request's span, about 2 % of a
-/// cached answer (bench/README.md, "2026-12-07, fourth"). Same text.
-fn text_layer<S>(colours: bool) -> Box<dyn Layer<S> + Send + Sync>
-where
-    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
-{
-    if colours {
-        return log_layer(colours).boxed();
-    }
-    log_layer(colours).fmt_fields(plain_fields()).boxed()
-}
-
-/// Fields as the default formatter writes them without colours: the
-/// message as it is, the others `name=value` (`Debug`), one space apart.
-fn plain_fields() -> impl for<'writer> tracing_subscriber::fmt::FormatFields<'writer> + Send + Sync + 'static {
-    use tracing_subscriber::field::MakeExt;
-    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| match field.name() {
-        "message" => write!(writer, "{value:?}"),
-        name => write!(writer, "{}={value:?}", name.strip_prefix("r#").unwrap_or(name)),
-    })
-    .delimited(" ")
 }
 
 /// The `DBAPI_LOG` filter. Targets and levels alone (the usual `info`,
@@ -248,7 +223,7 @@ mod tests {
 
     use tracing_subscriber::Registry;
 
-    use super::{Layer, log_filter, plain_fields, traces_url};
+    use super::{Layer, log_filter, traces_url};
 
     /// The events that reach the log layer, as "target LEVEL".
     #[derive(Clone, Default)]
@@ -259,44 +234,6 @@ mod tests {
             let meta = event.metadata();
             self.0.lock().unwrap().push(format!("{} {}", meta.target(), meta.level()));
         }
-    }
-
-    #[test]
-    fn plain_fields_write_what_the_default_formatter_writes() {
-        #[derive(Clone, Default)]
-        struct Lines(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Lines {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let written = |plain: bool| {
-            let lines = Lines::default();
-            let writer = lines.clone();
-            let layer =
-                tracing_subscriber::fmt::layer().with_ansi(false).without_time().with_writer(move || writer.clone());
-            let log = || {
-                let span = tracing::info_span!("request", id = %"4f-2", method = %"GET", path = %"/items");
-                span.in_scope(|| {
-                    tracing::warn!(code = %"PGRST100", r#type = "quoted \"text\"", rows = 3, "a {} message", "formatted");
-                    tracing::info!("no fields");
-                });
-            };
-            if plain {
-                tracing::subscriber::with_default(Registry::default().with(layer.fmt_fields(plain_fields())), log);
-            } else {
-                tracing::subscriber::with_default(Registry::default().with(layer), log);
-            }
-            String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
-        };
-        let default = written(false);
-        assert!(default.contains("request{id=4f-2 method=GET path=/items}"), "{default}");
-        assert!(default.contains("a formatted message code=PGRST100 type=\"quoted \\\"text\\\"\" rows=3"), "{default}");
-        assert_eq!(written(true), default);
     }
 
     fn emit() {
