@@ -47,14 +47,26 @@ pub fn of(request: &Request) -> &str {
 }
 
 /// The span of one request, at INFO so that its fields show on every log
-/// line of the request. Written as they are (`%`), not quoted and escaped:
-/// the id is [`acceptable`] and a parsed path has no spaces or control
-/// characters, and the fields are formatted for every request.
+/// line of the request. Its fields are text (the id is [`acceptable`], a
+/// parsed path has no spaces or control characters), which the log writes
+/// as they are (`telemetry::span_fields`), neither quoted nor escaped.
 pub fn span(request: &Request) -> Span {
-    let span =
-        tracing::info_span!("request", id = %of(request), method = %request.method(), path = %request.uri().path());
+    let span = tracing::info_span!(
+        target: SPAN_TARGET,
+        "request",
+        id = of(request),
+        method = request.method().as_str(),
+        path = request.uri().path()
+    );
     crate::telemetry::join_callers_trace(&span, request.headers());
     span
+}
+
+const SPAN_TARGET: &str = module_path!();
+
+/// Whether `meta` is a request's [`span`].
+pub fn is_request_span(meta: &tracing::Metadata<'_>) -> bool {
+    meta.name() == "request" && meta.target() == SPAN_TARGET
 }
 
 #[cfg(test)]

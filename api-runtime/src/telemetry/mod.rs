@@ -21,13 +21,16 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::filter::Targets;
-use tracing_subscriber::fmt::format::{DefaultFields, Format};
+use tracing_subscriber::fmt::format::{DefaultFields, Format, JsonFields};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::LogFormat;
 use crate::outbound::HttpClient;
+use span_fields::WrittenFields;
+
+pub mod span_fields;
 
 /// How long one export may take; a collector that does not answer loses
 /// that batch, never a request.
@@ -78,16 +81,18 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry,
         let (targets, env) = log_filter(&directives);
         let subscriber = tracing_subscriber::registry().with(targets).with(env);
         match format {
-            LogFormat::Json => subscriber.with(log_layer(colours).json()).init(),
-            LogFormat::Text => subscriber.with(log_layer(colours)).init(),
+            LogFormat::Json => subscriber.with(request_fields::<JsonFields>()).with(log_layer(colours).json()).init(),
+            LogFormat::Text => subscriber.with(request_fields::<DefaultFields>()).with(log_layer(colours)).init(),
         }
         return Ok(Telemetry { provider: None });
     };
     let (targets, env) = log_filter(&directives);
     let filter = tracing_subscriber::filter::FilterExt::and(targets, env);
-    let logs = match format {
-        LogFormat::Json => log_layer(colours).json().with_filter(filter).boxed(),
-        LogFormat::Text => log_layer(colours).with_filter(filter).boxed(),
+    let (fields, logs) = match format {
+        LogFormat::Json => {
+            (request_fields::<JsonFields>().boxed(), log_layer(colours).json().with_filter(filter).boxed())
+        }
+        LogFormat::Text => (request_fields::<DefaultFields>().boxed(), log_layer(colours).with_filter(filter).boxed()),
     };
     let provider = tracer_provider(endpoint)?;
     let traces_filter = match std::env::var("DBAPI_TRACE") {
@@ -96,7 +101,7 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry,
     };
     let traces =
         tracing_opentelemetry::layer().with_tracer(provider.tracer("dbapi-runtime")).with_filter(traces_filter);
-    tracing_subscriber::registry().with(logs).with(traces).init();
+    tracing_subscriber::registry().with(fields).with(logs).with(traces).init();
     PROPAGATOR.get_or_init(TraceContextPropagator::new);
     tracing::info!(endpoint, "traces are exported over OTLP");
     Ok(Telemetry { provider: Some(provider) })
@@ -105,6 +110,12 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry,
 /// The log lines' layer, on stderr; for whichever subscriber it goes on.
 fn log_layer<S>(colours: bool) -> tracing_subscriber::fmt::Layer<S, DefaultFields, Format, fn() -> std::io::Stderr> {
     tracing_subscriber::fmt::layer().with_writer(std::io::stderr as fn() -> std::io::Stderr).with_ansi(colours)
+}
+
+/// Writes each request span's fields for the log layer above it, whose
+/// field formatter is `N`.
+fn request_fields<N: span_fields::TextFields>() -> WrittenFields<N> {
+    WrittenFields::new(crate::request_id::is_request_span)
 }
 
 /// The `DBAPI_LOG` filter. Targets and levels alone (the usual `info`,
