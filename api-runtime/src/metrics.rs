@@ -7,8 +7,9 @@
 //! duration histogram is kept in atomics, never under a write lock); its
 //! `table` label comes from the schema, so callers cannot mint label values.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::Method;
@@ -88,6 +89,9 @@ struct RequestLabels {
     status: u16,
 }
 
+/// A request's `table`, `method` and `status` labels.
+type SeriesKey = (String, &'static str, u16);
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DurationLabels {
     table: String,
@@ -107,6 +111,10 @@ pub struct Metrics {
     redis_outages: Counter,
     requests: Family<RequestLabels, Counter>,
     duration: Family<DurationLabels, DurationHistogram>,
+    /// Each answer's two series by table, method and status, found once in
+    /// the families (which hash their labels with SipHash, under a lock of
+    /// their own, for every lookup) and then by one fast hash.
+    series: RwLock<HashMap<SeriesKey, (Counter, DurationHistogram), foldhash::fast::RandomState>>,
     rate_limited: Counter,
     schema_reloads_ok: Counter,
     schema_reloads_error: Counter,
@@ -191,6 +199,7 @@ impl Metrics {
             redis_outages,
             requests,
             duration,
+            series: RwLock::default(),
             rate_limited,
             schema_reloads_ok,
             schema_reloads_error,
@@ -230,10 +239,21 @@ impl Metrics {
 
     /// One API response for `table` (see [`names::HTTP_REQUESTS`]).
     pub fn observe_request(&self, table: String, method: &Method, status: u16, took: Duration) {
-        let method = method_label(method);
+        let key = (table, method_label(method), status);
+        if let Some((requests, duration)) = self.series.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            requests.inc();
+            duration.observe(took);
+            return;
+        }
+        let (table, method, status) = key;
         let class = CLASSES[usize::from(status / 100).clamp(1, 5) - 1];
-        self.duration.get_or_create(&DurationLabels { table: table.clone(), method, class }).observe(took);
-        self.requests.get_or_create(&RequestLabels { table, method, status }).inc();
+        let duration = self.duration.get_or_create(&DurationLabels { table: table.clone(), method, class }).clone();
+        let requests = self.requests.get_or_create(&RequestLabels { table: table.clone(), method, status }).clone();
+        requests.inc();
+        duration.observe(took);
+        // Bounded: tables and functions come from the schema, methods and
+        // statuses from short lists.
+        self.series.write().unwrap_or_else(|p| p.into_inner()).insert((table, method, status), (requests, duration));
     }
 
     /// Whether the circuit breaker is open.

@@ -83,7 +83,8 @@ struct Shared {
     vetted_at: AtomicU64,
     /// SQL text -> its statements, one per list of parameter types (the
     /// same text may be bound with values of other types).
-    prepared: Mutex<HashMap<String, Vec<Prepared>>>,
+    /// Looked up for every statement run, by its whole text: a fast hash.
+    prepared: Mutex<HashMap<String, Vec<Prepared>, foldhash::fast::RandomState>>,
     /// Reads send their messages under the shared side; a request with
     /// settings sends its transaction under the exclusive side, so no other
     /// read's messages fall inside it.
@@ -313,7 +314,7 @@ impl Slot {
             client,
             opened: Instant::now(),
             vetted_at,
-            prepared: Mutex::new(HashMap::new()),
+            prepared: Mutex::default(),
             send_order: tokio::sync::RwLock::new(()),
         });
         *self.current.lock().expect("not poisoned") = Some(shared.clone());
