@@ -75,6 +75,14 @@ if bad:
 EOF
 }
 
+# Another process on these ports would answer the readiness probe in our
+# runtime's place and the requests would then go nowhere.
+for addr in "$LISTEN" "$ADMIN_LISTEN"; do
+    if (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null; then
+        echo "$addr is taken by another process; stop it or set LISTEN / ADMIN_LISTEN" >&2
+        exit 1
+    fi
+done
 printf '%-4s %12s %10s\n' workload instructions/req requests
 for w in "${workloads[@]}"; do
     method_var=${w}_METHOD path_var=${w}_PATH body_var=${w}_BODY
