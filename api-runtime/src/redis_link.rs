@@ -27,6 +27,8 @@ pub struct RedisSettings {
 }
 
 pub struct RedisLink {
+    /// For connections of their own (the generation mirror's subscription).
+    client: redis::Client,
     connection: ConnectionManager,
     key_prefix: String,
     /// False from the first failure until the probe reaches Redis again.
@@ -45,9 +47,10 @@ impl RedisLink {
             .set_response_timeout(Some(REDIS_WAIT))
             .set_number_of_retries(1)
             .set_max_delay(PROBE_EVERY);
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
+        let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .map_err(|e| format!("cannot use DBAPI_REDIS_URL: {}", e.category()))?;
-        Ok(Some(Arc::new(RedisLink { connection, key_prefix: settings.key_prefix.clone(), up: AtomicBool::new(true) })))
+        let key_prefix = settings.key_prefix.clone();
+        Ok(Some(Arc::new(RedisLink { client, connection, key_prefix, up: AtomicBool::new(true) })))
     }
 
     /// `prefix` + `key`: every key the runtime writes.
@@ -84,6 +87,14 @@ impl RedisLink {
                 self.went_down("no answer in time");
                 None
             }
+        }
+    }
+
+    /// A connection of its own in subscriber mode, within [`REDIS_WAIT`].
+    pub async fn subscriber(&self) -> redis::RedisResult<redis::aio::PubSub> {
+        match tokio::time::timeout(REDIS_WAIT, self.client.get_async_pubsub()).await {
+            Ok(connected) => connected,
+            Err(_) => Err(redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))),
         }
     }
 

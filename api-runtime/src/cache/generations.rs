@@ -6,7 +6,9 @@
 //!
 //! With Redis the counters live there (`<prefix>gen:<schema>.<table>`),
 //! so a write through any replica is seen by every replica's next read;
-//! without Redis they are this process's own.
+//! each replica keeps a copy that every bump updates before the write is
+//! answered ([`super::mirror`]), and reads Redis only for what its copy
+//! lacks. Without Redis they are this process's own.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +16,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
 
+use super::mirror::{Following, Mirror};
 use crate::redis_link::RedisLink;
 
 /// Bumped when any answer may be stale: a gap in the change feed, a
@@ -30,11 +33,32 @@ pub struct Generations {
     /// next time Redis answers everything is bumped once.
     missed: AtomicBool,
     reads: Arc<SharedReads>,
+    mirror: Arc<Mirror>,
+    /// The mirror's subscription, with Redis and inside a runtime.
+    _following: Option<Following>,
 }
 
 impl Generations {
     pub fn new(redis: Option<Arc<RedisLink>>) -> Generations {
-        Generations { redis, local: RwLock::default(), missed: AtomicBool::new(false), reads: Arc::default() }
+        let mirror = Mirror::new();
+        let following = match (&redis, tokio::runtime::Handle::try_current()) {
+            (Some(link), Ok(_)) => Some(mirror.follow(link.clone())),
+            _ => None,
+        };
+        Generations {
+            redis,
+            local: RwLock::default(),
+            missed: AtomicBool::new(false),
+            reads: Arc::default(),
+            mirror,
+            _following: following,
+        }
+    }
+
+    /// The subscription the mirrored generations are kept under, while
+    /// they are (a new number after each time it was lost).
+    pub fn mirrored_since(&self) -> Option<u64> {
+        self.mirror.epoch()
     }
 
     /// The generations of `keys`, in order (0 for one never bumped);
@@ -45,11 +69,25 @@ impl Generations {
             let local = self.local.read().expect("the generation map is never poisoned");
             return Some(keys.iter().map(|k| local.get(k).copied().unwrap_or(0)).collect());
         };
+        if !link.is_up() {
+            return None;
+        }
         if self.missed.load(Ordering::Relaxed) && self.bump_in_redis(link, &[EVERYTHING.to_string()]).await {
             self.missed.store(false, Ordering::Relaxed);
         }
+        if let Some(mirrored) = self.mirror.lookup(keys) {
+            return Some(mirrored);
+        }
+        // Taken before the read is sent: what it reads is learned only if
+        // the subscription that would have reported later bumps held all
+        // along.
+        let epoch = self.mirror.epoch();
         let read = self.reads.read(link, keys).await?;
-        Some(keys.iter().map(|k| read.get(k).copied().unwrap_or(0)).collect())
+        let values: Vec<u64> = keys.iter().map(|k| read.get(k).copied().unwrap_or(0)).collect();
+        if let Some(epoch) = epoch {
+            self.mirror.learn(epoch, keys.iter().cloned().zip(values.iter().copied()));
+        }
+        Some(values)
     }
 
     /// `tables` (generation keys) changed; every view answer may have too.
@@ -71,12 +109,11 @@ impl Generations {
         }
     }
 
-    async fn bump_in_redis(&self, link: &Arc<RedisLink>, keys: &[String]) -> bool {
-        let mut pipe = redis::pipe();
-        for key in keys {
-            pipe.cmd("INCR").arg(generation_key(link, key)).ignore();
-        }
-        link.run(pipe.query_async::<()>(&mut link.connection())).await.is_some()
+    /// Bumps `names` in Redis and waits until every replica's mirror has
+    /// them; false when Redis did not answer.
+    async fn bump_in_redis(&self, link: &Arc<RedisLink>, names: &[String]) -> bool {
+        let keys: Vec<String> = names.iter().map(|name| generation_key(link, name)).collect();
+        self.mirror.bump(link, names, &keys).await
     }
 }
 

@@ -19,6 +19,7 @@ pub mod answer;
 pub mod change_feed;
 pub mod generations;
 pub mod key;
+mod mirror;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,152 @@
+//! Each replica's copy of the cache generations, on a Redis of the test's
+//! own (its command counts are the test's): hits read no generation from
+//! Redis yet see every write answered before them, a write waits until
+//! every subscriber has applied it, and a replica without a live
+//! subscription reads Redis instead of its copy.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+
+use dbapi_runtime::cache::generations::{Generations, VIEWS};
+use dbapi_runtime::redis_link::{RedisLink, RedisSettings};
+use support::process::{OwnRedis, TempDir, free_port};
+
+fn replica(url: &str, prefix: &str) -> Generations {
+    let settings = RedisSettings { url: Some(url.to_string()), key_prefix: prefix.to_string() };
+    Generations::new(Some(RedisLink::open(&settings).unwrap().expect("a Redis URL")))
+}
+
+async fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// How many `MGET`s the server has run.
+fn mget_calls(redis: &OwnRedis) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(&mut redis.connection().unwrap()).unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("cmdstat_mget:calls="))
+        .map(|rest| rest.split(',').next().unwrap().parse().unwrap())
+        .unwrap_or(0)
+}
+
+fn keys() -> Vec<String> {
+    vec!["public.items".to_string(), VIEWS.to_string()]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hits_read_the_copy_and_see_every_write_answered_before_them() {
+    let dir = TempDir::new();
+    let redis = OwnRedis::start(free_port(), &dir.0);
+    let (a, b) = (replica(&redis.url(), "m:"), replica(&redis.url(), "m:"));
+    eventually("both replicas to mirror", || a.mirrored_since().and(b.mirrored_since())).await;
+    let keys = keys();
+    // What a copy lacks is read from Redis once, then kept.
+    assert_eq!(b.current(&keys).await, Some(vec![0, 0]));
+    let mgets = mget_calls(&redis);
+    assert!(mgets >= 1, "the first read asked Redis");
+    for bumped in 1..=100u64 {
+        a.bump(&keys[..1]).await;
+        assert_eq!(b.current(&keys).await, Some(vec![bumped, bumped]), "the other replica, after bump {bumped}");
+        assert_eq!(a.current(&keys).await, Some(vec![bumped, bumped]), "the writer, after bump {bumped}");
+    }
+    assert_eq!(mget_calls(&redis), mgets, "no read after the first asked Redis");
+}
+
+/// A subscriber that has not acknowledged a bump holds the write back:
+/// the write is answered only once it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_waits_for_every_subscriber_to_acknowledge_it() {
+    let dir = TempDir::new();
+    let redis = OwnRedis::start(free_port(), &dir.0);
+    let writer = Arc::new(replica(&redis.url(), "w:"));
+    eventually("the writer to mirror", || writer.mirrored_since()).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut other = client.get_async_pubsub().await.unwrap();
+    other.subscribe("w:gen-bumps").await.unwrap();
+
+    let bumping = writer.clone();
+    let write = tokio::spawn(async move { bumping.bump(&keys()[..1]).await });
+    let message = tokio::time::timeout(Duration::from_secs(20), other.on_message().next()).await.unwrap().unwrap();
+    let bump: serde_json::Value = serde_json::from_str(&message.get_payload::<String>().unwrap()).unwrap();
+    assert_eq!(bump["gens"]["public.items"], "1", "{bump}");
+    assert_eq!(bump["gens"][VIEWS], "1", "{bump}");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!write.is_finished(), "the write is not answered before the other subscriber acknowledged it");
+
+    let from = bump["from"].as_str().unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("PUBLISH")
+        .arg(format!("w:gen-acks:{from}"))
+        .arg(bump["seq"].as_str().unwrap())
+        .query_async::<()>(&mut connection)
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), write).await.expect("answered once acknowledged").unwrap();
+}
+
+/// A lost subscription clears the copy (bumps may have been missed); the
+/// replica subscribes again and reads Redis for what it lacks. A bump the
+/// copy never heard of (an `INCR` of the key, published to no one) stands
+/// for one missed while the subscription was down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_subscription_is_taken_again_and_nothing_missed_is_served() {
+    let dir = TempDir::new();
+    let redis = OwnRedis::start(free_port(), &dir.0);
+    let (a, b) = (replica(&redis.url(), "l:"), replica(&redis.url(), "l:"));
+    let keys = vec!["public.items".to_string(), VIEWS.to_string(), "public.other".to_string()];
+    let (ea, eb) = eventually("both replicas to mirror", || Some((a.mirrored_since()?, b.mirrored_since()?))).await;
+    a.bump(&keys[..1]).await;
+    assert_eq!(b.current(&keys).await, Some(vec![1, 1, 0]));
+    redis::cmd("INCR").arg("l:gen:public.other").query::<()>(&mut redis.connection().unwrap()).unwrap();
+    let mgets = mget_calls(&redis);
+    assert_eq!(b.current(&keys).await, Some(vec![1, 1, 0]), "the copy, which did not hear of it");
+    assert_eq!(mget_calls(&redis), mgets);
+
+    let killed: u64 =
+        redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").query(&mut redis.connection().unwrap()).unwrap();
+    assert_eq!(killed, 2, "both subscriptions were cut");
+    eventually("both replicas to subscribe again", || {
+        (a.mirrored_since()? != ea && b.mirrored_since()? != eb).then_some(())
+    })
+    .await;
+    assert_eq!(b.current(&keys).await, Some(vec![1, 1, 1]), "read again from Redis");
+    assert_eq!(mget_calls(&redis), mgets + 1);
+    a.bump(&keys[..1]).await;
+    assert_eq!(b.current(&keys).await, Some(vec![2, 2, 1]));
+    assert_eq!(mget_calls(&redis), mgets + 1, "mirrored again");
+}
+
+/// A replica that cannot subscribe (here its Redis user may not) never
+/// uses a copy: every lookup reads Redis, and sees every write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_subscription_every_lookup_reads_redis() {
+    let dir = TempDir::new();
+    let redis = OwnRedis::start(free_port(), &dir.0);
+    redis::cmd("ACL")
+        .arg(&["SETUSER", "nosub", "on", ">secret", "~*", "&*", "+@all", "-subscribe"])
+        .query::<()>(&mut redis.connection().unwrap())
+        .unwrap();
+    let port = redis.url().rsplit(':').next().unwrap().to_string();
+    let writer = replica(&redis.url(), "n:");
+    let reader = replica(&format!("redis://nosub:secret@127.0.0.1:{port}"), "n:");
+    eventually("the writer to mirror", || writer.mirrored_since()).await;
+    let keys = keys();
+    for bumped in 1..=20u64 {
+        writer.bump(&keys[..1]).await;
+        let mgets = mget_calls(&redis);
+        assert_eq!(reader.current(&keys).await, Some(vec![bumped, bumped]));
+        assert_eq!(mget_calls(&redis), mgets + 1, "the reader asked Redis");
+        assert_eq!(reader.mirrored_since(), None);
+    }
+}
