@@ -138,7 +138,12 @@ impl CacheOutcome {
 
 /// A strong entity tag for `id` (a hex digest).
 pub fn etag(id: &str) -> String {
-    format!("\"{}\"", &id[..id.len().min(32)])
+    let id = &id[..id.len().min(32)];
+    let mut tag = String::with_capacity(id.len() + 2);
+    tag.push('"');
+    tag.push_str(id);
+    tag.push('"');
+    tag
 }
 
 /// Whether `If-None-Match` names `etag` (or is `*`), by the weak
@@ -166,13 +171,16 @@ pub struct ClientCaching {
 }
 
 impl ClientCaching {
-    fn header(&self) -> String {
-        let mut value =
-            format!("{}, max-age={}", if self.private { "private" } else { "public" }, self.max_age_seconds);
+    /// Written by hand: every answer through the cache carries it.
+    fn header(&self) -> HeaderValue {
+        let mut value = String::with_capacity(64);
+        value.push_str(if self.private { "private, max-age=" } else { "public, max-age=" });
+        value.push_str(itoa::Buffer::new().format(self.max_age_seconds));
         if let Some(swr) = self.stale_while_revalidate_seconds {
-            value.push_str(&format!(", stale-while-revalidate={swr}"));
+            value.push_str(", stale-while-revalidate=");
+            value.push_str(itoa::Buffer::new().format(swr));
         }
-        value
+        HeaderValue::try_from(value).expect("words and digits are a valid header value")
     }
 }
 
@@ -235,9 +243,7 @@ pub fn validated(
     if let Ok(value) = HeaderValue::from_str(etag) {
         headers.insert(header::ETAG, value);
     }
-    if let Ok(value) = HeaderValue::from_str(&caching.header()) {
-        headers.insert(header::CACHE_CONTROL, value);
-    }
+    headers.insert(header::CACHE_CONTROL, caching.header());
     headers.insert(header::VARY, HeaderValue::from_static(VARY));
     if let Some(outcome) = outcome {
         headers.insert("cache-status", HeaderValue::from_static(outcome.header()));

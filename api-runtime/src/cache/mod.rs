@@ -315,9 +315,10 @@ impl ResponseCache {
 fn entry_id(request_text: &str, generations: &[u64]) -> String {
     let mut text = String::with_capacity(request_text.len() + generations.len() * 4);
     text.push_str(request_text);
+    let mut digits = itoa::Buffer::new();
     for g in generations {
         text.push(':');
-        text.push_str(&g.to_string());
+        text.push_str(digits.format(*g));
     }
     dbapi_crds::keys::sha256_hex(&text)
 }
