@@ -40,6 +40,20 @@ fn mget_calls(redis: &OwnRedis) -> u64 {
         .unwrap_or(0)
 }
 
+/// The generations of `names` as Redis holds them (read with `GET`, which
+/// the tests do not count).
+fn stored(redis: &OwnRedis, prefix: &str, names: &[String]) -> Vec<u64> {
+    let mut connection = redis.connection().unwrap();
+    names
+        .iter()
+        .map(|name| {
+            let value: Option<u64> =
+                redis::cmd("GET").arg(format!("{prefix}gen:{name}")).query(&mut connection).unwrap();
+            value.unwrap_or(0)
+        })
+        .collect()
+}
+
 fn keys() -> Vec<String> {
     vec!["public.items".to_string(), VIEWS.to_string()]
 }
@@ -55,10 +69,14 @@ async fn hits_read_the_copy_and_see_every_write_answered_before_them() {
     assert_eq!(b.current(&keys).await, Some(vec![0, 0]));
     let mgets = mget_calls(&redis);
     assert!(mgets >= 1, "the first read asked Redis");
-    for bumped in 1..=100u64 {
+    let mut last = vec![0, 0];
+    for bump in 1..=100 {
         a.bump(&keys[..1]).await;
-        assert_eq!(b.current(&keys).await, Some(vec![bumped, bumped]), "the other replica, after bump {bumped}");
-        assert_eq!(a.current(&keys).await, Some(vec![bumped, bumped]), "the writer, after bump {bumped}");
+        let now = stored(&redis, "m:", &keys);
+        assert!(now[0] > last[0] && now[1] > last[1], "bump {bump} raised both: {now:?} after {last:?}");
+        assert_eq!(b.current(&keys).await, Some(now.clone()), "the other replica, after bump {bump}");
+        assert_eq!(a.current(&keys).await, Some(now.clone()), "the writer, after bump {bump}");
+        last = now;
     }
     assert_eq!(mget_calls(&redis), mgets, "no read after the first asked Redis");
 }
@@ -79,8 +97,10 @@ async fn a_write_waits_for_every_subscriber_to_acknowledge_it() {
     let write = tokio::spawn(async move { bumping.bump(&keys()[..1]).await });
     let message = tokio::time::timeout(Duration::from_secs(20), other.on_message().next()).await.unwrap().unwrap();
     let bump: serde_json::Value = serde_json::from_str(&message.get_payload::<String>().unwrap()).unwrap();
-    assert_eq!(bump["gens"]["public.items"], "1", "{bump}");
-    assert_eq!(bump["gens"][VIEWS], "1", "{bump}");
+    let published: Vec<u64> = [&bump["gens"]["public.items"], &bump["gens"][VIEWS]]
+        .map(|value| value.as_str().unwrap_or_else(|| panic!("{bump}")).parse().unwrap())
+        .to_vec();
+    assert_eq!(published, stored(&redis, "w:", &keys()), "{bump}");
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(!write.is_finished(), "the write is not answered before the other subscriber acknowledged it");
 
@@ -107,10 +127,12 @@ async fn a_lost_subscription_is_taken_again_and_nothing_missed_is_served() {
     let keys = vec!["public.items".to_string(), VIEWS.to_string(), "public.other".to_string()];
     let (ea, eb) = eventually("both replicas to mirror", || Some((a.mirrored_since()?, b.mirrored_since()?))).await;
     a.bump(&keys[..1]).await;
-    assert_eq!(b.current(&keys).await, Some(vec![1, 1, 0]));
+    let before = stored(&redis, "l:", &keys);
+    assert_eq!(before[2], 0);
+    assert_eq!(b.current(&keys).await, Some(before.clone()));
     redis::cmd("INCR").arg("l:gen:public.other").query::<()>(&mut redis.connection().unwrap()).unwrap();
     let mgets = mget_calls(&redis);
-    assert_eq!(b.current(&keys).await, Some(vec![1, 1, 0]), "the copy, which did not hear of it");
+    assert_eq!(b.current(&keys).await, Some(before), "the copy, which did not hear of it");
     assert_eq!(mget_calls(&redis), mgets);
 
     let killed: u64 =
@@ -120,10 +142,12 @@ async fn a_lost_subscription_is_taken_again_and_nothing_missed_is_served() {
         (a.mirrored_since()? != ea && b.mirrored_since()? != eb).then_some(())
     })
     .await;
-    assert_eq!(b.current(&keys).await, Some(vec![1, 1, 1]), "read again from Redis");
+    let missed = stored(&redis, "l:", &keys);
+    assert_eq!(missed[2], 1);
+    assert_eq!(b.current(&keys).await, Some(missed), "read again from Redis");
     assert_eq!(mget_calls(&redis), mgets + 1);
     a.bump(&keys[..1]).await;
-    assert_eq!(b.current(&keys).await, Some(vec![2, 2, 1]));
+    assert_eq!(b.current(&keys).await, Some(stored(&redis, "l:", &keys)));
     assert_eq!(mget_calls(&redis), mgets + 1, "mirrored again");
 }
 
@@ -142,11 +166,33 @@ async fn without_a_subscription_every_lookup_reads_redis() {
     let reader = replica(&format!("redis://nosub:secret@127.0.0.1:{port}"), "n:");
     eventually("the writer to mirror", || writer.mirrored_since()).await;
     let keys = keys();
-    for bumped in 1..=20u64 {
+    for _ in 0..20 {
         writer.bump(&keys[..1]).await;
         let mgets = mget_calls(&redis);
-        assert_eq!(reader.current(&keys).await, Some(vec![bumped, bumped]));
+        assert_eq!(reader.current(&keys).await, Some(stored(&redis, "n:", &keys)));
         assert_eq!(mget_calls(&redis), mgets + 1, "the reader asked Redis");
         assert_eq!(reader.mirrored_since(), None);
     }
+}
+
+/// A generation key Redis evicted (the operator's Redis evicts least
+/// recently used keys under memory pressure) starts again above the value
+/// it had, so no answer filed under an old value is found again; every
+/// replica's copy follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evicted_generation_starts_again_above_its_old_value() {
+    let dir = TempDir::new();
+    let redis = OwnRedis::start(free_port(), &dir.0);
+    let (a, b) = (replica(&redis.url(), "e:"), replica(&redis.url(), "e:"));
+    eventually("both replicas to mirror", || a.mirrored_since().and(b.mirrored_since())).await;
+    let keys = keys();
+    a.bump(&keys[..1]).await;
+    a.bump(&keys[..1]).await;
+    let before = b.current(&keys).await.expect("Redis answers");
+    assert_eq!(before, stored(&redis, "e:", &keys));
+    redis::cmd("DEL").arg("e:gen:public.items").query::<()>(&mut redis.connection().unwrap()).unwrap();
+    a.bump(&keys[..1]).await;
+    let after = b.current(&keys).await.expect("Redis answers");
+    assert_eq!(after, stored(&redis, "e:", &keys));
+    assert!(after[0] > before[0], "{after:?} after {before:?}");
 }

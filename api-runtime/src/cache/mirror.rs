@@ -12,11 +12,16 @@
 //!
 //! A copy is used only while its subscription is live. It starts empty at
 //! each subscription: a generation not in it is read from Redis (the
-//! shared `MGET`) and learned, unless the subscription was lost meanwhile.
-//! Values only grow while a subscription lives, so updates and reads
-//! merge by the larger value, in any order. A lost subscription (the
-//! stream's end, or a ping unanswered in [`REDIS_WAIT`]) clears the copy
-//! and every lookup reads Redis until the replica has subscribed again.
+//! shared `MGET`) and learned, unless the subscription was lost meanwhile
+//! or a bump reached the copy first. Bumps arrive on the one subscription
+//! in the order the script ran, so the copy takes each bump's values as
+//! they are, even lower ones: Redis may evict a generation key under
+//! memory pressure (the operator's Redis evicts least recently used keys),
+//! and the script then starts the key again from Redis's clock in
+//! microseconds, above any value it had, so that no answer filed under an
+//! old value is found again. A lost subscription (the stream's end, or a
+//! ping unanswered in [`REDIS_WAIT`]) clears the copy and every lookup
+//! reads Redis until the replica has subscribed again.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,17 +48,21 @@ const BATCH: usize = 256;
 
 /// `KEYS`: the generation keys; `ARGV`: the channel, the writer, the
 /// bump's number, then each key's generation name. Returns how many
-/// subscribers `PUBLISH` reached, then the new values in `KEYS`' order.
+/// subscribers `PUBLISH` reached.
+/// A key that did not exist (never bumped, or evicted) starts from the
+/// clock: above whatever value an evicted key had.
 const BUMP_SCRIPT: &str = r"
 local gens = {}
-local out = {0}
 for i, key in ipairs(KEYS) do
   local value = redis.call('INCR', key)
-  out[i + 1] = value
-  gens[ARGV[i + 3]] = tostring(value)
+  if value == 1 then
+    local now = redis.call('TIME')
+    value = tonumber(now[1]) * 1000000 + tonumber(now[2])
+    redis.call('SET', key, value)
+  end
+  gens[ARGV[i + 3]] = string.format('%d', value)
 end
-out[1] = redis.call('PUBLISH', ARGV[1], cjson.encode({from = ARGV[2], seq = ARGV[3], gens = gens}))
-return out
+return redis.call('PUBLISH', ARGV[1], cjson.encode({from = ARGV[2], seq = ARGV[3], gens = gens}))
 ";
 
 /// What travels on the bumps channel (numbers as text: Lua's JSON writes
@@ -129,11 +138,15 @@ impl Mirror {
         copy.live.then_some(copy.epoch)
     }
 
-    /// Values read from Redis during subscription `epoch`.
+    /// Values read from Redis during subscription `epoch`, for the names
+    /// no bump has reached the copy with meanwhile (a bump's value is as
+    /// new as the read's or newer).
     pub fn learn(&self, epoch: u64, values: impl IntoIterator<Item = (String, u64)>) {
         let mut copy = self.copy.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         if copy.live && copy.epoch == epoch {
-            merge(&mut copy, values);
+            for (name, value) in values {
+                copy.values.entry(name).or_insert(value);
+            }
         }
     }
 
@@ -150,21 +163,12 @@ impl Mirror {
         };
         let mut invocation = self.bump_script.prepare_invoke();
         invocation.key(keys).arg(channel(link, BUMPS)).arg(&self.replica).arg(seq).arg(names);
-        let answer: Option<Vec<u64>> = link.run(invocation.invoke_async(&mut link.connection())).await;
-        let result = answer.and_then(|mut answer| {
-            (answer.len() == keys.len() + 1).then(|| {
-                let reached = answer.remove(0);
-                (reached, answer)
-            })
-        });
-        let Some((reached, values)) = result else {
+        // This replica's copy takes the bump from its own subscription,
+        // which acknowledges it like any other (counted in `reached`).
+        let Some(reached) = link.run(invocation.invoke_async::<u64>(&mut link.connection())).await else {
             self.forget(seq);
             return false;
         };
-        {
-            let mut copy = self.copy.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-            merge(&mut copy, names.iter().cloned().zip(values));
-        }
         let all = acks_seen.wait_for(|count| *count >= reached);
         let acknowledged = tokio::time::timeout(ACK_WAIT, all).await.is_ok_and(|seen| seen.is_ok());
         if !acknowledged {
@@ -289,8 +293,13 @@ impl Mirror {
         let Ok(seq) = bump.seq.parse::<u64>() else { return };
         {
             let mut copy = self.copy.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let values = bump.gens.into_iter().filter_map(|(name, value)| Some((name, value.parse().ok()?)));
-            merge(&mut copy, values);
+            if copy.live {
+                for (name, value) in bump.gens {
+                    if let Ok(value) = value.parse() {
+                        copy.values.insert(name, value);
+                    }
+                }
+            }
         }
         if bump.from == self.replica {
             self.acknowledge(seq);
@@ -314,16 +323,4 @@ const ACKS: &str = "gen-acks:";
 
 fn channel(link: &RedisLink, name: &str) -> String {
     link.key(name)
-}
-
-/// Keeps the larger value of each: within one subscription values only
-/// grow, whatever order their news arrives in.
-fn merge(copy: &mut Copy, values: impl IntoIterator<Item = (String, u64)>) {
-    if !copy.live {
-        return;
-    }
-    for (name, value) in values {
-        let kept = copy.values.entry(name).or_default();
-        *kept = (*kept).max(value);
-    }
 }
