@@ -41,6 +41,13 @@ pub mod names {
     /// `miss` or `bypass` (Redis unreachable, or an answer streamed row by
     /// row, which is never kept).
     pub const CACHE_REQUESTS: &str = "dbapi_cache_requests";
+    /// 1 while this replica reads the cache's generations from its own
+    /// copy (its Redis subscription lives), 0 while it reads them from
+    /// Redis.
+    pub const CACHE_GENERATIONS_MIRRORED: &str = "dbapi_cache_generations_mirrored";
+    /// Writes answered before every replica acknowledged their cache
+    /// invalidation (a replica stalled past the wait).
+    pub const CACHE_INVALIDATIONS_UNACKNOWLEDGED: &str = "dbapi_cache_invalidations_unacknowledged";
     /// 1 while the circuit breaker keeps requests from the database.
     pub const CIRCUIT_STATE: &str = "dbapi_circuit_state";
     /// Requests refused by a rate limit (429).
@@ -123,6 +130,8 @@ pub struct Metrics {
     pool_waiting: Gauge,
     /// `hit`, `miss`, `bypass`, `stale`.
     cache: [Counter; 4],
+    generations_mirrored: Gauge,
+    invalidations_unacknowledged: Counter,
     circuit: Gauge,
     read_replica_in_use: Gauge,
 }
@@ -176,6 +185,18 @@ impl Metrics {
             "GET answers by what the response cache did",
             CACHE_RESULTS,
         );
+        let generations_mirrored = Gauge::default();
+        registry.register(
+            names::CACHE_GENERATIONS_MIRRORED,
+            "1 while the cache's generations are read from this replica's copy, 0 while from Redis",
+            generations_mirrored.clone(),
+        );
+        let invalidations_unacknowledged = Counter::default();
+        registry.register(
+            names::CACHE_INVALIDATIONS_UNACKNOWLEDGED,
+            "Writes answered before every replica acknowledged their cache invalidation",
+            invalidations_unacknowledged.clone(),
+        );
         let read_replica_in_use = Gauge::default();
         registry.register(
             names::READ_REPLICA_IN_USE,
@@ -190,6 +211,8 @@ impl Metrics {
         );
         Metrics {
             cache,
+            generations_mirrored,
+            invalidations_unacknowledged,
             circuit,
             registry,
             reloads_ok,
@@ -224,6 +247,16 @@ impl Metrics {
         } else {
             self.reloads_error.inc();
         }
+    }
+
+    /// Whether the cache's generations are read from this replica's copy.
+    pub fn generations_mirrored(&self, mirrored: bool) {
+        self.generations_mirrored.set(i64::from(mirrored));
+    }
+
+    /// A write was answered before every replica acknowledged its bump.
+    pub fn invalidation_unacknowledged(&self) {
+        self.invalidations_unacknowledged.inc();
     }
 
     /// Redis became unreachable: rate limits are per replica from now on.

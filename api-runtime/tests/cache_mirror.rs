@@ -196,3 +196,28 @@ async fn an_evicted_generation_starts_again_above_its_old_value() {
     assert_eq!(after, stored(&redis, "e:", &keys));
     assert!(after[0] > before[0], "{after:?} after {before:?}");
 }
+
+/// A subscriber that never acknowledges holds a write back only for the
+/// wait: the write is then answered, and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_is_answered_after_the_wait_and_counted_when_a_subscriber_never_acknowledges() {
+    let dir = TempDir::new();
+    let redis = OwnRedis::start(free_port(), &dir.0);
+    let writer = replica(&redis.url(), "u:");
+    eventually("the writer to mirror", || writer.mirrored_since()).await;
+    let metrics = dbapi_runtime::metrics::global();
+    assert!(metrics.render().contains("dbapi_cache_generations_mirrored 1"), "{}", metrics.render());
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut silent = client.get_async_pubsub().await.unwrap();
+    silent.subscribe("u:gen-bumps").await.unwrap();
+    let unacknowledged = || {
+        let text = metrics.render();
+        let line = text.lines().find(|l| l.starts_with("dbapi_cache_invalidations_unacknowledged_total ")).unwrap();
+        line.rsplit(' ').next().unwrap().parse::<u64>().unwrap()
+    };
+    let before = unacknowledged();
+    tokio::time::timeout(Duration::from_secs(20), writer.bump(&keys()[..1])).await.expect("answered after the wait");
+    assert_eq!(unacknowledged(), before + 1);
+    // The writer's own copy has the bump all the same.
+    assert_eq!(writer.current(&keys()).await, Some(stored(&redis, "u:", &keys())));
+}

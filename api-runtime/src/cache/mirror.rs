@@ -172,6 +172,7 @@ impl Mirror {
         let all = acks_seen.wait_for(|count| *count >= reached);
         let acknowledged = tokio::time::timeout(ACK_WAIT, all).await.is_ok_and(|seen| seen.is_ok());
         if !acknowledged {
+            crate::metrics::global().invalidation_unacknowledged();
             tracing::warn!(
                 replicas = reached,
                 acknowledged = *acks_seen.borrow(),
@@ -198,6 +199,7 @@ impl Mirror {
         copy.live = live;
         copy.epoch += 1;
         copy.values.clear();
+        crate::metrics::global().generations_mirrored(live);
     }
 
     async fn subscribe_for_ever(self: Arc<Self>, link: Arc<RedisLink>) {
