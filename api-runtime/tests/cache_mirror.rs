@@ -157,13 +157,8 @@ async fn a_lost_subscription_is_taken_again_and_nothing_missed_is_served() {
 async fn without_a_subscription_every_lookup_reads_redis() {
     let dir = TempDir::new();
     let redis = OwnRedis::start(free_port(), &dir.0);
-    redis::cmd("ACL")
-        .arg(&["SETUSER", "nosub", "on", ">secret", "~*", "&*", "+@all", "-subscribe"])
-        .query::<()>(&mut redis.connection().unwrap())
-        .unwrap();
-    let port = redis.url().rsplit(':').next().unwrap().to_string();
     let writer = replica(&redis.url(), "n:");
-    let reader = replica(&format!("redis://nosub:secret@127.0.0.1:{port}"), "n:");
+    let reader = replica(&redis.url_without_subscribe(), "n:");
     eventually("the writer to mirror", || writer.mirrored_since()).await;
     let keys = keys();
     for _ in 0..20 {

@@ -130,17 +130,13 @@ async fn shared_generation_reads_see_every_bump_finished_before_them() {
 
     let redis_dir = TempDir::new();
     let redis = OwnRedis::start(free_port(), &redis_dir.0);
-    redis::cmd("ACL")
-        .arg(&["SETUSER", "nosub", "on", ">secret", "~*", "&*", "+@all", "-subscribe"])
-        .query::<()>(&mut redis.connection().unwrap())
-        .unwrap();
     let open = |url: String| {
         let settings = RedisSettings { url: Some(url), key_prefix: "s:".to_string() };
         RedisLink::open(&settings).unwrap().expect("a Redis URL")
     };
     let link = open(redis.url());
     let writer = Generations::new(Some(link.clone()));
-    let reading = Arc::new(Generations::new(Some(open(redis.url().replace("redis://", "redis://nosub:secret@")))));
+    let reading = Arc::new(Generations::new(Some(open(redis.url_without_subscribe()))));
     let keys = vec!["public.items".to_string(), VIEWS.to_string()];
     let stop = Arc::new(AtomicBool::new(false));
     // Readers that keep a read in flight, so that later ones wait for the

@@ -118,6 +118,16 @@ impl OwnRedis {
         Ok(c)
     }
 
+    /// The URL of a user made for it that may do everything but
+    /// `SUBSCRIBE` (a replica that cannot mirror the cache's generations).
+    pub fn url_without_subscribe(&self) -> String {
+        redis::cmd("ACL")
+            .arg(&["SETUSER", "nosub", "on", ">secret", "~*", "&*", "+@all", "-subscribe"])
+            .query::<()>(&mut self.connection().unwrap())
+            .unwrap();
+        format!("redis://nosub:secret@127.0.0.1:{}", self.port)
+    }
+
     pub fn keys(&self, pattern: &str) -> Vec<String> {
         redis::cmd("KEYS").arg(pattern).query(&mut self.connection().unwrap()).unwrap()
     }
