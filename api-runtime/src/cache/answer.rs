@@ -2,6 +2,7 @@
 //! GET answer gets: a strong `ETag`, `304 Not Modified` for a matching
 //! `If-None-Match`, `Cache-Control`, `Vary` and RFC 9211 `Cache-Status`.
 
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -28,7 +29,7 @@ const KEPT_HEADERS: [HeaderName; 3] =
     [header::CONTENT_TYPE, header::CONTENT_RANGE, HeaderName::from_static("preference-applied")];
 
 /// A successful read's answer, as stored in Redis (JSON) and in memory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CachedAnswer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
@@ -38,6 +39,10 @@ pub struct CachedAnswer {
     pub body: Bytes,
     /// When it was read from the database (Unix milliseconds), for `Age`.
     pub stored_at: u64,
+    /// `headers` parsed once, for every response built from the answer
+    /// (not stored: it is made again from `headers`).
+    #[serde(skip)]
+    parsed: OnceLock<Vec<(HeaderName, HeaderValue)>>,
 }
 
 impl CachedAnswer {
@@ -56,7 +61,13 @@ impl CachedAnswer {
             .iter()
             .filter_map(|name| Some((name.to_string(), parts.headers.get(name)?.to_str().ok()?.to_string())))
             .collect();
-        Ok(CachedAnswer { status: parts.status.as_u16(), headers, body, stored_at: now_millis() })
+        Ok(CachedAnswer {
+            status: parts.status.as_u16(),
+            headers,
+            body,
+            stored_at: now_millis(),
+            parsed: OnceLock::new(),
+        })
     }
 
     pub fn response(&self) -> Response {
@@ -65,10 +76,14 @@ impl CachedAnswer {
         // Room for the validators, CORS and request id added on the way
         // out, so that the map does not grow (and rehash) twice.
         *response.headers_mut() = HeaderMap::with_capacity(ANSWER_HEADER_ROOM);
-        for (name, value) in &self.headers {
-            if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) {
-                response.headers_mut().insert(name, value);
-            }
+        let parsed = self.parsed.get_or_init(|| {
+            let valid = |(name, value): &(String, String)| {
+                Some((HeaderName::try_from(name.as_str()).ok()?, HeaderValue::from_str(value).ok()?))
+            };
+            self.headers.iter().filter_map(valid).collect()
+        });
+        for (name, value) in parsed {
+            response.headers_mut().insert(name.clone(), value.clone());
         }
         response
     }
