@@ -92,10 +92,7 @@ impl RedisLink {
 
     /// A connection of its own in subscriber mode, within [`REDIS_WAIT`].
     pub async fn subscriber(&self) -> redis::RedisResult<redis::aio::PubSub> {
-        match tokio::time::timeout(REDIS_WAIT, self.client.get_async_pubsub()).await {
-            Ok(connected) => connected,
-            Err(_) => Err(redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))),
-        }
+        within_wait(self.client.get_async_pubsub()).await
     }
 
     pub async fn ping(&self) -> redis::RedisResult<()> {
@@ -137,5 +134,15 @@ impl RedisLink {
                 }
             }
         });
+    }
+}
+
+/// `call` within [`REDIS_WAIT`], a timeout being an I/O error like any
+/// other, for connections that are not the shared one (which [`RedisLink::run`]
+/// guards, and marks down).
+pub async fn within_wait<T>(call: impl Future<Output = redis::RedisResult<T>>) -> redis::RedisResult<T> {
+    match tokio::time::timeout(REDIS_WAIT, call).await {
+        Ok(answered) => answered,
+        Err(_) => Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()),
     }
 }

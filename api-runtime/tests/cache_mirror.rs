@@ -15,6 +15,14 @@ use dbapi_runtime::cache::generations::{Generations, VIEWS};
 use dbapi_runtime::redis_link::{RedisLink, RedisSettings};
 use support::process::{OwnRedis, TempDir, free_port};
 
+/// A `redis-server` of the test's own, in a directory of its own. Bound
+/// as `let (_dir, redis)`, the server (declared last) stops first.
+fn own_redis() -> (TempDir, OwnRedis) {
+    let dir = TempDir::new();
+    let redis = OwnRedis::start(free_port(), &dir.0);
+    (dir, redis)
+}
+
 fn replica(url: &str, prefix: &str) -> Generations {
     let settings = RedisSettings { url: Some(url.to_string()), key_prefix: prefix.to_string() };
     Generations::new(Some(RedisLink::open(&settings).unwrap().expect("a Redis URL")))
@@ -60,8 +68,7 @@ fn keys() -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hits_read_the_copy_and_see_every_write_answered_before_them() {
-    let dir = TempDir::new();
-    let redis = OwnRedis::start(free_port(), &dir.0);
+    let (_dir, redis) = own_redis();
     let (a, b) = (replica(&redis.url(), "m:"), replica(&redis.url(), "m:"));
     eventually("both replicas to mirror", || a.mirrored_since().and(b.mirrored_since())).await;
     let keys = keys();
@@ -85,8 +92,7 @@ async fn hits_read_the_copy_and_see_every_write_answered_before_them() {
 /// the write is answered only once it does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_waits_for_every_subscriber_to_acknowledge_it() {
-    let dir = TempDir::new();
-    let redis = OwnRedis::start(free_port(), &dir.0);
+    let (_dir, redis) = own_redis();
     let writer = Arc::new(replica(&redis.url(), "w:"));
     eventually("the writer to mirror", || writer.mirrored_since()).await;
     let client = redis::Client::open(redis.url()).unwrap();
@@ -121,8 +127,7 @@ async fn a_write_waits_for_every_subscriber_to_acknowledge_it() {
 /// for one missed while the subscription was down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_subscription_is_taken_again_and_nothing_missed_is_served() {
-    let dir = TempDir::new();
-    let redis = OwnRedis::start(free_port(), &dir.0);
+    let (_dir, redis) = own_redis();
     let (a, b) = (replica(&redis.url(), "l:"), replica(&redis.url(), "l:"));
     let keys = vec!["public.items".to_string(), VIEWS.to_string(), "public.other".to_string()];
     let (ea, eb) = eventually("both replicas to mirror", || Some((a.mirrored_since()?, b.mirrored_since()?))).await;
@@ -155,8 +160,7 @@ async fn a_lost_subscription_is_taken_again_and_nothing_missed_is_served() {
 /// uses a copy: every lookup reads Redis, and sees every write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_subscription_every_lookup_reads_redis() {
-    let dir = TempDir::new();
-    let redis = OwnRedis::start(free_port(), &dir.0);
+    let (_dir, redis) = own_redis();
     let writer = replica(&redis.url(), "n:");
     let reader = replica(&redis.url_without_subscribe(), "n:");
     eventually("the writer to mirror", || writer.mirrored_since()).await;
@@ -176,8 +180,7 @@ async fn without_a_subscription_every_lookup_reads_redis() {
 /// replica's copy follows it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_evicted_generation_starts_again_above_its_old_value() {
-    let dir = TempDir::new();
-    let redis = OwnRedis::start(free_port(), &dir.0);
+    let (_dir, redis) = own_redis();
     let (a, b) = (replica(&redis.url(), "e:"), replica(&redis.url(), "e:"));
     eventually("both replicas to mirror", || a.mirrored_since().and(b.mirrored_since())).await;
     let keys = keys();
@@ -196,8 +199,7 @@ async fn an_evicted_generation_starts_again_above_its_old_value() {
 /// wait: the write is then answered, and counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_is_answered_after_the_wait_and_counted_when_a_subscriber_never_acknowledges() {
-    let dir = TempDir::new();
-    let redis = OwnRedis::start(free_port(), &dir.0);
+    let (_dir, redis) = own_redis();
     let writer = replica(&redis.url(), "u:");
     eventually("the writer to mirror", || writer.mirrored_since()).await;
     let metrics = dbapi_runtime::metrics::global();

@@ -33,10 +33,10 @@ use redis::aio::{PubSubSink, PubSubStream};
 use serde::Deserialize;
 use tokio::sync::watch;
 
-use crate::redis_link::{REDIS_WAIT, RedisLink};
+use crate::redis_link::{REDIS_WAIT, RedisLink, within_wait};
 
 /// The longest a write waits for the other replicas' acknowledgements.
-pub const ACK_WAIT: Duration = REDIS_WAIT;
+const ACK_WAIT: Duration = REDIS_WAIT;
 /// How often a live subscription is pinged (a half-open connection sends
 /// no end).
 const PING_EVERY: Duration = Duration::from_secs(1);
@@ -45,6 +45,11 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Most messages applied before their acknowledgements are sent.
 const BATCH: usize = 256;
+/// The channel bumps are published on, after the key prefix.
+const BUMPS: &str = "gen-bumps";
+/// A writer's acknowledgements channel, after the key prefix: this and
+/// the writer's name.
+const ACKS: &str = "gen-acks:";
 
 /// `KEYS`: the generation keys; `ARGV`: the channel, the writer, the
 /// bump's number, then each key's generation name. Returns how many
@@ -162,7 +167,7 @@ impl Mirror {
             acks.entry(seq).or_insert_with(|| watch::Sender::new(0)).subscribe()
         };
         let mut invocation = self.bump_script.prepare_invoke();
-        invocation.key(keys).arg(channel(link, BUMPS)).arg(&self.replica).arg(seq).arg(names);
+        invocation.key(keys).arg(link.key(BUMPS)).arg(&self.replica).arg(seq).arg(names);
         // This replica's copy takes the bump from its own subscription,
         // which acknowledges it like any other (counted in `reached`).
         let Some(reached) = link.run(invocation.invoke_async::<u64>(&mut link.connection())).await else {
@@ -206,7 +211,8 @@ impl Mirror {
         let mut backoff = FIRST_BACKOFF;
         let mut was_live = false;
         loop {
-            let reason = match self.subscribe(&link).await {
+            let acks = acks_channel(&link, &self.replica);
+            let reason = match self.subscribe(&link, &acks).await {
                 Ok((sink, stream)) => {
                     self.set_live(true);
                     if !was_live {
@@ -214,7 +220,7 @@ impl Mirror {
                     }
                     was_live = true;
                     backoff = FIRST_BACKOFF;
-                    let reason = self.follow_messages(&link, sink, stream).await;
+                    let reason = self.follow_messages(&link, &acks, sink, stream).await;
                     self.set_live(false);
                     reason
                 }
@@ -232,18 +238,21 @@ impl Mirror {
         }
     }
 
-    async fn subscribe(&self, link: &RedisLink) -> redis::RedisResult<(PubSubSink, PubSubStream)> {
+    async fn subscribe(&self, link: &RedisLink, acks: &str) -> redis::RedisResult<(PubSubSink, PubSubStream)> {
         let (mut sink, stream) = link.subscriber().await?.split();
-        let channels = [channel(link, BUMPS), channel(link, &format!("{ACKS}{}", self.replica))];
-        match tokio::time::timeout(REDIS_WAIT, sink.subscribe(&channels[..])).await {
-            Ok(subscribed) => subscribed.map(|()| (sink, stream)),
-            Err(_) => Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()),
-        }
+        within_wait(sink.subscribe(&[link.key(BUMPS).as_str(), acks][..])).await?;
+        Ok((sink, stream))
     }
 
     /// Applies what arrives until the subscription ends; says why it did.
-    async fn follow_messages(&self, link: &Arc<RedisLink>, mut sink: PubSubSink, mut stream: PubSubStream) -> String {
-        let acks_channel = channel(link, &format!("{ACKS}{}", self.replica));
+    /// `acks` is this replica's acknowledgements channel.
+    async fn follow_messages(
+        &self,
+        link: &Arc<RedisLink>,
+        acks: &str,
+        mut sink: PubSubSink,
+        mut stream: PubSubStream,
+    ) -> String {
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -253,10 +262,9 @@ impl Mirror {
                     None => return "the subscription's connection closed".to_string(),
                 },
                 _ = ping.tick() => {
-                    match tokio::time::timeout(REDIS_WAIT, sink.ping::<redis::Value>()).await {
-                        Ok(Ok(_)) => continue,
-                        Ok(Err(e)) => return e.to_string(),
-                        Err(_) => return "no answer to a ping in time".to_string(),
+                    match within_wait(sink.ping::<redis::Value>()).await {
+                        Ok(_) => continue,
+                        Err(e) => return format!("a ping failed: {e}"),
                     }
                 }
             };
@@ -267,7 +275,7 @@ impl Mirror {
             let mut taken = 0;
             while let Some(message) = next.take() {
                 taken += 1;
-                self.take(&acks_channel, &message, &mut owed);
+                self.apply_message(acks, &message, &mut owed);
                 if taken < BATCH {
                     next = stream.next().now_or_never().flatten();
                 }
@@ -280,9 +288,9 @@ impl Mirror {
 
     /// One message: an acknowledgement of this replica's bump, or a bump
     /// to apply (and to acknowledge, unless it is this replica's own).
-    fn take(&self, acks_channel: &str, message: &redis::Msg, owed: &mut HashMap<String, Vec<u64>>) {
+    fn apply_message(&self, acks: &str, message: &redis::Msg, owed: &mut HashMap<String, Vec<u64>>) {
         let Ok(payload) = message.get_payload::<String>() else { return };
-        if message.get_channel_name() == acks_channel {
+        if message.get_channel_name() == acks {
             for seq in payload.split(' ').filter_map(|s| s.parse().ok()) {
                 self.acknowledge(seq);
             }
@@ -314,15 +322,13 @@ impl Mirror {
         let mut pipe = redis::pipe();
         for (writer, seqs) in owed {
             let text: Vec<String> = seqs.iter().map(u64::to_string).collect();
-            pipe.cmd("PUBLISH").arg(channel(link, &format!("{ACKS}{writer}"))).arg(text.join(" ")).ignore();
+            pipe.cmd("PUBLISH").arg(acks_channel(link, &writer)).arg(text.join(" ")).ignore();
         }
         link.run(pipe.query_async::<()>(&mut link.connection())).await.is_some()
     }
 }
 
-const BUMPS: &str = "gen-bumps";
-const ACKS: &str = "gen-acks:";
-
-fn channel(link: &RedisLink, name: &str) -> String {
-    link.key(name)
+/// Where `replica`'s bumps are acknowledged.
+fn acks_channel(link: &RedisLink, replica: &str) -> String {
+    link.key(&format!("{ACKS}{replica}"))
 }
