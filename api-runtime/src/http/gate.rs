@@ -120,9 +120,10 @@ where
 
 /// Every route's way in: the client's address is found, the request
 /// identified (401), counted against its caller's quota (429), refused
-/// while the database's circuit is open (503), and after it the cache
-/// forgets what a write changed before the answer leaves; writes and
-/// refusals are audited.
+/// while the database's circuit is open (503), sent to the routes (or, a
+/// GET planned before, straight to its answer: `read::PlannedGet`), and
+/// after it the cache forgets what a write changed before the answer
+/// leaves; writes and refusals are audited.
 ///
 /// A service rather than a `from_fn` middleware: the routes' future runs
 /// inside the gate's one boxed future, where `from_fn` would box the
@@ -196,7 +197,13 @@ async fn admitted(gate: &Gate, mut request: Request) -> Response {
     let mut response = match state.circuit.admit(&mut request) {
         Err(refused) => refused.into_response(),
         Ok(admitted) => {
-            let Ok(response) = gate.routes.clone().call(request).await;
+            let response = match super::read::PlannedGet::find(state, &request) {
+                Some(planned) => Box::pin(planned.answer(state, request)).await,
+                None => {
+                    let Ok(response) = gate.routes.clone().call(request).await;
+                    response
+                }
+            };
             if admitted == Admitted::Counted {
                 state.circuit.observe(&response, &state.db);
             }

@@ -44,13 +44,9 @@ pub async fn read(
     let scope = state.scope(&identity);
     let request_text = crate::cache::key::request_text(&identity, uri.path(), uri.query().unwrap_or(""), headers);
     let answer = Answer { state: &state, identity: &identity, headers, request_text: &request_text };
+    // A GET planned before does not come here: the gate answers it
+    // (`PlannedGet`).
     let verb = if method == Method::HEAD { Verb::Head } else { Verb::Get };
-    // Only GETs are kept: HEAD may be granted apart, and is rare.
-    if verb == Verb::Get
-        && let Some(planned) = state.planned_reads.get(&scope, &request_text)
-    {
-        return Box::pin(answer.planned(&planned, circuit_open)).await;
-    }
     let schema = &scope.schema;
     let profile = profile(schema, headers)?;
     let found = find_table(schema, profile, &table)?;
@@ -112,6 +108,52 @@ pub async fn read(
     let dependencies = crate::cache::key::dependencies(&plan);
     let read = |reads| run_read(&state, reads, &scope.config.api, &plan, prefs, negotiated, page);
     Box::pin(answer.of(reads, &dependencies, &plan.table.name, read)).await
+}
+
+/// A GET whose exact request (`cache::key::request_text`) was planned
+/// before, found by the gate before the router: the router's matching,
+/// its path parameters and the handler's extractors are a sixth of a cache
+/// hit's instructions (bench/README.md, "2026-12-07, seventh"), and the
+/// request text names the table already. Only the read handler files
+/// plans, and only GETs (HEAD may be granted apart, and is rare), so a
+/// request found here is one the router sends to it.
+pub(super) struct PlannedGet {
+    identity: Arc<Identity>,
+    request_text: String,
+    planned: Arc<PlannedRead>,
+}
+
+impl PlannedGet {
+    /// The plan kept for `request`, if it is a GET seen before under the
+    /// schema and document in force.
+    pub(super) fn find(state: &AppState, request: &Request) -> Option<PlannedGet> {
+        if request.method() != Method::GET {
+            return None;
+        }
+        let identity = request.extensions().get::<Arc<Identity>>()?.clone();
+        let uri = request.uri();
+        let request_text =
+            crate::cache::key::request_text(&identity, uri.path(), uri.query().unwrap_or(""), request.headers());
+        let planned = state.planned_reads.get(&state.scope(&identity), &request_text)?;
+        Some(PlannedGet { identity, request_text, planned })
+    }
+
+    /// The answer, as the read handler would give it.
+    pub(super) async fn answer(self, state: &AppState, request: Request) -> Response {
+        let circuit_open = request.extensions().get::<CircuitOpen>().copied();
+        let answer =
+            Answer { state, identity: &self.identity, headers: request.headers(), request_text: &self.request_text };
+        let mut response =
+            answer.planned(&self.planned, circuit_open).await.unwrap_or_else(IntoResponse::into_response);
+        // As the router does for what it answers (hyper would write it too,
+        // but the layers outside see the header).
+        if let Some(size) = axum::body::HttpBody::size_hint(response.body()).exact()
+            && !response.headers().contains_key(header::CONTENT_LENGTH)
+        {
+            response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+        }
+        response
+    }
 }
 
 /// How a read is answered once planned: from the cache, or by the
