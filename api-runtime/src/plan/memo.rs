@@ -31,12 +31,14 @@ struct Inner<V> {
     /// The schema and document the entries were computed under; held, so
     /// that their addresses cannot be reused by a later pair.
     sources: Option<(Arc<Schema>, Arc<RuntimeConfig>)>,
-    entries: HashMap<String, Arc<V>>,
+    /// Keys are request texts, a few hundred bytes each: hashed with
+    /// foldhash (seeded per process), not SipHash.
+    entries: HashMap<String, Arc<V>, foldhash::fast::RandomState>,
 }
 
 impl<V> Memo<V> {
     pub fn new(capacity: usize) -> Self {
-        Memo { capacity, inner: Mutex::new(Inner { sources: None, entries: HashMap::new() }) }
+        Memo { capacity, inner: Mutex::new(Inner { sources: None, entries: HashMap::default() }) }
     }
 
     /// What was kept for `key` under `scope`'s schema and document.
