@@ -18,7 +18,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::{MetricType, TypedMetric};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 /// The metric names as scraped (counters get `_total` from the encoder).
 pub mod names {
@@ -145,70 +145,46 @@ pub fn global() -> &'static Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
+        let r = &mut registry;
         let [reloads_ok, reloads_error] =
-            by_result(&mut registry, names::CONFIG_RELOADS, "Configuration reloads by result", ["ok", "error"]);
-        let last_reload_success = Gauge::<f64, AtomicU64>::default();
-        registry.register(
+            by_result(r, names::CONFIG_RELOADS, "Configuration reloads by result", ["ok", "error"]);
+        let last_reload_success: Gauge<f64, AtomicU64> = registered(
+            r,
             names::CONFIG_LAST_RELOAD_SUCCESS,
             "When the configuration was last loaded successfully, in Unix seconds",
-            last_reload_success.clone(),
         );
-        let redis_fallback_active = Gauge::default();
-        registry.register(
-            names::REDIS_FALLBACK_ACTIVE,
-            "1 while Redis is unreachable and rate limits are per replica",
-            redis_fallback_active.clone(),
-        );
-        let redis_outages = Counter::default();
-        registry.register(names::REDIS_OUTAGES, "Redis outages seen by the rate limiter", redis_outages.clone());
-        let requests = Family::<RequestLabels, Counter>::default();
-        registry.register(names::HTTP_REQUESTS, "API responses by table, method and status", requests.clone());
-        let duration = Family::<DurationLabels, DurationHistogram>::default();
-        registry.register(
-            names::HTTP_REQUEST_DURATION,
-            "Time from a request's arrival to its response head",
-            duration.clone(),
-        );
-        let rate_limited = Counter::default();
-        registry.register(names::RATE_LIMITED, "Requests refused by a rate limit", rate_limited.clone());
+        let redis_fallback_active =
+            registered(r, names::REDIS_FALLBACK_ACTIVE, "1 while Redis is unreachable and rate limits are per replica");
+        let redis_outages = registered(r, names::REDIS_OUTAGES, "Redis outages seen by the rate limiter");
+        let requests = registered(r, names::HTTP_REQUESTS, "API responses by table, method and status");
+        let duration =
+            registered(r, names::HTTP_REQUEST_DURATION, "Time from a request's arrival to its response head");
+        let rate_limited = registered(r, names::RATE_LIMITED, "Requests refused by a rate limit");
         let [schema_reloads_ok, schema_reloads_error] =
-            by_result(&mut registry, names::SCHEMA_RELOADS, "Schema reloads by result", ["ok", "error"]);
-        let pool = Family::<StateLabel, Gauge>::default();
+            by_result(r, names::SCHEMA_RELOADS, "Schema reloads by result", ["ok", "error"]);
+        let pool: Family<StateLabel, Gauge> =
+            registered(r, names::DB_POOL_CONNECTIONS, "Open pooled database connections by state");
         let pool_idle = pool.get_or_create(&StateLabel { state: "idle" }).clone();
         let pool_busy = pool.get_or_create(&StateLabel { state: "busy" }).clone();
-        registry.register(names::DB_POOL_CONNECTIONS, "Open pooled database connections by state", pool);
-        let pool_waiting = Gauge::default();
-        registry.register(names::DB_POOL_WAITING, "Requests waiting for a pooled connection", pool_waiting.clone());
-        let cache = by_result(
-            &mut registry,
-            names::CACHE_REQUESTS,
-            "GET answers by what the response cache did",
-            CACHE_RESULTS,
-        );
-        let generations_mirrored = Gauge::default();
-        registry.register(
+        let pool_waiting = registered(r, names::DB_POOL_WAITING, "Requests waiting for a pooled connection");
+        let cache = by_result(r, names::CACHE_REQUESTS, "GET answers by what the response cache did", CACHE_RESULTS);
+        let generations_mirrored = registered(
+            r,
             names::CACHE_GENERATIONS_MIRRORED,
             "1 while the cache's generations are read from this replica's copy, 0 while from Redis",
-            generations_mirrored.clone(),
         );
-        let invalidations_unacknowledged = Counter::default();
-        registry.register(
+        let invalidations_unacknowledged = registered(
+            r,
             names::CACHE_INVALIDATIONS_UNACKNOWLEDGED,
             "Writes answered before every replica acknowledged their cache invalidation",
-            invalidations_unacknowledged.clone(),
         );
-        let read_replica_in_use = Gauge::default();
-        registry.register(
+        let read_replica_in_use = registered(
+            r,
             names::READ_REPLICA_IN_USE,
             "1 while GET reads go to the read replica, 0 while they go to the primary",
-            read_replica_in_use.clone(),
         );
-        let circuit = Gauge::default();
-        registry.register(
-            names::CIRCUIT_STATE,
-            "1 while the circuit breaker keeps requests from the database, else 0",
-            circuit.clone(),
-        );
+        let circuit =
+            registered(r, names::CIRCUIT_STATE, "1 while the circuit breaker keeps requests from the database, else 0");
         Metrics {
             cache,
             generations_mirrored,
@@ -336,6 +312,14 @@ impl Metrics {
 
 /// A counter family by `result`, registered, and its counters in `results`'
 /// order (created now, so each is counted without a lookup).
+/// A metric registered under `name`, and a handle on it (a clone shares
+/// the value).
+fn registered<M: Metric + Default + Clone>(registry: &mut Registry, name: &str, help: &str) -> M {
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 fn by_result<const N: usize>(
     registry: &mut Registry,
     name: &str,
