@@ -11,7 +11,7 @@
 use std::fs::File;
 use std::io::{LineWriter, Write};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, Uri};
@@ -126,13 +126,12 @@ impl Pending {
 }
 
 impl AuditLog {
-    /// After it: the line, if the request is audited. The identity is the
-    /// one `auth` left on the response.
-    pub fn finish(&self, pending: Pending, response: &Response) {
+    /// After it: the line, if the request is audited. `identity` is who
+    /// the request was identified as (none when that failed).
+    pub fn finish(&self, pending: Pending, identity: Option<&Identity>, response: &Response) {
         if !audited(&pending.method, response.status()) {
             return;
         }
-        let identity = response.extensions().get::<Arc<Identity>>();
         let path = pending.uri.path();
         self.write(&Line {
             time: self.file.is_some().then(|| jiff::Timestamp::now().to_string()),

@@ -30,9 +30,13 @@ pub fn sha256(bytes: impl AsRef<[u8]>) -> [u8; 32] {
 /// ETag.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    // Bytes, not chars: `String::push` encodes each char as UTF-8.
-    let text: Vec<u8> =
-        bytes.iter().flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0xf)]]).collect();
+    // Bytes, not chars (`String::push` encodes each char as UTF-8), into
+    // a buffer of the exact size (`flat_map` gives `collect` no size, so it
+    // grew the buffer as it went).
+    let mut text = Vec::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        text.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0xf)]]);
+    }
     String::from_utf8(text).expect("hex digits are ASCII")
 }
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dbapi_crds::config::RuntimeConfig;
 use jiff::Timestamp;
@@ -247,6 +247,10 @@ fn empty_claims() -> Arc<serde_json::Value> {
 /// What an unreadable credential header counts as: no key's text.
 const UNREADABLE: &str = "\u{fffd}";
 
+/// The headers an API key may come in: `apikey` (Supabase's convention)
+/// and `X-API-Key`. Names parsed once: a lookup by text parses it each time.
+pub const KEY_HEADERS: [HeaderName; 2] = [HeaderName::from_static("apikey"), HeaderName::from_static("x-api-key")];
+
 /// What a request presents: key texts from `apikey` (Supabase's
 /// convention), `X-API-Key` and a bearer value that is not a JWT; the
 /// bearer value when it is one.
@@ -260,10 +264,10 @@ impl<'a> Credentials<'a> {
         // A value that is not text is still a credential sent: it becomes
         // one that matches no key, so the request is refused, not served
         // as anonymous.
-        let text = |name: &str| headers.get(name).map(|v| v.to_str().map_or(UNREADABLE, str::trim));
-        let mut keys: Vec<&str> = ["apikey", "x-api-key"].into_iter().filter_map(text).collect();
+        let text = |name: &HeaderName| headers.get(name).map(|v| v.to_str().map_or(UNREADABLE, str::trim));
+        let mut keys: Vec<&str> = KEY_HEADERS.iter().filter_map(text).collect();
         // Another scheme (Basic, from a proxy) is not ours to judge.
-        let bearer = text("authorization").and_then(|v| {
+        let bearer = text(&header::AUTHORIZATION).and_then(|v| {
             if v == UNREADABLE {
                 return Some(v);
             }

@@ -84,6 +84,5 @@ fn collect(plan: &ReadPlan, keys: &mut Vec<String>, reads_view: &mut bool) {
 pub fn is_personal(identity: &Identity, headers: &HeaderMap) -> bool {
     identity.principal_name().is_some()
         || headers.contains_key(header::AUTHORIZATION)
-        || headers.contains_key("apikey")
-        || headers.contains_key("x-api-key")
+        || crate::auth::KEY_HEADERS.iter().any(|name| headers.contains_key(name))
 }

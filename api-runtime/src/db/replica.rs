@@ -29,7 +29,7 @@ use super::position::{BadPosition, LagTracker, Position, PositionKind};
 use super::{ConnectError, Db, DbError, ReadOutput, Statement, Tx, pool};
 
 /// The request and response header of read-your-writes.
-pub const CONSISTENCY_HEADER: &str = "dbapi-consistency-token";
+pub const CONSISTENCY_HEADER: axum::http::HeaderName = axum::http::HeaderName::from_static("dbapi-consistency-token");
 
 /// How often the monitor looks at the replica.
 const CHECK_INTERVAL: Duration = Duration::from_secs(1);

@@ -11,22 +11,21 @@ use axum::response::Response;
 use futures_util::future::Either;
 use tower::Service;
 
-use super::HttpService;
-
 /// Sends the docs page's paths to its router and every other request to
 /// `api`, by a look at the path: a router in front of every request would
 /// match each path twice (bench/README.md, "Where a request's instructions
-/// go").
+/// go"). Generic over `api`, not boxed: each box is an allocation, and a
+/// copy of the future inside it, for every request.
 #[derive(Clone)]
-pub struct DocsOr {
+pub struct DocsOr<S> {
     /// `{api.pathPrefix}/_/docs`.
     path: Arc<str>,
     docs: Router,
-    api: HttpService,
+    api: S,
 }
 
-impl DocsOr {
-    pub fn new(prefix: &str, api: HttpService) -> Self {
+impl<S> DocsOr<S> {
+    pub fn new(prefix: &str, api: S) -> Self {
         let path = format!("{prefix}{}", super::DOCS_PATH);
         let docs = utoipa_swagger_ui::SwaggerUi::new(path.clone())
             .config(utoipa_swagger_ui::Config::new([format!("{prefix}{}", super::OPENAPI_PATH)]));
@@ -38,14 +37,17 @@ impl DocsOr {
     }
 }
 
-impl Service<Request> for DocsOr {
+impl<S> Service<Request> for DocsOr<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<<Router as Service<Request>>::Future, <HttpService as Service<Request>>::Future>;
+    type Future = Either<<Router as Service<Request>>::Future, S::Future>;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // Both are always ready (a router, and the boxed routes).
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // A router is always ready.
+        self.api.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
@@ -63,7 +65,7 @@ mod tests {
 
     #[test]
     fn only_the_docs_paths_go_to_the_docs() {
-        let never = HttpService::new(tower::service_fn(|_: Request| async { Ok(Response::default()) }));
+        let never = tower::service_fn(|_: Request| async { Ok::<Response, Infallible>(Response::default()) });
         let docs = DocsOr::new("/rest/v1", never);
         assert!(docs.is_docs("/rest/v1/_/docs"));
         assert!(docs.is_docs("/rest/v1/_/docs/"));

@@ -53,7 +53,7 @@ pub struct Edge<S> {
     pub request_timeout: Duration,
     /// Where an `OPTIONS` that is no preflight goes, past the CORS layer
     /// (which would answer it as one): the routes, so the path is matched
-    /// once.
+    /// once. Boxed: only those requests pay for it.
     pub routes: HttpService,
     /// The rest of the way: CORS, compression, the routes.
     pub inner: S,
@@ -158,27 +158,27 @@ impl Gate {
         let state = &self.state;
         state.clients.attach(&mut request);
         let pending = Pending::of(&request);
-        let response = identified(&self, request).await;
-        state.audit.finish(pending, &response);
+        let (response, identity) = identified(&self, request).await;
+        state.audit.finish(pending, identity.as_deref(), &response);
         response
     }
 }
 
 /// Identifies the caller and runs the rest in their database session; the
-/// identity is left on the response for the audit line.
-async fn identified(gate: &Gate, mut request: Request) -> Response {
+/// identity comes back beside the answer for the audit line (none when
+/// the request was refused before it had one).
+async fn identified(gate: &Gate, mut request: Request) -> (Response, Option<Arc<Identity>>) {
     let policy = gate.state.policy();
     let identified = match crate::auth::identify(&policy.authenticator, &gate.state.rate, &mut request).await {
         Ok(identified) => identified,
-        Err(refused) => return refused,
+        Err(refused) => return (refused, None),
     };
     let admitted = admitted(gate, request);
-    let mut response = match identified.session {
+    let response = match identified.session {
         Some(session) => crate::db::session::scope(session, admitted).await,
         None => admitted.await,
     };
-    response.extensions_mut().insert(identified.identity);
-    response
+    (response, Some(identified.identity))
 }
 
 /// The caller's quota, then the route behind the circuit breaker; on the

@@ -145,7 +145,7 @@ impl AppState {
     /// unless it is out of use or the request's `Dbapi-Consistency-Token`
     /// is ahead of it. A malformed token is refused (400 `DBAPI107`).
     pub fn reads(&self, headers: &HeaderMap) -> Result<Reads<'_>, ApiError> {
-        let token = headers.get(CONSISTENCY_HEADER).map(|v| std::str::from_utf8(v.as_bytes()).unwrap_or(""));
+        let token = headers.get(&CONSISTENCY_HEADER).map(|v| std::str::from_utf8(v.as_bytes()).unwrap_or(""));
         crate::db::replica::route(&self.db, self.replica.as_ref(), token).map_err(|e| {
             ApiError::new(StatusCode::BAD_REQUEST, "DBAPI107", "Invalid Dbapi-Consistency-Token")
                 .details(e.to_string())
@@ -192,7 +192,7 @@ pub fn api_router(state: Arc<AppState>) -> HttpService {
         HeaderName::from_static("ratelimit-limit"),
         HeaderName::from_static("ratelimit-remaining"),
         HeaderName::from_static("ratelimit-reset"),
-        HeaderName::from_static(CONSISTENCY_HEADER),
+        CONSISTENCY_HEADER,
     ];
     let root = || get(openapi_document).options(options::root).fallback(method_not_allowed);
     let mut routes = Router::new();
@@ -226,9 +226,10 @@ pub fn api_router(state: Arc<AppState>) -> HttpService {
     // request's instructions go"). The docs page is static and public; the
     // document it shows is the caller's.
     use axum::middleware::from_fn;
+    // Boxed once, as a whole (the gate boxes its own future): every box
+    // on the way is an allocation and a copy of the future inside it.
     let gate = gate::Gate { state: state.clone(), several_schemas: state.schema().schemas.len() > 1, routes };
-    let gated = HttpService::new(gate);
-    let routes = HttpService::new(docs::DocsOr::new(&prefix, gated));
+    let routes = docs::DocsOr::new(&prefix, gate);
     let with_cors = ServiceBuilder::new()
         .layer(crate::limits::cors::layer(&state.config.api.cors, content_headers))
         .layer_fn(compression::when_asked)
@@ -236,7 +237,7 @@ pub fn api_router(state: Arc<AppState>) -> HttpService {
     let edge = |inner| gate::Edge {
         max_url_bytes: state.config.api.max_url_bytes,
         request_timeout: Duration::from_secs(state.config.server.request_timeout_seconds.max(1)),
-        routes: routes.clone(),
+        routes: HttpService::new(routes.clone()),
         inner,
     };
     let timed = ServiceBuilder::new()
@@ -258,8 +259,8 @@ pub fn api_router(state: Arc<AppState>) -> HttpService {
 }
 
 /// A request's way through: the whole API as [`api_router`] returns it, and
-/// the routes behind identification and limits, which `OPTIONS` requests
-/// that are no preflight are sent to directly.
+/// the routes behind identification and limits, where `OPTIONS` requests
+/// that are no preflight are sent.
 pub type HttpService = tower::util::BoxCloneSyncService<axum::extract::Request, Response, std::convert::Infallible>;
 
 /// The `table` label of a request for `path`: the table or `rpc/<function>`
