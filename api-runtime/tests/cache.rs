@@ -75,6 +75,10 @@ async fn hits_skip_the_database_and_api_writes_refresh_them(engine: Engine) {
     assert!(hit.header("age").is_some());
     assert_eq!(etag(&hit), etag(&miss));
     assert_eq!(hit.header("content-range"), miss.header("content-range"));
+    // The length the answer keeps is the body's, on the miss and the hit.
+    for answer in [&miss, &hit] {
+        assert_eq!(answer.header("content-length"), Some(answer.body.len().to_string().as_str()));
+    }
     // 304 for the cached tag, without a query (the row changed underneath).
     let not_modified = api.get_with("/customers?order=id", &[("if-none-match", &etag(&miss))]).await;
     not_modified.expect(304);

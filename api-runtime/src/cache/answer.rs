@@ -21,6 +21,9 @@ use super::Served;
 const VARY: &str =
     "accept-encoding, accept, accept-profile, prefer, range, range-unit, authorization, apikey, x-api-key";
 
+/// RFC 9211's header: what the cache did.
+pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+
 /// Headers a read's answer usually carries when it leaves.
 const ANSWER_HEADER_ROOM: usize = 16;
 
@@ -39,8 +42,9 @@ pub struct CachedAnswer {
     pub body: Bytes,
     /// When it was read from the database (Unix milliseconds), for `Age`.
     pub stored_at: u64,
-    /// `headers` parsed once, for every response built from the answer
-    /// (not stored: it is made again from `headers`).
+    /// `headers` parsed once, with the body's `Content-Length`, for every
+    /// response built from the answer (not stored: it is made again from
+    /// `headers`). A value cloned from here is shared, not copied.
     #[serde(skip)]
     parsed: OnceLock<Vec<(HeaderName, HeaderValue)>>,
 }
@@ -80,7 +84,8 @@ impl CachedAnswer {
             let valid = |(name, value): &(String, String)| {
                 Some((HeaderName::try_from(name.as_str()).ok()?, HeaderValue::from_str(value).ok()?))
             };
-            self.headers.iter().filter_map(valid).collect()
+            let length = (header::CONTENT_LENGTH, HeaderValue::from(self.body.len()));
+            self.headers.iter().filter_map(valid).chain([length]).collect()
         });
         for (name, value) in parsed {
             response.headers_mut().insert(name.clone(), value.clone());
@@ -93,8 +98,19 @@ impl CachedAnswer {
     pub fn hit(&self) -> Response {
         let mut response = self.response();
         let age = now_millis().saturating_sub(self.stored_at) / 1000;
-        response.headers_mut().insert(header::AGE, age.into());
+        response.headers_mut().insert(header::AGE, age_value(age));
         response
+    }
+}
+
+/// `Age` of `seconds`: for the first ten minutes (a TTL's usual span) a
+/// value made once and shared, not written and allocated for each hit.
+fn age_value(seconds: u64) -> HeaderValue {
+    const SHARED: usize = 600;
+    static VALUES: OnceLock<Vec<HeaderValue>> = OnceLock::new();
+    match usize::try_from(seconds) {
+        Ok(i) if i < SHARED => VALUES.get_or_init(|| (0..SHARED).map(HeaderValue::from).collect())[i].clone(),
+        _ => HeaderValue::from(seconds),
     }
 }
 
@@ -152,23 +168,28 @@ impl CacheOutcome {
 }
 
 /// A strong entity tag for `id` (a hex digest).
-pub fn etag(id: &str) -> String {
+pub fn etag(id: &str) -> HeaderValue {
     let id = &id[..id.len().min(32)];
     let mut tag = String::with_capacity(id.len() + 2);
     tag.push('"');
     tag.push_str(id);
     tag.push('"');
-    tag
+    // From the `String` itself, not a copy of it.
+    HeaderValue::try_from(tag).expect("hex digits in quotes are a valid header value")
 }
 
 /// Whether `If-None-Match` names `etag` (or is `*`), by the weak
 /// comparison RFC 9110 prescribes for it.
-pub fn matches_if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+pub fn matches_if_none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
     fn opaque(tag: &str) -> &str {
         tag.trim().trim_start_matches("W/")
     }
-    let wanted = opaque(etag);
-    headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).any(|list| {
+    let mut sent = headers.get_all(header::IF_NONE_MATCH).iter().peekable();
+    if sent.peek().is_none() {
+        return false;
+    }
+    let wanted = opaque(etag.to_str().unwrap_or_default());
+    sent.filter_map(|v| v.to_str().ok()).any(|list| {
         list.split(',').any(|tag| {
             let tag = tag.trim();
             tag == "*" || opaque(tag) == wanted
@@ -186,8 +207,12 @@ pub struct ClientCaching {
 }
 
 impl ClientCaching {
-    /// Written by hand: every answer through the cache carries it.
+    /// Written by hand: every answer through the cache carries it. The
+    /// default's two values (no per-table rule) are static.
     fn header(&self) -> HeaderValue {
+        if self.max_age_seconds == 0 && self.stale_while_revalidate_seconds.is_none() {
+            return HeaderValue::from_static(if self.private { "private, max-age=0" } else { "public, max-age=0" });
+        }
         let mut value = String::with_capacity(64);
         value.push_str(if self.private { "private, max-age=" } else { "public, max-age=" });
         value.push_str(itoa::Buffer::new().format(self.max_age_seconds));
@@ -211,7 +236,7 @@ pub async fn finish(served: Served, request: &HeaderMap, caching: ClientCaching)
         Some(etag) => (response, etag),
         None => with_body_digest(response).await,
     };
-    validated(response, &etag, request, caching, Some(outcome))
+    validated(response, etag, request, caching, Some(outcome))
 }
 
 /// A read's answer without a cache: its `ETag` is its body's digest, so a
@@ -222,7 +247,7 @@ pub async fn validated_by_body(response: Response, request: &HeaderMap) -> Respo
     }
     let (response, etag) = with_body_digest(response).await;
     let caching = ClientCaching { max_age_seconds: 0, stale_while_revalidate_seconds: None, private: false };
-    let mut response = validated(response, &etag, request, caching, None);
+    let mut response = validated(response, etag, request, caching, None);
     // Without a cache nothing says how long an answer may be kept.
     response.headers_mut().remove(header::CACHE_CONTROL);
     response
@@ -232,7 +257,7 @@ pub async fn validated_by_body(response: Response, request: &HeaderMap) -> Respo
 /// version of an answer from the next, which is all a validator must do;
 /// SHA-256 (the cache entries' digest, where one role's key must never
 /// find another's answer) cost 3 % of the runtime's CPU on W2.
-async fn with_body_digest(response: Response) -> (Response, String) {
+async fn with_body_digest(response: Response) -> (Response, HeaderValue) {
     let (parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
     let digest = dbapi_crds::keys::hex(&xxhash_rust::xxh3::xxh3_128(&bytes).to_be_bytes());
@@ -243,12 +268,12 @@ async fn with_body_digest(response: Response) -> (Response, String) {
 /// the client already holds it.
 pub fn validated(
     mut response: Response,
-    etag: &str,
+    etag: HeaderValue,
     request: &HeaderMap,
     caching: ClientCaching,
     outcome: Option<CacheOutcome>,
 ) -> Response {
-    if matches_if_none_match(request, etag) {
+    if matches_if_none_match(request, &etag) {
         let mut not_modified = Response::new(Body::empty());
         *not_modified.status_mut() = StatusCode::NOT_MODIFIED;
         for name in [header::CONTENT_RANGE, HeaderName::from_static("preference-applied"), header::AGE] {
@@ -259,13 +284,11 @@ pub fn validated(
         response = not_modified;
     }
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(etag) {
-        headers.insert(header::ETAG, value);
-    }
+    headers.insert(header::ETAG, etag);
     headers.insert(header::CACHE_CONTROL, caching.header());
     headers.insert(header::VARY, HeaderValue::from_static(VARY));
     if let Some(outcome) = outcome {
-        headers.insert("cache-status", HeaderValue::from_static(outcome.header()));
+        headers.insert(CACHE_STATUS, HeaderValue::from_static(outcome.header()));
     }
     response
 }
@@ -276,19 +299,20 @@ mod tests {
 
     #[test]
     fn if_none_match_compares_weakly_and_takes_lists_and_stars() {
-        let tag = etag("0123456789abcdef0123456789abcdef0123");
-        assert_eq!(tag, "\"0123456789abcdef0123456789abcdef\"");
+        let tag_value = etag("0123456789abcdef0123456789abcdef0123");
+        assert_eq!(tag_value, "\"0123456789abcdef0123456789abcdef\"");
+        let tag = tag_value.to_str().unwrap();
         let with = |value: &str| {
             let mut h = HeaderMap::new();
             h.insert(header::IF_NONE_MATCH, value.parse().unwrap());
-            matches_if_none_match(&h, &tag)
+            matches_if_none_match(&h, &tag_value)
         };
-        assert!(with(&tag));
+        assert!(with(tag));
         assert!(with(&format!("W/{tag}")));
         assert!(with(&format!("\"other\", {tag}")));
         assert!(with("*"));
         assert!(!with("\"other\""));
-        assert!(!matches_if_none_match(&HeaderMap::new(), &tag));
+        assert!(!matches_if_none_match(&HeaderMap::new(), &tag_value));
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //! invalidated by writes through per-table generations
 //! ([`generations`]), and the HTTP validators of every read ([`answer`]).
 //!
-//! An answer is filed under one digest of its request text (the request,
+//! An answer is filed under its entry text: its request text (the request,
 //! the caller's role and claims, the headers that change it: [`key`]) and
-//! the current generations of every table it reads. A write bumps its table's
-//! generation before its answer leaves, so the next read anywhere files
-//! under a new digest and misses. The same digest is the answer's `ETag`:
-//! a client that sends it back in `If-None-Match` while the entry lives
-//! gets 304 without the database being asked.
+//! the current generations of every table it reads; in Redis under that
+//! text's SHA-256 digest. A write bumps its table's generation before its
+//! answer leaves, so the next read anywhere files under a new entry and
+//! misses. The digest is the answer's `ETag`: a client that sends it back
+//! in `If-None-Match` while the entry lives gets 304 without the database
+//! being asked. The in-process cache is keyed by the entry text itself
+//! and keeps the `ETag` beside the answer, so a hit digests nothing.
 //!
 //! Identical misses arriving together run one query (moka's entry API
 //! loads once and hands the result to every waiter). While Redis is
@@ -25,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::http::HeaderValue;
 use axum::response::Response;
 
 use dbapi_crds::config::{CacheSettings, TableCacheRule, glob_match};
@@ -49,10 +52,13 @@ fn keep(slot: &Mutex<Option<Result<Response, ApiError>>>, passed: Result<Respons
 struct NotKept;
 use generations::Generations;
 
-/// A cached answer in memory, and how long this process keeps it.
+/// A cached answer in memory, its `ETag`, and how long this process keeps
+/// it.
 #[derive(Clone)]
 struct Local {
     answer: Arc<CachedAnswer>,
+    /// Shared by the answers built from it, not copied.
+    etag: HeaderValue,
     keep_for: Duration,
 }
 
@@ -68,7 +74,9 @@ pub struct ResponseCache {
     settings: CacheSettings,
     generations: Generations,
     redis: Option<Arc<RedisLink>>,
-    local: moka::future::Cache<String, Local>,
+    /// Keyed by entry text ([`entry_text`]), hashed with foldhash: the
+    /// texts are a few hundred bytes, and compared whole on a match.
+    local: moka::future::Cache<String, Local, foldhash::fast::RandomState>,
     /// The last answer kept per request key, whatever its generations: what
     /// is served while the database cannot be asked.
     latest: moka::future::Cache<String, Arc<CachedAnswer>>,
@@ -81,7 +89,7 @@ pub struct Served {
     pub response: Response,
     /// The answer's entity tag: its entry's digest (`None` when the cache
     /// was bypassed; the body's digest is used then).
-    pub etag: Option<String>,
+    pub etag: Option<HeaderValue>,
     pub outcome: CacheOutcome,
 }
 
@@ -95,7 +103,10 @@ impl ResponseCache {
     /// The cache `settings` ask for, or `None` without a `cache` section.
     pub fn new(settings: Option<&CacheSettings>, redis: Option<Arc<RedisLink>>) -> Option<Arc<ResponseCache>> {
         let settings = settings?.clone();
-        let local = moka::future::Cache::builder().max_capacity(LOCAL_CAPACITY).expire_after(KeepFor).build();
+        let local = moka::future::Cache::builder()
+            .max_capacity(LOCAL_CAPACITY)
+            .expire_after(KeepFor)
+            .build_with_hasher(foldhash::fast::RandomState::default());
         match &redis {
             Some(_) => tracing::info!("response cache on: shared by all replicas through Redis"),
             None => tracing::info!(
@@ -143,9 +154,9 @@ impl ResponseCache {
     /// The answer to a read: from memory, from Redis, or from `load` (the
     /// database), whose 200 and 206 answers are then kept for `ttl`
     /// seconds (0: never). Identical misses at once run `load` once.
-    /// `request_text` is [`key::request_text`]: a hit digests it once,
-    /// with the generations; its own digest (the request key) is taken
-    /// only to keep a missed answer.
+    /// `request_text` is [`key::request_text`]: a hit digests nothing; a
+    /// miss digests it with the generations (the Redis key and `ETag`),
+    /// and alone (the request key) to keep the answer.
     #[tracing::instrument(level = "debug", name = "cache", skip_all)]
     pub async fn serve<F, Fut>(
         &self,
@@ -161,25 +172,28 @@ impl ResponseCache {
         let Some(generations) = self.generations.current(dependencies).await else {
             return Ok(Served { response: load().await?, etag: None, outcome: CacheOutcome::Bypass });
         };
-        let id = entry_id(request_text, &generations);
-        let etag = Some(answer::etag(&id));
-        if ttl == 0 {
-            return Ok(Served { response: load().await?, etag, outcome: CacheOutcome::Miss });
-        }
-        if let Some(local) = self.local.get(&id).await {
+        let text = entry_text(request_text, &generations);
+        if ttl > 0
+            && let Some(local) = self.local.get(&text).await
+        {
+            let etag = Some(local.etag.clone());
             return Ok(Served { response: local.answer.hit(), etag, outcome: CacheOutcome::Hit });
+        }
+        let id = dbapi_crds::keys::sha256_hex(&text);
+        let etag = answer::etag(&id);
+        if ttl == 0 {
+            return Ok(Served { response: load().await?, etag: Some(etag), outcome: CacheOutcome::Miss });
         }
         // The miss is a future of its own, boxed: a hit's future would
         // otherwise carry the room of the whole fill (bench/README.md).
-        Box::pin(self.fill(id, etag, request_text, ttl, load)).await
+        Box::pin(self.fill(Entry { text, id, etag }, request_text, ttl, load)).await
     }
 
     /// A miss: the entry filled from Redis or by `load`, once for all the
     /// identical requests waiting on it.
     async fn fill<F, Fut>(
         &self,
-        id: String,
-        etag: Option<String>,
+        Entry { text, id, etag }: Entry,
         request_text: &str,
         ttl: u32,
         load: F,
@@ -196,10 +210,10 @@ impl ResponseCache {
         let loaded_here = AtomicBool::new(false);
         let entry = self
             .local
-            .entry(id.clone())
+            .entry(text)
             .or_try_insert_with(async {
                 if let Some(stored) = self.fetch(&id).await {
-                    return Ok(self.local_entry(stored, ttl));
+                    return Ok(self.local_entry(stored, &etag, ttl));
                 }
                 loaded_here.store(true, Ordering::Relaxed);
                 let load = take(&load).expect("the loader runs once");
@@ -211,7 +225,7 @@ impl ResponseCache {
                     Ok(answer) => {
                         let request_key = key::request_key(request_text);
                         self.store(&id, &request_key, &answer, ttl).await;
-                        let entry = self.local_entry(answer, ttl);
+                        let entry = self.local_entry(answer, &etag, ttl);
                         self.latest.insert(request_key, entry.answer.clone()).await;
                         Ok(entry)
                     }
@@ -224,7 +238,7 @@ impl ResponseCache {
                 let outcome = if loaded_here.into_inner() { CacheOutcome::Miss } else { CacheOutcome::Hit };
                 let answer = entry.into_value().answer;
                 let response = if outcome == CacheOutcome::Hit { answer.hit() } else { answer.response() };
-                Ok(Served { response, etag, outcome })
+                Ok(Served { response, etag: Some(etag), outcome })
             }
             Err(_) => {
                 let response = match take(&passed) {
@@ -232,18 +246,18 @@ impl ResponseCache {
                     // Another request's load of this entry failed: ours.
                     None => (take(&load).expect("a waiter keeps its loader"))().await?,
                 };
-                Ok(Served { response, etag, outcome: CacheOutcome::Miss })
+                Ok(Served { response, etag: Some(etag), outcome: CacheOutcome::Miss })
             }
         }
     }
 
-    fn local_entry(&self, answer: CachedAnswer, ttl: u32) -> Local {
+    fn local_entry(&self, answer: CachedAnswer, etag: &HeaderValue, ttl: u32) -> Local {
         let ttl = Duration::from_secs(u64::from(ttl));
         let keep_for = match self.redis {
             Some(_) => ttl.min(Duration::from_millis(self.settings.local_ttl_millis)),
             None => ttl,
         };
-        Local { answer: Arc::new(answer), keep_for }
+        Local { answer: Arc::new(answer), etag: etag.clone(), keep_for }
     }
 
     async fn fetch(&self, id: &str) -> Option<CachedAnswer> {
@@ -310,9 +324,9 @@ impl ResponseCache {
     }
 }
 
-/// The digest an answer is filed under: its request text and the
-/// generations it was read at.
-fn entry_id(request_text: &str, generations: &[u64]) -> String {
+/// What an answer is filed under: its request text and the generations
+/// it was read at.
+fn entry_text(request_text: &str, generations: &[u64]) -> String {
     let mut text = String::with_capacity(request_text.len() + generations.len() * 4);
     text.push_str(request_text);
     let mut digits = itoa::Buffer::new();
@@ -320,7 +334,15 @@ fn entry_id(request_text: &str, generations: &[u64]) -> String {
         text.push(':');
         text.push_str(digits.format(*g));
     }
-    dbapi_crds::keys::sha256_hex(&text)
+    text
+}
+
+/// A missed entry: its text (the in-process key), digest (the Redis key)
+/// and `ETag`.
+struct Entry {
+    text: String,
+    id: String,
+    etag: HeaderValue,
 }
 
 /// What a write (POST, PATCH, PUT, DELETE) may have changed, noted before
