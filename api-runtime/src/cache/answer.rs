@@ -22,7 +22,7 @@ const VARY: &str =
     "accept-encoding, accept, accept-profile, prefer, range, range-unit, authorization, apikey, x-api-key";
 
 /// RFC 9211's header: what the cache did.
-pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
 /// Headers a read's answer usually carries when it leaves.
 const ANSWER_HEADER_ROOM: usize = 16;
@@ -148,7 +148,12 @@ pub enum CacheOutcome {
 }
 
 impl CacheOutcome {
-    pub fn header(self) -> &'static str {
+    /// Says in `headers` what the cache did (`Cache-Status`).
+    pub fn label(self, headers: &mut HeaderMap) {
+        headers.insert(CACHE_STATUS, HeaderValue::from_static(self.header()));
+    }
+
+    fn header(self) -> &'static str {
         match self {
             CacheOutcome::Hit => "dbapi; hit",
             CacheOutcome::Miss => "dbapi; fwd=miss",
@@ -288,7 +293,7 @@ pub fn validated(
     headers.insert(header::CACHE_CONTROL, caching.header());
     headers.insert(header::VARY, HeaderValue::from_static(VARY));
     if let Some(outcome) = outcome {
-        headers.insert(CACHE_STATUS, HeaderValue::from_static(outcome.header()));
+        outcome.label(headers);
     }
     response
 }

@@ -90,8 +90,7 @@ pub async fn read(
         }
         if state.cache.is_some() {
             crate::metrics::global().cache_request(CacheOutcome::Bypass.metric_label());
-            let status = HeaderValue::from_static(CacheOutcome::Bypass.header());
-            response.headers_mut().insert(crate::cache::answer::CACHE_STATUS, status);
+            CacheOutcome::Bypass.label(response.headers_mut());
         }
         return Ok(response);
     }
@@ -213,9 +212,7 @@ impl Answer<'_> {
         let Some(answer) = stale else { return Err(crate::db::circuit::refusal(retry_after)) };
         crate::metrics::global().cache_request(CacheOutcome::Stale.metric_label());
         let mut response = answer.hit();
-        response
-            .headers_mut()
-            .insert(crate::cache::answer::CACHE_STATUS, HeaderValue::from_static(CacheOutcome::Stale.header()));
+        CacheOutcome::Stale.label(response.headers_mut());
         Ok(response)
     }
 }
