@@ -28,8 +28,10 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::LogFormat;
 use crate::outbound::HttpClient;
+use clock::LogClock;
 use span_fields::WrittenFields;
 
+mod clock;
 pub mod span_fields;
 
 /// How long one export may take; a collector that does not answer loses
@@ -107,9 +109,20 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry,
     Ok(Telemetry { provider: Some(provider) })
 }
 
+/// Text log lines on stderr, with [`LogClock`]'s time.
+type LogLayer<S> = tracing_subscriber::fmt::Layer<
+    S,
+    DefaultFields,
+    Format<tracing_subscriber::fmt::format::Full, LogClock>,
+    fn() -> std::io::Stderr,
+>;
+
 /// The log lines' layer, on stderr; for whichever subscriber it goes on.
-fn log_layer<S>(colours: bool) -> tracing_subscriber::fmt::Layer<S, DefaultFields, Format, fn() -> std::io::Stderr> {
-    tracing_subscriber::fmt::layer().with_writer(std::io::stderr as fn() -> std::io::Stderr).with_ansi(colours)
+fn log_layer<S>(colours: bool) -> LogLayer<S> {
+    tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr as fn() -> std::io::Stderr)
+        .with_ansi(colours)
+        .with_timer(LogClock)
 }
 
 /// Writes each request span's fields for the log layer above it, whose
