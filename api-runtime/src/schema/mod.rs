@@ -223,7 +223,7 @@ pub type TableKey = (String, String);
 /// A [`TableKey`] as borrowed names, so that the maps keyed by it are
 /// searched without building an owned key (two allocations a lookup, and a
 /// request makes several).
-trait QualifiedName {
+pub(crate) trait QualifiedName {
     fn parts(&self) -> (&str, &str);
 }
 
@@ -267,7 +267,7 @@ impl Ord for dyn QualifiedName + '_ {
 }
 
 /// The map key for `schema.name`, borrowed.
-fn qualified<'a>(schema: &'a str, name: &'a str) -> (&'a str, &'a str) {
+pub(crate) fn qualified<'a>(schema: &'a str, name: &'a str) -> (&'a str, &'a str) {
     (schema, name)
 }
 

@@ -20,9 +20,9 @@ use crate::sql::{
 };
 
 use super::{
-    KEYS_PER_READ, WriteRequest, Written, checked_write_error, checks_in_statement, checks_rows, finish,
-    is_plain_write, json_as_key, name_target, prepare, read_payload, refuse_rows_outside, represent,
-    represent_returned, returned_rows_plan, row_filter_plan,
+    KEYS_PER_READ, WriteRequest, Written, checked_write_error, checks_in_statement, finish, is_plain_write,
+    json_as_key, name_target, prepare, read_payload, refuse_rows_outside, represent, represent_returned,
+    returned_rows_plan, row_filter, row_filter_plan,
 };
 use crate::error::ApiError;
 use crate::http::AppState;
@@ -53,10 +53,11 @@ pub async fn update(
     // Only rows the role's filter lets it touch change, and they must
     // still match it afterwards.
     req.scope.restrict(&mut plan.target, Some(Verb::Patch))?;
-    let checked = checks_rows(&req, plan.target.table, Verb::Patch)?;
+    let filter = row_filter(&req, plan.target.table, Verb::Patch)?;
+    let checked = filter.is_some();
     if is_plain_write(&req) && (!checked || checks_in_statement(&req, plan.target.table)) {
         let table = plan.target.table;
-        let filter = row_filter_plan(&req, table, Verb::Patch, &plan.target.alias)?;
+        let filter = filter.map(|f| row_filter_plan(&req, table, f, &plan.target.alias)).transpose()?;
         let returning = filter.as_ref().map_or(Returning::Nothing, Returning::CheckedKeys);
         let statement = render_update(&plan, req.schema.engine, returning);
         let checked = filter.is_some().then_some((table, Verb::Patch));

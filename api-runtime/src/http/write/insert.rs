@@ -19,9 +19,9 @@ use crate::schema::{Column, Table};
 use crate::sql::{MAX_PARAMS, Returning, render_count, render_insert, render_read};
 
 use super::{
-    KEYS_PER_READ, WriteRequest, Written, checked_write_error, checks_in_statement, checks_rows, finish,
-    is_plain_write, json_as_key, outside_row_filter, prepare, read_payload, refuse_rows_outside, represent,
-    represent_returned, respond, returned_rows_plan, row_filter_plan,
+    KEYS_PER_READ, WriteRequest, Written, checked_write_error, checks_in_statement, finish, is_plain_write,
+    json_as_key, outside_row_filter, prepare, read_payload, refuse_rows_outside, represent, represent_returned,
+    respond, returned_rows_plan, row_filter, row_filter_plan,
 };
 use crate::error::ApiError;
 use crate::http::AppState;
@@ -42,11 +42,12 @@ pub async fn insert(
     let resolution = req.prefs.resolution.map(|r| r == Resolution::MergeDuplicates);
     let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, missing, resolution)?;
     check_insert_columns(&req, &plan, Verb::Post)?;
-    let checked = checks_rows(&req, plan.table, Verb::Post)?;
+    let filter = row_filter(&req, plan.table, Verb::Post)?;
+    let checked = filter.is_some();
     let one_statement = is_one_statement(&req, &plan);
     let checks_itself = !checked || checks_in_statement(&req, plan.table);
     if one_statement && checks_itself && !req.gives_token && plan.table.has_key_columns(req.schema.engine) {
-        let written = insert_alone(&state, &req, &plan, payload.is_array).await?;
+        let written = insert_alone(&state, &req, &plan, payload.is_array, filter).await?;
         return respond(&req, written, None, Method::POST);
     }
     let mut tx = if one_statement && !checked { state.db.autocommit().await? } else { state.db.begin().await? };
@@ -93,7 +94,7 @@ pub async fn upsert_one(
     check_put(target, &req.query, &payload)?;
     let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, Missing::Null, Some(true))?;
     check_insert_columns(&req, &plan, Verb::Put)?;
-    checks_rows(&req, plan.table, Verb::Put)?;
+    row_filter(&req, plan.table, Verb::Put)?;
     let mut tx = state.db.begin().await?;
     // As in PostgREST: with the representation, 201 when the row is new and
     // 200 when it replaced one; otherwise 204 either way.
@@ -200,18 +201,19 @@ fn refuse_unreturned_rows(table: &Table, plan: &InsertPlan, returned: usize, ver
 /// An insert that is one statement in autocommit ([`is_one_statement`])
 /// into a table with a key, sent on its own like a read: on PostgreSQL it
 /// shares the pipelined connections' batches (bench/README.md, W5). A
-/// role's row filter there is checked by the statement itself.
-async fn insert_alone(
+/// role's row `filter` ([`row_filter`]) is checked by the statement itself.
+async fn insert_alone<'s>(
     state: &AppState,
-    req: &WriteRequest,
+    req: &'s WriteRequest,
     plan: &InsertPlan<'_>,
     is_array: bool,
+    filter: Option<PlannedCondition<'s>>,
 ) -> Result<Written, ApiError> {
     // `[]` writes nothing (and runs nothing: no rows is not DEFAULT VALUES).
     let Some((columns, rows)) = insert_groups(plan).pop().filter(|(_, rows)| !rows.is_empty()) else {
         return Ok(Written { status: StatusCode::CREATED, rows: 0, body: None, location: None });
     };
-    let filter = row_filter_plan(req, plan.table, Verb::Post, &plan.table.name)?;
+    let filter = filter.map(|f| row_filter_plan(req, plan.table, f, &plan.table.name)).transpose()?;
     let returning = filter.as_ref().map_or(Returning::Keys, Returning::CheckedKeys);
     let statement = render_insert(plan, req.schema.engine, &rows, &columns, returning);
     let mut keys =

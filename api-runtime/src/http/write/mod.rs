@@ -278,11 +278,12 @@ fn checks_in_statement(req: &WriteRequest, table: &Table) -> bool {
     req.schema.engine == crate::schema::Engine::Postgres && !table.is_view
 }
 
-/// Whether the role's row filter for `verb` applies to `table`: then the
-/// write's rows are checked before they are kept.
-fn checks_rows(req: &WriteRequest, table: &Table, verb: Verb) -> Result<bool, ApiError> {
-    let checked = req.scope.row_condition(table, verb)?.is_some();
-    if checked && !table.has_key_columns(req.schema.engine) {
+/// The role's row filter for `verb` on `table`, when one applies: then
+/// the write's rows are checked against it before they are kept. Planned
+/// once a write, and handed to [`row_filter_plan`].
+fn row_filter<'s>(req: &'s WriteRequest, table: &Table, verb: Verb) -> Result<Option<PlannedCondition<'s>>, ApiError> {
+    let filter = req.scope.row_condition(table, verb)?;
+    if filter.is_some() && !table.has_key_columns(req.schema.engine) {
         return Err(ApiError::from(crate::plan::PlanError::PermissionDenied {
             kind: if table.is_view { "view" } else { "table" },
             name: table.name.clone(),
@@ -293,7 +294,7 @@ fn checks_rows(req: &WriteRequest, table: &Table, verb: Verb) -> Result<bool, Ap
             ),
         }));
     }
-    Ok(checked)
+    Ok(filter)
 }
 
 /// Refuses (403 `42501`, the transaction is rolled back) when one of the
@@ -307,7 +308,8 @@ async fn refuse_rows_outside<'s>(
     which: impl Fn(&'s Table) -> PlannedCondition<'s>,
     tx: &mut Tx,
 ) -> Result<(), ApiError> {
-    let Some(mut rows) = row_filter_plan(req, table, verb, &table.name)? else { return Ok(()) };
+    let Some(filter) = req.scope.row_condition(table, verb)? else { return Ok(()) };
+    let mut rows = row_filter_plan(req, table, filter, &table.name)?;
     let filter = rows.conditions.pop().expect("the plan ends with the filter");
     rows.conditions.push(which(req.scope.full_table(table).expect("checked tables are in the schema")));
     let engine = req.schema.engine;
@@ -321,21 +323,20 @@ async fn refuse_rows_outside<'s>(
 }
 
 /// The rows of the full table a write's row check reads, with the role's
-/// filter on them, named `alias` (as the write statement names its table):
-/// what [`crate::sql::Returning::CheckedKeys`] checks.
+/// `filter` ([`row_filter`]) on them, named `alias` (as the write statement
+/// names its table): what [`crate::sql::Returning::CheckedKeys`] checks.
 fn row_filter_plan<'s>(
     req: &'s WriteRequest,
     table: &Table,
-    verb: Verb,
+    filter: PlannedCondition<'s>,
     alias: &str,
-) -> Result<Option<ReadPlan<'s>>, ApiError> {
-    let Some(filter) = req.scope.row_condition(table, verb)? else { return Ok(None) };
+) -> Result<ReadPlan<'s>, ApiError> {
     let full = req.scope.full_table(table).unwrap_or(table);
     let all = Page { offset: 0, limit: None };
     let mut rows = plan_read(req.scope.full(), &full.schema, &full.name, &ApiQuery::default(), all)?;
     name_target(&mut rows, alias)?;
     rows.conditions.push(filter);
-    Ok(Some(rows))
+    Ok(rows)
 }
 
 /// A failed statement as the client is told: a row that a

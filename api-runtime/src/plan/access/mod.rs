@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use dbapi_crds::config::RuntimeConfig;
 
 use crate::auth::Identity;
-use crate::schema::{Function, Relationship, Returns, Schema, TableKey, Writable};
+use crate::schema::{Function, QualifiedName, Relationship, Returns, Schema, TableKey, Writable, qualified};
 
 pub use rules::{Grant, RoleRules, RowFilter, TableGrants, Verb, Verbs};
 pub use scope::Scope;
@@ -107,13 +107,15 @@ impl Access {
 pub struct RoleView {
     /// The tables, columns, functions and relationships the role may see.
     pub schema: Arc<Schema>,
-    tables: HashMap<TableKey, TableGrants>,
-    functions: HashMap<TableKey, Verbs>,
+    /// Ordered maps: searched by borrowed names ([`qualified`]), where a
+    /// hashed map would need an owned key built for every lookup.
+    tables: BTreeMap<TableKey, TableGrants>,
+    functions: BTreeMap<TableKey, Verbs>,
 }
 
 impl RoleView {
     pub fn build(role: &str, rules: &RoleRules, full: &Schema) -> RoleView {
-        let mut grants = HashMap::new();
+        let mut grants = BTreeMap::new();
         let mut tables = BTreeMap::new();
         for (key, table) in &full.tables {
             let Some(mut g) = rules.table(&table.name) else { continue };
@@ -142,7 +144,7 @@ impl RoleView {
         }
         let readable = |key: &TableKey| grants.get(key).is_some_and(|g: &TableGrants| g.get(Verb::Get).is_some());
         let keep = |r: &Relationship| readable(&r.target) && r.junction.as_ref().is_none_or(|j| readable(&j.table));
-        let mut function_verbs = HashMap::new();
+        let mut function_verbs = BTreeMap::new();
         let mut functions = BTreeMap::new();
         for (key, overloads) in &full.functions {
             let Some(verbs) = rules.function(&key.1) else { continue };
@@ -170,12 +172,12 @@ impl RoleView {
         RoleView { schema: Arc::new(schema), tables: grants, functions: function_verbs }
     }
 
-    pub fn table(&self, key: &TableKey) -> Option<&TableGrants> {
-        self.tables.get(key)
+    pub fn table(&self, schema: &str, name: &str) -> Option<&TableGrants> {
+        self.tables.get(&qualified(schema, name) as &dyn QualifiedName)
     }
 
-    pub fn function(&self, key: &TableKey) -> Option<Verbs> {
-        self.functions.get(key).copied()
+    pub fn function(&self, schema: &str, name: &str) -> Option<Verbs> {
+        self.functions.get(&qualified(schema, name) as &dyn QualifiedName).copied()
     }
 }
 

@@ -34,10 +34,6 @@ struct RoleScope {
     claims: Arc<serde_json::Value>,
 }
 
-fn key(table: &Table) -> (String, String) {
-    (table.schema.clone(), table.name.clone())
-}
-
 impl Scope {
     /// No rules: the whole schema, full access.
     pub fn open(schema: Arc<Schema>, config: Arc<RuntimeConfig>) -> Scope {
@@ -72,7 +68,7 @@ impl Scope {
 
     /// The role's grants on a table it sees; `None` on an open API.
     pub fn grants(&self, table: &Table) -> Option<&TableGrants> {
-        self.role.as_ref().and_then(|r| r.view.table(&key(table)))
+        self.role.as_ref().and_then(|r| r.view.table(&table.schema, &table.name))
     }
 
     fn grant(&self, table: &Table, verb: Verb) -> Option<&Grant> {
@@ -176,7 +172,7 @@ impl Scope {
     /// The verbs the role may call a function with; `None` on an open API.
     pub fn function_verbs(&self, function: &Function) -> Option<Verbs> {
         let role = self.role.as_ref()?;
-        Some(role.view.function(&(function.schema.clone(), function.name.clone())).unwrap_or_default())
+        Some(role.view.function(&function.schema, &function.name).unwrap_or_default())
     }
 
     /// 403 `42501` when the role may see the function but not call it with
