@@ -392,6 +392,9 @@ fn page_status(rows: u64, total: Option<i64>) -> StatusCode {
     }
 }
 
+/// Headers a read's answer usually carries by the time it is sent.
+const RESPONSE_HEADERS: usize = 16;
+
 /// A read's headers: its type, `Content-Range` and `Preference-Applied`.
 fn finish_read_response(
     response: &mut Response,
@@ -402,6 +405,9 @@ fn finish_read_response(
     applied: &Preferences,
 ) {
     let h = response.headers_mut();
+    // Room for what the layers add on the way out (validators, request id,
+    // rate limit, CORS): the map would otherwise grow twice.
+    h.reserve(RESPONSE_HEADERS);
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(negotiated.content_type()));
     h.insert(header::CONTENT_RANGE, content_range(offset, rows, total).parse().expect("digits are a valid header"));
     if let Some(applied) = applied.applied() {
