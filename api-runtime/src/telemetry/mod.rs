@@ -21,7 +21,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::filter::Targets;
-use tracing_subscriber::fmt::format::{DefaultFields, Format, JsonFields};
+use tracing_subscriber::fmt::format::{Format, JsonFields};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -30,9 +30,11 @@ use crate::config::LogFormat;
 use crate::outbound::HttpClient;
 use clock::LogClock;
 use span_fields::WrittenFields;
+use text_fields::LogFields;
 
 mod clock;
 pub mod span_fields;
+mod text_fields;
 
 /// How long one export may take; a collector that does not answer loses
 /// that batch, never a request.
@@ -84,7 +86,7 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry,
         let subscriber = tracing_subscriber::registry().with(targets).with(env);
         match format {
             LogFormat::Json => subscriber.with(request_fields::<JsonFields>()).with(log_layer(colours).json()).init(),
-            LogFormat::Text => subscriber.with(request_fields::<DefaultFields>()).with(log_layer(colours)).init(),
+            LogFormat::Text => subscriber.with(request_fields::<LogFields>()).with(log_layer(colours)).init(),
         }
         return Ok(Telemetry { provider: None });
     };
@@ -94,7 +96,7 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry,
         LogFormat::Json => {
             (request_fields::<JsonFields>().boxed(), log_layer(colours).json().with_filter(filter).boxed())
         }
-        LogFormat::Text => (request_fields::<DefaultFields>().boxed(), log_layer(colours).with_filter(filter).boxed()),
+        LogFormat::Text => (request_fields::<LogFields>().boxed(), log_layer(colours).with_filter(filter).boxed()),
     };
     let provider = tracer_provider(endpoint)?;
     let traces_filter = match std::env::var("DBAPI_TRACE") {
@@ -109,10 +111,11 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry,
     Ok(Telemetry { provider: Some(provider) })
 }
 
-/// Text log lines on stderr, with [`LogClock`]'s time.
+/// Text log lines on stderr, with [`LogClock`]'s time and [`LogFields`]'
+/// fields.
 type LogLayer<S> = tracing_subscriber::fmt::Layer<
     S,
-    DefaultFields,
+    LogFields,
     Format<tracing_subscriber::fmt::format::Full, LogClock>,
     fn() -> std::io::Stderr,
 >;
@@ -123,6 +126,7 @@ fn log_layer<S>(colours: bool) -> LogLayer<S> {
         .with_writer(std::io::stderr as fn() -> std::io::Stderr)
         .with_ansi(colours)
         .with_timer(LogClock)
+        .fmt_fields(LogFields)
 }
 
 /// Writes each request span's fields for the log layer above it, whose

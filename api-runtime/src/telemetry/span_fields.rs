@@ -18,9 +18,11 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing::{Metadata, Subscriber};
 use tracing_subscriber::fmt::FormattedFields;
-use tracing_subscriber::fmt::format::{DefaultFields, JsonFields};
+use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
+
+use super::text_fields::LogFields;
 
 /// A log layer's field formatter, for fields whose values are text.
 pub trait TextFields: Send + Sync + 'static {
@@ -31,9 +33,9 @@ pub trait TextFields: Send + Sync + 'static {
     fn close(fields: &mut String);
 }
 
-/// `id=7f… method=GET path=/orders`: what `DefaultFields` writes for values
-/// recorded with `%` when the log has no colours.
-impl TextFields for DefaultFields {
+/// `id=7f… method=GET path=/orders`: what `LogFields` (and `DefaultFields`)
+/// write for values recorded with `%` when the log has no colours.
+impl TextFields for LogFields {
     fn push(fields: &mut String, name: &str, value: &str) {
         if !fields.is_empty() {
             fields.push(' ');
@@ -123,7 +125,7 @@ impl<N: TextFields> Visit for Writer<N> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io::Write;
     use std::sync::{Arc, Mutex};
 
@@ -133,7 +135,7 @@ mod tests {
     use super::*;
 
     #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Lines(pub(crate) Arc<Mutex<Vec<u8>>>);
 
     impl Write for Lines {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -153,8 +155,12 @@ mod tests {
     }
 
     /// A log layer without colours or time, writing to `lines`.
-    fn log<S>(lines: &Lines) -> tracing_subscriber::fmt::Layer<S, DefaultFields, Untimed, Lines> {
-        tracing_subscriber::fmt::layer().with_writer(lines.clone()).with_ansi(false).without_time()
+    fn log<S>(lines: &Lines) -> tracing_subscriber::fmt::Layer<S, LogFields, Untimed, Lines> {
+        tracing_subscriber::fmt::layer()
+            .with_writer(lines.clone())
+            .with_ansi(false)
+            .without_time()
+            .fmt_fields(LogFields)
     }
 
     type Untimed = tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Full, ()>;
@@ -183,7 +189,7 @@ mod tests {
             tracing::subscriber::with_default(subscriber, || inside_a_request(path, written_here));
         } else {
             let subscriber =
-                tracing_subscriber::registry().with(WrittenFields::<DefaultFields>::new(any_request)).with(log(&lines));
+                tracing_subscriber::registry().with(WrittenFields::<LogFields>::new(any_request)).with(log(&lines));
             tracing::subscriber::with_default(subscriber, || inside_a_request(path, written_here));
         }
         String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
@@ -214,7 +220,7 @@ mod tests {
     fn fields_that_are_not_all_text_are_left_to_the_log_layer() {
         let lines = Lines::default();
         let subscriber =
-            tracing_subscriber::registry().with(WrittenFields::<DefaultFields>::new(any_request)).with(log(&lines));
+            tracing_subscriber::registry().with(WrittenFields::<LogFields>::new(any_request)).with(log(&lines));
         tracing::subscriber::with_default(subscriber, || {
             tracing::info_span!("request", id = "abc", status = 200).in_scope(|| tracing::warn!("x"));
             tracing::info_span!("other", id = "abc").in_scope(|| tracing::warn!("y"));
