@@ -1,0 +1,2 @@
+-- W2 with each object written as text (numbers as they are, text and time through to_json) and joined by string_agg.
+SELECT coalesce('[' || string_agg('{"id":' || r.id || ',"customer_id":' || r.customer_id || ',"status":' || to_json(r.status)::text || ',"total":' || r.total || ',"created_at":' || to_json(r.created_at)::text || '}', ',') || ']', '[]'), COUNT(*), NULL FROM (SELECT "t1".* FROM "public"."orders" AS "t1" WHERE ("t1"."status" = 'shipped'::text) AND ("t1"."total" >= 100::numeric) LIMIT 25) AS r;

@@ -1,0 +1,2 @@
+-- W2 as one JSON text per row, written as text as in concat_agg; the runtime would join the rows.
+SELECT '{"id":' || r.id || ',"customer_id":' || r.customer_id || ',"status":' || to_json(r.status)::text || ',"total":' || r.total || ',"created_at":' || to_json(r.created_at)::text || '}' FROM (SELECT "t1".* FROM "public"."orders" AS "t1" WHERE ("t1"."status" = 'shipped'::text) AND ("t1"."total" >= 100::numeric) LIMIT 25) AS r;

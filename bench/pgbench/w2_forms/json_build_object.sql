@@ -1,0 +1,2 @@
+-- W2 with an object built key by key per row (dbapi-runtime before f0f6c8c).
+SELECT coalesce(json_agg(json_build_object('id', r.id, 'customer_id', r.customer_id, 'status', r.status, 'total', r.total, 'created_at', r.created_at)), '[]'::json)::text, COUNT(*), NULL FROM (SELECT "t1".* FROM "public"."orders" AS "t1" WHERE ("t1"."status" = 'shipped'::text) AND ("t1"."total" >= 100::numeric) LIMIT 25) AS r;
