@@ -65,10 +65,20 @@ impl Drop for Server {
 
 /// A minimal HTTP/1.1 GET over a plain socket: (status, body).
 fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    http(port, "GET", path, "")
+}
+
+/// A minimal HTTP/1.1 request with a JSON body over a plain socket:
+/// (status, body).
+fn http(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
     let mut raw = String::new();
     s.read_to_string(&mut raw)?;
     let status = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
@@ -135,6 +145,16 @@ fn demo_creates_its_database_once_and_serves_it() {
         assert_eq!(status, 200, "{body}");
         let (status, _) = http_get(server.api, "/").unwrap();
         assert_eq!(status, 200);
+        // The sample is served read-only: a write is refused as PostgreSQL
+        // refuses one in a read-only transaction, and nothing is written.
+        let (status, body) = http(server.api, "POST", "/authors", r#"{"name": "New Author"}"#).unwrap();
+        assert_eq!(status, 405, "{body}");
+        let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(error["code"], "25006", "{body}");
+        assert!(error["message"].as_str().unwrap().contains("read-only"), "{body}");
+        assert!(error["hint"].as_str().unwrap().contains("mode=ro"), "{body}");
+        let (_, body) = http_get(server.api, "/authors?name=eq.New%20Author").unwrap();
+        assert_eq!(body, "[]");
         let _ = server.child.kill();
         let stdout = BufReader::new(server.child.stdout.take().unwrap());
         let banner: Vec<String> = stdout.lines().map_while(Result::ok).collect();

@@ -160,6 +160,17 @@ fn rejected(d: &dyn sqlx::error::DatabaseError, code: String) -> DbError {
         if code == "9" {
             return DbError::statement_timeout(&message);
         }
+        // SQLITE_READONLY and its extended codes (264, 520, …): a file
+        // opened read-only, as the demo serves its sample, refuses a write
+        // as PostgreSQL's read-only transactions do (405 `25006`).
+        if code.parse::<u32>().is_ok_and(|c| c & 0xff == 8) {
+            return DbError::Rejected {
+                code: "25006".into(),
+                message: "cannot write: the database is open read-only".into(),
+                detail: Some(message),
+                hint: Some("a sqlite:// URL with mode=ro (as `dbapi-runtime demo` serves its sample) is only read; serve the file without it to write".into()),
+            };
+        }
         // SQLite's extended result codes.
         match code.as_str() {
             "2067" | "1555" => Some("23505"),
