@@ -241,7 +241,7 @@ pub async fn finish(served: Served, request: &HeaderMap, caching: ClientCaching)
         Some(etag) => (response, etag),
         None => with_body_digest(response).await,
     };
-    validated(response, etag, request, caching, Some(outcome))
+    validated(response, etag, request, Some(caching), Some(outcome))
 }
 
 /// A read's answer without a cache: its `ETag` is its body's digest, so a
@@ -251,11 +251,8 @@ pub async fn validated_by_body(response: Response, request: &HeaderMap) -> Respo
         return response;
     }
     let (response, etag) = with_body_digest(response).await;
-    let caching = ClientCaching { max_age_seconds: 0, stale_while_revalidate_seconds: None, private: false };
-    let mut response = validated(response, etag, request, caching, None);
     // Without a cache nothing says how long an answer may be kept.
-    response.headers_mut().remove(header::CACHE_CONTROL);
-    response
+    validated(response, etag, request, None, None)
 }
 
 /// The body with its `ETag`: the body's 128-bit xxh3 digest. It tells one
@@ -269,13 +266,14 @@ async fn with_body_digest(response: Response) -> (Response, HeaderValue) {
     (Response::from_parts(parts, Body::from(bytes)), etag(&digest))
 }
 
-/// `response` with its validators, or `304 Not Modified` (no body) when
-/// the client already holds it.
+/// `response` with its validators (and `Cache-Control` when `caching`
+/// says how it may be kept), or `304 Not Modified` (no body) when the
+/// client already holds it.
 pub fn validated(
     mut response: Response,
     etag: HeaderValue,
     request: &HeaderMap,
-    caching: ClientCaching,
+    caching: Option<ClientCaching>,
     outcome: Option<CacheOutcome>,
 ) -> Response {
     if matches_if_none_match(request, &etag) {
@@ -290,7 +288,9 @@ pub fn validated(
     }
     let headers = response.headers_mut();
     headers.insert(header::ETAG, etag);
-    headers.insert(header::CACHE_CONTROL, caching.header());
+    if let Some(caching) = caching {
+        headers.insert(header::CACHE_CONTROL, caching.header());
+    }
     headers.insert(header::VARY, HeaderValue::from_static(VARY));
     if let Some(outcome) = outcome {
         outcome.label(headers);
