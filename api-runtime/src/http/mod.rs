@@ -189,9 +189,9 @@ pub fn api_router(state: Arc<AppState>) -> HttpService {
         HeaderName::from_static("proxy-status"),
         HeaderName::from_static("server-timing"),
         header::RETRY_AFTER,
-        HeaderName::from_static("ratelimit-limit"),
-        HeaderName::from_static("ratelimit-remaining"),
-        HeaderName::from_static("ratelimit-reset"),
+        crate::limits::rate::RATELIMIT_LIMIT,
+        crate::limits::rate::RATELIMIT_REMAINING,
+        crate::limits::rate::RATELIMIT_RESET,
         CONSISTENCY_HEADER,
     ];
     let root = || get(openapi_document).options(options::root).fallback(method_not_allowed);

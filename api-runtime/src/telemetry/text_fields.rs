@@ -56,6 +56,17 @@ impl LogVisitor<'_> {
         self.result = self.name(field).and_then(|()| value(&mut self.writer));
     }
 
+    /// A number or boolean: `text` is its `{:?}`.
+    fn record_scalar(&mut self, field: &Field, value: impl fmt::Debug, text: &str) {
+        if is_log_metadata(field) {
+            return;
+        }
+        if !self.is_plain(field) {
+            return self.by_default(|v| v.record_debug(field, &value));
+        }
+        self.write(field, |w| w.write_str(text));
+    }
+
     /// The field as `DefaultFields` writes it, by its own visitor.
     fn by_default(&mut self, record: impl FnOnce(&mut DefaultVisitor<'_>)) {
         if self.result.is_err() {
@@ -95,15 +106,15 @@ impl Visit for LogVisitor<'_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.record_integer(field, value, itoa::Buffer::new().format(value));
+        self.record_scalar(field, value, itoa::Buffer::new().format(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.record_integer(field, value, itoa::Buffer::new().format(value));
+        self.record_scalar(field, value, itoa::Buffer::new().format(value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.record_integer(field, value, if value { "true" } else { "false" });
+        self.record_scalar(field, value, if value { "true" } else { "false" });
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
@@ -120,19 +131,6 @@ impl Visit for LogVisitor<'_> {
             return self.by_default(|v| v.record_debug(field, value));
         }
         self.write(field, |w| write!(w, "{value:?}"));
-    }
-}
-
-impl LogVisitor<'_> {
-    /// A number or boolean: `text` is its `{:?}`.
-    fn record_integer(&mut self, field: &Field, value: impl fmt::Debug, text: &str) {
-        if is_log_metadata(field) {
-            return;
-        }
-        if !self.is_plain(field) {
-            return self.by_default(|v| v.record_debug(field, &value));
-        }
-        self.write(field, |w| w.write_str(text));
     }
 }
 

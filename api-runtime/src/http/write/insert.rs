@@ -56,7 +56,7 @@ pub async fn insert(
     let merge = plan.conflict.as_ref().is_some_and(|c| c.merge);
     let outcome = async {
         let new_rows = if merge { Some(count_new_rows(&req, &plan, &mut tx).await?) } else { None };
-        let mut written = run_insert(&req, &plan, &mut tx, payload.is_array, Verb::Post).await?;
+        let mut written = run_insert(&req, &plan, &mut tx, payload.is_array, Verb::Post, checked).await?;
         if new_rows == Some(0) {
             written.status = StatusCode::OK;
         }
@@ -94,14 +94,14 @@ pub async fn upsert_one(
     check_put(target, &req.query, &payload)?;
     let plan = plan_insert(&req.schema, &req.profile, &table, &req.query, &payload, Missing::Null, Some(true))?;
     check_insert_columns(&req, &plan, Verb::Put)?;
-    row_filter(&req, plan.table, Verb::Put)?;
+    let checked = row_filter(&req, plan.table, Verb::Put)?.is_some();
     let mut tx = state.db.begin().await?;
     // As in PostgREST: with the representation, 201 when the row is new and
     // 200 when it replaced one; otherwise 204 either way.
     let outcome = async {
         let wants_body = req.prefs.return_ == Some(ReturnPreference::Representation);
         let new_rows = if wants_body { count_new_rows(&req, &plan, &mut tx).await? } else { 0 };
-        let mut written = run_insert(&req, &plan, &mut tx, false, Verb::Put).await?;
+        let mut written = run_insert(&req, &plan, &mut tx, false, Verb::Put, checked).await?;
         written.status = match (written.body.is_some(), new_rows) {
             (false, _) => StatusCode::NO_CONTENT,
             (true, 0) => StatusCode::OK,
@@ -122,18 +122,20 @@ fn check_insert_columns(req: &WriteRequest, plan: &InsertPlan, verb: Verb) -> Re
     Ok(req.scope.check_columns(plan.table, verb, names)?)
 }
 
+/// The insert in `tx`; `checked`: the role's row filter for `verb` applies
+/// ([`row_filter`]), so the rows are checked against it.
 async fn run_insert(
     req: &WriteRequest,
     plan: &InsertPlan<'_>,
     tx: &mut Tx,
     is_array: bool,
     verb: Verb,
+    checked: bool,
 ) -> Result<Written, ApiError> {
     let table = plan.table;
     if req.schema.engine == crate::schema::Engine::MySql {
         refuse_conflicts_off_target(req, plan, tx).await?;
     }
-    let checked = req.scope.row_condition(table, verb)?.is_some();
     // An upsert may replace only rows the role's filter lets it touch.
     if checked && let Some(conflict) = plan.conflict.as_ref().filter(|c| c.merge) {
         let names: Vec<&str> = conflict.columns.iter().map(|c| c.name.as_str()).collect();
